@@ -1,0 +1,1 @@
+"""Platform adapters (console, Slack, Discord) and the composition root; they depend on ``bot``, never the reverse."""

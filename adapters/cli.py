@@ -1,0 +1,227 @@
+"""The ``arxiv-bot`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from adapters.composition import build_services, build_source, migrate, platform_tokens_set, run_bot
+from adapters.console.render import render_card, render_thread
+from bot import taxonomy
+from bot.cards import card_for
+from bot.command_parser import split_terms
+from bot.config import Settings, load_settings
+from bot.errors import ArxivBotError, ConfigError, UserInputError
+from bot.logs import configure_logging
+from bot.models import ChannelRef, ScoredPaper
+from bot.scoring import ChannelProfile, KeywordRule, score_papers, validate_term
+
+EXIT_USAGE = 2
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print one line and exit 2."""
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> OneLineParser:
+    """The command-line grammar."""
+    parser = OneLineParser(
+        prog="arxiv-bot", description="New arXiv papers in your Slack and Discord channels."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    run = sub.add_parser("run", help="run the bot (console chat when no Slack or Discord token is set)")
+    run.add_argument("--console", action="store_true", help="use the console chat even when tokens are set")
+    sub.add_parser("console", help="run the bot with the console chat")
+    sub.add_parser("migrate", help="apply database migrations")
+    sub.add_parser("check-config", help="validate config.toml and the environment, then print the settings")
+    preview = sub.add_parser(
+        "preview", help="score today's papers for categories and keywords; posts nothing"
+    )
+    preview.add_argument("categories", nargs="+", metavar="CAT")
+    preview.add_argument("--keywords", default="", help='comma separated, e.g. "LLM, speculative decoding"')
+    preview.add_argument("--exclude", default="", help="comma separated terms that drop a paper")
+    preview.add_argument("--limit", type=int, default=10, help="how many papers (1-2000, default 10)")
+    preview.add_argument("--cross", action="store_true", help="include cross-listed papers")
+    preview.add_argument("--json", action="store_true", help="one JSON object per line")
+    summarize = sub.add_parser("summarize", help="look up one paper and print its summary")
+    summarize.add_argument("paper_id", metavar="ID")
+    summarize.add_argument("--json", action="store_true", help="print one JSON object")
+    digest = sub.add_parser("digest", help="run one channel's digest now")
+    digest.add_argument("--channel", required=True, metavar="PLATFORM:ID")
+    return parser
+
+
+def paper_json(selected: ScoredPaper) -> dict[str, object]:
+    """The JSON line for one selected paper."""
+    p = selected.paper
+    return {
+        "id": p.versioned_id,
+        "title": p.title,
+        "authors": list(p.authors),
+        "score": selected.score,
+        "matched": list(selected.matched),
+        "announce_type": p.announce_type.value,
+        "categories": list(p.categories),
+        "primary_category": p.primary_category,
+        "abs_url": p.abs_url,
+    }
+
+
+async def _preview(settings: Settings, args: argparse.Namespace) -> int:
+    categories = []
+    for word in args.categories:
+        canonical = taxonomy.canonical_category(word)
+        if canonical is None:
+            close = ", ".join(taxonomy.closest_categories(word)) or "none"
+            raise UserInputError(f"{word!r} is not an arXiv category; closest: {close}")
+        categories.append(canonical)
+    if not 1 <= args.limit <= 2000:
+        raise UserInputError(f"--limit {args.limit} is out of range: use a number from 1 to 2000")
+    include = tuple(KeywordRule(term=validate_term(t)) for t in split_terms(args.keywords))
+    exclude = tuple(validate_term(t) for t in split_terms(args.exclude))
+    ref = ChannelRef("cli", "local", "preview")
+    profile = ChannelProfile(
+        channel=ref,
+        categories=frozenset(categories),
+        include=include,
+        exclude=exclude,
+        include_cross=args.cross,
+        max_papers=args.limit,
+        min_score=settings.channel.min_score,
+        author_bonus=settings.channel.author_bonus,
+    )
+    source = build_source(settings)
+    try:
+        listing = await source.fetch_listing(categories)
+    finally:
+        await source.aclose()
+    picks = score_papers(list(listing.papers), [profile]).get(ref, [])
+    for number, selected in enumerate(picks, 1):
+        if args.json:
+            print(json.dumps(paper_json(selected), ensure_ascii=False))
+        else:
+            print(render_card(card_for(selected, tuple(categories)), number))
+    if not args.json:
+        print(f"{len(picks)} of {len(listing.papers)} papers listed selected")
+    return 0
+
+
+async def _summarize(settings: Settings, args: argparse.Namespace) -> int:
+    services = build_services(settings)
+    try:
+        paper = await services.source.lookup(args.paper_id)
+        summary = await services.summarizer.summarize(paper, language=settings.channel.language)
+    finally:
+        await services.aclose()
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "id": paper.versioned_id,
+                    "title": paper.title,
+                    "authors": list(paper.authors),
+                    "primary_category": paper.primary_category,
+                    "categories": list(paper.categories),
+                    "heading": summary.heading,
+                    "tldr": summary.tldr,
+                    "note": summary.note,
+                    "sections": [{"title": s.title, "body": s.body} for s in summary.sections],
+                },
+                ensure_ascii=False,
+            )
+        )
+    else:
+        print(f"{paper.title} ({paper.versioned_id})\n{paper.abs_url}")
+        print(render_thread(summary))
+    return 0
+
+
+async def _digest(settings: Settings, args: argparse.Namespace) -> int:
+    platform, sep, channel_id = args.channel.partition(":")
+    if not sep or not platform or not channel_id:
+        raise UserInputError(f"--channel {args.channel!r} is invalid: use PLATFORM:ID, e.g. console:console")
+    services = build_services(settings)
+    try:
+        record = await services.channels.find(platform, channel_id)
+        if record is None:
+            raise UserInputError(f"no channel {args.channel!r} is known: subscribe it to a category first")
+        if platform == "console":
+            from adapters.console.adapter import ConsolePublisher
+
+            services.router.add("console", ConsolePublisher(out=sys.stdout))
+        outcome = (await services.runner.run([record]))[record.ref]
+    finally:
+        await services.aclose()
+    print(
+        f"{args.channel}: {outcome.posted} posted, {outcome.failed} failed, {outcome.listed} listed"
+        + (f"; error: {outcome.error}" if outcome.error else "")
+    )
+    return 0 if outcome.failed == 0 and outcome.error is None else 1
+
+
+def _check_config(settings: Settings) -> int:
+    for section, values in settings.__dict__.items():
+        for key, value in values.__dict__.items():
+            print(f"[{section}] {key} = {value!r}")
+    print("config OK")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``arxiv-bot`` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as err:
+        print(f"arxiv-bot: config error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    console = args.command == "console" or (
+        args.command == "run" and (args.console or not platform_tokens_set())
+    )
+    level = settings.log.level
+    if console or args.command in ("preview", "summarize", "digest"):
+        level = "WARNING" if level in ("DEBUG", "INFO") else level  # keep the terminal for the chat itself
+    configure_logging(level=level, fmt=settings.log.format)
+    try:
+        if args.command == "check-config":
+            return _check_config(settings)
+        if args.command == "migrate":
+            asyncio.run(migrate(settings))
+            print("database is up to date")
+            return 0
+        if args.command in ("run", "console"):
+            asyncio.run(migrate(settings))
+            asyncio.run(run_bot(settings, force_console=console))
+            return 0
+        if args.command == "preview":
+            return asyncio.run(_preview(settings, args))
+        if args.command == "summarize":
+            return asyncio.run(_summarize(settings, args))
+        if args.command == "digest":
+            return asyncio.run(_digest(settings, args))
+    except UserInputError as err:
+        print(f"arxiv-bot: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except ArxivBotError as err:
+        print(f"arxiv-bot: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:
+        logging.getLogger("arxiv-bot").debug("unexpected failure", exc_info=True)
+        print(f"arxiv-bot: unexpected failure: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

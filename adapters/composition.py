@@ -1,0 +1,264 @@
+"""The composition root: the only place that wires real ports into the core."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, TextIO
+
+from adapters.console.adapter import ConsoleChat, ConsolePublisher
+from adapters.http_server import HttpServer
+from bot.arxiv_client import ArxivClient
+from bot.clock import SystemClock
+from bot.commands import CommandPorts, CommandService
+from bot.config import Settings
+from bot.db import create_engine, is_sqlite
+from bot.digest import DigestRunner
+from bot.migrations import upgrade_database
+from bot.ports import Clock, PaperSource, Summarizer
+from bot.publishing import PublisherRouter
+from bot.scheduler import DigestScheduler
+from bot.store import ChannelDefaults, ChannelStore, Database, DeliveryLedger, PaperStore, SaveStore
+from bot.summaries import AbstractSummarizer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(kw_only=True)
+class Services:
+    """The wired core of one running bot."""
+
+    settings: Settings
+    database: Database
+    source: PaperSource
+    channels: ChannelStore
+    papers: PaperStore
+    ledger: DeliveryLedger
+    saves: SaveStore
+    summarizer: Summarizer
+    router: PublisherRouter
+    runner: DigestRunner
+    commands: CommandService
+    scheduler: DigestScheduler
+
+    async def aclose(self) -> None:
+        """Stop the scheduler and close network and database connections."""
+        await self.scheduler.stop()
+        close = getattr(self.source, "aclose", None)
+        if close is not None:
+            await close()
+        await self.database.dispose()
+
+
+def platform_tokens_set(env: Mapping[str, str] | None = None) -> bool:
+    """Whether a Slack or Discord token is in the environment."""
+    env = os.environ if env is None else env
+    return any(env.get(name) for name in ("SLACK_BOT_TOKEN", "DISCORD_TOKEN"))
+
+
+def ensure_sqlite_dir(url: str) -> None:
+    """Create the folder of a SQLite file so a fresh checkout starts without set-up."""
+    if is_sqlite(url) and ":///" in url and ":memory:" not in url:
+        Path(url.split(":///", 1)[1]).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+async def migrate(settings: Settings) -> None:
+    """Apply every migration to the configured database."""
+    ensure_sqlite_dir(settings.database.url)
+    engine = create_engine(settings.database.url)
+    try:
+        await upgrade_database(engine)
+    finally:
+        await engine.dispose()
+
+
+def build_source(settings: Settings) -> ArxivClient:
+    """The real arXiv client from settings."""
+    a = settings.arxiv
+    return ArxivClient(
+        rss_url=a.rss_url,
+        api_url=a.api_url,
+        min_interval_s=a.min_interval_s,
+        timeout_s=a.timeout_s,
+        max_retries=a.max_retries,
+    )
+
+
+def build_services(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    source: PaperSource | None = None,
+    summarizer: Summarizer | None = None,
+) -> Services:
+    """Wire the core from settings; tests may pass their own clock, source or summarizer."""
+    ensure_sqlite_dir(settings.database.url)
+    clock = clock or SystemClock()
+    database = Database(engine=create_engine(settings.database.url), clock=clock)
+    c = settings.channel
+    channels = ChannelStore(
+        database=database,
+        defaults=ChannelDefaults(
+            post_time=c.post_time,
+            timezone=c.timezone,
+            max_papers=c.max_papers,
+            min_score=c.min_score,
+            include_cross=c.include_cross_lists,
+            language=c.language,
+        ),
+    )
+    papers = PaperStore(database=database)
+    ledger = DeliveryLedger(database=database)
+    saves = SaveStore(database=database)
+    source = source or build_source(settings)
+    summarizer = summarizer or AbstractSummarizer()
+    router = PublisherRouter(publishers={})
+    runner = DigestRunner(
+        source=source,
+        channels=channels,
+        papers=papers,
+        ledger=ledger,
+        publisher=router,
+        summarizer=summarizer,
+        clock=clock,
+        author_bonus=c.author_bonus,
+    )
+    scheduler = DigestScheduler(
+        runner=runner, channels=channels, clock=clock, misfire_grace_s=settings.scheduler.misfire_grace_s
+    )
+    commands = CommandService(
+        ports=CommandPorts(
+            channels=channels,
+            papers=papers,
+            ledger=ledger,
+            saves=saves,
+            runner=runner,
+            source=source,
+            summarizer=summarizer,
+            publisher=router,
+        ),
+        on_schedule_change=scheduler.channel_changed if settings.scheduler.enabled else None,
+    )
+    return Services(
+        settings=settings,
+        database=database,
+        source=source,
+        channels=channels,
+        papers=papers,
+        ledger=ledger,
+        saves=saves,
+        summarizer=summarizer,
+        router=router,
+        runner=runner,
+        commands=commands,
+        scheduler=scheduler,
+    )
+
+
+class RunningAdapter(Protocol):
+    """A connected platform adapter."""
+
+    @property
+    def ready(self) -> bool:
+        """Whether it is connected and taking events."""
+        ...
+
+    async def aclose(self) -> None:
+        """Disconnect."""
+        ...
+
+
+class BotRuntime:
+    """Everything of one running bot in one event loop: HTTP server, platform adapters or console, scheduler.
+
+    ``await start()``, then ``await wait()`` until the console input ends or ``stop`` is set (SIGTERM/SIGINT
+    set it in ``run_bot``), then ``await close()``. Tests use the same object in-process.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        force_console: bool = False,
+        env: Mapping[str, str] | None = None,
+        services: Services | None = None,
+        console_stream: TextIO | None = None,
+    ) -> None:
+        self.settings = settings
+        self.env = os.environ if env is None else env
+        self.services = services or build_services(settings)
+        self.console = force_console or not platform_tokens_set(self.env)
+        self.stop = asyncio.Event()
+        self.http = HttpServer(host=settings.http.host, port=settings.http.port) if settings.http.enabled else None
+        self.adapters: list[RunningAdapter] = []
+        self._console_stream = console_stream
+        self._chat_task: asyncio.Task[None] | None = None
+
+    @property
+    def ready(self) -> bool:
+        """Whether every platform adapter is connected."""
+        return all(adapter.ready for adapter in self.adapters)
+
+    async def start(self) -> None:
+        """Connect the adapters, open the HTTP server and start the scheduler."""
+        if not self.console and self.env.get("SLACK_BOT_TOKEN"):
+            from adapters.slack.runtime import start_slack
+
+            self.adapters.append(
+                await start_slack(services=self.services, settings=self.settings, http=self.http, env=self.env)
+            )
+        if not self.console and self.env.get("DISCORD_TOKEN"):
+            from adapters.discord.runtime import start_discord
+
+            self.adapters.append(await start_discord(services=self.services, settings=self.settings, env=self.env))
+        if self.http is not None:
+            await self.http.start()
+        if self.settings.scheduler.enabled:
+            await self.services.scheduler.start()
+        if self.console:
+            publisher = ConsolePublisher(out=sys.stdout)
+            self.services.router.add("console", publisher)
+            chat = ConsoleChat(commands=self.services.commands, publisher=publisher, stream=self._console_stream)
+            self._chat_task = asyncio.create_task(chat.run())
+            self._chat_task.add_done_callback(lambda _task: self.stop.set())
+        log.info("arxiv-bot is running (%s)", "console" if self.console else f"{len(self.adapters)} adapter(s)")
+
+    async def wait(self) -> None:
+        """Return when the console input has ended or ``stop`` is set."""
+        await self.stop.wait()
+
+    async def close(self) -> None:
+        """Disconnect everything; unfinished posts stay pending in the ledger for the next start."""
+        if self._chat_task is not None and not self._chat_task.done():
+            self._chat_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._chat_task
+        for adapter in self.adapters:
+            try:
+                await adapter.aclose()
+            except Exception:
+                log.exception("closing an adapter failed")
+        if self.http is not None:
+            await self.http.stop()
+        await self.services.aclose()
+
+
+async def run_bot(settings: Settings, *, force_console: bool = False) -> None:
+    """Run the bot until the console input ends or SIGTERM/SIGINT arrives."""
+    runtime = BotRuntime(settings, force_console=force_console)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, runtime.stop.set)
+    try:
+        await runtime.start()
+        await runtime.wait()
+    finally:
+        await runtime.close()

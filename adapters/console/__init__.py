@@ -1,0 +1,1 @@
+"""The console chat: the terminal as one more chat platform."""

@@ -1,0 +1,108 @@
+"""The console adapter: stdin lines become commands from user ``you`` in channel ``console``; posts print."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+import time
+from typing import TextIO
+
+from adapters.console.render import (
+    CommandLine,
+    Reaction,
+    Unknown,
+    render_card,
+    render_reply,
+    render_thread,
+    to_input,
+)
+from bot.commands import CommandService
+from bot.models import ChannelRef, CommandContext, MessageRef, PaperCard, Reply, ThreadSummary
+
+CONSOLE_CHANNEL = ChannelRef("console", "local", "console")
+CONSOLE_USER = "you"
+BANNER = (
+    "arxiv-bot console. Type /arxiv help for commands, 'react N' to save card #N (🔖), 'unreact N' to unsave,\n"
+    "Ctrl-D to quit. Try: /arxiv subscribe cs.DC  then  /arxiv keywords add LLM  then  /arxiv digest now"
+)
+
+
+class ConsolePublisher:
+    """Prints cards and their threads; remembers card numbers for reactions."""
+
+    def __init__(self, *, out: TextIO) -> None:
+        self._out = out
+        self._session = format(time.time_ns() // 1_000_000, "x")
+        self._count = 0
+        self.cards: dict[int, MessageRef] = {}
+
+    def _print(self, text: str) -> None:
+        print(text, file=self._out, flush=True)
+
+    async def post_card(self, card: PaperCard, *, channel: ChannelRef) -> MessageRef:
+        """Print a card and return its reference."""
+        self._count += 1
+        ref = MessageRef(channel, f"{self._session}-{self._count}")
+        self.cards[self._count] = ref
+        self._print(render_card(card, self._count))
+        return ref
+
+    async def post_thread(self, summary: ThreadSummary, *, parent: MessageRef) -> MessageRef:
+        """Print a thread reply under its card."""
+        number = next((n for n, ref in self.cards.items() if ref == parent), None)
+        label = f" (thread of #{number})" if number is not None else ""
+        self._print(render_thread(summary).replace("── thread:", f"── thread{label}:", 1))
+        return MessageRef(parent.channel, f"{parent.message_id}/thread")
+
+    async def send_reply(self, reply: Reply, *, channel: ChannelRef, user_id: str | None) -> None:
+        """Print a reply."""
+        self._print(render_reply(reply, self._count + 1))
+
+
+class ConsoleChat:
+    """Reads commands from a stream until it ends."""
+
+    def __init__(
+        self, *, commands: CommandService, publisher: ConsolePublisher, stream: TextIO | None = None
+    ) -> None:
+        self._commands = commands
+        self._publisher = publisher
+        self._stream = stream if stream is not None else sys.stdin
+
+    async def run(self) -> None:
+        """Handle every line until end of input."""
+        if self._stream.isatty():
+            await self._publisher.send_reply(Reply(text=BANNER), channel=CONSOLE_CHANNEL, user_id=None)
+        queue: asyncio.Queue[str | None] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+
+        def pump() -> None:
+            # A daemon thread: a blocking read must never keep the process alive at exit.
+            for line in self._stream:
+                loop.call_soon_threadsafe(queue.put_nowait, line)
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        threading.Thread(target=pump, name="console-stdin", daemon=True).start()
+        while (line := await queue.get()) is not None:
+            await self.handle_line(line)
+
+    async def handle_line(self, line: str) -> None:
+        """Run one typed line."""
+        match to_input(line):
+            case CommandLine(text):
+                ctx = CommandContext(channel=CONSOLE_CHANNEL, user_id=CONSOLE_USER, user_name=CONSOLE_USER)
+                reply = await self._commands.execute(ctx, text)
+            case Reaction(number, added):
+                ref = self._publisher.cards.get(number)
+                result = (
+                    None
+                    if ref is None
+                    else await self._commands.react(message=ref, user_id=CONSOLE_USER, added=added)
+                )
+                reply = result or Reply(text=f"there is no paper card #{number} to react to")
+            case Unknown(text):
+                reply = Reply(text=f"not a command: {text!r}; commands start with /arxiv (try /arxiv help)")
+            case None:
+                return
+        await self._publisher.send_reply(reply, channel=CONSOLE_CHANNEL, user_id=CONSOLE_USER)

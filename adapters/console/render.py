@@ -1,0 +1,109 @@
+"""Pure translation between console lines and core commands, and core posts into terminal text."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from dataclasses import dataclass
+
+from bot.cards import author_line
+from bot.models import PaperCard, Reply, ThreadSummary
+
+# C0/C1 control characters (ESC starts terminal escape sequences) are removed from untrusted text.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_REACT = re.compile(
+    r"^(?P<verb>react|unreact|save|unsave-card)\s+#?(?P<n>\d{1,6})(?:\s+\S+)?$", re.IGNORECASE
+)
+INDENT = "    "
+THREAD_INDENT = "      │ "
+
+
+@dataclass(frozen=True, slots=True)
+class CommandLine:
+    """A ``/arxiv ...`` command."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reaction:
+    """A reaction on card number ``number``: added (save) or removed (unsave)."""
+
+    number: int
+    added: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Unknown:
+    """A line that is neither a command nor a reaction."""
+
+    text: str
+
+
+ConsoleInput = CommandLine | Reaction | Unknown | None
+
+
+def to_input(line: str) -> ConsoleInput:
+    """Read one typed line: a command, a reaction, something unknown, or None for a blank line."""
+    line = line.strip()
+    if not line or line.startswith("#"):
+        return None
+    if line.lower().startswith("/arxiv") or line.lower().startswith("arxiv "):
+        return CommandLine(line.removeprefix("arxiv ") if not line.startswith("/") else line)
+    match = _REACT.match(line)
+    if match:
+        return Reaction(int(match["n"]), match["verb"].lower() in ("react", "save"))
+    return Unknown(line)
+
+
+def clean(text: str) -> str:
+    """Untrusted text made safe for a terminal: no control characters or escape sequences."""
+    return _CONTROL.sub("", text)
+
+
+def _wrap(text: str, prefix: str, width: int = 100) -> str:
+    return "\n".join(
+        textwrap.fill(paragraph, width=width, initial_indent=prefix, subsequent_indent=prefix)
+        for paragraph in clean(text).split("\n")
+    )
+
+
+def render_card(card: PaperCard, number: int) -> str:
+    """A card as terminal text, numbered so the user can react to it."""
+    p = card.paper
+    cats = p.primary_category + (" (cross-list)" if card.is_cross_list else "")
+    why = f"score {card.score:g}" + (f" · matched: {', '.join(card.matched)}" if card.matched else "")
+    lines = [
+        f"[#{number}] {clean(p.title)}",
+        f"{INDENT}{clean(author_line(p.authors))}",
+        f"{INDENT}{cats} · {p.versioned_id} · {why}",
+        f"{INDENT}{p.abs_url}  PDF: {p.pdf_url}",
+        _wrap(card.teaser, INDENT),
+    ]
+    if card.requested_by:
+        lines.append(f"{INDENT}(requested by {clean(card.requested_by)})")
+    return "\n".join(lines)
+
+
+def render_thread(summary: ThreadSummary) -> str:
+    """A thread reply, indented under its card."""
+    lines = [f"{THREAD_INDENT}── thread: {clean(summary.heading)}"]
+    if summary.tldr:
+        lines.append(_wrap(f"TL;DR: {summary.tldr}", THREAD_INDENT))
+    for section in summary.sections:
+        if section.title != summary.heading:
+            lines.append(f"{THREAD_INDENT}{clean(section.title)}")
+        lines.append(_wrap(section.body, THREAD_INDENT))
+    if summary.note:
+        lines.append(f"{THREAD_INDENT}({clean(summary.note)})")
+    return "\n".join(lines)
+
+
+def render_reply(reply: Reply, first_number: int) -> str:
+    """A command's reply; cards in it (preview) are shown without numbers to react to."""
+    parts = [clean(reply.text)]
+    for offset, card in enumerate(reply.cards):
+        parts.append(
+            render_card(card, first_number + offset).replace(f"[#{first_number + offset}]", "  -", 1)
+        )
+    return "\n".join(parts)

@@ -1,0 +1,1 @@
+"""arxiv-bot core: platform-neutral fetching, scoring, storage, commands and delivery."""

@@ -1,0 +1,303 @@
+"""Settings: ``config.toml`` with an ``ARXIVBOT_<SECTION>__<KEY>`` environment override for every key.
+
+Secrets (platform tokens, LLM keys) are never read from the file: only from the environment, by the code that
+needs them. Every bad value raises ``ConfigError`` naming the key, the value and the expected form.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+import types
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.errors import ConfigError
+
+ENV_PREFIX = "ARXIVBOT_"
+DEFAULT_CONFIG_PATH = Path("config.toml")
+TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")
+
+
+def _http_url(value: Any) -> str | None:
+    ok = isinstance(value, str) and re.match(r"^https?://[^\s/]+", value) is not None
+    return None if ok else "an http:// or https:// URL"
+
+
+def _db_url(value: Any) -> str | None:
+    ok = (
+        isinstance(value, str) and re.match(r"^(sqlite\+aiosqlite|postgresql\+asyncpg)://", value) is not None
+    )
+    return None if ok else "a sqlite+aiosqlite:/// or postgresql+asyncpg:// URL"
+
+
+def _non_negative(value: Any) -> str | None:
+    return None if value >= 0 else "a number >= 0"
+
+
+def _positive(value: Any) -> str | None:
+    return None if value > 0 else "a number > 0"
+
+
+def _time(value: Any) -> str | None:
+    return None if TIME_RE.match(value) else "a 24-hour time HH:MM, e.g. 09:30"
+
+
+def timezone_problem(value: str) -> str | None:
+    """None when ``value`` is an IANA zone name, else the expected form."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "an IANA time zone such as UTC or Europe/Berlin"
+    return None
+
+
+def _language(value: Any) -> str | None:
+    return None if LANGUAGE_RE.match(value) else "a language code such as en, zh or pt-BR"
+
+
+def _one_of(*choices: str) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return None if value in choices else "one of " + ", ".join(choices)
+
+    return check
+
+
+def _range(low: float, high: float) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return None if low <= value <= high else f"a number from {low:g} to {high:g}"
+
+    return check
+
+
+def _check(fn: Callable[[Any], str | None]) -> dict[str, Any]:
+    return {"check": fn}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArxivSettings:
+    """Where and how politely to ask arXiv."""
+
+    rss_url: str = field(default="https://rss.arxiv.org/rss", metadata=_check(_http_url))
+    api_url: str = field(default="https://export.arxiv.org/api/query", metadata=_check(_http_url))
+    min_interval_s: float = field(default=3.0, metadata=_check(_non_negative))
+    timeout_s: float = field(default=30.0, metadata=_check(_positive))
+    max_retries: int = field(default=4, metadata=_check(_range(0, 10)))
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatabaseSettings:
+    """Where state lives."""
+
+    url: str = field(default="sqlite+aiosqlite:///data/arxiv-bot.db", metadata=_check(_db_url))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChannelSettings:
+    """Defaults a channel starts with; each channel changes its own with ``/arxiv set``."""
+
+    post_time: str = field(default="09:00", metadata=_check(_time))
+    timezone: str = field(default="UTC", metadata=_check(timezone_problem))
+    max_papers: int = field(default=10, metadata=_check(_range(1, 50)))
+    min_score: float = field(default=1.0, metadata=_check(_range(0, 100)))
+    include_cross_lists: bool = False
+    language: str = field(default="en", metadata=_check(_language))
+    author_bonus: float = field(default=2.0, metadata=_check(_range(0, 100)))
+
+
+@dataclass(frozen=True, kw_only=True)
+class SchedulerSettings:
+    """The daily run."""
+
+    enabled: bool = True
+    misfire_grace_s: int = field(default=3600, metadata=_check(_positive))
+
+
+@dataclass(frozen=True, kw_only=True)
+class SlackSettings:
+    """Slack: Socket Mode when SLACK_APP_TOKEN is set, else HTTP mode on our HTTP server."""
+
+    mode: str = field(default="socket", metadata=_check(_one_of("socket", "http")))
+    api_url: str = field(default="https://slack.com/api/", metadata=_check(_http_url))
+    events_path: str = "/slack/events"
+    admins_only: bool = False
+    save_emoji: str = "bookmark"
+    max_concurrency: int = field(default=4, metadata=_check(_range(1, 64)))
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiscordSettings:
+    """Discord."""
+
+    api_url: str = field(default="https://discord.com/api/v10", metadata=_check(_http_url))
+    dev_guild_id: str = ""
+    save_emoji: str = "🔖"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LlmSettings:
+    """Summaries through litellm; an empty model means extractive summaries with no network call."""
+
+    model: str = ""
+    fallbacks: tuple[str, ...] = ()
+    api_base: str = ""
+    timeout_s: float = field(default=60.0, metadata=_check(_positive))
+    max_output_tokens: int = field(default=1200, metadata=_check(_range(64, 32000)))
+    concurrency: int = field(default=4, metadata=_check(_range(1, 64)))
+    daily_budget_usd: float = field(default=5.0, metadata=_check(_non_negative))
+    max_summaries_per_run: int = field(default=50, metadata=_check(_range(0, 10000)))
+    fulltext: bool = True
+    fulltext_max_tokens: int = field(default=12000, metadata=_check(_range(500, 500000)))
+    fulltext_base_url: str = field(default="https://arxiv.org", metadata=_check(_http_url))
+
+
+@dataclass(frozen=True, kw_only=True)
+class HttpSettings:
+    """Our one HTTP server: health, metrics, feeds, and Slack's HTTP mode."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = field(default=8080, metadata=_check(_range(0, 65535)))
+    public_url: str = field(default="http://127.0.0.1:8080", metadata=_check(_http_url))
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogSettings:
+    """Logging."""
+
+    level: str = field(default="INFO", metadata=_check(_one_of("DEBUG", "INFO", "WARNING", "ERROR")))
+    format: str = field(default="text", metadata=_check(_one_of("text", "json")))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Every setting of arxiv-bot."""
+
+    arxiv: ArxivSettings = field(default_factory=ArxivSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    channel: ChannelSettings = field(default_factory=ChannelSettings)
+    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
+    slack: SlackSettings = field(default_factory=SlackSettings)
+    discord: DiscordSettings = field(default_factory=DiscordSettings)
+    llm: LlmSettings = field(default_factory=LlmSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+
+
+def _describe(tp: Any) -> str:
+    return {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}.get(
+        tp, "a list of strings"
+    )
+
+
+def _coerce(key: str, raw: Any, tp: Any, *, from_env: bool) -> Any:
+    """Turn a TOML or environment value into ``tp``; raise ConfigError on a mismatch."""
+
+    def bad() -> ConfigError:
+        return ConfigError(f"{key} = {raw!r} is invalid: expected {_describe(tp)}")
+
+    if tp is bool:
+        if isinstance(raw, bool):
+            return raw
+        if (
+            from_env
+            and isinstance(raw, str)
+            and raw.strip().lower() in {"true", "false", "1", "0", "yes", "no"}
+        ):
+            return raw.strip().lower() in {"true", "1", "yes"}
+        raise bad()
+    if tp is int:
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return raw
+        if from_env and isinstance(raw, str) and re.fullmatch(r"-?\d+", raw.strip()):
+            return int(raw)
+        raise bad()
+    if tp is float:
+        if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+            return float(raw)
+        if from_env and isinstance(raw, str):
+            try:
+                return float(raw)
+            except ValueError:
+                raise bad() from None
+        raise bad()
+    if tp is str:
+        if isinstance(raw, str):
+            return raw
+        raise bad()
+    if get_origin(tp) is tuple:
+        if from_env and isinstance(raw, str):
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+        if isinstance(raw, list) and all(isinstance(x, str) for x in raw):
+            return tuple(raw)
+        raise bad()
+    raise bad()
+
+
+def _build_section(name: str, cls: type[Any], values: Mapping[str, Any], env: Mapping[str, str]) -> Any:
+    hints = get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(f"[{name}] {unknown[0]} is not a known setting; known: {', '.join(sorted(known))}")
+    kwargs: dict[str, Any] = {}
+    for fname, fdef in known.items():
+        tp = hints[fname]
+        if isinstance(tp, types.UnionType):
+            tp = next(a for a in get_args(tp) if a is not type(None))
+        env_name = f"{ENV_PREFIX}{name.upper()}__{fname.upper()}"
+        if env_name in env:
+            value = _coerce(env_name, env[env_name], tp, from_env=True)
+            key = env_name
+        elif fname in values:
+            value = _coerce(f"[{name}] {fname}", values[fname], tp, from_env=False)
+            key = f"[{name}] {fname}"
+        else:
+            continue
+        check = fdef.metadata.get("check")
+        if check is not None:
+            problem = check(value)
+            if problem is not None:
+                raise ConfigError(f"{key} = {value!r} is invalid: expected {problem}")
+        kwargs[fname] = value
+    return cls(**kwargs)
+
+
+def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read ``path`` (default ./config.toml, optional) and apply environment overrides."""
+    env = os.environ if env is None else env
+    if path is None:
+        path = Path(env.get("ARXIVBOT_CONFIG", str(DEFAULT_CONFIG_PATH)))
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"{path} is not valid TOML: {err}") from None
+    elif "ARXIVBOT_CONFIG" in env:
+        raise ConfigError(
+            f"ARXIVBOT_CONFIG = {str(path)!r} is invalid: expected the path of an existing file"
+        )
+    hints = get_type_hints(Settings)
+    sections = {f.name for f in dataclasses.fields(Settings)}
+    unknown = sorted(set(data) - sections)
+    if unknown:
+        raise ConfigError(f"[{unknown[0]}] is not a known section; known: {', '.join(sorted(sections))}")
+    for env_name in env:
+        if env_name.startswith(ENV_PREFIX) and "__" in env_name:
+            section = env_name[len(ENV_PREFIX) :].split("__", 1)[0].lower()
+            if section not in sections:
+                raise ConfigError(f"{env_name} names no known section; known: {', '.join(sorted(sections))}")
+    kwargs: dict[str, Any] = {}
+    for name in sections:
+        values = data.get(name, {})
+        if not isinstance(values, dict):
+            raise ConfigError(f"[{name}] must be a table of settings")
+        kwargs[name] = _build_section(name, hints[name], values, env)
+    return Settings(**kwargs)

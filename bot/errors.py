@@ -1,0 +1,64 @@
+"""The error hierarchy of arxiv-bot's core.
+
+Every error the core raises derives from ``ArxivBotError``. Third-party exceptions (httpx, SQLAlchemy,
+feedparser, litellm) are converted at the boundary where they occur, so callers of ``bot`` only ever
+catch these::
+
+    ArxivBotError
+    ├── ConfigError            a setting is missing or malformed (start-up stops with exit code 2)
+    ├── UserInputError         a command or argument a user typed is wrong; the message is shown as-is
+    │   └── UnknownCommand     the subcommand does not exist (the reply shows help)
+    ├── PermissionDenied       the caller may not change this channel's settings
+    ├── SourceError            arXiv could not be reached or answered something unusable
+    │   ├── SourceUnavailable  network error, timeout, 5xx or 429 after all retries
+    │   └── PaperNotFound      no paper has this id (a malformed id is a UserInputError)
+    ├── PublishError           a platform refused or failed to take a post
+    ├── SummaryError           the summarizer failed after its retries and fallbacks
+    └── StoreError             the database failed
+"""
+
+from __future__ import annotations
+
+
+class ArxivBotError(Exception):
+    """Root of every error raised by the core."""
+
+
+class ConfigError(ArxivBotError):
+    """A setting is missing or malformed."""
+
+
+class UserInputError(ArxivBotError):
+    """Something a user typed is wrong; ``str(err)`` is the one-line answer to show them."""
+
+
+class UnknownCommand(UserInputError):
+    """The subcommand does not exist."""
+
+
+class PermissionDenied(ArxivBotError):
+    """The caller may not change this channel's settings."""
+
+
+class SourceError(ArxivBotError):
+    """arXiv could not be reached or answered something unusable."""
+
+
+class SourceUnavailable(SourceError):
+    """Network error, timeout, 5xx or 429 after all retries."""
+
+
+class PaperNotFound(SourceError):
+    """No paper has this id."""
+
+
+class PublishError(ArxivBotError):
+    """A platform refused or failed to take a post."""
+
+
+class SummaryError(ArxivBotError):
+    """The summarizer failed after retries and fallbacks."""
+
+
+class StoreError(ArxivBotError):
+    """The database failed."""

@@ -1,0 +1,38 @@
+"""Route posts to the publisher of each channel's platform."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from bot.errors import PublishError
+from bot.models import ChannelRef, MessageRef, PaperCard, Reply, ThreadSummary
+from bot.ports import Publisher
+
+
+class PublisherRouter:
+    """A Publisher that hands each post to the platform's own publisher."""
+
+    def __init__(self, *, publishers: Mapping[str, Publisher]) -> None:
+        self._publishers = dict(publishers)
+
+    def add(self, platform: str, publisher: Publisher) -> None:
+        """Register the publisher of one platform."""
+        self._publishers[platform] = publisher
+
+    def _for(self, channel: ChannelRef) -> Publisher:
+        try:
+            return self._publishers[channel.platform]
+        except KeyError:
+            raise PublishError(f"{channel.platform} is not connected; cannot post to {channel}") from None
+
+    async def post_card(self, card: PaperCard, *, channel: ChannelRef) -> MessageRef:
+        """Post a card through the channel's platform."""
+        return await self._for(channel).post_card(card, channel=channel)
+
+    async def post_thread(self, summary: ThreadSummary, *, parent: MessageRef) -> MessageRef:
+        """Post a thread reply through the channel's platform."""
+        return await self._for(parent.channel).post_thread(summary, parent=parent)
+
+    async def send_reply(self, reply: Reply, *, channel: ChannelRef, user_id: str | None) -> None:
+        """Send a reply through the channel's platform."""
+        await self._for(channel).send_reply(reply, channel=channel, user_id=user_id)

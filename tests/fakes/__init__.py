@@ -1,0 +1,1 @@
+"""Reusable fakes of the outside world for tests."""

@@ -1,0 +1,152 @@
+"""A real HTTP server on 127.0.0.1 that plays arXiv: RSS listings, the export API, and forced faults.
+
+Use it as ``async with running_arxiv_server() as server:`` and point an ``ArxivClient`` at
+``server.rss_url`` and ``server.api_url``. Each test configures it directly:
+
+* ``server.feeds[frozenset({"cs.DC", "cs.LG"})] = body`` serves ``/rss/cs.DC+cs.LG`` (any order); others 404.
+* ``server.papers["2601.00644v1"] = (200, body)`` answers ``/api/query?id_list=2601.00644v1``; unknown ids
+  get arXiv's zero-entry feed.
+* ``server.fail(503, (429, {"Retry-After": "7"}), DROP, HANG)`` queues faults that the next requests get,
+  in order, before normal serving resumes. ``DROP`` closes the connection without an answer; ``HANG``
+  never answers (until the server stops), so the client times out.
+* ``server.latency_s`` delays every answer (to make overlapping requests observable).
+
+Every request is recorded in ``server.requests`` (path, query, lower-cased headers, start and end on
+``time.monotonic``); ``server.max_in_flight`` is the most requests it ever handled at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+from aiohttp import web
+
+DROP: Final = "drop"
+HANG: Final = "hang"
+Fault = int | tuple[int, Mapping[str, str]] | Literal["drop", "hang"]
+
+EMPTY_API_FEED = """<?xml version='1.0' encoding='UTF-8'?>
+<feed xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/" xmlns:arxiv="http://arxiv.org/schemas/atom"
+ xmlns="http://www.w3.org/2005/Atom">
+  <id>https://arxiv.org/api/fake</id>
+  <title>arXiv Query: search_query=&amp;id_list={id_list}&amp;start=0&amp;max_results=10</title>
+  <updated>2026-01-05T00:00:00Z</updated>
+  <opensearch:itemsPerPage>10</opensearch:itemsPerPage>
+  <opensearch:totalResults>0</opensearch:totalResults>
+  <opensearch:startIndex>0</opensearch:startIndex>
+</feed>
+"""
+
+
+@dataclass
+class RecordedRequest:
+    """One request the fake received."""
+
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    started: float
+    finished: float | None = None
+
+
+@dataclass
+class FakeArxivServer:
+    """State and behaviour of the fake; tests change its fields directly."""
+
+    feeds: dict[frozenset[str], bytes | str] = field(default_factory=dict)
+    papers: dict[str, tuple[int, bytes | str]] = field(default_factory=dict)
+    faults: deque[Fault] = field(default_factory=deque)
+    latency_s: float = 0.0
+    requests: list[RecordedRequest] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
+    base_url: str = ""
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def rss_url(self) -> str:
+        """Base of the RSS listings, like ``https://rss.arxiv.org/rss``."""
+        return f"{self.base_url}/rss"
+
+    @property
+    def api_url(self) -> str:
+        """The export API endpoint, like ``https://export.arxiv.org/api/query``."""
+        return f"{self.base_url}/api/query"
+
+    def fail(self, *faults: Fault) -> None:
+        """Queue faults for the next requests, in order."""
+        self.faults.extend(faults)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Record the request, apply latency and a queued fault, else serve it."""
+        record = RecordedRequest(
+            path=request.path,
+            query=dict(request.query),
+            headers={k.lower(): v for k, v in request.headers.items()},
+            started=time.monotonic(),
+        )
+        self.requests.append(record)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.latency_s:
+                await asyncio.sleep(self.latency_s)
+            if self.faults:
+                return await self._fault(request, self.faults.popleft())
+            return self._serve(request)
+        finally:
+            self.in_flight -= 1
+            record.finished = time.monotonic()
+
+    async def _fault(self, request: web.Request, fault: Fault) -> web.StreamResponse:
+        if fault == DROP:
+            assert request.transport is not None
+            request.transport.abort()
+            return web.Response(status=500)
+        if fault == HANG:
+            await self._stopping.wait()
+            return web.Response(status=503)
+        status, headers = (fault, {}) if isinstance(fault, int) else fault
+        return web.Response(status=status, headers=dict(headers), text=f"fake fault: HTTP {status}")
+
+    def _serve(self, request: web.Request) -> web.Response:
+        if request.path.startswith("/rss/"):
+            categories = frozenset(request.match_info["cats"].split("+"))
+            body = self.feeds.get(categories)
+            if body is None:
+                return web.Response(status=404, text="no such feed")
+            return _xml(200, body, "application/rss+xml")
+        id_list = request.query.get("id_list", "")
+        status, body = self.papers.get(id_list, (200, EMPTY_API_FEED.format(id_list=id_list)))
+        return _xml(status, body, "application/atom+xml")
+
+
+def _xml(status: int, body: bytes | str, content_type: str) -> web.Response:
+    data = body.encode("utf-8") if isinstance(body, str) else body
+    return web.Response(status=status, body=data, content_type=content_type, charset="utf-8")
+
+
+@asynccontextmanager
+async def running_arxiv_server() -> AsyncIterator[FakeArxivServer]:
+    """Start a fake arXiv on an ephemeral loopback port; stop it on exit."""
+    server = FakeArxivServer()
+    app = web.Application()
+    app.router.add_get("/rss/{cats}", server.handle)
+    app.router.add_get("/api/query", server.handle)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    server.base_url = f"http://{host}:{port}"
+    try:
+        yield server
+    finally:
+        server._stopping.set()
+        await runner.cleanup()

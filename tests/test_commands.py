@@ -1,0 +1,265 @@
+"""The command set and the daily run, over a real SQLite file and a real local arXiv server."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import feedparser
+
+from adapters.composition import Services, build_services
+from bot.models import MessageRef
+from tests.conftest import FEED_0105, FEED_WEEKEND, TEST_CHANNEL, FixedClock, ctx, make_settings
+from tests.fakes.arxiv_server import FakeArxivServer
+from tests.fakes.publisher import FakePublisher, SimulatedCrash
+
+FIXTURES_API = FEED_0105.parent.parent / "arxiv-api"
+
+
+def expected_ids(categories: set[str], pattern: str) -> set[str]:
+    """An independent oracle: papers of the recorded feed whose primary category is subscribed and that match."""
+    feed = feedparser.parse(FEED_0105.read_bytes())
+    out = set()
+    for entry in feed.entries:
+        primary = entry.tags[0]["term"]
+        text = entry.title + " " + entry.description.split("Abstract:", 1)[1]
+        if primary in categories and re.search(pattern, text, re.IGNORECASE):
+            out.add(entry.guid.rsplit(":", 1)[1])
+    return out
+
+
+async def subscribe_llm(services: Services, *, max_papers: int = 10) -> None:
+    for line in ("subscribe cs.AI cs.CL cs.DC cs.LG", "keywords add RL, LLM", f"set max {max_papers}"):
+        reply = await services.commands.execute(ctx(), line)
+        assert "error" not in reply.text.lower(), reply.text
+
+
+async def test_digest_posts_each_matching_paper_once_with_its_thread(
+    services: Services, publisher: FakePublisher
+) -> None:
+    await subscribe_llm(services, max_papers=50)
+    reply = await services.commands.execute(ctx(), "/arxiv digest now")
+    posted = [c.paper.versioned_id for c in publisher.cards]
+    assert set(posted) == expected_ids({"cs.AI", "cs.CL", "cs.DC", "cs.LG"}, r"\b(RL|LLMs?)\b")
+    assert len(posted) == len(set(posted))
+    assert reply.posted == len(posted) and f"Posted {len(posted)}" in reply.text
+    scores = [c.score for c in publisher.cards]
+    assert scores == sorted(scores, reverse=True)
+    assert all(c.matched and set(c.matched) <= {"RL", "LLM"} for c in publisher.cards)
+    parents = [parent.message_id for parent, _ in publisher.threads]
+    assert parents == [f"m{i + 1}-{pid}" for i, pid in enumerate(posted)]
+    assert all(summary.sections[0].body == summary.paper.abstract for _, summary in publisher.threads)
+
+
+async def test_same_announcement_twice_posts_nothing_new(services: Services, publisher: FakePublisher) -> None:
+    await subscribe_llm(services)
+    await services.commands.execute(ctx(), "digest now")
+    first = len(publisher.sent)
+    assert len(publisher.cards) == 10
+    reply = await services.commands.execute(ctx(), "digest now")
+    assert len(publisher.sent) == first
+    assert reply.posted == 0 and "nothing new" in reply.text
+
+
+async def test_crash_mid_run_then_restart_posts_the_rest_exactly_once(
+    db_url: str, arxiv: FakeArxivServer, clock: FixedClock
+) -> None:
+    crashing = FakePublisher(crash_after_cards=3)
+    first = build_services(make_settings(db_url, arxiv), clock=clock)
+    first.router.add("test", crashing)
+    await subscribe_llm(first)
+    try:
+        await first.commands.execute(ctx(), "digest now")
+    except SimulatedCrash:
+        pass
+    else:
+        raise AssertionError("the simulated crash did not happen")
+    await first.aclose()
+    assert len(crashing.cards) == 3 and crashing.threads == []
+
+    after = FakePublisher()
+    second = build_services(make_settings(db_url, arxiv), clock=clock)
+    second.router.add("test", after)
+    try:
+        reply = await second.commands.execute(ctx(), "digest now")
+    finally:
+        await second.aclose()
+    all_ids = [c.paper.versioned_id for c in crashing.cards + after.cards]
+    assert len(all_ids) == 10 == len(set(all_ids))
+    assert reply.posted == 7
+    # The three cards posted before the crash get their threads now, under their original messages.
+    threaded = {summary.paper.versioned_id: parent.message_id for parent, summary in after.threads}
+    assert set(threaded) == set(all_ids)
+    for i, card in enumerate(crashing.cards):
+        assert threaded[card.paper.versioned_id] == f"m{i + 1}-{card.paper.versioned_id}"
+
+
+async def test_failed_post_stays_pending_and_is_retried_once(services: Services, publisher: FakePublisher) -> None:
+    await subscribe_llm(services)
+    publisher.fail_cards.add("2601.00644v1")
+    reply = await services.commands.execute(ctx(), "digest now")
+    assert "1 could not be posted" in reply.text
+    assert "2601.00644v1" not in [c.paper.versioned_id for c in publisher.cards]
+    publisher.fail_cards.clear()
+    reply = await services.commands.execute(ctx(), "digest now")
+    ids = [c.paper.versioned_id for c in publisher.cards]
+    assert ids.count("2601.00644v1") == 1 and len(ids) == 10 == len(set(ids))
+
+
+async def test_arxiv_down_records_nothing_and_a_later_run_works(
+    services: Services, publisher: FakePublisher, arxiv: FakeArxivServer
+) -> None:
+    await subscribe_llm(services)
+    arxiv.fail(503, 503)
+    reply = await services.commands.execute(ctx(), "digest now")
+    assert "arXiv did not answer" in reply.text and "\n" not in reply.text
+    assert publisher.cards == []
+    reply = await services.commands.execute(ctx(), "digest now")
+    assert len(publisher.cards) == 10
+
+
+async def test_weekend_feed_means_no_announcement(services: Services, arxiv: FakeArxivServer) -> None:
+    arxiv.feeds[frozenset({"cs.DC"})] = FEED_WEEKEND.read_bytes()
+    await services.commands.execute(ctx(), "subscribe cs.DC")
+    reply = await services.commands.execute(ctx(), "digest now")
+    assert reply.text.startswith("no new papers today")
+
+
+async def test_bad_input_changes_nothing(services: Services) -> None:
+    await subscribe_llm(services)
+    before = (await services.commands.execute(ctx(), "settings")).text
+    for bad, expected in [
+        ("set max 0", "max must be from 1 to 50"),
+        ("set max ten", "max must be a whole number"),
+        ("set time 25:00", "bad time '25:00'"),
+        ("set time 09:00 Mars/Olympus", "unknown time zone 'Mars/Olympus'"),
+        ("set min-score -1", "min-score must be from 0 to 100"),
+        ("set cross maybe", "use set cross on|off"),
+        ("set language english!", "bad language code"),
+        ("subscribe cs.DC cs.FAKE", "'cs.FAKE' is not an arXiv category; did you mean"),
+        ('keywords add "unclosed', "unclosed quote"),
+        ("keywords add " + "x" * 61, "too long"),
+        ("keywords add " + ", ".join(f"t{i}" for i in range(31)), "too many terms"),
+        ("keywords remove nothere", "not in keywords: nothere"),
+        ("unsubscribe cs.CV", "not subscribed to cs.CV"),
+        ("summarize abc", "abc"),
+    ]:
+        reply = await services.commands.execute(ctx(), bad)
+        assert expected in reply.text, (bad, reply.text)
+        assert "\n" not in reply.text and "Traceback" not in reply.text
+    assert (await services.commands.execute(ctx(), "settings")).text == before
+
+
+async def test_unknown_subcommand_shows_help(services: Services) -> None:
+    reply = await services.commands.execute(ctx(), "frobnicate now")
+    assert reply.text.startswith("unknown command 'frobnicate'")
+    assert "subscribe <cat>" in reply.text
+
+
+async def test_only_managers_change_settings_but_everyone_reads(services: Services) -> None:
+    guest = ctx("U2", can_manage=False)
+    reply = await services.commands.execute(guest, "subscribe cs.DC")
+    assert "only people who may manage this channel" in reply.text
+    assert "Categories: none" in (await services.commands.execute(guest, "settings")).text
+    assert "arxiv-bot commands" in (await services.commands.execute(guest, "help")).text
+
+
+async def test_keywords_set_remove_clear_and_weights(services: Services) -> None:
+    r = await services.commands.execute(ctx(), 'keywords add "speculative decoding", LLM^2, llm')
+    assert "Keywords: speculative decoding, llm" in r.text
+    r = await services.commands.execute(ctx(), "keywords add LLM^3")
+    assert "Keywords: speculative decoding, LLM^3" in r.text
+    r = await services.commands.execute(ctx(), "keywords remove Speculative  Decoding")
+    assert "Keywords: LLM^3" in r.text
+    r = await services.commands.execute(ctx(), "keywords set RL, MoE")
+    assert "Keywords: RL, MoE" in r.text
+    r = await services.commands.execute(ctx(), "exclude add survey, review")
+    assert "Exclude terms: survey, review" in r.text
+    r = await services.commands.execute(ctx(), "authors follow Yann  LeCun")
+    assert "Followed authors: Yann LeCun" in r.text
+    r = await services.commands.execute(ctx(), "keywords clear")
+    assert "Keywords: none" in r.text
+
+
+async def test_preview_shows_the_digest_without_posting_or_recording(
+    services: Services, publisher: FakePublisher
+) -> None:
+    await subscribe_llm(services)
+    preview = await services.commands.execute(ctx(), "preview")
+    assert preview.ephemeral and len(preview.cards) == 10
+    assert publisher.sent == []
+    await services.commands.execute(ctx(), "digest now")
+    assert [c.paper.versioned_id for c in publisher.cards] == [c.paper.versioned_id for c in preview.cards]
+    again = await services.commands.execute(ctx(), "preview")
+    assert again.cards == () and "would post nothing" in again.text
+
+
+async def test_cross_lists_only_when_opted_in(services: Services, arxiv: FakeArxivServer, publisher: FakePublisher) -> None:
+    # Make 2601.00088 (primary cs.LG, about LLMs) a real cross-list into cs.DC.
+    body = FEED_0105.read_text().replace(
+        "<guid isPermaLink=\"false\">oai:arXiv.org:2601.00088v1</guid>\n      <category>cs.LG</category>",
+        "<guid isPermaLink=\"false\">oai:arXiv.org:2601.00088v1</guid>\n      <category>cs.LG</category>"
+        "<category>cs.DC</category>",
+    )
+    assert "<category>cs.DC</category>" in body.split("2601.00088v1</guid>")[1][:80]
+    arxiv.feeds[frozenset({"cs.DC"})] = body
+    await services.commands.execute(ctx(), "subscribe cs.DC")
+    await services.commands.execute(ctx(), "keywords add LLM")
+    await services.commands.execute(ctx(), "digest now")
+    assert publisher.cards and all(c.paper.primary_category == "cs.DC" for c in publisher.cards)
+    assert not any(c.is_cross_list for c in publisher.cards)
+    await services.commands.execute(ctx(), "set cross on")
+    await services.commands.execute(ctx(), "digest now")
+    cross = [c for c in publisher.cards if c.is_cross_list]
+    assert [c.paper.versioned_id for c in cross] == ["2601.00088v1"]
+
+
+async def test_summarize_posts_card_and_thread_and_reaction_saves(
+    services: Services, publisher: FakePublisher, arxiv: FakeArxivServer, clock: FixedClock
+) -> None:
+    import json
+
+    fixture = json.loads((FIXTURES_API / "id_2104.12255v1.json").read_text())
+    arxiv.papers["2104.12255"] = (fixture["status_code"], fixture["body"])
+    reply = await services.commands.execute(ctx(), "summarize https://arxiv.org/abs/2104.12255")
+    assert reply.posted == 1 and "2104.12255v1" in reply.text
+    card = publisher.cards[0]
+    assert card.paper.title == "0" and card.requested_by == "user-U1"
+    parent, summary = publisher.threads[0]
+    assert summary.paper.versioned_id == "2104.12255v1"
+
+    saved = await services.commands.react(message=parent, user_id="U7", added=True)
+    assert saved is not None and saved.text.startswith("Saved 2104.12255v1")
+    clock.current += timedelta(minutes=1)
+    again = await services.commands.react(message=parent, user_id="U7", added=True)
+    assert again is not None and again.text.startswith("Already saved")
+    listing = await services.commands.execute(ctx("U7"), "saved")
+    assert listing.text.count("2104.12255v1 0") == 1
+    removed = await services.commands.react(message=parent, user_id="U7", added=False)
+    assert removed is not None and removed.text.startswith("Removed")
+    assert "no saved papers" in (await services.commands.execute(ctx("U7"), "saved")).text
+    assert await services.commands.react(message=MessageRef(TEST_CHANNEL, "not-ours"), user_id="U7", added=True) is None
+
+
+async def test_summarize_unknown_paper_is_a_clear_answer(services: Services, publisher: FakePublisher) -> None:
+    reply = await services.commands.execute(ctx(), "summarize 2601.99999")
+    assert "no such paper" in reply.text.lower() and "\n" not in reply.text
+    assert publisher.sent == []
+
+
+async def test_saved_lists_newest_first_and_unsave(
+    services: Services, publisher: FakePublisher, clock: FixedClock
+) -> None:
+    await subscribe_llm(services, max_papers=3)
+    await services.commands.execute(ctx(), "digest now")
+    cards = [parent for parent, _ in publisher.threads]
+    for parent in cards:
+        clock.current += timedelta(seconds=5)
+        await services.commands.react(message=parent, user_id="U1", added=True)
+    text = (await services.commands.execute(ctx(), "saved")).text
+    order = [publisher.cards[i].paper.versioned_id for i in (2, 1, 0)]
+    positions = [text.index(pid) for pid in order]
+    assert positions == sorted(positions)
+    target = publisher.cards[0].paper.arxiv_id
+    assert "Removed" in (await services.commands.execute(ctx(), f"unsave {target}")).text
+    assert target not in (await services.commands.execute(ctx(), "saved")).text
