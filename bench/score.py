@@ -1,38 +1,51 @@
 """Benchmark of bot.scoring.score_papers against the reference bot's loop and a one-regex lower bound.
 
 Run as ``.venv/bin/python bench/score.py``. The data (2,000 papers, 1,000 channels of 30 keywords) is
-generated deterministically. The last line printed is
-``ratio_vs_reference=<x> ratio_vs_lower_bound=<y> peak_mb=<z>``. Exits non-zero only when a sanity check of
-the selections fails, never because of timing.
+generated deterministically from a fixed seed. Three contenders are timed on it, taking turns (best of 3
+each, wall clock), so a busy moment on a shared machine hits them alike:
+
+1. ``score_papers`` over all 1,000 channels, profile compilation included;
+2. the reference bot's selection loop (substring tests), on 50 channels, scaled linearly to 1,000;
+3. a lower bound: one ``re.findall(r"[a-z0-9]+")`` pass over all titles and abstracts, lowercased beforehand.
+
+It then checks the selections (an independent regex oracle must agree exactly on a sample of channels; no
+false positives for us; the reference's substring defects are counted) and prints, as its last line,
+``ratio_vs_reference=<x> ratio_vs_lower_bound=<y> peak_mb=<z>``. Exits non-zero only when a sanity check
+fails, never because of timing.
 """
 
 from __future__ import annotations
 
 import gc
-import heapq
 import random
 import re
 import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.models import AnnounceType, ChannelRef, Paper, ScoredPaper  # noqa: E402
-from bot.scoring import ChannelProfile, KeywordRule, score_papers  # noqa: E402
+from bot.models import AnnounceType, ChannelRef, Paper, ScoredPaper
+from bot.scoring import ChannelProfile, KeywordRule, score_papers
 
 SEED = 20260105
 N_PAPERS = 2_000
 N_CHANNELS = 1_000
 KEYWORDS_PER_CHANNEL = 30
 REFERENCE_SAMPLE = 50
-ORACLE_SAMPLE = 40
+RUNS = 3
+ORACLE_SAMPLE = 25
 TARGET_VS_REFERENCE = 50.0
 TARGET_VS_LOWER_BOUND = 5.0
+T = TypeVar("T")
+# Most channels keep the default of 10 papers a day; some want fewer, some many more.
+MAX_PAPERS = (5, 10, 10, 10, 10, 10, 15, 20, 30)
 
+# fmt: off
 # Topic clusters of keywords as users write them; channels and papers each lean on one or two clusters.
 CLUSTERS: dict[str, list[str]] = {
     "llm-systems": [
@@ -117,34 +130,39 @@ CLUSTER_CATEGORIES: dict[str, list[str]] = {
 }
 EXCLUDES = ["survey", "review", "tutorial", "position paper", "workshop", "dataset"]
 
-# Filler: common English/scientific words, including many that contain short keywords as substrings
-# (world, early, overlap, exploration, average, same, general, support, activity, preview, reviewer...).
-FILLER = """the of and to in a is that for we on with as by this are be an our from which it at can these
-show propose method approach results model models paper work data performance based using new task tasks
-problem framework training learning experiments demonstrate proposed existing however while both also
-than more such each between into over under high low large small significant significantly compared
+# Filler words drawn with Zipf-like weights: function words dominate, then common scientific words, then
+# words that contain short keywords as substrings (world, early, exploration, average, preview, reviewer,
+# Moebius...), which appear in real abstracts and trip the reference's substring matching.
+FUNCTION_WORDS = """the of and to in a is that for we on with as by this are be an our from which it at can
+these""".split()
+COMMON_WORDS = """show propose method approach results model models paper work data performance based using new
+task tasks problem framework training learning experiments demonstrate proposed existing however while both
+also than more such each between into over under high low large small significant significantly compared
 achieves state art baseline baselines improve improves improvement evaluate evaluation study analysis
-across different multiple various number time real world early nearly overall particularly regularly
-clearly fairly overlap exploration explore explored average leverage leverages storage same sample samples
-general generally support supports activity vital preview reviewer reviewers organization began began
-original origin towards toward key critical important recent recently effective efficient efficiently
-simple novel first second finally further furthermore moreover thus therefore hence specifically
-respectively here there their its they them where when how what who whose not no only even still
-however previous prior limited limitations challenge challenges address addresses enable enables
-provide provides obtain obtained achieve achieved consistent consistently robust setting settings
-theoretical empirical empirically practical practice application applications domain domains step steps
-process processing structure structured input output inputs outputs function functions loss objective
-design designed component components module modules layer layers feature features representation
-representations parameter parameters value values set sets level levels scale scalable scaling cost costs
-rate rates order orders quality accuracy accurate precision gain gains reduce reduces reduced reduction
-increase increases increased capture captures information context contexts environment environments
-controller controllers surely barely moebius early-stage real-world apple gamer ppoint lorax""".split()
+across different multiple various number time towards key critical important recent recently effective
+efficient efficiently simple novel first second finally further furthermore moreover thus therefore hence
+specifically respectively here there their its they them where when how what who whose not no only even
+still previous prior limited limitations challenge challenges address addresses enable enables provide
+provides obtain obtained achieve achieved consistent consistently robust setting settings theoretical
+empirical empirically practical practice application applications domain domains step steps process
+structure structured input output inputs outputs function functions loss objective design designed
+component components module modules layer layers feature features representation representations parameter
+parameters value values set sets level levels scale scalable cost costs rate rates order orders quality
+accuracy accurate precision gain gains reduce reduces reduced reduction increase increases increased
+capture captures information context contexts environment environments""".split()
+TRAP_WORDS = """world real-world early early-stage nearly overall particularly regularly clearly fairly overlap
+exploration explore explored average leverage leverages storage same sample samples general generally
+support supports activity vital preview reviewer reviewers organization began original origin controller
+controllers Moebius""".split()
+FILLER = FUNCTION_WORDS + COMMON_WORDS + TRAP_WORDS
+FILLER_WEIGHTS = [30.0] * len(FUNCTION_WORDS) + [4.0] * len(COMMON_WORDS) + [1.0] * len(TRAP_WORDS)
 
 CATEGORY_POOL = sorted({c for cats in CLUSTER_CATEGORIES.values() for c in cats})
 FIRST = ["Wei", "Yann", "Anna", "José", "Li", "Maria", "Chen", "Ahmed", "Sofia", "Hiroshi", "Élodie", "Raj",
          "Olga", "Tom", "Ines", "Kwame", "Mei", "Lars", "Priya", "Diego"]
 LAST = ["Zhang", "LeCun", "Müller", "García", "Wang", "Smith", "Kim", "Nguyen", "Rossi", "Tanaka", "Dubois",
         "Patel", "Ivanova", "Brown", "Silva", "Mensah", "Liu", "Berg", "Sharma", "Lopez"]
+# fmt: on
 
 
 def surface(term: str, rng: random.Random) -> str:
@@ -168,9 +186,9 @@ def surface(term: str, rng: random.Random) -> str:
 
 def make_papers(rng: random.Random) -> list[Paper]:
     """2,000 synthetic papers with titles, abstracts, authors and categories."""
-    types = [AnnounceType.NEW] * 11 + [AnnounceType.CROSS] * 4 + [AnnounceType.REPLACE] * 4 + [
-        AnnounceType.REPLACE_CROSS
-    ]
+    types = (
+        [AnnounceType.NEW] * 11 + [AnnounceType.CROSS] * 4 + [AnnounceType.REPLACE] * 4 + [AnnounceType.REPLACE_CROSS]
+    )
     clusters = list(CLUSTERS)
     papers = []
     for i in range(N_PAPERS):
@@ -180,10 +198,10 @@ def make_papers(rng: random.Random) -> list[Paper]:
         extra = rng.choice(CATEGORY_POOL) if rng.random() < 0.5 else None
         if extra and extra not in cats:
             cats.append(extra)
-        title_words = rng.choices(FILLER, k=rng.randint(6, 9))
+        title_words = rng.choices(FILLER, FILLER_WEIGHTS, k=rng.randint(6, 9))
         for term in rng.sample(vocab, rng.randint(1, 3)):
             title_words.insert(rng.randrange(len(title_words) + 1), surface(term, rng))
-        words = rng.choices(FILLER, k=rng.randint(140, 230))
+        words = rng.choices(FILLER, FILLER_WEIGHTS, k=rng.randint(140, 230))
         for term in rng.choices(vocab, k=rng.randint(4, 14)):
             words.insert(rng.randrange(len(words) + 1), surface(term, rng))
         if rng.random() < 0.04:
@@ -239,7 +257,7 @@ def make_profiles(rng: random.Random) -> list[ChannelProfile]:
                 exclude=tuple(rng.sample(EXCLUDES, rng.randint(0, 3))),
                 authors=authors,
                 include_cross=rng.random() < 0.3,
-                max_papers=rng.choice((10, 15, 20, 30)),
+                max_papers=rng.choice(MAX_PAPERS),
                 min_score=rng.choice((1.0, 1.0, 1.5, 2.0)),
             )
         )
@@ -264,6 +282,7 @@ def reference_select(papers: Sequence[Paper], profile: ChannelProfile) -> list[R
     """
     keywords = [rule.term for rule in profile.include]
     picks = []
+    seen: set[str] = set()
     for paper in papers:
         if paper.announce_type not in (AnnounceType.NEW, AnnounceType.CROSS):
             continue
@@ -274,6 +293,11 @@ def reference_select(papers: Sequence[Paper], profile: ChannelProfile) -> list[R
             continue
         if any(kw.lower() in text for kw in profile.exclude):
             continue
+        # its duplicate check, by id and by normalised title
+        title_key = paper.title.lower().strip()
+        if paper.arxiv_id in seen or title_key in seen:
+            continue
+        seen.update((paper.arxiv_id, title_key))
         text = f"{paper.title} {paper.abstract}".lower()
         score = 0.0
         for kw in keywords:
@@ -289,14 +313,19 @@ def reference_select(papers: Sequence[Paper], profile: ChannelProfile) -> list[R
 
 
 def term_regex(term: str) -> re.Pattern[str]:
-    """An independent whole-word matcher for the oracle: words joined by non-word runs, plural on last."""
+    """The oracle's own statement of the matching rule: whole words, plural (+s, +es, y->ies) on the last."""
     words = re.findall(r"[^\W_]+", term.lower())
-    plural = r"(?:s|es|ies)?" if len(words[-1]) > 1 else ""
-    body = r"[\W_]+".join(re.escape(w) for w in words[:-1])
-    last = re.escape(words[-1][:-1]) + r"(?:y|ies)" if words[-1].endswith("y") else re.escape(words[-1])
-    if body:
-        body += r"[\W_]+"
-    return re.compile(r"(?<![^\W_])" + body + last + plural + r"(?![^\W_])", re.IGNORECASE)
+    last = words[-1]
+    forms = [last]
+    if len(last) > 1:
+        forms.append(last + "s")
+        if last.endswith(("s", "x", "z", "ch", "sh", "o")):
+            forms.append(last + "es")
+        elif last.endswith("y") and last[-2] not in "aeiou":
+            forms.append(last[:-1] + "ies")
+    head = "".join(re.escape(word) + r"[\W_]+" for word in words[:-1])
+    tail = "|".join(re.escape(form) for form in forms)
+    return re.compile(rf"(?<![^\W_]){head}(?:{tail})(?![^\W_])", re.IGNORECASE)
 
 
 class Oracle:
@@ -326,7 +355,6 @@ class Oracle:
                 continue
             if paper.primary_category not in profile.categories and not profile.include_cross:
                 continue
-            text = f"{paper.title}\n{paper.abstract}"
             if any(self.has(x, paper.title) or self.has(x, paper.abstract) for x in profile.exclude):
                 continue
             score = 0.0
@@ -342,7 +370,6 @@ class Oracle:
                     score += rule.weight
             if follow & {" ".join(a.split()).casefold() for a in paper.authors}:
                 score += profile.author_bonus
-            del text
             if (profile.include or profile.authors) and (score <= 0 or score < profile.min_score):
                 continue
             scored.append((round(score, 9), paper.versioned_id))
@@ -350,16 +377,12 @@ class Oracle:
         return [(vid, score) for score, vid in scored[: profile.max_papers]]
 
 
-def best_of(runs: int, fn: Callable[[], object]) -> tuple[float, object]:
-    """Fastest wall time of ``runs`` calls, and the last result."""
-    best = float("inf")
-    out: object = None
-    for _ in range(runs):
-        gc.collect()
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
+def timed(fn: Callable[[], T]) -> tuple[float, T]:
+    """Wall time of one call after a full collection, and its result."""
+    gc.collect()
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
 
 
 def main() -> int:
@@ -368,19 +391,25 @@ def main() -> int:
     papers = make_papers(rng)
     profiles = make_profiles(rng)
     n_text = sum(len(p.title) + len(p.abstract) for p in papers)
-    print(f"data: {len(papers)} papers ({n_text / 1e6:.1f} MB of title+abstract), {len(profiles)} channels "
-          f"x {KEYWORDS_PER_CHANNEL} keywords, {len({r.term for p in profiles for r in p.include})} distinct")
-
-    ours_s, ours_out = best_of(3, lambda: score_papers(papers, profiles))
-    ours: dict[ChannelRef, list[ScoredPaper]] = ours_out  # type: ignore[assignment]
+    n_terms = len({r.term for p in profiles for r in p.include})
+    print(
+        f"data: {len(papers)} papers ({n_text / 1e6:.1f} MB of title+abstract), {len(profiles)} channels x "
+        f"{KEYWORDS_PER_CHANNEL} keywords ({n_terms} distinct), max_papers mostly 10 (5 to 30)"
+    )
 
     all_text = "\n".join(f"{p.title}\n{p.abstract}" for p in papers).lower()
     word = re.compile(r"[a-z0-9]+")
-    lower_s, tokens = best_of(3, lambda: word.findall(all_text))
-
     sample = profiles[:: N_CHANNELS // REFERENCE_SAMPLE][:REFERENCE_SAMPLE]
-    ref_sample_s, ref_out = best_of(1, lambda: [reference_select(papers, p) for p in sample])
-    reference: list[list[RefPick]] = ref_out  # type: ignore[assignment]
+
+    # The three contenders take turns, so a busy moment on this shared machine hits them alike.
+    ours_s = lower_s = ref_sample_s = float("inf")
+    for _ in range(RUNS):
+        elapsed, ours = timed(lambda: score_papers(papers, profiles))
+        ours_s = min(ours_s, elapsed)
+        elapsed, tokens = timed(lambda: word.findall(all_text))
+        lower_s = min(lower_s, elapsed)
+        elapsed, reference = timed(lambda: [reference_select(papers, p) for p in sample])
+        ref_sample_s = min(ref_sample_s, elapsed)
     ref_s = ref_sample_s * N_CHANNELS / len(sample)
 
     gc.collect()
@@ -390,20 +419,25 @@ def main() -> int:
     tracemalloc.stop()
     peak_mb = peak / 2**20
 
-    print(f"ours (score_papers, best of 3):        {ours_s * 1000:9.1f} ms")
-    print(f"lower bound (one re.findall over all text, {len(tokens):,} tokens, best of 3): "  # type: ignore[arg-type]
-          f"{lower_s * 1000:.1f} ms")
-    print(f"reference loop: {len(sample)} channels in {ref_sample_s * 1000:.1f} ms, scaled linearly x"
-          f"{N_CHANNELS / len(sample):.0f} to {N_CHANNELS} channels: {ref_s * 1000:9.1f} ms "
-          "(each channel scans every NEW/CROSS paper with a category in its categories)")
-    print(f"peak traced memory of one score_papers call: {peak_mb:.1f} MB")
+    print(f"ours: score_papers over all {N_CHANNELS} channels, best of {RUNS}: {ours_s * 1000:.1f} ms")
+    print(
+        f"lower bound: one re.findall(r'[a-z0-9]+') over all titles+abstracts, lowercased beforehand "
+        f"({len(tokens):,} tokens), best of {RUNS}: {lower_s * 1000:.1f} ms"
+    )
+    print(
+        f"reference loop: {len(sample)} channels, best of {RUNS}: {ref_sample_s * 1000:.1f} ms, SCALED "
+        f"linearly x{N_CHANNELS // len(sample)} to {N_CHANNELS} channels: {ref_s * 1000:.1f} ms (each "
+        "channel tests every keyword against every NEW/CROSS paper listed in one of its categories)"
+    )
+    print(f"peak memory of one score_papers call (tracemalloc): {peak_mb:.1f} MB")
 
     failures = check(papers, profiles, ours, sample, reference)
     ratio_ref = ref_s / ours_s
     ratio_low = ours_s / lower_s
-    print(f"target ratio_vs_reference >= {TARGET_VS_REFERENCE:g}: {'met' if ratio_ref >= TARGET_VS_REFERENCE else 'NOT met'}")
-    print(f"target ratio_vs_lower_bound <= {TARGET_VS_LOWER_BOUND:g}: "
-          f"{'met' if ratio_low <= TARGET_VS_LOWER_BOUND else 'NOT met'}")
+    met_ref = "met" if ratio_ref >= TARGET_VS_REFERENCE else "NOT met"
+    met_low = "met" if ratio_low <= TARGET_VS_LOWER_BOUND else "NOT met"
+    print(f"target ratio_vs_reference >= {TARGET_VS_REFERENCE:g}: {met_ref}")
+    print(f"target ratio_vs_lower_bound <= {TARGET_VS_LOWER_BOUND:g}: {met_low}")
     if failures:
         print(f"SANITY CHECKS FAILED: {failures}")
     print(f"ratio_vs_reference={ratio_ref:.1f} ratio_vs_lower_bound={ratio_low:.2f} peak_mb={peak_mb:.1f}")
@@ -451,25 +485,39 @@ def check(
     ours_n = sum(len(ours[p.channel]) for p in sample)
     ref_fp = sum(false_positive(r.paper, p) for p, picks in zip(sample, reference, strict=True) for r in picks)
     ref_n = sum(len(picks) for picks in reference)
+    # What the reference accepts before its max_papers cut ("Total Papers Found"): in a quieter channel or
+    # on a quieter day, these are what it shows.
+    accepted = [reference_select(papers, replace(p, max_papers=10**9)) for p in sample]
+    accepted_n = sum(len(picks) for picks in accepted)
     substring_only = sum(
-        1
-        for p, picks in zip(sample, reference, strict=True)
+        not any(oracle.has(k.term, r.paper.title) or oracle.has(k.term, r.paper.abstract) for k in p.include)
+        for p, picks in zip(sample, accepted, strict=True)
         for r in picks
-        if not any(oracle.has(k.term, f"{r.paper.title}\n{r.paper.abstract}") for k in p.include)
     )
     wrongly_excluded = 0
     for p in sample:
         for paper in papers:
+            if paper.announce_type not in (AnnounceType.NEW, AnnounceType.CROSS):
+                continue
+            if not p.categories.intersection(paper.categories):
+                continue
             text = f"{paper.title} {paper.abstract}".lower()
             subs = [x for x in p.exclude if x in text]
             if subs and not any(oracle.has(x, paper.title) or oracle.has(x, paper.abstract) for x in subs):
                 wrongly_excluded += 1
-    print(f"on the {len(sample)} reference channels: ours picked {ours_n} with {ours_fp} false positives; "
-          f"reference picked {ref_n} with {ref_fp} false positives ({substring_only} matched only by "
-          f"substrings such as RL in 'world'); the reference's substring excludes wrongly drop "
-          f"{wrongly_excluded} (channel, paper) pairs such as 'review' in 'reviewer'")
-    if ours_fp != 0 or ours_fp >= ref_fp:
-        print("FAIL: ours should have no false positives and fewer than the reference")
+    print(
+        f"on the {len(sample)} reference channels: ours picked {ours_n}, {ours_fp} of them false positives; "
+        f"the reference picked {ref_n}, {ref_fp} false positives (no keyword as a whole word, or an "
+        f"exclude present)"
+    )
+    print(
+        f"  the reference accepts {accepted_n} papers before its max_papers cut, {substring_only} of them "
+        f"only through substrings (RL in 'world', LoRA in 'exploration', RAG in 'average'...); its "
+        f"substring excludes wrongly drop {wrongly_excluded} (channel, paper) pairs ('review' in "
+        f"'reviewer', 'preview')"
+    )
+    if ours_fp != 0 or substring_only == 0:
+        print("FAIL: ours should pick no false positive, and the reference should show its substring defect")
         failures += 1
 
     # 3. Every pick of every channel is eligible and carries a reason.
@@ -495,5 +543,4 @@ def check(
 
 
 if __name__ == "__main__":
-    heapq.heapify([])  # keep the import honest for readers comparing with bot.scoring
     sys.exit(main())

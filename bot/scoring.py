@@ -5,9 +5,20 @@ letters and digits, so ``RL`` matches "RL" and "RL-based" but not "world" or "RL
 across any whitespace or punctuation ("speculative\\ndecoding", "speculative-decoding"). The last word of
 a keyword may carry an English plural ("LLMs", "KV caches", "patches", "policies").
 
-``score_papers`` serves many channels at once: every distinct keyword of every channel goes into one
-index, each paper's title and abstract are tokenised once, and the keywords found are fanned out, through
-per-category postings, only to the channels that can see the paper and hold one of them.
+``score_papers`` serves many channels in one pass over the papers:
+
+1. Every distinct keyword of every channel goes into one index. Each paper's title and abstract are
+   tokenised once and looked up in it, giving the set of keywords the paper holds.
+2. The result is inverted into bit masks over papers: for each keyword, the papers holding it (and those
+   holding it in the title); for each category, its papers; for each followed author, their papers.
+3. Each channel then ORs its categories' masks (eligibility), clears its excludes, and adds its keywords'
+   masks with bit-sliced integer addition, which sums every paper's score at once in a handful of C-level
+   operations per keyword. A radix selection over those bit planes yields the top ``max_papers``.
+
+So the Python-level work is one tokenisation of the text plus a few operations per channel keyword and per
+pick; no step loops over (paper, channel, keyword) triples, and none over (paper, channel) pairs except for
+a channel whose weights are not small multiples of one power of two (say 0.3 and 1.0, or a negative one),
+which is scored paper by paper. Each mask operation costs one machine word per 30 papers, in C.
 """
 
 from __future__ import annotations
@@ -16,11 +27,13 @@ import heapq
 import math
 import re
 import unicodedata
-from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Collection, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, repeat
+from operator import attrgetter
+from typing import cast
 
 from bot.errors import UserInputError
 from bot.models import AnnounceType, ChannelRef, Paper, ScoredPaper
@@ -31,17 +44,22 @@ TITLE_BONUS = 0.5
 """Extra score, as a fraction of a keyword's weight, when the keyword is also in the title."""
 
 _WORD = re.compile(r"[^\W_]+")  # letters and digits of any script; "kv_cache" splits like "kv-cache"
-_ASCII_WORD = re.compile(r"[a-z0-9]+")  # the same tokens on lowercase ASCII text, about twice as fast
+# The same words for ASCII text, as bytes: upper case to lower, anything but a letter or digit to a space,
+# then split. About twice as fast as the regex, and most titles and abstracts are ASCII.
+_ASCII_WORDS = bytes(c + 32 if 65 <= c <= 90 else c if 97 <= c <= 122 or 48 <= c <= 57 else 32 for c in range(256))
+_ACCENTS = re.compile("[\u0300-\u036f]")  # combining diacritical marks, as NFKD splits them off
 _ELIGIBLE_TYPES = frozenset({AnnounceType.NEW, AnnounceType.CROSS})
 _ES_ENDINGS = ("s", "x", "z", "ch", "sh", "o")
 _VOWELS = frozenset("aeiou")
 _MAX_MULTIPLE = 16
 _NEVER = 1 << 62
+_NO_IDS: frozenset[int] = frozenset()
+_NO_AUTHORS: frozenset[str] = frozenset()
 
-# A channel's weights w are scored in integer "half-units": w = unit * m, and a paper's score is
-# unit * (units / 2) with units = sum(2*m for keywords found) + sum(m for keywords in the title). This is
-# exact in floating point and lets a C-level Counter do the per-channel sums. It relies on TITLE_BONUS
-# being one half.
+# Scores are summed as integers, in "half-units": a channel's weights are written w = unit * m with small
+# integers m, and a paper scores unit * units / 2 where units = sum(2*m of keywords found) + sum(m of
+# keywords also in the title). That is exact in floating point and lets bit-sliced integer addition do the
+# sums. It relies on the title bonus being one half.
 assert TITLE_BONUS == 0.5
 
 
@@ -78,9 +96,7 @@ def validate_term(term: str) -> str:
     if not any(ch.isalnum() for ch in cleaned):
         raise UserInputError(f'Keyword "{cleaned}" needs at least one letter or digit.')
     if len(cleaned) > MAX_TERM_LENGTH:
-        raise UserInputError(
-            f"Keyword is too long ({len(cleaned)} characters); the limit is {MAX_TERM_LENGTH}."
-        )
+        raise UserInputError(f"Keyword is too long ({len(cleaned)} characters); the limit is {MAX_TERM_LENGTH}.")
     return cleaned
 
 
@@ -95,9 +111,7 @@ def find_terms(text: str, terms: Collection[str]) -> set[str]:
     return {term for term, key in keys.items() if key and ids[key] in found}
 
 
-def score_papers(
-    papers: Sequence[Paper], profiles: Sequence[ChannelProfile]
-) -> dict[ChannelRef, list[ScoredPaper]]:
+def score_papers(papers: Sequence[Paper], profiles: Sequence[ChannelProfile]) -> dict[ChannelRef, list[ScoredPaper]]:
     """Select and rank each channel's papers: scan each paper once against every channel's keywords together.
 
     Every profile's channel is a key of the result (with an empty list when nothing qualifies). A paper
@@ -106,151 +120,328 @@ def score_papers(
     result: dict[ChannelRef, list[ScoredPaper]] = {profile.channel: [] for profile in profiles}
     if len(result) != len(profiles):
         raise ValueError("score_papers got two profiles for the same channel")
-    plan = _Plan(profiles)
+    channels, keys = _compile(profiles)
 
     unique: dict[str, Paper] = {}
     for paper in papers:
         if paper.announce_type in _ELIGIBLE_TYPES and paper.arxiv_id not in unique:
             unique[paper.arxiv_id] = paper
-    # Visiting papers in ascending versioned id means a later paper never wins a tie, so a full heap only
-    # admits a strictly higher score: at least ``need[ch]`` half-units, the ``beat`` of the heap's minimum.
+    # A paper's bit in every mask is its position in versioned-id order, so that among equal scores the
+    # lowest bits are the ones that win.
     ordered = sorted(unique.values(), key=lambda p: p.versioned_id)
+    corpus = _Corpus(ordered, keys, channels)
 
-    scan = plan.index.scan
-    post, xpost, exc, follow = plan.post, plan.xpost, plan.exc, plan.follow
-    plain_post, plain_xpost = plan.plain_post, plan.plain_xpost
-    seen, xseen = plan.seen, plan.xseen
-    units_of, weights, need, min_score = plan.unit, plan.weights, plan.need, plan.min_score
-    heaps, caps = plan.heaps, plan.caps
-    heappush, heapreplace = heapq.heappush, heapq.heapreplace
-    from_lists = chain.from_iterable
-    found_in: list[AbstractSet[int]] = [_NO_IDS] * len(ordered)
-    authors_in: list[AbstractSet[str]] = [_NO_AUTHORS] * len(ordered)
-
-    for rank, paper in enumerate(ordered):
-        primary = paper.primary_category
-        crosses = [c for c in paper.categories if c != primary and c in xseen]
-        if primary not in seen and not crosses:
-            continue  # no channel can see this paper: skip tokenising it
-        in_title = scan(paper.title)
-        found = in_title | scan(paper.abstract)
-        found_in[rank] = found
-        neg_rank = -rank
-
-        # Half-unit sums per channel over the postings of the paper's categories (C-level counting). A
-        # channel reached through two categories gets the same sums from each: overwriting is right.
-        counts: dict[int, int] = {}
-        titled: dict[int, int] = {}
-        for postings in (post.get(primary), *[xpost.get(c) for c in crosses]) if crosses else (post.get(primary),):
-            if postings:
-                hits = [postings[t] for t in found if t in postings]
-                if hits:
-                    dict.update(counts, Counter(from_lists(hits)))
-                    if in_title:
-                        hits = [postings[t] for t in in_title if t in postings]
-                        dict.update(titled, Counter(from_lists(hits)))
-
-        excluded: set[int] = set()
-        if exc:
-            excluded.update(from_lists([exc[t] for t in found if t in exc]))
-            for ch in excluded:
-                counts.pop(ch, None)
-
-        if follow:
-            keys = {_author_key(name) for name in paper.authors}
-            authors_in[rank] = keys
-            for ch in set(from_lists([follow[key] for key in keys if key in follow])):
-                if ch in excluded or not plan.can_see(ch, paper):
-                    continue
-                n = counts.pop(ch, 0)
-                unit = units_of[ch]
-                if not n:
-                    score = 0.0
-                elif unit is None:
-                    score = _weighted(weights[ch], found, in_title)
-                else:
-                    score = unit * ((n + n + titled.get(ch, 0)) * 0.5)
-                score += plan.bonus[ch]
-                if score > 0.0 and score >= min_score[ch]:
-                    beat = 1 if unit is None else _units_needed(unit, score, strict=True)
-                    if _offer(heaps[ch], caps[ch], (score, neg_rank, beat)):
-                        need[ch] = heaps[ch][0][2]
-
-        if plain_post:
-            lists = [plain_post.get(primary, ()), *[plain_xpost.get(c, ()) for c in crosses]]
-            for ch in set(from_lists(lists)):
-                if ch not in excluded and len(heaps[ch]) < caps[ch]:
-                    heappush(heaps[ch], (0.0, neg_rank, _NEVER))
-
-        titled_get = titled.get
-        for ch, n in counts.items():
-            units = n + n + titled_get(ch, 0)
-            if units < need[ch]:
-                continue  # the common case: below min_score, or below the channel's full top-N
-            unit = units_of[ch]
-            heap = heaps[ch]
-            if unit is None:
-                score = _weighted(weights[ch], found, in_title)
-                if score <= 0.0 or score < min_score[ch]:
-                    continue
-                if not _offer(heap, caps[ch], (score, neg_rank, 1)):
-                    continue
-            elif len(heap) < caps[ch]:
-                heappush(heap, (unit * (units * 0.5), neg_rank, units + 1))
-                if len(heap) < caps[ch]:
-                    continue
-            else:
-                heapreplace(heap, (unit * (units * 0.5), neg_rank, units + 1))
-            need[ch] = heap[0][2]
-
-    for ch, profile in enumerate(plan.profiles):
-        heap = heaps[ch]
-        if not heap:
-            continue
-        picks = result[profile.channel]
-        rules = plan.rules[ch]
-        position = {tid: i for i, (_, tid) in enumerate(rules)}
-        for score, neg_rank, _ in heapq.nlargest(len(heap), heap):
+    for channel in channels:
+        picks = result[channel.profile.channel]
+        term_at, position = channel.terms.__getitem__, channel.position.__getitem__
+        for score, neg_rank, common in _select(channel, corpus):
             rank = -neg_rank
-            why = [rules[i][0] for i in sorted(position[t] for t in found_in[rank] if t in position)]
-            names_in = authors_in[rank]
-            why += [f"author: {name}" for key, name in plan.follows[ch] if key in names_in]
-            picks.append(ScoredPaper(paper=ordered[rank], score=score, matched=tuple(why)))
+            why = tuple(map(term_at, sorted(map(position, common))))
+            if channel.follows:
+                names = corpus.authors[rank]
+                why += tuple(f"author: {name}" for key, name in channel.follows if key in names)
+            picks.append(ScoredPaper(paper=ordered[rank], score=score, matched=why))
     return result
 
 
-def _offer(heap: list[tuple[float, int, int]], cap: int, item: tuple[float, int, int]) -> bool:
-    """Put ``item`` into the bounded min-heap if it belongs in the top ``cap``; say whether it is now full."""
-    if len(heap) < cap:
-        heapq.heappush(heap, item)
-        return len(heap) == cap
-    if item > heap[0]:
-        heapq.heapreplace(heap, item)
-        return True
-    return False
+class _Channel:
+    """One profile compiled for selection: keyword ids, integer multiples, thresholds."""
+
+    __slots__ = (
+        "adds", "bonus", "cap", "categories", "cross", "excludes", "follows", "keys", "min_score", "multiples",
+        "need", "plain", "planes", "position", "profile", "terms", "unit", "weights",
+    )  # fmt: skip
+
+    def __init__(self, profile: ChannelProfile, term_id: dict[str, int], new_term: Callable[[str], int]) -> None:
+        self.profile = profile
+        self.cap = profile.max_papers
+        self.categories = profile.categories
+        self.cross = profile.include_cross
+        self.min_score = profile.min_score
+        self.bonus = profile.author_bonus
+        self.plain = not profile.include and not profile.authors
+        terms = list(map(_TERM, profile.include))
+        weights = dict(zip(map(term_id.get, terms), map(_WEIGHT, profile.include), strict=False))
+        if len(weights) == len(terms) and None not in weights and -1 not in weights:
+            self.weights = cast(dict[int, float], weights)  # keyword id -> weight, in the channel's order
+        else:
+            # The uncommon path: new keywords, repeated ones (the first counts) or ones with no letters.
+            terms, self.weights = [], {}
+            for rule in profile.include:
+                tid = term_id.get(rule.term)
+                if tid is None:
+                    tid = new_term(rule.term)
+                if tid >= 0 and tid not in self.weights:
+                    self.weights[tid] = rule.weight
+                    terms.append(rule.term)
+        self.terms = terms  # as written, in the channel's order
+        self.keys = frozenset(self.weights)
+        self.position = dict(zip(self.weights, range(len(terms)), strict=False))
+        excludes = []
+        for term in profile.exclude:
+            tid = term_id.get(term)
+            if tid is None:
+                tid = new_term(term)
+            if tid >= 0:
+                excludes.append(tid)
+        self.excludes = excludes
+        follows: dict[str, str] = {}
+        for name in profile.authors:
+            key = _author_key(name)
+            if key:
+                follows.setdefault(key, name)
+        self.follows = tuple(follows.items())
+        self.unit, self.multiples = _unit_and_multiples(self.weights)
+        self.need = _NEVER if self.unit is None else _units_needed(self.unit, self.min_score)
+        # What _sum_planes adds: each keyword once per set bit of its multiple, at that bit's plane (for
+        # equal weights, each keyword once at plane 0: None).
+        if self.multiples is None:
+            self.adds = None
+            total = len(terms)
+        else:
+            self.adds = [(t, b) for t, m in self.multiples.items() for b in range(m.bit_length()) if m >> b & 1]
+            total = sum(self.multiples.values())
+        # Enough bit planes for the largest possible sum, so additions never carry out of the top one.
+        self.planes = max(3, (3 * total).bit_length())
 
 
-_NO_IDS: frozenset[int] = frozenset()
-_NO_AUTHORS: frozenset[str] = frozenset()
+_TERM = attrgetter("term")
+_WEIGHT = attrgetter("weight")
 
 
-def _words(text: str) -> list[str]:
-    """The lowercase runs of letters and digits in ``text``."""
-    lowered = text.lower()
-    return (_ASCII_WORD if lowered.isascii() else _WORD).findall(lowered)
+def _compile(profiles: Sequence[ChannelProfile]) -> tuple[list[_Channel], list[str]]:
+    """Compile every profile, giving each distinct keyword (by matching form) one id."""
+    term_id: dict[str, int] = {}  # as written -> id, or -1 for a keyword with no letters or digits
+    key_id: dict[str, int] = {}
+
+    def new_term(term: str) -> int:
+        key = _term_key(term)
+        tid = term_id[term] = key_id.setdefault(key, len(key_id)) if key else -1
+        return tid
+
+    channels = [_Channel(profile, term_id, new_term) for profile in profiles]
+    return channels, list(key_id)
+
+
+class _Corpus:
+    """The papers, scanned once, inverted into bit masks over paper positions."""
+
+    __slots__ = ("anywhere", "authors", "by_author", "found", "in_title", "listed", "primary", "titled")
+
+    def __init__(self, ordered: Sequence[Paper], keys: Sequence[str], channels: Sequence[_Channel]) -> None:
+        seen: set[str] = set()
+        cross_seen: set[str] = set()
+        followed: set[str] = set()
+        for channel in channels:
+            if channel.cap > 0:
+                seen.update(channel.categories)
+                if channel.cross:
+                    cross_seen.update(channel.categories)
+                followed.update(key for key, _ in channel.follows)
+        scan = _TermIndex(keys).scan
+        self.found: list[AbstractSet[int]] = [_NO_IDS] * len(ordered)
+        self.titled: list[AbstractSet[int]] = [_NO_IDS] * len(ordered)
+        self.authors: list[AbstractSet[str]] = [_NO_AUTHORS] * len(ordered)
+        anywhere: defaultdict[int, int] = defaultdict(int)  # keyword id -> papers holding it anywhere
+        in_title: defaultdict[int, int] = defaultdict(int)  # keyword id -> papers holding it in the title
+        primary: defaultdict[str, int] = defaultdict(int)  # category -> papers whose primary category it is
+        listed: defaultdict[str, int] = defaultdict(int)  # category -> papers listed in it, primary or cross
+        by_author: defaultdict[str, int] = defaultdict(int)  # followed author -> their papers
+        for rank, paper in enumerate(ordered):
+            if paper.primary_category not in seen and cross_seen.isdisjoint(paper.categories):
+                continue  # no channel can see this paper: do not even tokenise it
+            bit = 1 << rank
+            title_ids = scan(paper.title)
+            ids = title_ids | scan(paper.abstract)
+            self.found[rank] = ids
+            self.titled[rank] = title_ids
+            for tid in ids:
+                anywhere[tid] |= bit
+            for tid in title_ids:
+                in_title[tid] |= bit
+            primary[paper.primary_category] |= bit
+            for category in paper.categories:
+                listed[category] |= bit
+            if followed:
+                names = {_author_key(name) for name in paper.authors} & followed
+                if names:
+                    self.authors[rank] = names
+                    for key in names:
+                        by_author[key] |= bit
+        self.anywhere = anywhere
+        self.in_title = in_title
+        self.primary = primary
+        self.listed = listed
+        self.by_author = by_author
+
+
+def _select(channel: _Channel, corpus: _Corpus) -> list[tuple[float, int, AbstractSet[int]]]:
+    """A channel's picks as (score, -position, ids of its keywords found), best first."""
+    if channel.cap <= 0:
+        return []
+    eligible = 0
+    primary, listed, anywhere = corpus.primary.get, corpus.listed.get, corpus.anywhere.get
+    for category in channel.categories:
+        eligible |= primary(category, 0)
+        if channel.cross:
+            eligible |= listed(category, 0)
+    for tid in channel.excludes:
+        eligible &= ~anywhere(tid, 0)
+    if not eligible:
+        return []
+    if channel.plain:
+        return [(0.0, -rank, _NO_IDS) for rank in _lowest(eligible, channel.cap)]
+
+    by_author = 0
+    for key, _ in channel.follows:
+        by_author |= corpus.by_author.get(key, 0)
+    by_author &= eligible
+    rest = eligible & ~by_author  # papers by followed authors are scored one by one below
+    found, titled, keys = corpus.found, corpus.titled, channel.keys
+    picks: list[tuple[float, int, AbstractSet[int]]] = []
+    if channel.unit is None:
+        candidates = 0
+        for tid in channel.weights:
+            candidates |= anywhere(tid, 0)
+        for rank in _lowest(candidates & rest, _NEVER):
+            common = keys & found[rank]
+            score = _score(channel, common, titled[rank])
+            if score > 0.0 and score >= channel.min_score:
+                picks.append((score, -rank, common))
+    else:
+        planes = _sum_planes(channel, corpus)
+        ranks = _top(planes, _at_least(planes, channel.need, rest), channel.cap)
+        if channel.multiples is None:
+            half = channel.unit * 0.5
+            for rank in ranks:
+                common = keys & found[rank]
+                picks.append(((2 * len(common) + len(common & titled[rank])) * half, -rank, common))
+        else:
+            for rank in ranks:
+                common = keys & found[rank]
+                picks.append((_score(channel, common, titled[rank]), -rank, common))
+
+    for rank in _lowest(by_author, _NEVER):
+        common = keys & found[rank]
+        score = _score(channel, common, titled[rank]) + channel.bonus
+        if score > 0.0 and score >= channel.min_score:
+            picks.append((score, -rank, common))
+    return heapq.nlargest(channel.cap, picks)
+
+
+def _sum_planes(channel: _Channel, corpus: _Corpus) -> list[int]:
+    """Every paper's half-units for ``channel``, bit-sliced: bit j of a paper's value is its bit in planes[j].
+
+    A keyword adds 2 (3 where it is in the title) times its multiple to each paper holding it. Each addition
+    is a ripple-carry adder run on whole masks: every paper's sum advances at once. Papers the channel
+    cannot see get sums too, ignored by the caller: masking them out first costs more than it saves.
+    """
+    planes = [0] * channel.planes
+    anywhere, in_title = corpus.anywhere.get, corpus.in_title.get
+    for tid, j in zip(channel.weights, repeat(0)) if channel.adds is None else channel.adds:
+        holding = anywhere(tid, 0)
+        if not holding:
+            continue
+        titled = in_title(tid, 0)
+        # Add (2 * holding + titled) << j: a half adder at plane j, a full adder at j + 1, then the carry.
+        plane = planes[j]
+        planes[j] = plane ^ titled
+        carry = plane & titled
+        plane = planes[j + 1]
+        partial = plane ^ holding
+        planes[j + 1] = partial ^ carry
+        carry = (plane & holding) | (partial & carry)
+        j += 2
+        while carry:
+            plane = planes[j]
+            planes[j] = plane ^ carry
+            carry &= plane
+            j += 1
+    return planes
+
+
+def _score(channel: _Channel, common: AbstractSet[int], titled: AbstractSet[int]) -> float:
+    """A paper's keyword score for a channel, from the ids of the channel's keywords it holds."""
+    if not common:
+        return 0.0
+    in_title = common & titled
+    unit = channel.unit
+    if unit is None:  # arbitrary weights: fsum is exact, so the result does not depend on set order
+        weights = channel.weights
+        return math.fsum([weights[t] for t in common] + [TITLE_BONUS * weights[t] for t in in_title])
+    multiples = channel.multiples
+    if multiples is None:
+        return (2 * len(common) + len(in_title)) * (unit * 0.5)
+    multiple = multiples.__getitem__
+    return (2 * sum(map(multiple, common)) + sum(map(multiple, in_title))) * (unit * 0.5)
+
+
+def _at_least(planes: Sequence[int], n: int, among: int) -> int:
+    """The papers of ``among`` whose bit-sliced value in ``planes`` is at least ``n``."""
+    if n <= 0:
+        return among
+    if n >> len(planes):
+        return 0
+    greater, equal = 0, among
+    for j in range(len(planes) - 1, -1, -1):
+        plane = planes[j]
+        if n >> j & 1:
+            equal &= plane
+        else:
+            greater |= equal & plane
+            equal &= ~plane
+    return greater | equal
+
+
+def _top(planes: Sequence[int], candidates: int, k: int) -> list[int]:
+    """Positions of the ``k`` highest values among ``candidates`` (ties: lowest positions), unordered.
+
+    Radix selection from the top plane down: at each plane, either every winner has that bit set (narrow to
+    those), or all that have it are winners (take them and look for the rest among those that do not).
+    """
+    if candidates.bit_count() <= k:
+        return _lowest(candidates, k)
+    winners = 0
+    for plane in reversed(planes):
+        high = candidates & plane
+        count = high.bit_count()
+        if count >= k:
+            candidates = high
+        else:
+            winners |= high
+            k -= count
+            candidates &= ~plane
+    return _lowest(winners, _NEVER) + _lowest(candidates, k)
+
+
+def _lowest(mask: int, k: int) -> list[int]:
+    """Positions of the lowest ``k`` set bits of ``mask``."""
+    positions: list[int] = []
+    while mask and len(positions) < k:
+        low = mask & -mask
+        positions.append(low.bit_length() - 1)
+        mask ^= low
+    return positions
+
+
+def _words(text: str) -> list[bytes]:
+    """The lowercase runs of letters and digits in ``text``, UTF-8 encoded."""
+    if text.isascii():
+        return text.encode().translate(_ASCII_WORDS).split()
+    return [word.encode() for word in _WORD.findall(text.lower())]
 
 
 def _term_key(term: str) -> str:
     """A keyword's matching form: its lowercase words joined by single spaces ("" if it has none)."""
-    return " ".join(_words(term))
+    return b" ".join(_words(term)).decode()
 
 
 def _author_key(name: str) -> str:
     """An author name's matching form: casefolded, whitespace collapsed, accents dropped."""
     key = " ".join(name.split()).casefold()
-    if not key.isascii():
-        key = "".join(ch for ch in unicodedata.normalize("NFKD", key) if not unicodedata.combining(ch))
-    return key
+    if key.isascii():
+        return key
+    return _ACCENTS.sub("", unicodedata.normalize("NFKD", key))
 
 
 def _plural_forms(word: str) -> tuple[str, ...]:
@@ -265,65 +456,64 @@ def _plural_forms(word: str) -> tuple[str, ...]:
     return tuple(forms)
 
 
-def _weighted(weights: dict[int, float], found: AbstractSet[int], in_title: AbstractSet[int]) -> float:
-    """A paper's keyword score for a channel with arbitrary weights (fsum: exact, order-independent)."""
-    common = weights.keys() & found
-    return math.fsum(
-        [weights[t] for t in common] + [TITLE_BONUS * weights[t] for t in common & in_title]
-    )
-
-
-def _units_needed(unit: float, floor: float, *, strict: bool) -> int:
-    """Fewest half-units (at least 1) whose score ``unit * units / 2`` reaches ``floor`` (passes it if strict)."""
+def _units_needed(unit: float, floor: float) -> int:
+    """Fewest half-units (at least 1) whose score ``unit * units / 2`` reaches ``floor``."""
     if not floor < unit * 2.0**40:
         return _NEVER
     n = max(1, math.floor(floor / (unit * 0.5)) - 1)
-    while unit * (n * 0.5) < floor or (strict and unit * (n * 0.5) == floor):
+    while unit * (n * 0.5) < floor:
         n += 1
     return n
 
 
-def _unit_and_multiples(weights: dict[int, float]) -> tuple[float | None, dict[int, int]]:
-    """Express positive weights as small multiples of one unit; ``None`` if they cannot be."""
+def _unit_and_multiples(weights: dict[int, float]) -> tuple[float | None, dict[int, int] | None]:
+    """Express positive weights as small integer multiples of one unit (multiples ``None``: all are 1).
+
+    The unit is ``None`` when that is impossible (a weight that is not positive, or not a small multiple
+    of a power of two times the others): such a channel is scored paper by paper with exact sums.
+    """
     values = set(weights.values())
-    if not all(0.0 < w < math.inf for w in values):
-        return None, dict.fromkeys(weights, 1)
     if len(values) <= 1:
-        return (values.pop() if values else 1.0), dict.fromkeys(weights, 1)
+        unit = values.pop() if values else 1.0
+        return (unit, None) if 0.0 < unit < math.inf else (None, None)
+    if not all(0.0 < w < math.inf for w in values):
+        return None, None
     for exponent in range(4, -7, -1):
         unit = 2.0**exponent
         multiples = {t: w / unit for t, w in weights.items()}
         if all(m.is_integer() and m <= _MAX_MULTIPLE for m in multiples.values()):
             return unit, {t: int(m) for t, m in multiples.items()}
-    return None, dict.fromkeys(weights, 1)
+    return None, None
+
+
+_Phrase = tuple[int, frozenset[bytes], tuple[tuple[bytes, bytes], ...]]
 
 
 class _TermIndex:
     """Distinct keywords (by their matching form), found in a text with one tokenisation of it."""
 
-    __slots__ = ("_probe", "_words")
+    __slots__ = ("_firsts", "_phrases", "_single", "_singles", "_words")
 
     def __init__(self, keys: Sequence[str]) -> None:
-        single: dict[str, list[int]] = {}
-        # first word -> (id, other words but the last, ((last-word form, " whole phrase "), ...))
-        phrases: dict[str, list[_Phrase]] = {}
-        words_used: set[str] = set()
+        single: dict[bytes, list[int]] = {}  # word (or its plural) -> one-word keywords it is
+        # first word -> (id, words between the first and the last, ((last-word form, b" whole phrase "), ...))
+        phrases: dict[bytes, list[_Phrase]] = {}
+        words_used: set[bytes] = set()
         for tid, key in enumerate(keys):
-            words = key.split(" ")
-            lasts = (words[-1], *_plural_forms(words[-1]))
+            words = [word.encode() for word in key.split(" ")]
+            lasts = [words[-1], *(form.encode() for form in _plural_forms(key.rsplit(" ", 1)[-1]))]
             words_used.update(words, lasts)
             if len(words) == 1:
                 for form in lasts:
                     single.setdefault(form, []).append(tid)
             else:
-                head = " ".join(words[:-1])
-                ends = tuple((form, f" {head} {form} ") for form in lasts)
+                head = b" ".join(words[:-1])
+                ends = tuple((form, b" %s %s " % (head, form)) for form in lasts)
                 phrases.setdefault(words[0], []).append((tid, frozenset(words[1:-1]), ends))
-        self._probe = {
-            word: (tuple(single.get(word, ())), tuple(phrases.get(word, ())))
-            for word in words_used
-            if word in single or word in phrases
-        }
+        self._single = {word: tuple(ids) for word, ids in single.items()}
+        self._singles = frozenset(single)
+        self._phrases = {word: tuple(entries) for word, entries in phrases.items()}
+        self._firsts = frozenset(phrases)
         # Every word of every keyword: a text's words are intersected with this once.
         self._words = frozenset(words_used)
 
@@ -331,134 +521,17 @@ class _TermIndex:
         """Return the ids of the keywords that occur in ``text``."""
         words = _words(text)
         present = self._words.intersection(words)
-        found: set[int] = set()
-        joined = ""
-        probe = self._probe
-        for word in present:
-            entry = probe.get(word)
-            if entry is None:
-                continue
-            singles, phrases = entry
-            if singles:
-                found.update(singles)
-            for tid, middle, ends in phrases:
+        found = set(chain.from_iterable(map(self._single.__getitem__, present & self._singles)))
+        joined = b""
+        for first in present & self._firsts:
+            for tid, middle, ends in self._phrases[first]:
                 if not middle <= present:
                     continue
                 for last, needle in ends:
                     if last in present:
                         if not joined:
-                            joined = f" {' '.join(words)} "
+                            joined = b" %s " % b" ".join(words)
                         if needle in joined:
                             found.add(tid)
                             break
         return found
-
-
-_Phrase = tuple[int, frozenset[str], tuple[tuple[str, str], ...]]
-
-
-class _Plan:
-    """Every profile compiled into flat per-channel tables and per-category postings."""
-
-    def __init__(self, profiles: Sequence[ChannelProfile]) -> None:
-        self.profiles = profiles
-        n = len(profiles)
-        self.rules: list[tuple[tuple[str, int], ...]] = [()] * n
-        self.follows: list[tuple[tuple[str, str], ...]] = [()] * n
-        self.weights: list[dict[int, float]] = [{}] * n
-        self.unit: list[float | None] = [None] * n
-        self.need = [_NEVER] * n
-        self.min_score = [profile.min_score for profile in profiles]
-        self.caps = [profile.max_papers for profile in profiles]
-        self.bonus = [profile.author_bonus for profile in profiles]
-        self.heaps: list[list[tuple[float, int, int]]] = [[] for _ in profiles]
-        # category -> term id -> channel positions, each repeated by the term's multiple
-        self.post: dict[str, dict[int, list[int]]] = {}
-        self.xpost: dict[str, dict[int, list[int]]] = {}  # for cross-lists: include_cross channels only
-        self.plain_post: dict[str, list[int]] = {}  # channels with no keywords and no authors
-        self.plain_xpost: dict[str, list[int]] = {}
-        self.exc: dict[int, list[int]] = {}
-        self.follow: dict[str, list[int]] = {}
-        self.seen: set[str] = set()
-        self.xseen: set[str] = set()
-
-        term_ids: dict[str, int] = {}
-        key_ids: dict[str, int] = {}
-
-        def new_term(term: str) -> int:
-            key = _term_key(term)
-            tid = term_ids[term] = key_ids.setdefault(key, len(key_ids)) if key else -1
-            return tid
-
-        for ch, profile in enumerate(profiles):
-            if profile.max_papers <= 0:
-                continue  # wants nothing: reachable by no posting
-            categories = profile.categories
-            self.seen.update(categories)
-            if profile.include_cross:
-                self.xseen.update(categories)
-            weights: dict[int, float] = {}
-            rules: list[tuple[str, int]] = []
-            for rule in profile.include:
-                tid = term_ids.get(rule.term)
-                if tid is None:
-                    tid = new_term(rule.term)
-                if tid >= 0 and tid not in weights:  # a keyword listed twice counts once
-                    weights[tid] = rule.weight
-                    rules.append((rule.term, tid))
-            for term in profile.exclude:
-                tid = term_ids.get(term)
-                if tid is None:
-                    tid = new_term(term)
-                if tid >= 0:
-                    self.exc.setdefault(tid, []).append(ch)
-            follows: dict[str, str] = {}
-            for name in profile.authors:
-                key = _author_key(name)
-                if key and key not in follows:
-                    follows[key] = name
-                    self.follow.setdefault(key, []).append(ch)
-            self.rules[ch] = tuple(rules)
-            self.follows[ch] = tuple(follows.items())
-            self.weights[ch] = weights
-
-            if not profile.include and not profile.authors:
-                self._add(self.plain_post, self.plain_xpost, categories, profile.include_cross, ch)
-                continue
-            unit, multiples = _unit_and_multiples(weights)
-            self.unit[ch] = unit
-            self.need[ch] = 1 if unit is None else _units_needed(unit, profile.min_score, strict=False)
-            spread = [tid for tid, m in multiples.items() for _ in range(m)]
-            for category in categories:
-                postings = self.post.get(category)
-                if postings is None:
-                    postings = self.post[category] = defaultdict(list)
-                for tid in spread:
-                    postings[tid].append(ch)
-                if profile.include_cross:
-                    postings = self.xpost.get(category)
-                    if postings is None:
-                        postings = self.xpost[category] = defaultdict(list)
-                    for tid in spread:
-                        postings[tid].append(ch)
-
-        self.index = _TermIndex(list(key_ids))
-
-    @staticmethod
-    def _add(
-        table: dict[str, list[int]], xtable: dict[str, list[int]], cats: Iterable[str], cross: bool, ch: int
-    ) -> None:
-        """Register a keyword-less channel under each of its categories."""
-        for category in cats:
-            table.setdefault(category, []).append(ch)
-            if cross:
-                xtable.setdefault(category, []).append(ch)
-
-    def can_see(self, ch: int, paper: Paper) -> bool:
-        """Whether channel ``ch`` may get ``paper``: its primary category, or an opted-in cross-list."""
-        profile = self.profiles[ch]
-        if profile.max_papers <= 0:
-            return False
-        if paper.primary_category in profile.categories:
-            return True
-        return profile.include_cross and not profile.categories.isdisjoint(paper.categories)
