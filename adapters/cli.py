@@ -8,6 +8,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import UTC, date, datetime, time
 from typing import NoReturn
 
 from adapters.composition import build_services, build_source, migrate, platform_tokens_set, run_bot
@@ -17,6 +18,7 @@ from bot.cards import card_for
 from bot.command_parser import split_terms
 from bot.config import Settings, load_settings
 from bot.errors import ArxivBotError, ConfigError, UserInputError
+from bot.export import ChannelDigest, render_markdown
 from bot.logs import configure_logging
 from bot.models import ChannelRef, ScoredPaper
 from bot.scoring import ChannelProfile, KeywordRule, score_papers, validate_term
@@ -43,6 +45,7 @@ def build_parser() -> OneLineParser:
     sub.add_parser("console", help="run the bot with the console chat")
     sub.add_parser("migrate", help="apply database migrations")
     sub.add_parser("check-config", help="validate config.toml and the environment, then print the settings")
+    sub.add_parser("discord-invite", help="print the URL that adds the bot to a Discord server")
     preview = sub.add_parser(
         "preview", help="score today's papers for categories and keywords; posts nothing"
     )
@@ -57,6 +60,10 @@ def build_parser() -> OneLineParser:
     summarize.add_argument("--json", action="store_true", help="print one JSON object")
     digest = sub.add_parser("digest", help="run one channel's digest now")
     digest.add_argument("--channel", required=True, metavar="PLATFORM:ID")
+    export = sub.add_parser("export", help="print a channel's posted papers as a markdown digest")
+    export.add_argument("--channel", required=True, metavar="PLATFORM:ID")
+    export.add_argument("--format", choices=["markdown"], default="markdown", help="output format (markdown)")
+    export.add_argument("--since", metavar="DATE", help="only papers posted on or after DATE (YYYY-MM-DD, UTC)")
     return parser
 
 
@@ -116,6 +123,7 @@ async def _preview(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _summarize(settings: Settings, args: argparse.Namespace) -> int:
+    await migrate(settings)  # summaries are stored in the database, read back on the next run
     services = build_services(settings)
     try:
         paper = await services.source.lookup(args.paper_id)
@@ -168,6 +176,33 @@ async def _digest(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if outcome.failed == 0 and outcome.error is None else 1
 
 
+async def _export(settings: Settings, args: argparse.Namespace) -> int:
+    platform, sep, channel_id = args.channel.partition(":")
+    if not sep or not platform or not channel_id:
+        raise UserInputError(f"--channel {args.channel!r} is invalid: use PLATFORM:ID, e.g. slack:C0123456")
+    since: date | None = None
+    if args.since is not None:
+        try:
+            since = date.fromisoformat(args.since)
+        except ValueError:
+            raise UserInputError(f"--since {args.since!r} is invalid: use a date YYYY-MM-DD, e.g. 2026-01-05") from None
+    services = build_services(settings)
+    try:
+        record = await services.channels.find(platform, channel_id)
+        if record is None:
+            raise UserInputError(f"no channel {args.channel!r} is known: check the platform and channel id")
+        start = None if since is None else datetime.combine(since, time.min, tzinfo=UTC)
+        posted = await services.ledger.posted_papers(record.id, since=start)
+        summaries = await services.papers.stored_summaries((p.paper for p in posted), language=record.language)
+    finally:
+        await services.aclose()
+    digest = ChannelDigest(
+        channel=args.channel, categories=record.categories, papers=posted, summaries=summaries, since=since
+    )
+    sys.stdout.write(render_markdown(digest))
+    return 0
+
+
 def _check_config(settings: Settings) -> int:
     for section, values in settings.__dict__.items():
         for key, value in values.__dict__.items():
@@ -188,12 +223,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.command == "run" and (args.console or not platform_tokens_set())
     )
     level = settings.log.level
-    if console or args.command in ("preview", "summarize", "digest"):
+    if console or args.command in ("preview", "summarize", "digest", "export"):
         level = "WARNING" if level in ("DEBUG", "INFO") else level  # keep the terminal for the chat itself
     configure_logging(level=level, fmt=settings.log.format)
     try:
         if args.command == "check-config":
             return _check_config(settings)
+        if args.command == "discord-invite":
+            from adapters.discord.invite import run_invite
+
+            return run_invite(settings)
         if args.command == "migrate":
             asyncio.run(migrate(settings))
             print("database is up to date")
@@ -208,8 +247,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_summarize(settings, args))
         if args.command == "digest":
             return asyncio.run(_digest(settings, args))
+        if args.command == "export":
+            return asyncio.run(_export(settings, args))
     except UserInputError as err:
         print(f"arxiv-bot: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except ConfigError as err:
+        print(f"arxiv-bot: config error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except ArxivBotError as err:
         print(f"arxiv-bot: {err}", file=sys.stderr)

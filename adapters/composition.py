@@ -21,14 +21,22 @@ from bot.commands import CommandPorts, CommandService
 from bot.config import Settings
 from bot.db import create_engine, is_sqlite
 from bot.digest import DigestRunner
+from bot.fulltext import FullTextFetcher
+from bot.llm_summarizer import LlmSummarizer
 from bot.migrations import upgrade_database
 from bot.ports import Clock, PaperSource, Summarizer
 from bot.publishing import PublisherRouter
 from bot.scheduler import DigestScheduler
 from bot.store import ChannelDefaults, ChannelStore, Database, DeliveryLedger, PaperStore, SaveStore
-from bot.summaries import AbstractSummarizer
+from bot.summaries import ExtractiveSummarizer
+from bot.summary_store import SummaryStore, UsageStore
 
 log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE_S = 1.5
+"""For a running digest to stop, and for each adapter to disconnect."""
+DRAIN_S = 3.0
+"""For posts in flight to be answered and recorded. With the HTTP server's 1 s, SIGTERM to exit stays under 10 s."""
 
 
 @dataclass(kw_only=True)
@@ -48,12 +56,25 @@ class Services:
     commands: CommandService
     scheduler: DigestScheduler
 
+    async def stop_work(self, *, grace_s: float = SHUTDOWN_GRACE_S) -> None:
+        """Start no new post, stop the scheduler (cancelling a digest still running after ``grace_s``), then wait
+        for the posts in flight to be recorded; whatever was not posted stays pending in the ledger."""
+        self.runner.stop()
+        try:
+            await asyncio.wait_for(self.scheduler.stop(), timeout=grace_s)
+        except TimeoutError:
+            log.warning("a digest was still running at shutdown; its unposted papers stay pending for the next run")
+        await self.runner.drain(timeout_s=DRAIN_S)
+
     async def aclose(self) -> None:
         """Stop the scheduler and close network and database connections."""
-        await self.scheduler.stop()
+        await self.stop_work()
         close = getattr(self.source, "aclose", None)
         if close is not None:
             await close()
+        close_summarizer = getattr(self.summarizer, "aclose", None)
+        if close_summarizer is not None:
+            await close_summarizer()
         await self.database.dispose()
 
 
@@ -91,6 +112,24 @@ def build_source(settings: Settings) -> ArxivClient:
     )
 
 
+def build_summarizer(settings: Settings, *, database: Database, usage: UsageStore) -> Summarizer:
+    """The litellm summarizer with the summary store when ``[llm] model`` is set, else the extractive one."""
+    llm = settings.llm
+    if not llm.model:
+        return ExtractiveSummarizer()
+    fulltext = (
+        FullTextFetcher(
+            base_url=llm.fulltext_base_url,
+            max_tokens=llm.fulltext_max_tokens,
+            timeout_s=settings.arxiv.timeout_s,
+            min_interval_s=settings.arxiv.min_interval_s,
+        )
+        if llm.fulltext
+        else None
+    )
+    return LlmSummarizer(settings=llm, summaries=SummaryStore(database=database), usage=usage, fulltext=fulltext)
+
+
 def build_services(
     settings: Settings,
     *,
@@ -118,7 +157,8 @@ def build_services(
     ledger = DeliveryLedger(database=database)
     saves = SaveStore(database=database)
     source = source or build_source(settings)
-    summarizer = summarizer or AbstractSummarizer()
+    usage = UsageStore(database=database, model=settings.llm.model, daily_budget_usd=settings.llm.daily_budget_usd)
+    summarizer = summarizer or build_summarizer(settings, database=database, usage=usage)
     router = PublisherRouter(publishers={})
     runner = DigestRunner(
         source=source,
@@ -129,6 +169,7 @@ def build_services(
         summarizer=summarizer,
         clock=clock,
         author_bonus=c.author_bonus,
+        summary_concurrency=settings.llm.concurrency,
     )
     scheduler = DigestScheduler(
         runner=runner, channels=channels, clock=clock, misfire_grace_s=settings.scheduler.misfire_grace_s
@@ -143,8 +184,10 @@ def build_services(
             source=source,
             summarizer=summarizer,
             publisher=router,
+            usage=usage,
         ),
         on_schedule_change=scheduler.channel_changed if settings.scheduler.enabled else None,
+        feed_base_url=settings.http.public_url if settings.http.enabled else None,
     )
     return Services(
         settings=settings,
@@ -219,6 +262,9 @@ class BotRuntime:
 
             self.adapters.append(await start_discord(services=self.services, settings=self.settings, env=self.env))
         if self.http is not None:
+            from adapters.ops_http import mount_ops_routes
+
+            mount_ops_routes(self.http, services=self.services, ready=lambda: self.ready)
             await self.http.start()
         if self.settings.scheduler.enabled:
             await self.services.scheduler.start()
@@ -236,13 +282,15 @@ class BotRuntime:
 
     async def close(self) -> None:
         """Disconnect everything; unfinished posts stay pending in the ledger for the next start."""
+        self.services.runner.stop()
         if self._chat_task is not None and not self._chat_task.done():
             self._chat_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._chat_task
+        await self.services.stop_work()
         for adapter in self.adapters:
             try:
-                await adapter.aclose()
+                await asyncio.wait_for(adapter.aclose(), timeout=SHUTDOWN_GRACE_S)
             except Exception:
                 log.exception("closing an adapter failed")
         if self.http is not None:
@@ -254,9 +302,14 @@ async def run_bot(settings: Settings, *, force_console: bool = False) -> None:
     """Run the bot until the console input ends or SIGTERM/SIGINT arrives."""
     runtime = BotRuntime(settings, force_console=force_console)
     loop = asyncio.get_running_loop()
+
+    def on_signal(name: str) -> None:
+        log.info("%s received: shutting down", name)
+        runtime.stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, runtime.stop.set)
+            loop.add_signal_handler(sig, on_signal, sig.name)
     try:
         await runtime.start()
         await runtime.wait()

@@ -30,7 +30,8 @@ class HttpServer:
 
     async def start(self) -> None:
         """Bind and serve; a taken port is a one-line ConfigError."""
-        self._runner = web.AppRunner(self.app, access_log=None)
+        # A short shutdown_timeout keeps SIGTERM-to-exit under 10 s even with a request still being handled.
+        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
         try:

@@ -37,6 +37,8 @@ HELP_TEXT = """arxiv-bot commands (type them after /arxiv):
   summarize <id or arXiv URL>           post one paper with its summary
   saved                                 list the papers you saved
   unsave <id>                           forget a saved paper
+  stats                                 LLM calls, tokens, cost and summary cache hits, today and this month
+  feed                                  the RSS feed address of this channel's papers
 React with the bookmark emoji on a paper to save it."""
 
 
@@ -162,6 +164,16 @@ class Unsave:
     arxiv_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """Show the address of the channel's RSS feed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """Show today's and this month's LLM usage."""
+
+
 Command = (
     Help
     | Subscribe
@@ -180,6 +192,8 @@ Command = (
     | Summarize
     | Saved
     | Unsave
+    | Stats
+    | Feed
 )
 
 MUTATING = (
@@ -202,6 +216,8 @@ SLOW = (DigestNow, Preview, Summarize)
 COMMAND_NAMES = frozenset(
     {"help", "subscribe", "unsubscribe", "keywords", "exclude", "authors", "settings", "set", "digest", "digest-now",
      "preview", "summarize", "saved", "unsave"}
+    | {"stats"}
+    | {"feed"}
 )
 """Subcommand names (used to label metrics without recording arbitrary user text)."""
 
@@ -387,8 +403,16 @@ def parse_command(text: str) -> Command:
         return Summarize(arxiv_id, version)
     if name == "saved":
         return Saved()
+    if name == "stats":
+        if words:
+            raise UserInputError("stats takes no arguments: use stats")
+        return Stats()
     if name == "unsave":
         if len(words) != 1:
             raise UserInputError("use unsave <arXiv id>, e.g. unsave 2601.00644")
         return Unsave(parse_paper_id(words[0])[0])
+    if name == "feed":
+        if words:
+            raise UserInputError("feed takes no arguments: use feed")
+        return Feed()
     raise UnknownCommand(f"unknown command {head!r}.\n{HELP_TEXT}")

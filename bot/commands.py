@@ -25,6 +25,7 @@ from bot.store import (
     SaveStore,
     term_key,
 )
+from bot.summary_store import UsageStore, UsageTotals
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +46,23 @@ class CommandPorts:
     source: PaperSource
     summarizer: Summarizer
     publisher: Publisher
+    usage: UsageStore | None = None
+    """LLM usage for ``stats`` (None: the command says there is nothing to show)."""
 
 
 class CommandService:
     """Runs ``/arxiv`` commands and reactions; answers every failure with one line and no traceback."""
 
     def __init__(
-        self, *, ports: CommandPorts, on_schedule_change: Callable[[ChannelRecord], None] | None = None
+        self,
+        *,
+        ports: CommandPorts,
+        on_schedule_change: Callable[[ChannelRecord], None] | None = None,
+        feed_base_url: str | None = None,
     ) -> None:
         self._p = ports
         self._on_schedule_change = on_schedule_change
+        self._feed_base_url = feed_base_url  # [http] public_url, or None when the HTTP server is off
 
     @staticmethod
     def is_slow(text: str) -> bool:
@@ -124,6 +132,8 @@ class CommandService:
                 return Reply(text=cp.HELP_TEXT)
             case cp.Saved():
                 return await self._saved(ctx)
+            case cp.Stats():
+                return await self._stats()
             case cp.Unsave(arxiv_id):
                 gone = await self._p.saves.unsave(channel=ctx.channel, user_id=ctx.user_id, arxiv_id=arxiv_id)
                 return Reply(
@@ -179,6 +189,11 @@ class CommandService:
                 return await self._preview(record)
             case cp.Summarize(arxiv_id, version):
                 return await self._summarize(ctx, record, arxiv_id, version)
+            case cp.Feed():
+                if self._feed_base_url is None:
+                    return Reply(text="feeds are off: the bot's HTTP server is disabled ([http] enabled = false)")
+                url = f"{self._feed_base_url.rstrip('/')}/feeds/{record.feed_token}.xml"
+                return Reply(text=f"RSS feed of the papers posted in this channel: {url}")
         raise UserInputError(
             f"unhandled command {command!r}"
         )  # pragma: no cover - parse_command is exhaustive
@@ -285,6 +300,36 @@ class CommandService:
         summary = await self._p.summarizer.summarize(paper, language=record.language)
         await self._p.publisher.post_thread(summary, parent=ref)
         return Reply(text=f"Posted {paper.versioned_id}: {paper.title}", posted=1)
+
+    async def _stats(self) -> Reply:
+        if self._p.usage is None:
+            return Reply(text="LLM usage is not recorded by this bot")
+        report = await self._p.usage.report()
+
+        def line(label: str, t: UsageTotals) -> str:
+            failed = f" ({t.failures} failed)" if t.failures else ""
+            lookups = t.cache_hits + t.cache_misses
+            rate = "no lookups" if t.hit_rate is None else f"{t.hit_rate:.0%} ({t.cache_hits} of {lookups} lookups)"
+            return (
+                f"{label}: {t.calls} LLM calls{failed}, {t.tokens:,} tokens ({t.input_tokens:,} in, "
+                f"{t.output_tokens:,} out), ${t.cost_usd:.4f}; summary cache hit rate {rate}"
+            )
+
+        head = (
+            f"LLM summaries with {report.model}; daily budget ${report.today.cost_usd:.2f} of "
+            f"${report.daily_budget_usd:.2f} spent (UTC day)"
+            if report.model
+            else "No language model is configured: threads get extractive summaries (no LLM calls)"
+        )
+        return Reply(
+            text="\n".join(
+                [
+                    head,
+                    line(f"Today ({report.day.isoformat()})", report.today),
+                    line(f"This month ({report.day:%Y-%m})", report.month),
+                ]
+            )
+        )
 
     async def _saved(self, ctx: CommandContext) -> Reply:
         saved = await self._p.saves.list(channel=ctx.channel, user_id=ctx.user_id)

@@ -129,6 +129,7 @@ class SlackSettings:
     admins_only: bool = False
     save_emoji: str = "bookmark"
     max_concurrency: int = field(default=4, metadata=_check(_range(1, 64)))
+    post_interval_s: float = field(default=1.0, metadata=_check(_range(0, 60)))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -7,6 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 metadata = sa.MetaData(
@@ -131,8 +132,16 @@ def is_sqlite(url: str) -> bool:
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
-    """Create the async engine; on SQLite switch on WAL, a busy timeout and foreign keys for every connection."""
-    engine = create_async_engine(url, echo=echo, pool_pre_ping=not is_sqlite(url))
+    """Create the async engine; on SQLite switch on WAL, a busy timeout and foreign keys for every connection.
+
+    On PostgreSQL a ``?search_path=SCHEMA`` in the URL puts the tables in that (existing) schema.
+    """
+    parsed = make_url(url)
+    connect_args: dict[str, Any] = {}
+    if parsed.get_backend_name() == "postgresql" and "search_path" in parsed.query:
+        connect_args["server_settings"] = {"search_path": str(parsed.query["search_path"])}
+        parsed = parsed.difference_update_query(["search_path"])
+    engine = create_async_engine(parsed, echo=echo, pool_pre_ping=not is_sqlite(url), connect_args=connect_args)
     if is_sqlite(url):
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -152,3 +161,41 @@ def insert_ignoring_conflicts(engine: AsyncEngine, table: sa.Table) -> Any:
     if engine.dialect.name == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing()
     return sqlite.insert(table).on_conflict_do_nothing()
+
+
+# Summaries and LLM usage (issue 5). Each summary is stored once per paper version, model, language and prompt.
+summaries = sa.Table(
+    "summaries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("arxiv_id", sa.String(64), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("model", sa.String(255), nullable=False),
+    sa.Column("language", sa.String(16), nullable=False),
+    sa.Column("prompt_version", sa.String(16), nullable=False),
+    sa.Column("answered_by", sa.String(255), nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("tldr", sa.Text, nullable=False),
+    sa.Column("sections", sa.JSON, nullable=False),
+    sa.Column("input_tokens", sa.Integer, nullable=False),
+    sa.Column("output_tokens", sa.Integer, nullable=False),
+    sa.Column("cost_usd", sa.Float, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint(
+        "arxiv_id", "version", "model", "language", "prompt_version", name="uq_summaries_paper_model_language_prompt"
+    ),
+)
+
+llm_usage = sa.Table(
+    "llm_usage",
+    metadata,
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("model", sa.String(255), primary_key=True),
+    sa.Column("calls", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("input_tokens", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("output_tokens", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("cost_usd", sa.Float, nullable=False, server_default="0"),
+    sa.Column("cache_hits", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("cache_misses", sa.Integer, nullable=False, server_default="0"),
+)

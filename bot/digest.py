@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from bot.cards import card_for
-from bot.errors import PublishError, SourceError
+from bot.errors import ArxivBotError, PublishError, SourceError
 from bot.metrics import POSTS
-from bot.models import ChannelRef, Listing, MessageRef, Paper, ScoredPaper
+from bot.models import ChannelRef, Listing, MessageRef, Paper, PaperCard, ScoredPaper, ThreadSummary
 from bot.ports import Clock, PaperSource, Publisher, Summarizer
 from bot.scoring import ChannelProfile, KeywordRule, score_papers
 from bot.store import (
@@ -22,8 +24,10 @@ from bot.store import (
     PaperStore,
     RuleKind,
 )
+from bot.summaries import summary_run
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 @dataclass(slots=True)
@@ -44,6 +48,16 @@ class Selection:
     picks: dict[ChannelRef, list[ScoredPaper]]
     listed: dict[ChannelRef, int]
     errors: dict[ChannelRef, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadJob:
+    """A posted card whose thread reply is still to be written and posted."""
+
+    row: Delivery
+    paper: Paper
+    parent: MessageRef
+    language: str
 
 
 def profile_of(record: ChannelRecord, *, author_bonus: float) -> ChannelProfile:
@@ -75,6 +89,7 @@ class DigestRunner:
         summarizer: Summarizer,
         clock: Clock,
         author_bonus: float,
+        summary_concurrency: int = 4,
     ) -> None:
         self._source = source
         self._channels = channels
@@ -84,7 +99,10 @@ class DigestRunner:
         self._summarizer = summarizer
         self._clock = clock
         self._author_bonus = author_bonus
+        self._summary_concurrency = summary_concurrency
         self._locks: dict[ChannelRef, asyncio.Lock] = {}
+        self._stopping = False
+        self._in_flight: set[asyncio.Future[Any]] = set()
 
     async def select(self, records: Sequence[ChannelRecord]) -> Selection:
         """Fetch one listing per distinct category set, store the papers, score all channels in one pass."""
@@ -115,21 +133,29 @@ class DigestRunner:
         )
 
     async def run(self, records: Sequence[ChannelRecord]) -> dict[ChannelRef, ChannelOutcome]:
-        """Select today's papers for these channels, record them in the ledger, then post them."""
+        """Select today's papers for these channels, record them in the ledger, then post them.
+
+        Every channel's cards go first; then the thread replies, each as soon as its summary is ready.
+        """
         selection = await self.select(records)
         outcomes: dict[ChannelRef, ChannelOutcome] = {}
+        with summary_run():
+            async with self._holding(r.ref for r in records):
+                jobs: list[ThreadJob] = []
+                for record in records:
+                    outcome = ChannelOutcome(
+                        error=selection.errors.get(record.ref), listed=selection.listed.get(record.ref, 0)
+                    )
+                    outcomes[record.ref] = outcome
+                    picks = selection.picks.get(record.ref)
+                    if picks is not None:
+                        outcome.selected = picks
+                        await self._ledger.plan(record.id, picks)
+                    outcome.posted, outcome.failed, waiting = await self._post_cards(record)
+                    jobs.extend(waiting)
+                await self._post_threads(jobs)
         for record in records:
-            outcome = ChannelOutcome(
-                error=selection.errors.get(record.ref), listed=selection.listed.get(record.ref, 0)
-            )
-            outcomes[record.ref] = outcome
-            picks = selection.picks.get(record.ref)
-            if picks is not None:
-                outcome.selected = picks
-                await self._ledger.plan(record.id, picks)
-            posted, failed = await self.deliver(record)
-            outcome.posted, outcome.failed = posted, failed
-            if outcome.error is None:
+            if outcomes[record.ref].error is None:
                 await self._channels.update(record.id, last_digest_at=self._clock.now())
         return outcomes
 
@@ -138,50 +164,127 @@ class DigestRunner:
 
         Returns (cards posted, rows that failed and stay pending).
         """
-        lock = self._locks.setdefault(record.ref, asyncio.Lock())
-        async with lock:
-            rows = await self._ledger.unfinished(record.id)
-            if not rows:
-                return 0, 0
-            stored = await self._papers.get_many((r.arxiv_id, r.version) for r in rows)
-            posted = failed = 0
-            ready: list[tuple[Delivery, Paper]] = []
-            for row in rows:
-                paper = stored.get((row.arxiv_id, row.version))
-                if paper is None:
-                    log.error(
-                        "ledger row %s names paper %sv%s that is not stored",
-                        row.id,
-                        row.arxiv_id,
-                        row.version,
-                    )
+        with summary_run():
+            async with self._holding([record.ref]):
+                posted, failed, jobs = await self._post_cards(record)
+                await self._post_threads(jobs)
+        return posted, failed
+
+    @asynccontextmanager
+    async def _holding(self, refs: Iterable[ChannelRef]) -> AsyncIterator[None]:
+        """Hold each channel's delivery lock, taken in sorted order so that two runs cannot deadlock."""
+        async with AsyncExitStack() as stack:
+            for ref in sorted(set(refs)):
+                await stack.enter_async_context(self._locks.setdefault(ref, asyncio.Lock()))
+            yield
+
+    async def _post_cards(self, record: ChannelRecord) -> tuple[int, int, list[ThreadJob]]:
+        """Post the channel's pending cards (its lock held); return (posted, failed, threads still to post)."""
+        rows = await self._ledger.unfinished(record.id)
+        if not rows:
+            return 0, 0, []
+        stored = await self._papers.get_many((r.arxiv_id, r.version) for r in rows)
+        posted = failed = 0
+        ready: list[ThreadJob] = []
+        for row in rows:
+            paper = stored.get((row.arxiv_id, row.version))
+            if paper is None:
+                log.error(
+                    "ledger row %s names paper %sv%s that is not stored",
+                    row.id,
+                    row.arxiv_id,
+                    row.version,
+                )
+                failed += 1
+                continue
+            if row.state is DeliveryState.PENDING:
+                if self._stopping:
+                    break
+                card = card_for(
+                    ScoredPaper(paper=paper, score=row.score, matched=row.matched), record.categories
+                )
+                marked = await self._whole(self._post_card(row, card, record.ref))
+                if marked is None:
                     failed += 1
                     continue
-                if row.state is DeliveryState.PENDING:
-                    card = card_for(
-                        ScoredPaper(paper=paper, score=row.score, matched=row.matched), record.categories
-                    )
-                    try:
-                        ref = await self._publisher.post_card(card, channel=record.ref)
-                    except PublishError as err:
-                        POSTS.inc(platform=record.ref.platform, kind="card", outcome="failed")
-                        log.warning("posting %s to %s failed: %s", paper.versioned_id, record.ref, err)
-                        await self._ledger.mark_failed(row, str(err))
-                        failed += 1
-                        continue
-                    POSTS.inc(platform=record.ref.platform, kind="card", outcome="sent")
-                    row = await self._ledger.mark_card_posted(row, ref.message_id)
-                    posted += 1
-                ready.append((row, paper))
-            for row, paper in ready:
-                if row.thread_state is DeliveryState.PENDING and row.message_id is not None:
-                    await self._post_thread(
-                        row, paper, MessageRef(record.ref, row.message_id), record.language
-                    )
-            return posted, failed
+                row = marked
+                posted += 1
+            if row.thread_state is DeliveryState.PENDING and row.message_id is not None:
+                ready.append(ThreadJob(row, paper, MessageRef(record.ref, row.message_id), record.language))
+        return posted, failed, ready
 
-    async def _post_thread(self, row: Delivery, paper: Paper, parent: MessageRef, language: str) -> None:
-        summary = await self._summarizer.summarize(paper, language=language)
+    async def _post_threads(self, jobs: Sequence[ThreadJob]) -> None:
+        """Write each distinct (paper, language) summary once, ``summary_concurrency`` at a time, and post it in
+        every thread waiting for it as soon as it is ready (one post at a time, as before: posts are cheap, and
+        SQLite takes one writer at a time)."""
+        groups: dict[tuple[str, str], list[ThreadJob]] = {}
+        for job in jobs:
+            groups.setdefault((job.paper.versioned_id, job.language), []).append(job)
+        slots = asyncio.Semaphore(self._summary_concurrency)
+        posting = asyncio.Lock()
+
+        async def produce(group: list[ThreadJob]) -> None:
+            first = group[0]
+            async with slots:
+                if self._stopping:
+                    return
+                try:
+                    summary = await self._summarizer.summarize(first.paper, language=first.language)
+                except ArxivBotError as err:
+                    log.warning(
+                        "summary of %s failed; %d thread(s) stay pending: %s", first.paper.versioned_id, len(group), err
+                    )
+                    return
+            async with posting:
+                for job in group:
+                    if self._stopping:
+                        return
+                    try:
+                        await self._whole(self._post_summary(job.row, summary, job.parent))
+                    except ArxivBotError as err:
+                        log.warning("thread of %s in %s stays pending: %s", job.paper.versioned_id, job.parent, err)
+
+        async with asyncio.TaskGroup() as tasks:
+            for group in groups.values():
+                tasks.create_task(produce(group))
+
+    def stop(self) -> None:
+        """Start no new post: posts in flight finish and are recorded, the rest stays pending in the ledger."""
+        self._stopping = True
+
+    async def drain(self, timeout_s: float) -> None:
+        """Stop, then wait up to ``timeout_s`` for the posts in flight to be posted and recorded."""
+        self.stop()
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight), timeout=timeout_s)
+
+    async def _whole(self, step: Coroutine[Any, Any, _T]) -> _T:
+        """Run a post and its ledger mark to the end even when the caller is cancelled (shutdown)."""
+        task = asyncio.ensure_future(step)
+        self._in_flight.add(task)
+        task.add_done_callback(self._step_done)
+        return await asyncio.shield(task)
+
+    def _step_done(self, task: asyncio.Future[Any]) -> None:
+        self._in_flight.discard(task)
+        # Retrieve the outcome here: when the caller was cancelled nobody else will.
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("posting or recording a post failed: %s", task.exception())
+
+    async def _post_card(self, row: Delivery, card: PaperCard, channel: ChannelRef) -> Delivery | None:
+        """Post one card and mark its ledger row posted; None (row stays pending) when the platform refused."""
+        try:
+            ref = await self._publisher.post_card(card, channel=channel)
+        except PublishError as err:
+            POSTS.inc(platform=channel.platform, kind="card", outcome="failed")
+            log.warning("posting %s to %s failed: %s", card.paper.versioned_id, channel, err)
+            await self._ledger.mark_failed(row, str(err))
+            return None
+        POSTS.inc(platform=channel.platform, kind="card", outcome="sent")
+        return await self._ledger.mark_card_posted(row, ref.message_id)
+
+    async def _post_summary(self, row: Delivery, summary: ThreadSummary, parent: MessageRef) -> None:
+        paper = summary.paper
         try:
             ref = await self._publisher.post_thread(summary, parent=parent)
         except PublishError as err:

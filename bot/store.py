@@ -7,7 +7,7 @@ import secrets
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot import db
 from bot.errors import StoreError
-from bot.models import AnnounceType, ChannelRef, Paper, ScoredPaper
+from bot.models import AnnounceType, ChannelRef, Paper, ScoredPaper, SummarySection, ThreadSummary
 from bot.ports import Clock
 
 
@@ -94,6 +94,23 @@ class Delivery:
     message_id: str | None
     thread_state: DeliveryState
     attempts: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PostedPaper:
+    """A paper as it was posted to one channel: what its RSS feed and its markdown export show."""
+
+    paper: Paper
+    rank: int
+    score: float
+    matched: tuple[str, ...]
+    posted_at: datetime
+    """Timezone-aware (UTC)."""
+
+
+def as_utc(value: datetime) -> datetime:
+    """A stored time as an aware UTC datetime (SQLite hands back naive UTC, PostgreSQL aware)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -204,6 +221,16 @@ class ChannelStore:
                         )
                     )
                 )
+                .mappings()
+                .first()
+            )
+            return None if row is None else await self._assemble(conn, row)
+
+    async def by_feed_token(self, token: str) -> ChannelRecord | None:
+        """The channel whose RSS feed has this token, or None."""
+        async with self._db.transaction() as conn:
+            row = (
+                (await conn.execute(sa.select(db.channels).where(db.channels.c.feed_token == token)))
                 .mappings()
                 .first()
             )
@@ -395,6 +422,47 @@ class PaperStore:
         found = {(r["arxiv_id"], r["version"]): _paper_from_row(r) for r in rows}
         return {k: found[k] for k in keys if k in found}
 
+    async def stored_summaries(self, papers: Iterable[Paper], *, language: str) -> dict[str, ThreadSummary]:
+        """The newest stored model summary in ``language`` of each paper that has one, by versioned id."""
+        wanted = {(p.arxiv_id, p.version): p for p in papers}
+        if not wanted:
+            return {}
+        s = db.summaries.c
+        query = (
+            sa.select(s.arxiv_id, s.version, s.tldr, s.sections)
+            .where(s.arxiv_id.in_(sorted({k[0] for k in wanted})), s.language == language)
+            .order_by(s.created_at, s.id)
+        )
+        async with self._db.transaction() as conn:
+            rows = (await conn.execute(query)).all()
+        found: dict[str, ThreadSummary] = {}
+        for arxiv_id, version, tldr, sections in rows:
+            paper = wanted.get((arxiv_id, version))
+            if paper is not None:
+                found[paper.versioned_id] = ThreadSummary(
+                    paper=paper,
+                    heading="Summary",
+                    sections=tuple(SummarySection(title=str(t), body=str(b)) for t, b in sections),
+                    tldr=tldr or None,
+                )
+        return found
+
+
+def _delivery_from_row(r: Any) -> Delivery:
+    return Delivery(
+        id=r["id"],
+        channel_id=r["channel_id"],
+        arxiv_id=r["arxiv_id"],
+        version=r["version"],
+        rank=r["rank"],
+        score=r["score"],
+        matched=tuple(r["matched"]),
+        state=DeliveryState(r["state"]),
+        message_id=r["message_id"],
+        thread_state=DeliveryState(r["thread_state"]),
+        attempts=r["attempts"],
+    )
+
 
 class DeliveryLedger:
     """One row per channel and paper: written before posting, marked posted with the message reference after."""
@@ -476,22 +544,7 @@ class DeliveryLedger:
                 .mappings()
                 .all()
             )
-        return [
-            Delivery(
-                id=r["id"],
-                channel_id=r["channel_id"],
-                arxiv_id=r["arxiv_id"],
-                version=r["version"],
-                rank=r["rank"],
-                score=r["score"],
-                matched=tuple(r["matched"]),
-                state=DeliveryState(r["state"]),
-                message_id=r["message_id"],
-                thread_state=DeliveryState(r["thread_state"]),
-                attempts=r["attempts"],
-            )
-            for r in rows
-        ]
+        return [_delivery_from_row(r) for r in rows]
 
     async def mark_card_posted(self, delivery: Delivery, message_id: str) -> Delivery:
         """Record that the card is posted, with its message reference (and remember the card's message)."""
@@ -564,6 +617,36 @@ class DeliveryLedger:
             ).first()
         return None if row is None else (row[0], row[1], row[2])
 
+    async def posted_papers(
+        self, channel_id: int, *, since: datetime | None = None, limit: int | None = None
+    ) -> list[PostedPaper]:
+        """Cards posted to a channel (posted at or after ``since``), with their papers, newest first then by rank."""
+        d, p = db.deliveries.c, db.papers.c
+        query = (
+            sa.select(d.rank, d.score, d.matched, d.posted_at, db.papers)
+            .select_from(
+                db.deliveries.join(db.papers, sa.and_(p.arxiv_id == d.arxiv_id, p.version == d.version))
+            )
+            .where(d.channel_id == channel_id, d.state == DeliveryState.POSTED.value, d.posted_at.is_not(None))
+            .order_by(d.posted_at.desc(), d.rank, d.id)
+        )
+        if since is not None:
+            query = query.where(d.posted_at >= as_utc(since))
+        if limit is not None:
+            query = query.limit(limit)
+        async with self._db.transaction() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [
+            PostedPaper(
+                paper=_paper_from_row(r),
+                rank=r["rank"],
+                score=r["score"],
+                matched=tuple(r["matched"]),
+                posted_at=as_utc(r["posted_at"]),
+            )
+            for r in rows
+        ]
+
     async def posted_since(self, channel_id: int, since: date | None = None) -> list[Delivery]:
         """Posted rows of a channel, newest first."""
         query = sa.select(db.deliveries).where(
@@ -573,22 +656,7 @@ class DeliveryLedger:
             query = query.where(db.deliveries.c.posted_at >= datetime.combine(since, datetime.min.time()))
         async with self._db.transaction() as conn:
             rows = (await conn.execute(query.order_by(db.deliveries.c.posted_at.desc()))).mappings().all()
-        return [
-            Delivery(
-                id=r["id"],
-                channel_id=r["channel_id"],
-                arxiv_id=r["arxiv_id"],
-                version=r["version"],
-                rank=r["rank"],
-                score=r["score"],
-                matched=tuple(r["matched"]),
-                state=DeliveryState(r["state"]),
-                message_id=r["message_id"],
-                thread_state=DeliveryState(r["thread_state"]),
-                attempts=r["attempts"],
-            )
-            for r in rows
-        ]
+        return [_delivery_from_row(r) for r in rows]
 
 
 class SaveStore:

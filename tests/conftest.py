@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -37,6 +38,93 @@ class FixedClock:
         return self.current
 
 
+TEST_DATABASE_URL = os.environ.get("ARXIVBOT_TEST_DATABASE_URL", "")
+"""Run the suite on this PostgreSQL database (a fresh schema per test) instead of SQLite files when set."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class PostgresSchemas:
+    """Creates and drops one schema per test in the PostgreSQL database of ``ARXIVBOT_TEST_DATABASE_URL``."""
+
+    def __init__(self, url: str) -> None:
+        from sqlalchemy.engine import make_url
+
+        self.url = make_url(url)
+        self.prefix = f"t{os.getpid()}_"
+        self._n = 0
+
+    def _admin(self) -> str:
+        return self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def create(self, *, migrate: bool) -> str:
+        """A fresh schema (migrated to head when asked); returns the URL that uses it."""
+        import asyncpg
+
+        self._n += 1
+        schema = f"{self.prefix}{self._n}"
+        conn = await asyncpg.connect(self._admin())
+        try:
+            await conn.execute(f'CREATE SCHEMA "{schema}"')
+        finally:
+            await conn.close()
+        url = self.url.update_query_dict({"search_path": schema}).render_as_string(hide_password=False)
+        if migrate:
+            engine = create_engine(url)
+            await upgrade_database(engine)
+            await engine.dispose()
+        return url
+
+    async def drop_all(self, *, leftovers: bool = False) -> None:
+        """Drop every schema this run created (with ``leftovers``: instead those of earlier runs that died)."""
+        import asyncpg
+
+        conn = await asyncpg.connect(self._admin())
+        try:
+            names = [r["nspname"] for r in await conn.fetch("SELECT nspname FROM pg_namespace")]
+            for name in names:
+                match = re.fullmatch(r"t(\d+)_\d+", name)
+                if match is None:
+                    continue
+                ours = name.startswith(self.prefix)
+                if (ours and not leftovers) or (leftovers and not ours and not _alive(int(match[1]))):
+                    await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        finally:
+            await conn.close()
+
+
+@pytest.fixture(scope="session")
+def pg_schemas() -> Iterator[PostgresSchemas | None]:
+    """The schema factory when the suite runs on PostgreSQL, else None."""
+    if not TEST_DATABASE_URL:
+        yield None
+        return
+    import asyncio
+
+    schemas = PostgresSchemas(TEST_DATABASE_URL)
+    asyncio.run(schemas.drop_all(leftovers=True))
+    yield schemas
+    asyncio.run(schemas.drop_all())
+
+
+@pytest.fixture
+def empty_db_url(tmp_path: Path, pg_schemas: PostgresSchemas | None) -> str:
+    """A fresh database with no tables: a SQLite file, or a new PostgreSQL schema."""
+    import asyncio
+
+    if pg_schemas is not None:
+        return asyncio.run(pg_schemas.create(migrate=False))
+    return f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+
+
 @pytest.fixture(scope="session")
 def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite file with every migration applied, copied for each test."""
@@ -56,8 +144,13 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def db_url(tmp_path: Path, migrated_template: Path) -> str:
-    """A fresh migrated SQLite database file for this test."""
+def db_url(tmp_path: Path, pg_schemas: PostgresSchemas | None, request: pytest.FixtureRequest) -> str:
+    """A fresh migrated database for this test: a SQLite file, or a PostgreSQL schema when the suite runs on it."""
+    if pg_schemas is not None:
+        import asyncio
+
+        return asyncio.run(pg_schemas.create(migrate=True))
+    migrated_template: Path = request.getfixturevalue("migrated_template")
     path = tmp_path / "bot.db"
     shutil.copy(migrated_template, path)
     return f"sqlite+aiosqlite:///{path}"
@@ -112,6 +205,13 @@ async def services(
 def ctx(user: str = "U1", *, can_manage: bool = True, channel: ChannelRef = TEST_CHANNEL) -> CommandContext:
     """A command context in the test channel."""
     return CommandContext(channel=channel, user_id=user, user_name=f"user-{user}", can_manage=can_manage)
+
+
+@pytest.fixture(autouse=True)
+def _private_working_directory(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test runs in its own empty working directory: state kept relative to it (``data/``, e.g. Discord's
+    command-sync file when the database is PostgreSQL) never lands in the checkout nor leaks into another test."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
 
 
 @pytest.fixture(autouse=True)

@@ -194,11 +194,13 @@ async def test_preview_shows_the_digest_without_posting_or_recording(
     assert again.cards == () and "would post nothing" in again.text
 
 
-async def test_cross_lists_only_when_opted_in(services: Services, arxiv: FakeArxivServer, publisher: FakePublisher) -> None:
+async def test_cross_lists_only_when_opted_in(
+    services: Services, arxiv: FakeArxivServer, publisher: FakePublisher
+) -> None:
     # Make 2601.00088 (primary cs.LG, about LLMs) a real cross-list into cs.DC.
     body = FEED_0105.read_text().replace(
-        "<guid isPermaLink=\"false\">oai:arXiv.org:2601.00088v1</guid>\n      <category>cs.LG</category>",
-        "<guid isPermaLink=\"false\">oai:arXiv.org:2601.00088v1</guid>\n      <category>cs.LG</category>"
+        '<guid isPermaLink="false">oai:arXiv.org:2601.00088v1</guid>\n      <category>cs.LG</category>',
+        '<guid isPermaLink="false">oai:arXiv.org:2601.00088v1</guid>\n      <category>cs.LG</category>'
         "<category>cs.DC</category>",
     )
     assert "<category>cs.DC</category>" in body.split("2601.00088v1</guid>")[1][:80]
@@ -263,3 +265,24 @@ async def test_saved_lists_newest_first_and_unsave(
     target = publisher.cards[0].paper.arxiv_id
     assert "Removed" in (await services.commands.execute(ctx(), f"unsave {target}")).text
     assert target not in (await services.commands.execute(ctx(), "saved")).text
+
+
+async def test_one_request_per_distinct_category_set_shared_by_channels(
+    services: Services, arxiv: FakeArxivServer, publisher: FakePublisher
+) -> None:
+    from bot.models import ChannelRef
+    from tests.conftest import TEST_CHANNEL as A
+
+    b, c = ChannelRef("test", "w2", "c2"), ChannelRef("test", "w1", "c3")
+    arxiv.feeds[frozenset({"cs.DC"})] = FEED_0105.read_bytes()
+    for channel, cats in ((A, "cs.AI cs.CL cs.DC cs.LG"), (b, "cs.LG cs.DC cs.CL cs.AI"), (c, "cs.DC")):
+        await services.commands.execute(ctx(channel=channel), f"subscribe {cats}")
+        await services.commands.execute(ctx(channel=channel), "keywords add LLM")
+    records = await services.channels.all_active()
+    assert len(records) == 3
+    outcomes = await services.runner.run(records)
+    rss_paths = sorted(r.path for r in arxiv.requests if r.path.startswith("/rss/"))
+    assert rss_paths == ["/rss/cs.AI+cs.CL+cs.DC+cs.LG", "/rss/cs.DC"]
+    assert outcomes[A].posted == outcomes[b].posted == 10
+    assert 0 < outcomes[c].posted < 10
+    assert all(r.headers.get("user-agent", "").startswith("arxiv-bot/") for r in arxiv.requests)

@@ -29,7 +29,9 @@ def test_defaults_are_the_documented_ones() -> None:
 def test_environment_overrides_file(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text('[arxiv]\nrss_url = "http://file.example/rss"\nmin_interval_s = 5\n[channel]\nmax_papers = 7\n')
-    s = load_settings(path, env={"ARXIVBOT_ARXIV__RSS_URL": "http://127.0.0.1:9/rss", "ARXIVBOT_CHANNEL__INCLUDE_CROSS_LISTS": "true"})
+    s = load_settings(
+        path, env={"ARXIVBOT_ARXIV__RSS_URL": "http://127.0.0.1:9/rss", "ARXIVBOT_CHANNEL__INCLUDE_CROSS_LISTS": "true"}
+    )
     assert s.arxiv.rss_url == "http://127.0.0.1:9/rss"
     assert s.arxiv.min_interval_s == 5.0
     assert s.channel.max_papers == 7 and s.channel.include_cross_lists is True
@@ -38,9 +40,15 @@ def test_environment_overrides_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"ARXIVBOT_ARXIV__MIN_INTERVAL_S": "soon"}, "ARXIVBOT_ARXIV__MIN_INTERVAL_S = 'soon' is invalid: expected a number"),
+        (
+            {"ARXIVBOT_ARXIV__MIN_INTERVAL_S": "soon"},
+            "ARXIVBOT_ARXIV__MIN_INTERVAL_S = 'soon' is invalid: expected a number",
+        ),
         ({"ARXIVBOT_ARXIV__RSS_URL": "ftp://x"}, "expected an http:// or https:// URL"),
-        ({"ARXIVBOT_CHANNEL__MAX_PAPERS": "500"}, "ARXIVBOT_CHANNEL__MAX_PAPERS = 500 is invalid: expected a number from 1 to 50"),
+        (
+            {"ARXIVBOT_CHANNEL__MAX_PAPERS": "500"},
+            "ARXIVBOT_CHANNEL__MAX_PAPERS = 500 is invalid: expected a number from 1 to 50",
+        ),
         ({"ARXIVBOT_CHANNEL__TIMEZONE": "Moon/Base"}, "expected an IANA time zone"),
         ({"ARXIVBOT_CHANNEL__POST_TIME": "9"}, "expected a 24-hour time HH:MM"),
         ({"ARXIVBOT_DATABASE__URL": "mysql://x"}, "expected a sqlite+aiosqlite:/// or postgresql+asyncpg:// URL"),
@@ -56,7 +64,7 @@ def test_bad_environment_value_names_key_value_and_form(env: dict[str, str], mes
 
 def test_bad_file_values(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
-    path.write_text("[arxiv]\ntimeout_s = \"long\"\n")
+    path.write_text('[arxiv]\ntimeout_s = "long"\n')
     with pytest.raises(ConfigError, match=r"\[arxiv\] timeout_s = 'long' is invalid: expected a number"):
         load_settings(path, env={})
     path.write_text("[arxiv]\ntimeot_s = 3\n")
@@ -70,7 +78,10 @@ def test_bad_file_values(tmp_path: Path) -> None:
 def test_cli_bad_config_exits_2_with_one_line(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "adapters.cli", "check-config"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={"PATH": "/usr/bin:/bin", "ARXIVBOT_CHANNEL__MAX_PAPERS": "zero", "HOME": str(tmp_path)},
     )
     assert result.returncode == 2
@@ -82,7 +93,11 @@ def test_cli_bad_config_exits_2_with_one_line(tmp_path: Path) -> None:
 
 def test_cli_bad_arguments_exit_2_with_one_line() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "adapters.cli", "preview"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "adapters.cli", "preview"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1

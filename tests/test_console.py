@@ -16,8 +16,14 @@ from tests.fakes.arxiv_server import FakeArxivServer
 async def run_bot(stdin: str, env: dict[str, str], *args: str) -> tuple[int, str, str]:
     """Run the real CLI with piped stdin while this loop keeps serving the fake arXiv."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "adapters.cli", *(args or ("run",)),
-        cwd=ROOT, env=env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "adapters.cli",
+        *(args or ("run",)),
+        cwd=ROOT,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(stdin.encode()), timeout=120)

@@ -36,9 +36,7 @@ def test_missed_run() -> None:
     assert not missed_run(now=now, post_time="09:00", timezone="UTC", last_run=naive, since=created)
 
 
-async def test_start_runs_a_missed_digest_once_and_schedules_a_weekday_job(
-    db_url: str, arxiv: FakeArxivServer
-) -> None:
+async def test_start_runs_a_missed_digest_once_and_schedules_a_weekday_job(db_url: str, arxiv: FakeArxivServer) -> None:
     clock = FixedClock(datetime(2026, 1, 5, 8, 0, tzinfo=UTC))  # Monday, before the 09:00 slot
     publisher = FakePublisher()
     settings = make_settings(db_url, arxiv, ARXIVBOT_SCHEDULER__ENABLED="true")

@@ -1,0 +1,1 @@
+"""The Discord adapter: /arxiv slash commands, embed cards with summary threads, saving by reaction."""

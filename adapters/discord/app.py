@@ -1,0 +1,418 @@
+"""The Discord client: the ``/arxiv`` command group, the persistent Save button and save-by-reaction.
+
+Handlers are thin: ``translate.to_commands`` turns an interaction into CommandService text, the core runs it,
+and ``answer`` sends the Reply back (ephemeral, every send with ``AllowedMentions.none()``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import Any, Literal, cast
+
+import discord
+from discord import app_commands
+
+from adapters.discord.publisher import NO_MENTIONS, PLATFORM_FAULTS
+from adapters.discord.translate import (
+    SAVE_ID_PREFIX,
+    CommandPayload,
+    batch_embeds,
+    category_choices,
+    channel_ref,
+    reply_chunks,
+    save_custom_id,
+    save_target,
+    timezone_choices,
+    to_commands,
+    to_embed,
+)
+from bot import command_parser as cp
+from bot.commands import CommandService
+from bot.errors import UserInputError
+from bot.models import CommandContext, MessageRef, PaperCard, Reply
+from bot.store import ChannelStore
+
+log = logging.getLogger(__name__)
+
+ACK_BUDGET_S = 2.0
+"""A command not done by then is deferred: Discord drops an interaction not acknowledged within 3 s."""
+REFUSAL = "changing this channel's arxiv-bot settings needs the Manage Channels permission; ask someone who has it"
+NOT_IN_GUILD = "use /arxiv in a server text channel (it does not work in direct messages)"
+FAILED = "something went wrong on our side; nothing was changed, try again later"
+OUT_OF_DATE = "this /arxiv command is out of date on Discord's side; try again in a minute (the bot re-syncs them)"
+NOT_A_CARD = "this is not one of arxiv-bot's paper cards, so there is nothing to save"
+REACTION_EVENT = "arxiv_reaction"
+"""Custom client event dispatched after each raw reaction was handled: ``(payload, Reply | None)``."""
+
+KeywordAction = Literal["add", "remove", "set", "clear"]
+ExcludeAction = Literal["add", "remove", "clear"]
+AuthorAction = Literal["follow", "unfollow"]
+
+
+def command_context(interaction: discord.Interaction[Any]) -> CommandContext | None:
+    """Who typed a command, and where; a thread counts as its parent channel. None outside a server."""
+    if interaction.guild_id is None or interaction.channel_id is None:
+        return None
+    channel_id = interaction.channel_id
+    channel = interaction.channel
+    if isinstance(channel, discord.Thread) and channel.parent_id:
+        channel_id = channel.parent_id
+    permissions = interaction.permissions
+    return CommandContext(
+        channel=channel_ref(interaction.guild_id, channel_id),
+        user_id=str(interaction.user.id),
+        user_name=interaction.user.display_name,
+        can_manage=permissions.manage_channels or permissions.administrator,
+    )
+
+
+def _choices(pairs: list[tuple[str, str]]) -> list[app_commands.Choice[str]]:
+    return [app_commands.Choice(name=label, value=value) for label, value in pairs]
+
+
+class SaveButton(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    template=re.escape(SAVE_ID_PREFIX) + r"(?P<paper>[A-Za-z0-9./\-]{1,90})",
+):
+    """The persistent "Save" button of a card: works after a restart because its custom_id is a template."""
+
+    def __init__(self, versioned_id: str) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Save", emoji="🔖", style=discord.ButtonStyle.secondary, custom_id=save_custom_id(versioned_id)
+            )
+        )
+        self.versioned_id = versioned_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: Any, /
+    ) -> SaveButton:
+        """Rebuild the button from a pressed custom_id."""
+        return cls(match["paper"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        """Save the card's paper for the presser."""
+        client = interaction.client
+        if isinstance(client, ArxivDiscordClient):
+            await client.save_from_button(interaction)
+
+
+def save_view(card: PaperCard) -> discord.ui.View:
+    """The view under a card: one persistent Save button."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(SaveButton(card.paper.versioned_id))
+    return view
+
+
+class ArxivCommands(app_commands.Group):
+    """``/arxiv <subcommand>``: the core's commands as Discord slash subcommands with typed options."""
+
+    def __init__(self, *, bot: ArxivDiscordClient) -> None:
+        super().__init__(
+            name="arxiv",
+            description="New arXiv papers in this channel",
+            guild_only=True,
+            allowed_contexts=app_commands.AppCommandContext(guild=True),
+            # No default_permissions: Discord applies it to the whole /arxiv group, which would hide saved,
+            # settings and help from members too. Changing settings is refused at run time instead.
+        )
+        self.bot = bot
+
+    @app_commands.command(name="subscribe", description="Follow arXiv categories, e.g. cs.DC cs.LG")
+    @app_commands.describe(categories="Category codes separated by spaces, e.g. cs.DC cs.LG")
+    async def subscribe(
+        self, interaction: discord.Interaction[Any], categories: app_commands.Range[str, 1, 300]
+    ) -> None:
+        """Follow categories."""
+        await self.bot.run_command(interaction)
+
+    @subscribe.autocomplete("categories")
+    async def _subscribe_categories(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        return _choices(category_choices(current))
+
+    @app_commands.command(name="unsubscribe", description="Stop following arXiv categories")
+    @app_commands.describe(categories="Category codes separated by spaces")
+    async def unsubscribe(
+        self, interaction: discord.Interaction[Any], categories: app_commands.Range[str, 1, 300]
+    ) -> None:
+        """Stop following categories."""
+        await self.bot.run_command(interaction)
+
+    @unsubscribe.autocomplete("categories")
+    async def _unsubscribe_categories(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        ctx = command_context(interaction)
+        record = await self.bot.channels.get(ctx.channel) if ctx is not None else None
+        return _choices(category_choices(current, record.categories if record is not None else ()))
+
+    @app_commands.command(name="keywords", description="Change the keywords papers are scored by")
+    @app_commands.describe(
+        action="add, remove or set terms, or clear them all",
+        terms='Comma separated; "quotes" keep a phrase; term^2 doubles its weight',
+    )
+    async def keywords(
+        self,
+        interaction: discord.Interaction[Any],
+        action: KeywordAction,
+        terms: app_commands.Range[str, 1, 1000] | None = None,
+    ) -> None:
+        """Change include keywords."""
+        await self.bot.run_command(interaction)
+
+    @app_commands.command(name="exclude", description="Drop papers that mention these terms")
+    @app_commands.describe(action="add or remove terms, or clear them all", terms="Comma separated terms")
+    async def exclude(
+        self,
+        interaction: discord.Interaction[Any],
+        action: ExcludeAction,
+        terms: app_commands.Range[str, 1, 1000] | None = None,
+    ) -> None:
+        """Change exclude terms."""
+        await self.bot.run_command(interaction)
+
+    @app_commands.command(name="authors", description="Follow or unfollow an author (their papers score higher)")
+    @app_commands.describe(action="follow or unfollow", name="The author's name, e.g. Yann LeCun")
+    async def authors(
+        self, interaction: discord.Interaction[Any], action: AuthorAction, name: app_commands.Range[str, 1, 100]
+    ) -> None:
+        """Follow or unfollow an author."""
+        await self.bot.run_command(interaction)
+
+    @app_commands.command(name="settings", description="Show this channel's settings")
+    async def settings(self, interaction: discord.Interaction[Any]) -> None:
+        """Show settings."""
+        await self.bot.run_command(interaction)
+
+    @app_commands.command(name="set", description="Change this channel's settings (give one or more)")
+    @app_commands.rename(min_score="min-score")
+    @app_commands.describe(
+        time="Daily post time HH:MM (24-hour), Monday to Friday",
+        timezone="IANA time zone of the post time, e.g. Europe/Berlin (give it with time)",
+        max="Papers per day",
+        min_score="Lowest score that gets posted",
+        cross="Include papers cross-listed into your categories",
+        language="Summary language code, e.g. en, zh, de",
+    )
+    async def set_settings(
+        self,
+        interaction: discord.Interaction[Any],
+        time: app_commands.Range[str, 4, 5] | None = None,
+        timezone: app_commands.Range[str, 1, 64] | None = None,
+        max: app_commands.Range[int, 1, cp.MAX_MAX_PAPERS] | None = None,
+        min_score: app_commands.Range[float, 0.0, cp.MAX_MIN_SCORE] | None = None,
+        cross: bool | None = None,
+        language: app_commands.Range[str, 2, 10] | None = None,
+    ) -> None:
+        """Change settings."""
+        await self.bot.run_command(interaction)
+
+    @set_settings.autocomplete("timezone")
+    async def _set_timezone(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        return _choices(timezone_choices(current))
+
+    @app_commands.command(name="digest-now", description="Post today's papers now")
+    async def digest_now(self, interaction: discord.Interaction[Any]) -> None:
+        """Post today's papers."""
+        await self.bot.run_command(interaction)
+
+    @app_commands.command(name="preview", description='Show what "digest-now" would post, without posting')
+    async def preview(self, interaction: discord.Interaction[Any]) -> None:
+        """Preview today's papers."""
+        await self.bot.run_command(interaction)
+
+    @app_commands.command(name="summarize", description="Post one paper with its summary")
+    @app_commands.describe(paper="arXiv id or URL, e.g. 2601.00644 or https://arxiv.org/abs/2601.00644")
+    async def summarize(self, interaction: discord.Interaction[Any], paper: app_commands.Range[str, 4, 200]) -> None:
+        """Post one paper."""
+        await self.bot.run_command(interaction)
+
+    @app_commands.command(name="saved", description="List the papers you saved, newest first")
+    async def saved(self, interaction: discord.Interaction[Any]) -> None:
+        """List saves."""
+        await self.bot.run_command(interaction)
+
+    @app_commands.command(name="unsave", description="Forget a saved paper")
+    @app_commands.describe(paper="arXiv id, e.g. 2601.00644")
+    async def unsave(self, interaction: discord.Interaction[Any], paper: app_commands.Range[str, 4, 200]) -> None:
+        """Forget a save."""
+        await self.bot.run_command(interaction)
+
+    @app_commands.command(name="stats", description="LLM calls, tokens, cost and summary cache hits")
+    async def stats(self, interaction: discord.Interaction[Any]) -> None:
+        """Show LLM usage."""
+        await self.bot.run_command(interaction)
+
+    @app_commands.command(name="feed", description="The RSS feed address of this channel's papers")
+    async def feed(self, interaction: discord.Interaction[Any]) -> None:
+        """Show the channel's feed address."""
+        await self.bot.run_command(interaction)
+
+    @app_commands.command(name="help", description="How to use arxiv-bot")
+    async def help(self, interaction: discord.Interaction[Any]) -> None:
+        """Show help."""
+        await self.bot.run_command(interaction)
+
+
+class ArxivDiscordClient(discord.Client):
+    """A discord.py Client with default intents, the ``/arxiv`` tree, the Save button and reaction saving."""
+
+    def __init__(self, *, service: CommandService, channels: ChannelStore, save_emoji: str) -> None:
+        # We use no voice: skip discord.py's start-up warnings about missing voice libraries.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
+        super().__init__(intents=discord.Intents.default(), allowed_mentions=NO_MENTIONS, max_messages=None)
+        self.service = service
+        self.channels = channels
+        self.save_emoji = save_emoji
+        self.tree: app_commands.CommandTree[ArxivDiscordClient] = app_commands.CommandTree(self)
+        self.tree.add_command(ArxivCommands(bot=self))
+        self.tree.error(self._on_app_command_error)
+        self.gateway_ready = asyncio.Event()
+
+    async def setup_hook(self) -> None:
+        """Register the Save button's template so cards posted before a restart keep working."""
+        self.add_dynamic_items(SaveButton)
+
+    async def on_connect(self) -> None:
+        """READY arrived."""
+        self.gateway_ready.set()
+
+    async def on_resumed(self) -> None:
+        """The session was resumed after a drop."""
+        self.gateway_ready.set()
+
+    async def on_disconnect(self) -> None:
+        """The gateway connection dropped (discord.py reconnects)."""
+        self.gateway_ready.clear()
+
+    # ------------------------------------------------------------------------------------------ commands
+
+    async def run_command(self, interaction: discord.Interaction[Any]) -> None:
+        """Run one ``/arxiv`` interaction through the CommandService and answer it."""
+        ctx = command_context(interaction)
+        if ctx is None:
+            await self.answer(interaction, Reply(text=NOT_IN_GUILD))
+            return
+        try:
+            texts = to_commands(cast(CommandPayload, interaction.data or {}))
+            commands = [cp.parse_command(text) for text in texts]
+        except UserInputError as err:
+            await self.answer(interaction, Reply(text=str(err)))
+            return
+        if not ctx.can_manage and any(isinstance(c, cp.MUTATING) for c in commands):
+            await self.answer(interaction, Reply(text=REFUSAL))
+            return
+        if any(self.service.is_slow(text) for text in texts):
+            await interaction.response.defer(thinking=True, ephemeral=True)
+        work = asyncio.ensure_future(self._execute_all(ctx, texts))
+        if not interaction.response.is_done():
+            done, _ = await asyncio.wait({work}, timeout=ACK_BUDGET_S)
+            if not done:
+                await interaction.response.defer(thinking=True, ephemeral=True)
+        reply = await work
+        await self.answer(interaction, reply, code=isinstance(commands[0], cp.Help))
+
+    async def _execute_all(self, ctx: CommandContext, texts: list[str]) -> Reply:
+        replies = [await self.service.execute(ctx, text) for text in texts]
+        if len(replies) == 1:
+            return replies[0]
+        # Several settings at once: each one's first line, then the settings as they now are.
+        heads = [r.text.split("\n", 1)[0] for r in replies[:-1]]
+        return Reply(text="\n".join([*heads, replies[-1].text]), ephemeral=all(r.ephemeral for r in replies))
+
+    async def answer(self, interaction: discord.Interaction[Any], reply: Reply, *, code: bool = False) -> None:
+        """Send a Reply as the interaction's response and follow-ups, split to Discord's limits.
+
+        Text-only messages suppress link previews: a list of saved papers would otherwise grow a preview per link.
+        """
+        messages: list[tuple[str | None, list[discord.Embed]]] = [(c, []) for c in reply_chunks(reply.text, code=code)]
+        messages += [(None, batch) for batch in batch_embeds([to_embed(card) for card in reply.cards])]
+        for content, embeds in messages:
+            if not interaction.response.is_done():
+                await interaction.response.send_message(
+                    content=content,
+                    embeds=embeds,
+                    ephemeral=reply.ephemeral,
+                    allowed_mentions=NO_MENTIONS,
+                    suppress_embeds=not embeds,
+                )
+            else:
+                await interaction.followup.send(
+                    content=content if content is not None else discord.utils.MISSING,
+                    embeds=embeds,
+                    ephemeral=reply.ephemeral,
+                    allowed_mentions=NO_MENTIONS,
+                    suppress_embeds=not embeds,
+                )
+
+    # ------------------------------------------------------------------------------------------ saving
+
+    async def save_from_button(self, interaction: discord.Interaction[Any]) -> None:
+        """The Save button: save the card's paper for the presser (same as the reaction)."""
+        message = interaction.message
+        if interaction.guild_id is None or interaction.channel_id is None or message is None:
+            reply: Reply | None = Reply(text=NOT_IN_GUILD)
+        else:
+            ref = MessageRef(channel_ref(interaction.guild_id, interaction.channel_id), str(message.id))
+            reply = await self.service.react(message=ref, user_id=str(interaction.user.id), added=True)
+        await self.answer(interaction, reply or Reply(text=NOT_A_CARD))
+
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        """A save-emoji reaction on one of our cards saves its paper for the reacting user."""
+        await self._reaction(payload, added=True)
+
+    async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
+        """Removing the save-emoji reaction unsaves the paper."""
+        await self._reaction(payload, added=False)
+
+    async def _reaction(self, payload: discord.RawReactionActionEvent, *, added: bool) -> None:
+        target = save_target(
+            emoji=str(payload.emoji),
+            emoji_name=payload.emoji.name,
+            save_emoji=self.save_emoji,
+            guild_id=payload.guild_id,
+            channel_id=payload.channel_id,
+            message_id=payload.message_id,
+            user_id=payload.user_id,
+            bot_id=self.user.id if self.user is not None else None,
+        )
+        reply = None
+        if target is not None:
+            # Discord has no ephemeral answer to a reaction: the reaction itself is the feedback.
+            reply = await self.service.react(message=target, user_id=str(payload.user_id), added=added)
+            if reply is not None:
+                log.info("reaction by %s on %s: %s", payload.user_id, target.message_id, reply.text.split("\n")[0])
+        self.dispatch(REACTION_EVENT, payload, reply)
+
+    # ------------------------------------------------------------------------------------------ errors
+
+    async def _on_app_command_error(
+        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
+    ) -> None:
+        await self.report_failure(f"/arxiv ({type(error).__name__})", error, interaction)
+
+    async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
+        """Failures in event handlers (reactions, connection events)."""
+        await self.report_failure(event_method, None, None)
+
+    async def report_failure(
+        self, where: str, error: BaseException | None, interaction: discord.Interaction[Any] | None
+    ) -> None:
+        """The one place that handles failures: log them, and answer the interaction with one line if we can."""
+        log.error("Discord %s failed", where, exc_info=error if error is not None else True)
+        if interaction is None or interaction.is_expired():
+            return
+        text = FAILED
+        if isinstance(error, (app_commands.CommandNotFound, app_commands.CommandSignatureMismatch)):
+            text = OUT_OF_DATE
+        try:
+            await self.answer(interaction, Reply(text=text))
+        except PLATFORM_FAULTS as err:
+            log.warning("could not tell the user that %s failed: %s", where, err)

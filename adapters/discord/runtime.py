@@ -1,0 +1,210 @@
+"""Start the Discord adapter inside our event loop: log in, sync commands when they changed, connect."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import aiohttp
+import discord
+import yarl
+from discord import app_commands
+from discord.gateway import DiscordWebSocket
+
+from adapters.discord.app import ArxivDiscordClient, save_view
+from adapters.discord.publisher import DiscordPublisher
+from bot.config import Settings
+from bot.db import is_sqlite
+from bot.errors import ConfigError
+
+if TYPE_CHECKING:
+    from adapters.composition import Services
+
+log = logging.getLogger(__name__)
+
+LOGIN_TIMEOUT_S = 30.0
+SYNC_TIMEOUT_S = 60.0
+TOKEN_HELP = "expected the bot token from https://discord.com/developers/applications -> your app -> Bot -> Reset Token"
+
+
+def discord_token(env: Mapping[str, str]) -> str:
+    """DISCORD_TOKEN from the environment, checked for the usual mistakes (never logged)."""
+    token = env.get("DISCORD_TOKEN", "").strip()
+    if not token:
+        raise ConfigError(f"DISCORD_TOKEN is not set: {TOKEN_HELP}")
+    if token.lower().startswith("bot "):
+        raise ConfigError("DISCORD_TOKEN starts with 'Bot ': set only the token itself, without the prefix")
+    if any(ch.isspace() for ch in token) or not token.isascii():
+        raise ConfigError(f"DISCORD_TOKEN is malformed (spaces or non-ASCII characters): {TOKEN_HELP}")
+    return token
+
+
+def dev_guild(settings: Settings) -> discord.Object | None:
+    """``[discord] dev_guild_id`` as a guild to sync commands to instantly, or None."""
+    raw = settings.discord.dev_guild_id.strip()
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise ConfigError(
+            f"[discord] dev_guild_id = {raw!r} is invalid: expected a server id (digits; Developer Mode -> "
+            "right-click the server -> Copy Server ID) or empty"
+        )
+    return discord.Object(id=int(raw))
+
+
+def point_at(api_url: str) -> None:
+    """Send discord.py's REST requests (including webhooks and interaction callbacks) to ``api_url``."""
+    discord.http.Route.BASE = api_url.rstrip("/")
+
+
+def sync_state_path(settings: Settings) -> Path:
+    """Where the hash of the last synced command set is kept: beside the SQLite file, else under data/."""
+    url = settings.database.url
+    if is_sqlite(url) and ":///" in url and ":memory:" not in url:
+        database = Path(url.split(":///", 1)[1]).expanduser()
+        return database.with_name(database.name + "-discord-sync.json")
+    return Path("data") / "discord-sync.json"
+
+
+def command_hash(tree: app_commands.CommandTree[ArxivDiscordClient], guild: discord.Object | None) -> str:
+    """A hash of the command payloads a sync would send."""
+    payload = [command.to_dict(tree) for command in tree.get_commands(guild=guild)]
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+class SyncState:
+    """The command hashes last synced, per application and scope, in a small JSON file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _load(self) -> dict[str, str]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+    def get(self, key: str) -> str | None:
+        """The hash last synced for ``key``."""
+        return self._load().get(key)
+
+    def put(self, key: str, value: str) -> None:
+        """Remember a synced hash (atomically)."""
+        data = self._load() | {key: value}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
+        tmp.replace(self.path)
+
+
+async def sync_commands(client: ArxivDiscordClient, *, guild: discord.Object | None, state: SyncState) -> bool:
+    """Sync the command tree when it changed since the last sync; True if a sync was sent.
+
+    Global commands are rate limited per day, so an unchanged set is never re-sent. With a dev guild the
+    commands are copied to that guild and synced there (instantly visible) instead of globally.
+    """
+    if guild is not None:
+        client.tree.copy_global_to(guild=guild)
+    key = f"{client.application_id}:" + ("global" if guild is None else f"guild:{guild.id}")
+    digest = command_hash(client.tree, guild)
+    if state.get(key) == digest:
+        log.info("Discord commands unchanged since the last sync (%s); not syncing", key)
+        return False
+    try:
+        await asyncio.wait_for(client.tree.sync(guild=guild), SYNC_TIMEOUT_S)
+    except (TimeoutError, discord.DiscordException, aiohttp.ClientError, OSError) as err:
+        log.warning("Discord command sync failed (%s); will retry at the next start", err)
+        return False
+    state.put(key, digest)
+    log.info("Discord commands synced (%s)", key)
+    return True
+
+
+class DiscordAdapter:
+    """The running Discord adapter: the client's gateway task and the publisher it registered."""
+
+    def __init__(self, *, client: ArxivDiscordClient, publisher: DiscordPublisher, task: asyncio.Task[None]) -> None:
+        self.client = client
+        self.publisher = publisher
+        self.task = task
+
+    @property
+    def ready(self) -> bool:
+        """Whether the gateway's READY has arrived on the current connection."""
+        return self.client.gateway_ready.is_set() and not self.client.is_closed()
+
+    async def wait_ready(self, within_s: float = 30.0) -> None:
+        """Wait until READY arrived; TimeoutError after ``within_s`` seconds."""
+        await asyncio.wait_for(self.client.gateway_ready.wait(), within_s)
+
+    async def aclose(self) -> None:
+        """Close the gateway and the HTTP session."""
+        await self.client.close()
+        if not self.task.done():
+            self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self.task
+
+
+def _log_gateway_end(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the Discord gateway connection ended: %s", task.exception())
+
+
+async def login(client: discord.Client, token: str, api_url: str) -> None:
+    """Log in (``GET /users/@me`` and ``/oauth2/applications/@me``); bad token or unreachable API -> ConfigError."""
+    try:
+        await asyncio.wait_for(client.login(token), LOGIN_TIMEOUT_S)
+    except discord.LoginFailure:
+        await client.close()
+        raise ConfigError(f"DISCORD_TOKEN was refused by Discord (401 Unauthorized): {TOKEN_HELP}") from None
+    except (TimeoutError, discord.DiscordException, aiohttp.ClientError, OSError) as err:
+        await client.close()
+        reason = str(err) or type(err).__name__
+        raise ConfigError(
+            f"[discord] api_url = {api_url!r}: could not log in to Discord ({reason}); check the URL and the network"
+        ) from None
+
+
+async def start_discord(*, services: Services, settings: Settings, env: Mapping[str, str]) -> DiscordAdapter:
+    """Log in with DISCORD_TOKEN, register the publisher, sync commands if they changed, connect the gateway."""
+    token = discord_token(env)
+    guild = dev_guild(settings)
+    api_url = settings.discord.api_url
+    point_at(api_url)
+    client = ArxivDiscordClient(
+        service=services.commands, channels=services.channels, save_emoji=settings.discord.save_emoji
+    )
+    await login(client, token, api_url)
+    try:
+        # A plain Client would connect to wss://gateway.discord.gg; ask the API (ours, in tests) where to go.
+        _shards, gateway_url, _limits = await client.http.get_bot_gateway()
+    except (discord.DiscordException, aiohttp.ClientError, OSError) as err:
+        await client.close()
+        raise ConfigError(f"[discord] api_url = {api_url!r}: GET /gateway/bot failed ({err})") from None
+    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
+    publisher = DiscordPublisher(client=client, make_view=save_view, save_emoji=settings.discord.save_emoji)
+    services.router.add("discord", publisher)
+    await sync_commands(client, guild=guild, state=SyncState(sync_state_path(settings)))
+    task = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
+    task.add_done_callback(_log_gateway_end)
+    log.info("Discord: logged in as %s (application %s)", client.user, client.application_id)
+    return DiscordAdapter(client=client, publisher=publisher, task=task)
+
+
+async def fetch_application_id(*, token: str, api_url: str) -> str:
+    """The application id of the bot behind ``token`` (``GET /oauth2/applications/@me``), for the invite URL."""
+    point_at(api_url)
+    client = discord.Client(intents=discord.Intents.none())
+    await login(client, token, api_url)
+    try:
+        return str(client.application_id)
+    finally:
+        await client.close()

@@ -1,0 +1,199 @@
+"""Operations endpoints on the shared HTTP server: /healthz, /readyz, /metrics and each channel's RSS feed.
+
+Handlers are thin: the feed body comes from ``bot.feeds.render_rss``, the metrics from ``bot.metrics.REGISTRY``.
+No handler lets an exception (or a traceback) reach the client: failures are logged and answered with a bare 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import Callable
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from adapters.http_server import Handler, HttpServer
+from bot.feeds import MAX_FEED_ITEMS, ChannelFeed, entity_tag, render_rss, rfc822
+from bot.metrics import REGISTRY
+from bot.store import ChannelRecord, as_utc
+
+if TYPE_CHECKING:
+    from adapters.composition import Services
+
+log = logging.getLogger(__name__)
+
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+RSS_CONTENT_TYPE = "application/rss+xml; charset=utf-8"
+LOOP_LAG_LIMIT_S = 5.0
+"""The event loop counts as unresponsive when a 0.5 s heartbeat comes this much late."""
+DATABASE_TIMEOUT_S = 3.0
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+
+class LoopMonitor:
+    """A heartbeat task that measures how late the event loop runs its callbacks."""
+
+    def __init__(self, *, interval_s: float = 0.5) -> None:
+        self.interval_s = interval_s
+        self.lag_s = 0.0
+        self._last_beat = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start beating in the running loop."""
+        self._last_beat = asyncio.get_running_loop().time()
+        self._task = asyncio.create_task(self._beat(), name="loop-monitor")
+
+    async def stop(self) -> None:
+        """Stop beating."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def current_lag_s(self) -> float:
+        """The last measured lag, or how overdue the next beat already is if that is more."""
+        overdue = asyncio.get_running_loop().time() - self._last_beat - self.interval_s
+        return max(self.lag_s, overdue, 0.0)
+
+    async def _beat(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(self.interval_s)
+            self._last_beat = loop.time()
+            self.lag_s = max(0.0, self._last_beat - before - self.interval_s)
+
+
+def _guarded(handler: Handler) -> Handler:
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPException:
+            raise
+        except Exception:
+            log.exception("%s %s failed", request.method, request.path)
+            return web.Response(status=500, text="internal error\n")
+
+    return guarded
+
+
+def etag_matches(header: str, etag: str) -> bool:
+    """Whether an If-None-Match header names ``etag`` (weak comparison, ``*`` matches anything)."""
+    tags = [t.strip() for t in header.split(",")]
+    return "*" in tags or any(t.removeprefix("W/") == etag for t in tags)
+
+
+def not_modified_since(header: str, last_modified: datetime) -> bool:
+    """Whether an If-Modified-Since header is at or after ``last_modified`` (HTTP dates have whole seconds)."""
+    try:
+        since = parsedate_to_datetime(header)
+    except (TypeError, ValueError, IndexError):
+        return False
+    return as_utc(last_modified).replace(microsecond=0) <= as_utc(since)
+
+
+def feed_url(public_url: str, token: str) -> str:
+    """Where a channel's RSS feed is served."""
+    return f"{public_url.rstrip('/')}/feeds/{token}.xml"
+
+
+class OpsRoutes:
+    """The handlers, bound to one running bot."""
+
+    def __init__(self, *, services: Services, ready: Callable[[], bool], public_url: str) -> None:
+        self.services = services
+        self.ready = ready
+        self.public_url = public_url
+        self.monitor = LoopMonitor()
+
+    async def healthz(self, _request: web.Request) -> web.Response:
+        """200 when the event loop is responsive and the database answers, else 503."""
+        lag = self.monitor.current_lag_s()
+        loop_ok = lag < LOOP_LAG_LIMIT_S
+        try:
+            await asyncio.wait_for(self.services.database.ping(), timeout=DATABASE_TIMEOUT_S)
+            database_ok = True
+        except Exception as err:  # whatever the driver raises (refused connection, timeout): unhealthy
+            log.warning("health check: the database does not answer: %s", err or type(err).__name__)
+            database_ok = False
+        healthy = loop_ok and database_ok
+        body = {
+            "status": "ok" if healthy else "unhealthy",
+            "event_loop": {"ok": loop_ok, "lag_s": round(lag, 3)},
+            "database": {"ok": database_ok},
+        }
+        return web.json_response(body, status=200 if healthy else 503)
+
+    async def readyz(self, _request: web.Request) -> web.Response:
+        """200 when every platform adapter is connected, else 503."""
+        ready = self.ready()
+        return web.json_response({"status": "ready" if ready else "not ready"}, status=200 if ready else 503)
+
+    async def metrics(self, _request: web.Request) -> web.Response:
+        """Every metric in Prometheus text format 0.0.4."""
+        return web.Response(body=REGISTRY.render().encode("utf-8"), headers={"Content-Type": METRICS_CONTENT_TYPE})
+
+    async def feed(self, request: web.Request) -> web.Response:
+        """A channel's RSS feed; an unknown token is a bare 404; conditional requests may get 304."""
+        token = request.match_info.get("token", "")
+        record = await self.services.channels.by_feed_token(token) if _TOKEN.match(token) else None
+        if record is None:
+            return web.Response(status=404, text="not found\n")
+        body, updated = await self._render(record)
+        etag = entity_tag(body)
+        headers = {"ETag": etag, "Last-Modified": rfc822(updated), "Cache-Control": "max-age=300"}
+        if_none_match = request.headers.get("If-None-Match")
+        if if_none_match is not None:
+            unchanged = etag_matches(if_none_match, etag)
+        else:
+            if_modified_since = request.headers.get("If-Modified-Since")
+            unchanged = if_modified_since is not None and not_modified_since(if_modified_since, updated)
+        if unchanged:
+            return web.Response(status=304, headers=headers)
+        return web.Response(body=body, headers={**headers, "Content-Type": RSS_CONTENT_TYPE})
+
+    async def _render(self, record: ChannelRecord) -> tuple[bytes, datetime]:
+        items = await self.services.ledger.posted_papers(record.id, limit=MAX_FEED_ITEMS)
+        summaries = await self.services.papers.stored_summaries(
+            (i.paper for i in items), language=record.language
+        )
+        updated = max((i.posted_at for i in items), default=as_utc(record.created_at))
+        ref = record.ref
+        feed = ChannelFeed(
+            title=f"arxiv-bot: papers posted to {ref.platform} channel {ref.channel}",
+            site_url=self.public_url,
+            feed_url=feed_url(self.public_url, record.feed_token),
+            description=(
+                f"arXiv papers arxiv-bot posted to {ref}, newest first. "
+                f"Categories: {', '.join(record.categories) or 'none'}."
+            ),
+            items=items,
+            summaries=summaries,
+            updated=updated,
+        )
+        return render_rss(feed), updated
+
+    async def _on_startup(self, _app: web.Application) -> None:
+        self.monitor.start()
+
+    async def _on_cleanup(self, _app: web.Application) -> None:
+        await self.monitor.stop()
+
+
+def mount_ops_routes(http: HttpServer, *, services: Services, ready: Callable[[], bool]) -> OpsRoutes:
+    """Add the operations routes to ``http`` (before it starts)."""
+    routes = OpsRoutes(services=services, ready=ready, public_url=services.settings.http.public_url)
+    http.add_route("GET", "/healthz", _guarded(routes.healthz))
+    http.add_route("GET", "/readyz", _guarded(routes.readyz))
+    http.add_route("GET", "/metrics", _guarded(routes.metrics))
+    http.add_route("GET", "/feeds/{token}.xml", _guarded(routes.feed))
+    http.app.on_startup.append(routes._on_startup)
+    http.app.on_cleanup.append(routes._on_cleanup)
+    return routes

@@ -1,0 +1,204 @@
+"""The Bolt app: thin handlers that acknowledge first, translate, call the core, and answer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import replace
+from typing import Any, cast
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.errors import SlackClientError
+
+from adapters.slack.publisher import SlackPublisher
+from adapters.slack.translate import (
+    PDF_ACTION,
+    SAVE_ACTION,
+    MalformedPayload,
+    SaveRequest,
+    SlashCommandPayload,
+    reply_messages,
+    to_command,
+    to_reaction,
+    to_save_click,
+)
+from bot import command_parser as cp
+from bot.commands import CommandService
+from bot.config import SlackSettings
+from bot.errors import ArxivBotError, PublishError, UserInputError
+from bot.models import CommandContext, Reply
+
+log = logging.getLogger(__name__)
+
+COMMAND = "/arxiv"
+WORKING = "Working on it…"
+FAILED = "something went wrong on our side; nothing was changed, try again later"
+NOT_A_CARD = "this message is not a paper card I know; use /arxiv summarize <arXiv id> to post it again"
+
+
+def changes_settings(text: str) -> bool:
+    """Whether a command would change the channel's settings (the only ones ``admins_only`` restricts)."""
+    try:
+        return isinstance(cp.parse_command(text), cp.MUTATING)
+    except UserInputError:
+        return False
+
+
+class InFlight:
+    """The handler tasks still running after their ack, so shutdown can wait for them or cancel them."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def track(self) -> None:
+        """Count the calling task until it finishes."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def aclose(self, *, grace_s: float = 5.0) -> None:
+        """Let running handlers finish for ``grace_s`` seconds, then cancel the rest."""
+        current = asyncio.current_task()
+        pending = [t for t in self._tasks if t is not current and not t.done()]
+        if not pending:
+            return
+        _, late = await asyncio.wait(pending, timeout=grace_s)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late, timeout=grace_s)
+
+
+class SlackHandlers:
+    """What the app does with each request; Bolt passes the arguments it names."""
+
+    def __init__(
+        self, *, commands: CommandService, publisher: SlackPublisher, settings: SlackSettings, in_flight: InFlight
+    ) -> None:
+        self._commands = commands
+        self._publisher = publisher
+        self._settings = settings
+        self._in_flight = in_flight
+        # Handlers run concurrently after their ack; saves, unsaves and their confirmations keep arrival order.
+        self._saving = asyncio.Lock()
+
+    async def _can_manage(self, user_id: str) -> bool:
+        try:
+            response = await self._publisher.client.users_info(user=user_id)
+        except SlackClientError as err:
+            log.warning("users.info for %s failed, treating them as not an admin: %s", user_id, err)
+            return False
+        user = response.get("user") or {}
+        return bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
+
+    async def _respond(self, respond: AsyncRespond, reply: Reply, ctx: CommandContext) -> None:
+        """Answer through response_url; if that is spent or gone, post the answer ephemeral instead."""
+        response_type = "ephemeral" if reply.ephemeral else "in_channel"
+        try:
+            for message in reply_messages(reply):
+                sent = await respond(
+                    text=message.text, blocks=message.blocks, response_type=response_type, replace_original=False
+                )
+                if sent.status_code != 200:
+                    raise PublishError(f"response_url answered HTTP {sent.status_code}")
+        except Exception as err:
+            log.warning("respond() in %s failed (%s); sending the reply with chat.postEphemeral", ctx.channel, err)
+            await self._publisher.send_reply(reply, channel=ctx.channel, user_id=ctx.user_id)
+
+    async def on_command(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        """``/arxiv ...``: acknowledge at once, run the command, answer (the posts themselves go to the channel)."""
+        text = str(body.get("text") or "")
+        if self._commands.is_slow(text):
+            await ack(text=WORKING, response_type="ephemeral")
+        else:
+            await ack()
+        self._in_flight.track()
+        # Failures after ack() are handled here: a listener that raises right after ack() can make Bolt
+        # overwrite the acknowledgement (the HTTP request then times out into a 404 for Slack).
+        try:
+            ctx, text = to_command(cast(SlashCommandPayload, body))
+            if self._settings.admins_only and changes_settings(text):
+                ctx = replace(ctx, can_manage=await self._can_manage(ctx.user_id))
+            reply = await self._commands.execute(ctx, text)
+            await self._respond(respond, reply, ctx)
+        except Exception as err:
+            await self.on_error(err, body, respond)
+
+    async def _save(self, request: SaveRequest, *, quiet_if_unknown: bool) -> None:
+        async with self._saving:
+            reply = await self._commands.react(
+                message=request.message, user_id=request.user_id, added=request.added
+            )
+            if reply is None:
+                if quiet_if_unknown:
+                    return
+                reply = Reply(text=NOT_A_CARD)
+            await self._publisher.send_reply(reply, channel=request.message.channel, user_id=request.user_id)
+
+    async def on_reaction(self, body: dict[str, Any]) -> None:
+        """``reaction_added``/``reaction_removed``: the save emoji on one of our cards (un)saves its paper."""
+        self._in_flight.track()
+        try:
+            request = to_reaction(body, save_emoji=self._settings.save_emoji)
+            if request is not None:
+                await self._save(request, quiet_if_unknown=True)
+        except Exception as err:
+            await self.on_error(err, body)
+
+    async def on_save_click(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        """The card's Save button: the same as reacting with the save emoji."""
+        await ack()
+        self._in_flight.track()
+        try:
+            await self._save(to_save_click(body), quiet_if_unknown=False)
+        except Exception as err:
+            await self.on_error(err, body, respond)
+
+    async def on_pdf_click(self, ack: AsyncAck) -> None:
+        """The PDF button opens its URL in the browser; Slack still expects an acknowledgement."""
+        await ack()
+
+    async def on_error(self, error: Exception, body: dict[str, Any], respond: AsyncRespond | None = None) -> None:
+        """Any failure in a handler: logged once, and the caller (if any) gets one line, no traceback.
+
+        Also Bolt's error handler, for anything that escapes a listener.
+        """
+        if isinstance(error, MalformedPayload):
+            log.warning("ignored a malformed Slack payload: %s", error)
+        elif isinstance(error, ArxivBotError):
+            log.warning("Slack handler failed: %s", error)
+        else:
+            log.error("Slack handler failed: %s", error, exc_info=error)
+        if respond is not None and respond.response_url:
+            try:
+                await respond(text=FAILED, response_type="ephemeral", replace_original=False)
+            except Exception as err:
+                log.warning("could not tell the user about the failure: %s", err)
+
+
+def build_slack_app(
+    *,
+    commands: CommandService,
+    publisher: SlackPublisher,
+    settings: SlackSettings,
+    signing_secret: str,
+    in_flight: InFlight,
+) -> AsyncApp:
+    """The Bolt app, sharing the publisher's Web API client; HTTP requests are verified with ``signing_secret``."""
+    handlers = SlackHandlers(commands=commands, publisher=publisher, settings=settings, in_flight=in_flight)
+    app = AsyncApp(
+        client=publisher.client,
+        signing_secret=signing_secret,
+        request_verification_enabled=bool(signing_secret),
+        process_before_response=False,
+        logger=logging.getLogger("adapters.slack.bolt"),
+        name="arxiv-bot",
+    )
+    app.command(COMMAND)(handlers.on_command)
+    app.event("reaction_added")(handlers.on_reaction)
+    app.event("reaction_removed")(handlers.on_reaction)
+    app.action(SAVE_ACTION)(handlers.on_save_click)
+    app.action(PDF_ACTION)(handlers.on_pdf_click)
+    app.error(handlers.on_error)
+    return app

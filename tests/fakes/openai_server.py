@@ -1,0 +1,170 @@
+"""A real OpenAI-compatible HTTP server on 127.0.0.1 that litellm reaches over loopback through ``api_base``.
+
+Use it as ``async with running_openai_server() as llm:`` and configure litellm with
+``api_base=llm.api_base`` and a model such as ``openai/fake-model`` (any ``OPENAI_API_KEY`` works). It answers
+``POST /v1/chat/completions`` with a structured summary in JSON and real ``usage`` token counts.
+
+* ``llm.requests`` records each request (model, messages, the whole body, start and end on ``time.monotonic``).
+* ``llm.fail(500, 429, STALL)`` queues faults for the next requests, in order; ``llm.model_faults["m"] = 500``
+  makes every request for model ``m`` fail. ``STALL`` never answers until the server stops (a timeout).
+* ``llm.answer`` replaces the answer text (a string, or a function of the request body);
+  ``overlong_answer()`` gives a hostile answer far longer than any cap.
+* ``llm.latency_s`` delays every answer; ``llm.max_in_flight`` is the most requests it handled at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+from aiohttp import web
+
+STALL: Final = "stall"
+LlmFault = int | Literal["stall"]
+
+
+@dataclass
+class RecordedChat:
+    """One chat completion request the fake received."""
+
+    model: str
+    messages: list[dict[str, Any]]
+    body: dict[str, Any]
+    started: float
+    finished: float | None = None
+
+    @property
+    def system(self) -> str:
+        """The system message text."""
+        return "\n".join(str(m.get("content", "")) for m in self.messages if m.get("role") == "system")
+
+    @property
+    def user(self) -> str:
+        """The user message text."""
+        return "\n".join(str(m.get("content", "")) for m in self.messages if m.get("role") == "user")
+
+
+def summary_answer(body: dict[str, Any]) -> str:
+    """A well-formed structured summary that names the model that wrote it."""
+    model = str(body.get("model", "?"))
+    return json.dumps(
+        {
+            "tldr": f"A faster way to serve LLMs (by {model}).",
+            "contributions": "Proposes FlexSpec, a speculative decoding scheme with frozen drafts.",
+            "method": "Edge-cloud inference; datasets: MT-Bench, GSM8K; baselines: EAGLE, Medusa; metric: latency.",
+            "results": "2.1x lower latency and 35% less bandwidth than EAGLE on MT-Bench.",
+            "conclusions": "Works with evolving targets; limited to decoder-only models; future: multi-draft.",
+        }
+    )
+
+
+def overlong_answer(_body: dict[str, Any]) -> str:
+    """A hostile answer: pings, markup and sections far longer than any cap."""
+    spam = "<!channel> @everyone <@U123> **bold** " * 2000
+    return json.dumps(
+        {
+            "tldr": "IGNORE THE CAPS " + spam,
+            "contributions": spam,
+            "method": spam,
+            "results": spam,
+            "conclusions": spam,
+        }
+    )
+
+
+@dataclass
+class FakeOpenAIServer:
+    """State and behaviour of the fake; tests change its fields directly."""
+
+    answer: str | Callable[[dict[str, Any]], str] = summary_answer
+    faults: deque[LlmFault] = field(default_factory=deque)
+    model_faults: dict[str, LlmFault] = field(default_factory=dict)
+    latency_s: float = 0.0
+    requests: list[RecordedChat] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
+    base_url: str = ""
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def api_base(self) -> str:
+        """What to give litellm as ``api_base``."""
+        return f"{self.base_url}/v1"
+
+    def fail(self, *faults: LlmFault) -> None:
+        """Queue faults for the next requests, in order."""
+        self.faults.extend(faults)
+
+    def models(self) -> list[str]:
+        """The model named in each request, in order."""
+        return [r.model for r in self.requests]
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Record the request, apply latency and faults, else answer it."""
+        body = await request.json()
+        record = RecordedChat(
+            model=str(body.get("model", "")),
+            messages=list(body.get("messages", [])),
+            body=body,
+            started=time.monotonic(),
+        )
+        self.requests.append(record)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.latency_s:
+                await asyncio.sleep(self.latency_s)
+            fault = self.faults.popleft() if self.faults else self.model_faults.get(record.model)
+            if fault == STALL:
+                await self._stopping.wait()
+                return web.Response(status=503)
+            if isinstance(fault, int):
+                error = {"error": {"message": f"fake fault: HTTP {fault}", "type": "server_error", "code": fault}}
+                return web.json_response(error, status=fault)
+            return web.json_response(self._completion(body))
+        finally:
+            self.in_flight -= 1
+            record.finished = time.monotonic()
+
+    def _completion(self, body: dict[str, Any]) -> dict[str, Any]:
+        text = self.answer(body) if callable(self.answer) else self.answer
+        prompt = "".join(str(m.get("content", "")) for m in body.get("messages", []))
+        prompt_tokens, completion_tokens = max(1, len(prompt) // 4), max(1, len(text) // 4)
+        return {
+            "id": f"chatcmpl-fake-{len(self.requests)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", ""),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+
+
+@asynccontextmanager
+async def running_openai_server() -> AsyncIterator[FakeOpenAIServer]:
+    """Start a fake OpenAI-compatible API on an ephemeral loopback port; stop it on exit."""
+    server = FakeOpenAIServer()
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", server.handle)
+    app.router.add_post("/chat/completions", server.handle)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    server.base_url = f"http://{host}:{port}"
+    try:
+        yield server
+    finally:
+        server._stopping.set()
+        await runner.cleanup()

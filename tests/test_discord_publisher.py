@@ -1,0 +1,214 @@
+"""Posting to Discord through the fake: no pings, Discord's limits, 429s and failures lose and duplicate nothing."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from adapters.composition import Services, build_services
+from adapters.discord.runtime import DiscordAdapter, start_discord
+from bot.errors import PublishError
+from bot.models import ChannelRef, Paper, PaperCard, Reply, SummarySection, ThreadSummary
+from tests.conftest import FEED_0105, FIXTURES, FixedClock, make_settings
+from tests.fakes.arxiv_server import FakeArxivServer
+from tests.fakes.discord_server import CHANNEL_ID, GUILD_ID, MEMBER, FakeDiscord, running_discord_server
+
+CHANNEL = ChannelRef("discord", str(GUILD_ID), str(CHANNEL_ID))
+CARD_POSTS = rf"/channels/{CHANNEL_ID}/messages"
+THREAD_POSTS = rf"/channels/(?!{CHANNEL_ID})\d+/messages"
+PING = re.compile(r"@(everyone|here)|<[@#/]")
+
+
+class LongSummarizer:
+    """A summarizer whose summaries need several thread messages, with hostile text and links in them."""
+
+    async def summarize(self, paper: Paper, *, language: str) -> ThreadSummary:
+        """Three long sections, each with links that must not be cut."""
+        sentence = "We serve LLM requests @everyone faster, see https://github.com/org_name/repo_x/blob/main/a.py. "
+        sections = tuple(
+            SummarySection(title=f"Part {n} <@123>", body=(sentence * 30).strip()) for n in range(1, 4)
+        )
+        return ThreadSummary(paper=paper, heading="Summary", sections=sections, tldr="Faster @here.")
+
+
+@pytest.fixture
+async def discord_fake() -> AsyncIterator[FakeDiscord]:
+    """The local fake Discord."""
+    async with running_discord_server() as server:
+        yield server
+
+
+async def connect(services: Services, discord_fake: FakeDiscord, db_url: str, arxiv: FakeArxivServer) -> DiscordAdapter:
+    """Start the adapter on ``services`` against the fake and wait for READY."""
+    arxiv.feeds[frozenset({"cs.DC"})] = FEED_0105.read_bytes()
+    settings = make_settings(db_url, arxiv, ARXIVBOT_DISCORD__API_URL=discord_fake.api_url)
+    adapter = await start_discord(services=services, settings=settings, env={"DISCORD_TOKEN": discord_fake.token})
+    await adapter.wait_ready(5)
+    return adapter
+
+
+@pytest.fixture
+async def bot(
+    services: Services, discord_fake: FakeDiscord, db_url: str, arxiv: FakeArxivServer
+) -> AsyncIterator[DiscordAdapter]:
+    """The adapter on the shared test services."""
+    adapter = await connect(services, discord_fake, db_url, arxiv)
+    yield adapter
+    await adapter.aclose()
+
+
+def texts_of(body: dict[str, Any]) -> list[str]:
+    """Every text a message body shows: content, embed titles, descriptions, fields and footers."""
+    out = [body.get("content") or ""]
+    for embed in body.get("embeds") or []:
+        out += [embed.get("title") or "", embed.get("description") or "", embed.get("footer", {}).get("text", "")]
+        out += [f["name"] + "\n" + f["value"] for f in embed.get("fields", [])]
+    return out
+
+
+def assert_within_discord_limits(bodies: list[dict[str, Any]]) -> None:
+    """2,000 chars of content; per embed title 256, description 4,096, field 1,024; 6,000 and 10 embeds a message."""
+    for body in bodies:
+        assert len(body.get("content") or "") <= 2000
+        embeds = body.get("embeds") or []
+        assert len(embeds) <= 10
+        total = 0
+        for e in embeds:
+            assert len(e.get("title") or "") <= 256 and len(e.get("description") or "") <= 4096
+            assert all(len(f["value"]) <= 1024 and f["value"] for f in e.get("fields", []))
+            total += sum(len(e.get(k) or "") for k in ("title", "description"))
+            total += sum(len(f["name"]) + len(f["value"]) for f in e.get("fields", []))
+            total += len(e.get("footer", {}).get("text", ""))
+        assert total <= 6000
+
+
+async def setup_channel(discord_fake: FakeDiscord) -> None:
+    """Subscribe the fake channel to cs.DC with the keyword LLM."""
+    await discord_fake.run("subscribe", {"categories": "cs.DC"})
+    await discord_fake.run("keywords", {"action": "add", "terms": "LLM"})
+
+
+async def test_nothing_posted_can_ping_or_inject_markdown(
+    bot: DiscordAdapter, discord_fake: FakeDiscord, arxiv: FakeArxivServer
+) -> None:
+    body = json.loads((FIXTURES / "arxiv-api" / "id_2104.12255v1.json").read_text())["body"]
+    body = body.replace(
+        "<title>0</title>",
+        "<title>Zero @everyone &lt;@1300000000000000001&gt; **bold** [click](https://evil.example/x) ||x||</title>",
+    ).replace("<name>Quan Thoi Minh Nguyen</name>", "<name>&lt;@&amp;42&gt; @here</name>")
+    body = body.replace("What is the funniest", "@here &lt;#1200000000000000101&gt; # Heading What is the funniest")
+    arxiv.papers["2104.12255"] = (200, body)
+    await setup_channel(discord_fake)
+    posted = await discord_fake.run("summarize", {"paper": "2104.12255"}, user=MEMBER)
+    assert posted.text.startswith("Posted 2104.12255v1")
+    await discord_fake.run("digest-now")
+    await discord_fake.run("saved", user=MEMBER)
+
+    bodies = discord_fake.message_bodies()
+    assert len(bodies) >= 8
+    for sent in bodies:
+        assert sent["allowed_mentions"] == {"parse": []}, sent
+        for text in texts_of(sent):
+            assert not PING.search(text), text
+    card = discord_fake.cards()[0]["embeds"][0]
+    assert r"\*\*bold\*\*" in card["title"] and r"\[click\](https://evil.example/x)" in card["title"]
+    assert "requested by bob @\u200beveryone <\u200b@1300000000000000001>" in card["description"]
+    assert card["fields"][0]["value"] == "<\u200b@&42> @\u200bhere"
+    thread = next(iter(discord_fake.threads.values()))
+    assert not PING.search(thread["name"]) and len(thread["name"]) <= 100
+    assert_within_discord_limits(bodies)
+
+
+async def test_a_429_ends_with_each_card_posted_once_and_every_message_id_in_the_ledger(
+    bot: DiscordAdapter, discord_fake: FakeDiscord, services: Services
+) -> None:
+    await setup_channel(discord_fake)
+    discord_fake.rate_limit("POST", CARD_POSTS, times=2)
+    discord_fake.rate_limit("POST", THREAD_POSTS, times=1)
+    discord_fake.rate_limit("PUT", r"/channels/\d+/messages/\d+/reactions/.+", times=1)
+    digest = await discord_fake.run("digest-now")
+    posted = int(re.match(r"Posted (\d+) of", digest.text).group(1))  # type: ignore[union-attr]
+
+    assert [r.status for r in discord_fake.requests if r.status == 429] == [429] * 4
+    cards = discord_fake.cards()
+    titles = [c["embeds"][0]["title"] for c in cards]
+    assert len(titles) == posted >= 2 and len(set(titles)) == posted
+    for card in cards:
+        assert len(discord_fake.thread_of(card["id"])) == 1
+        assert await services.ledger.card_paper(CHANNEL, card["id"]) is not None
+    again = await discord_fake.run("digest-now")
+    assert again.text.startswith("nothing new to post") and len(discord_fake.cards()) == posted
+
+
+async def test_a_refused_card_stays_pending_and_the_next_run_posts_it_once(
+    bot: DiscordAdapter, discord_fake: FakeDiscord
+) -> None:
+    await setup_channel(discord_fake)
+    discord_fake.fail("POST", CARD_POSTS, status=403, code=50013, message="Missing Permissions")
+    first = await discord_fake.run("digest-now")
+    assert "1 could not be posted and will be retried" in first.text
+    assert len(discord_fake.cards()) == 1
+    second = await discord_fake.run("digest-now")
+    assert second.text.startswith("Posted 1 of 30")
+    titles = [c["embeds"][0]["title"] for c in discord_fake.cards()]
+    assert len(titles) == 2 and len(set(titles)) == 2
+    assert all(len(discord_fake.thread_of(c["id"])) == 1 for c in discord_fake.cards())
+
+
+async def test_a_long_summary_is_split_and_an_interrupted_thread_is_completed_without_duplicates(
+    discord_fake: FakeDiscord, db_url: str, arxiv: FakeArxivServer, clock: FixedClock
+) -> None:
+    services = build_services(make_settings(db_url, arxiv), clock=clock, summarizer=LongSummarizer())
+    adapter = await connect(services, discord_fake, db_url, arxiv)
+    try:
+        await setup_channel(discord_fake)
+        discord_fake.fail("POST", THREAD_POSTS, status=403, code=50001, message="Missing Access", after=1)
+        await discord_fake.run("digest-now")
+        cards = discord_fake.cards()
+        whole = len(discord_fake.thread_of(cards[1]["id"]))
+        assert whole >= 2 and len(discord_fake.thread_of(cards[0]["id"])) == 1
+        await discord_fake.run("digest-now")
+        threads = [discord_fake.thread_of(c["id"]) for c in cards]
+        assert [len(t) for t in threads] == [whole, whole]
+        assert embed_texts(threads[0]) == embed_texts(threads[1])
+        assert len(discord_fake.requests_to("POST", r"/channels/\d+/messages/\d+/threads")) == 3
+
+        bodies = [m for t in threads for m in t]
+        assert_within_discord_limits(bodies)
+        words = " ".join(embed_texts(threads[1])).split()
+        links = [w for w in words if "github.com" in w]
+        link = "https://github.com/org_name/repo_x/blob/main/a.py"
+        assert len(links) == 90 and all(w.startswith(link) for w in links)
+        assert not any(PING.search(t) for t in embed_texts(threads[1]))
+    finally:
+        await adapter.aclose()
+        await services.aclose()
+
+
+def embed_texts(messages: list[dict[str, Any]]) -> list[str]:
+    """Embed descriptions of thread messages, in order."""
+    return [e.get("description", "") for m in messages for e in m["embeds"]]
+
+
+async def test_replies_outside_an_interaction_go_to_the_channel_or_by_dm_without_pings(
+    bot: DiscordAdapter, discord_fake: FakeDiscord
+) -> None:
+    await bot.publisher.send_reply(Reply(text="Hello @everyone <@1>"), channel=CHANNEL, user_id=None)
+    await bot.publisher.send_reply(Reply(text="Just you @here"), channel=CHANNEL, user_id=str(MEMBER.id))
+    (in_channel,) = discord_fake.cards()
+    dm_posts = discord_fake.requests_to("POST", r"/channels/\d+/messages")[1:]
+    assert in_channel["content"] == "Hello @\u200beveryone <\u200b@1>"
+    assert [r.body["content"] for r in dm_posts] == ["Just you @\u200bhere"]
+    assert all(b["allowed_mentions"] == {"parse": []} for b in discord_fake.message_bodies())
+    with pytest.raises(PublishError, match="HTTP 404"):
+        await bot.publisher.send_reply(Reply(text="x"), channel=CHANNEL, user_id="42")
+    with pytest.raises(PublishError, match="not a Discord channel id"):
+        await bot.publisher.post_card(
+            PaperCard(paper=Paper(arxiv_id="1", version=1, title="t", abstract="a", authors=(), categories=(),
+                                  primary_category="cs.DC"), score=0, matched=(), teaser="", is_cross_list=False),
+            channel=ChannelRef("discord", str(GUILD_ID), "general"),
+        )

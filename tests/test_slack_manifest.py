@@ -1,0 +1,50 @@
+"""The Slack app manifest asks for exactly what the adapter uses."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml  # type: ignore[import-untyped]
+
+from adapters.slack.app import COMMAND
+from bot.config import SlackSettings
+from tests.conftest import ROOT
+
+MANIFEST = ROOT / "adapters" / "slack" / "manifest.yml"
+
+
+def load() -> dict[str, Any]:
+    """The parsed manifest."""
+    data = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def test_manifest_declares_the_command_minimal_scopes_events_socket_mode_and_interactivity() -> None:
+    manifest = load()
+    (command,) = manifest["features"]["slash_commands"]
+    assert command["command"] == COMMAND and command["should_escape"] is False
+    scopes = sorted(manifest["oauth_config"]["scopes"]["bot"])
+    assert scopes == ["chat:write", "commands", "reactions:read", "users:read"]
+    settings = manifest["settings"]
+    assert sorted(settings["event_subscriptions"]["bot_events"]) == ["reaction_added", "reaction_removed"]
+    assert settings["socket_mode_enabled"] is True and settings["interactivity"]["is_enabled"] is True
+
+
+def test_every_web_api_method_the_adapter_calls_is_covered_by_a_scope() -> None:
+    needed = {"chat.postMessage": "chat:write", "chat.postEphemeral": "chat:write", "users.info": "users:read"}
+    sources = "\n".join(p.read_text() for p in (ROOT / "adapters" / "slack").glob("*.py"))
+    called = set(re.findall(r'"(chat\.\w+|users\.\w+|reactions\.\w+|conversations\.\w+)"', sources))
+    called |= {m.replace("_", ".", 1) for m in re.findall(r"\.(users_info|chat_\w+|conversations_\w+)\(", sources)}
+    assert {"chat.postMessage", "chat.postEphemeral", "users.info"} <= called <= set(needed), called
+    assert {needed[c] for c in called} <= set(load()["oauth_config"]["scopes"]["bot"])
+
+
+def test_readme_section_walks_through_the_setup() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "\n## Connect to Slack\n" in readme
+    text = readme.split("\n## Connect to Slack\n", 1)[1].split("\n## ", 1)[0]
+    for step in ("manifest.yml", "Install to Workspace", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "/invite @arxiv-bot",
+                 "/arxiv subscribe cs.DC", SlackSettings().events_path):
+        assert step in text

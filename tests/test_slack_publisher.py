@@ -1,0 +1,110 @@
+"""SlackPublisher against the fake Slack Web API: pacing, concurrency bound, retries, errors, long threads."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import defaultdict
+from collections.abc import AsyncIterator
+
+import pytest
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.publisher import SlackPublisher, make_client
+from bot.errors import PublishError
+from bot.models import ChannelRef, MessageRef, Paper, PaperCard, Reply, SummarySection, ThreadSummary
+from tests.fakes.slack_api import BOT_TOKEN, TEAM, FakeSlack, running_fake_slack
+
+PAPER = Paper(
+    arxiv_id="2601.00644",
+    version=1,
+    title="Serving LLMs at the edge",
+    abstract="We serve large language models on small devices.",
+    authors=("Ada Lovelace", "Alan Turing"),
+    categories=("cs.DC",),
+    primary_category="cs.DC",
+)
+CARD = PaperCard(paper=PAPER, score=1.5, matched=("LLM",), teaser="We serve LLMs.", is_cross_list=False)
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlack]:
+    """The fake Slack Web API."""
+    async with running_fake_slack() as server:
+        yield server
+
+
+def publisher(slack: FakeSlack, *, interval: float = 0.0, bound: int = 4) -> SlackPublisher:
+    """A publisher on the fake."""
+    client = make_client(token=BOT_TOKEN, api_url=slack.api_url.rstrip("/"))
+    return SlackPublisher(client=client, post_interval_s=interval, max_concurrency=bound)
+
+
+def channel(name: str = "C1") -> ChannelRef:
+    """A Slack channel in the fake workspace."""
+    return ChannelRef("slack", TEAM, name)
+
+
+async def test_posts_to_one_channel_are_paced_and_other_channels_are_not_held_up(slack: FakeSlack) -> None:
+    pub = publisher(slack, interval=0.3)
+    refs = await asyncio.gather(
+        *(pub.post_card(CARD, channel=channel("C1")) for _ in range(3)), pub.post_card(CARD, channel=channel("C2"))
+    )
+    assert len({r.message_id for r in refs}) == 4
+    times: dict[str, list[float]] = defaultdict(list)
+    for call in slack.posts():
+        times[call.args["channel"]].append(call.at)
+    c1 = times["C1"]
+    assert all(later - earlier >= 0.25 for earlier, later in itertools.pairwise(c1))
+    assert times["C2"][0] - c1[0] < 0.2
+
+
+async def test_concurrent_requests_per_workspace_are_bounded(slack: FakeSlack) -> None:
+    slack.latency_s = 0.1
+    pub = publisher(slack, bound=2)
+    await asyncio.gather(*(pub.post_card(CARD, channel=channel(f"C{i}")) for i in range(6)))
+    assert len(slack.posts()) == 6
+    assert slack.max_in_flight == 2
+
+
+async def test_retry_after_is_honoured(slack: FakeSlack) -> None:
+    slack.fail((429, {"Retry-After": "1"}))
+    ref = await publisher(slack).post_card(CARD, channel=channel())
+    limited, ok = slack.calls_to("chat.postMessage")
+    assert (limited.status, ok.status) == (429, 200)
+    assert ok.at - limited.at >= 1.0
+    assert ref == MessageRef(channel(), ok.answer["ts"])
+
+
+async def test_refusals_and_unreachable_slack_become_publish_errors(slack: FakeSlack) -> None:
+    with pytest.raises(PublishError, match=r"channel_not_found; invite the bot"):
+        await publisher(slack).post_card(CARD, channel=channel(""))
+    slack.bot_tokens.clear()
+    with pytest.raises(PublishError, match="invalid_auth"):
+        await publisher(slack).post_card(CARD, channel=channel())
+    # No retry handlers here: the retries of a refused connection are slack_sdk's, and take seconds.
+    dead = SlackPublisher(client=AsyncWebClient(token=BOT_TOKEN, base_url="http://127.0.0.1:9/api/", retry_handlers=[]))
+    with pytest.raises(PublishError, match="could not be reached"):
+        await dead.post_card(CARD, channel=channel())
+
+
+async def test_a_long_summary_goes_to_the_thread_as_several_replies(slack: FakeSlack) -> None:
+    sections = tuple(SummarySection(title=f"Part {i}", body="word " * 2000) for i in range(12))
+    summary = ThreadSummary(paper=PAPER, heading="Summary", sections=sections)
+    parent = MessageRef(channel(), "1767600000.000001")
+    ref = await publisher(slack).post_thread(summary, parent=parent)
+    replies = slack.posts()
+    assert len(replies) >= 2
+    assert all(r.args["thread_ts"] == parent.message_id for r in replies)
+    assert all(len(r.args["blocks"]) <= 50 for r in replies)
+    assert ref == MessageRef(channel(), replies[0].answer["ts"])
+
+
+async def test_ephemeral_reply_goes_to_the_user_and_a_public_one_to_the_channel(slack: FakeSlack) -> None:
+    pub = publisher(slack)
+    await pub.send_reply(Reply(text="only you"), channel=channel(), user_id="U1")
+    await pub.send_reply(Reply(text="everyone", ephemeral=False), channel=channel(), user_id="U1")
+    (ephemeral,) = slack.calls_to("chat.postEphemeral")
+    (public,) = slack.posts()
+    assert ephemeral.args["user"] == "U1" and ephemeral.args["blocks"][0]["text"]["text"] == "only you"
+    assert public.args["blocks"][0]["text"]["text"] == "everyone" and public.args["unfurl_links"] is False

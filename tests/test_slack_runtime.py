@@ -1,0 +1,89 @@
+"""Starting Slack: missing or refused tokens stop start-up with one line; nothing secret is printed."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from adapters.composition import BotRuntime, Services
+from adapters.http_server import HttpServer
+from adapters.slack.runtime import start_slack
+from bot.errors import ConfigError, PublishError
+from bot.models import ChannelRef, Reply
+from tests.conftest import make_settings
+from tests.fakes.arxiv_server import FakeArxivServer
+from tests.fakes.slack_api import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, FakeSlack, running_fake_slack
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlack]:
+    """The fake Slack Web API and Socket Mode server."""
+    async with running_fake_slack() as server:
+        yield server
+
+
+@pytest.mark.parametrize(
+    ("mode", "env", "message"),
+    [
+        ("socket", {"SLACK_BOT_TOKEN": BOT_TOKEN}, r"^SLACK_APP_TOKEN is not set: .*xapp-"),
+        ("http", {"SLACK_BOT_TOKEN": BOT_TOKEN}, r"^SLACK_SIGNING_SECRET is not set: "),
+        ("http", {"SLACK_BOT_TOKEN": "xoxb-revoked", "SLACK_SIGNING_SECRET": "s"}, r"^SLACK_BOT_TOKEN was refused"),
+        ("socket", {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": "xapp-wrong"}, r"^SLACK_APP_TOKEN was refused"),
+        ("socket", {"SLACK_BOT_TOKEN": " "}, r"^SLACK_BOT_TOKEN is not set: "),
+    ],
+)
+async def test_missing_or_refused_tokens_are_one_line_config_errors(
+    services: Services, db_url: str, arxiv: FakeArxivServer, slack: FakeSlack, mode: str, env: dict[str, str],
+    message: str,
+) -> None:
+    settings = make_settings(db_url, arxiv, ARXIVBOT_SLACK__MODE=mode, ARXIVBOT_SLACK__API_URL=slack.api_url)
+    http = HttpServer(host="127.0.0.1", port=0)
+    with pytest.raises(ConfigError, match=message) as caught:
+        await start_slack(services=services, settings=settings, http=http, env=env)
+    text = str(caught.value)
+    assert "\n" not in text
+    assert all(secret not in text for secret in ("xoxb-revoked", "xapp-wrong", BOT_TOKEN))
+    assert slack.sockets == []
+    with pytest.raises(PublishError, match="slack is not connected"):
+        await services.router.send_reply(Reply(text="hi"), channel=ChannelRef("slack", "T", "C"), user_id=None)
+
+
+async def test_http_mode_needs_the_http_server(
+    services: Services, db_url: str, arxiv: FakeArxivServer, slack: FakeSlack
+) -> None:
+    settings = make_settings(db_url, arxiv, ARXIVBOT_SLACK__MODE="http", ARXIVBOT_SLACK__API_URL=slack.api_url)
+    env = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET}
+    with pytest.raises(ConfigError, match=r'needs our HTTP server: expected \[http\] enabled = true'):
+        await start_slack(services=services, settings=settings, http=None, env=env)
+
+
+async def test_socket_mode_start_checks_both_tokens_then_connects(
+    services: Services, db_url: str, arxiv: FakeArxivServer, slack: FakeSlack
+) -> None:
+    settings = make_settings(db_url, arxiv, ARXIVBOT_SLACK__API_URL=slack.api_url)
+    env = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN}
+    adapter = await start_slack(services=services, settings=settings, http=None, env=env)
+    try:
+        assert adapter.ready
+        assert [(c.method, c.token) for c in slack.calls] == [
+            ("auth.test", BOT_TOKEN), ("apps.connections.open", APP_TOKEN)
+        ]
+        await slack.wait_for(lambda: slack.sockets)
+    finally:
+        await adapter.aclose()
+    assert not adapter.ready
+
+
+async def test_bot_runtime_with_a_refused_token_stops_start_up_with_one_line(
+    db_url: str, arxiv: FakeArxivServer, slack: FakeSlack
+) -> None:
+    settings = make_settings(db_url, arxiv, ARXIVBOT_SLACK__MODE="http", ARXIVBOT_SLACK__API_URL=slack.api_url)
+    runtime = BotRuntime(settings, env={"SLACK_BOT_TOKEN": "xoxb-revoked", "SLACK_SIGNING_SECRET": SIGNING_SECRET})
+    try:
+        with pytest.raises(ConfigError, match=r"^SLACK_BOT_TOKEN was refused by Slack \(invalid_auth\): expected"):
+            await runtime.start()
+        assert runtime.adapters == [] and not runtime.console
+    finally:
+        await runtime.close()
+    assert [c.method for c in slack.calls] == ["auth.test"]
