@@ -213,38 +213,17 @@ class ChannelStore:
     async def find(self, platform: str, channel: str) -> ChannelRecord | None:
         """A channel by platform and channel id, whatever its workspace."""
         async with self._db.transaction() as conn:
-            row = (
-                (
-                    await conn.execute(
-                        sa.select(db.channels).where(
-                            db.channels.c.platform == platform, db.channels.c.channel == channel
-                        )
-                    )
-                )
-                .mappings()
-                .first()
-            )
-            return None if row is None else await self._assemble(conn, row)
+            return await self._first(conn, db.channels.c.platform == platform, db.channels.c.channel == channel)
 
     async def by_feed_token(self, token: str) -> ChannelRecord | None:
         """The channel whose RSS feed has this token, or None."""
         async with self._db.transaction() as conn:
-            row = (
-                (await conn.execute(sa.select(db.channels).where(db.channels.c.feed_token == token)))
-                .mappings()
-                .first()
-            )
-            return None if row is None else await self._assemble(conn, row)
+            return await self._first(conn, db.channels.c.feed_token == token)
 
     async def by_id(self, channel_id: int) -> ChannelRecord | None:
         """A channel by its row id."""
         async with self._db.transaction() as conn:
-            row = (
-                (await conn.execute(sa.select(db.channels).where(db.channels.c.id == channel_id)))
-                .mappings()
-                .first()
-            )
-            return None if row is None else await self._assemble(conn, row)
+            return await self._first(conn, db.channels.c.id == channel_id)
 
     async def update(self, channel_id: int, **values: Any) -> None:
         """Change settings columns of one channel."""
@@ -293,19 +272,13 @@ class ChannelStore:
                 )
 
     async def _load(self, conn: AsyncConnection, ref: ChannelRef) -> ChannelRecord | None:
-        row = (
-            (
-                await conn.execute(
-                    sa.select(db.channels).where(
-                        db.channels.c.platform == ref.platform,
-                        db.channels.c.workspace == ref.workspace,
-                        db.channels.c.channel == ref.channel,
-                    )
-                )
-            )
-            .mappings()
-            .first()
+        c = db.channels.c
+        return await self._first(
+            conn, c.platform == ref.platform, c.workspace == ref.workspace, c.channel == ref.channel
         )
+
+    async def _first(self, conn: AsyncConnection, *where: sa.ColumnElement[bool]) -> ChannelRecord | None:
+        row = (await conn.execute(sa.select(db.channels).where(*where).order_by(db.channels.c.id))).mappings().first()
         return None if row is None else await self._assemble(conn, row)
 
     async def _assemble(self, conn: AsyncConnection, row: Any) -> ChannelRecord:

@@ -27,6 +27,8 @@ from typing import Final, Literal
 
 from aiohttp import web
 
+from tests.fakes.loopback import serving
+
 DROP: Final = "drop"
 HANG: Final = "hang"
 Fault = int | tuple[int, Mapping[str, str]] | Literal["drop", "hang"]
@@ -139,14 +141,8 @@ async def running_arxiv_server() -> AsyncIterator[FakeArxivServer]:
     app = web.Application()
     app.router.add_get("/rss/{cats}", server.handle)
     app.router.add_get("/api/query", server.handle)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    server.base_url = f"http://{host}:{port}"
-    try:
-        yield server
-    finally:
-        server._stopping.set()
-        await runner.cleanup()
+    async with serving(app) as server.base_url:
+        try:
+            yield server
+        finally:
+            server._stopping.set()

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from tests.fakes.loopback import serving
+
 LINES_PER_PAGE = 55
 
 
@@ -83,13 +85,5 @@ async def running_fulltext_server() -> AsyncIterator[FakeFullTextServer]:
     server = FakeFullTextServer()
     app = web.Application()
     app.router.add_get("/{kind}/{id}", server.handle)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    server.base_url = f"http://{host}:{port}"
-    try:
+    async with serving(app) as server.base_url:
         yield server
-    finally:
-        await runner.cleanup()

@@ -25,6 +25,8 @@ from typing import Any, Final, Literal
 
 from aiohttp import web
 
+from tests.fakes.loopback import serving
+
 STALL: Final = "stall"
 LlmFault = int | Literal["stall"]
 
@@ -157,14 +159,8 @@ async def running_openai_server() -> AsyncIterator[FakeOpenAIServer]:
     app = web.Application()
     app.router.add_post("/v1/chat/completions", server.handle)
     app.router.add_post("/chat/completions", server.handle)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    server.base_url = f"http://{host}:{port}"
-    try:
-        yield server
-    finally:
-        server._stopping.set()
-        await runner.cleanup()
+    async with serving(app) as server.base_url:
+        try:
+            yield server
+        finally:
+            server._stopping.set()

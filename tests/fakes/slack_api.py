@@ -31,6 +31,8 @@ from urllib.parse import urlencode
 
 from aiohttp import WSMsgType, web
 
+from tests.fakes.loopback import serving
+
 Fault = int | tuple[int, Mapping[str, str]]
 BOT_TOKEN = "xoxb-fake-bot-token"
 APP_TOKEN = "xapp-fake-app-token"
@@ -226,18 +228,12 @@ async def running_fake_slack() -> AsyncIterator[FakeSlack]:
     app.router.add_route("*", "/api/{method}", slack.api)
     app.router.add_post("/respond/{key}", slack.respond)
     app.router.add_get("/socket-mode", slack.socket_mode)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    slack.base_url = f"http://{host}:{port}"
-    try:
-        yield slack
-    finally:
-        for ws in slack.sockets:
-            await ws.close()
-        await runner.cleanup()
+    async with serving(app) as slack.base_url:
+        try:
+            yield slack
+        finally:
+            for ws in slack.sockets:
+                await ws.close()
 
 
 def signed_headers(body: str, *, secret: str = SIGNING_SECRET, timestamp: int | None = None) -> dict[str, str]:
