@@ -90,6 +90,7 @@ class DigestRunner:
         clock: Clock,
         author_bonus: float,
         summary_concurrency: int = 4,
+        channel_concurrency: int = 8,
     ) -> None:
         self._source = source
         self._channels = channels
@@ -100,6 +101,7 @@ class DigestRunner:
         self._clock = clock
         self._author_bonus = author_bonus
         self._summary_concurrency = summary_concurrency
+        self._channel_concurrency = channel_concurrency
         self._locks: dict[ChannelRef, asyncio.Lock] = {}
         self._stopping = False
         self._in_flight: set[asyncio.Future[Any]] = set()
@@ -141,7 +143,6 @@ class DigestRunner:
         outcomes: dict[ChannelRef, ChannelOutcome] = {}
         with summary_run():
             async with self._holding(r.ref for r in records):
-                jobs: list[ThreadJob] = []
                 for record in records:
                     outcome = ChannelOutcome(
                         error=selection.errors.get(record.ref), listed=selection.listed.get(record.ref, 0)
@@ -151,9 +152,17 @@ class DigestRunner:
                     if picks is not None:
                         outcome.selected = picks
                         await self._ledger.plan(record.id, picks)
-                    outcome.posted, outcome.failed, waiting = await self._post_cards(record)
-                    jobs.extend(waiting)
-                await self._post_threads(jobs)
+                # Channels post side by side (each paced by its platform); a channel's own cards stay in rank order.
+                slots = asyncio.Semaphore(self._channel_concurrency)
+
+                async def post_channel(record: ChannelRecord) -> list[ThreadJob]:
+                    async with slots:
+                        outcome = outcomes[record.ref]
+                        outcome.posted, outcome.failed, waiting = await self._post_cards(record)
+                        return waiting
+
+                per_channel = await asyncio.gather(*(post_channel(r) for r in records))
+                await self._post_threads([job for jobs in per_channel for job in jobs])
         for record in records:
             if outcomes[record.ref].error is None:
                 await self._channels.update(record.id, last_digest_at=self._clock.now())
@@ -215,17 +224,26 @@ class DigestRunner:
 
     async def _post_threads(self, jobs: Sequence[ThreadJob]) -> None:
         """Write each distinct (paper, language) summary once, ``summary_concurrency`` at a time, and post it in
-        every thread waiting for it as soon as it is ready (one post at a time, as before: posts are cheap, and
-        SQLite takes one writer at a time)."""
+        every thread waiting for it as soon as it is ready: channels side by side, one post at a time per channel."""
         groups: dict[tuple[str, str], list[ThreadJob]] = {}
         for job in jobs:
             groups.setdefault((job.paper.versioned_id, job.language), []).append(job)
-        slots = asyncio.Semaphore(self._summary_concurrency)
-        posting = asyncio.Lock()
+        writing = asyncio.Semaphore(self._summary_concurrency)
+        posting = asyncio.Semaphore(self._channel_concurrency)
+        channel_locks: dict[ChannelRef, asyncio.Lock] = {}
+
+        async def post(job: ThreadJob, summary: ThreadSummary) -> None:
+            async with posting, channel_locks.setdefault(job.parent.channel, asyncio.Lock()):
+                if self._stopping:
+                    return
+                try:
+                    await self._whole(self._post_summary(job.row, summary, job.parent))
+                except ArxivBotError as err:
+                    log.warning("thread of %s in %s stays pending: %s", job.paper.versioned_id, job.parent, err)
 
         async def produce(group: list[ThreadJob]) -> None:
             first = group[0]
-            async with slots:
+            async with writing:
                 if self._stopping:
                     return
                 try:
@@ -235,14 +253,7 @@ class DigestRunner:
                         "summary of %s failed; %d thread(s) stay pending: %s", first.paper.versioned_id, len(group), err
                     )
                     return
-            async with posting:
-                for job in group:
-                    if self._stopping:
-                        return
-                    try:
-                        await self._whole(self._post_summary(job.row, summary, job.parent))
-                    except ArxivBotError as err:
-                        log.warning("thread of %s in %s stays pending: %s", job.paper.versioned_id, job.parent, err)
+            await asyncio.gather(*(post(job, summary) for job in group))
 
         async with asyncio.TaskGroup() as tasks:
             for group in groups.values():
