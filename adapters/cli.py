@@ -6,12 +6,13 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 from typing import NoReturn
 
-from adapters.composition import build_services, build_source, migrate, platform_tokens_set, run_bot
+from adapters.composition import Services, build_services, build_source, migrate, platform_tokens_set, run_bot
 from adapters.console.render import render_card, render_thread
 from bot import taxonomy
 from bot.cards import card_for
@@ -153,6 +154,32 @@ async def _summarize(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _connect_publisher(services: Services, platform: str, settings: Settings) -> None:
+    """Register a publisher for ``platform`` without starting its event listener (the CLI only posts)."""
+    if platform == "console":
+        from adapters.console.adapter import ConsolePublisher
+
+        services.router.add("console", ConsolePublisher(out=sys.stdout))
+    elif platform == "slack":
+        from adapters.slack.publisher import SlackPublisher, make_client
+        from adapters.slack.runtime import check_bot_token
+
+        token = os.environ.get("SLACK_BOT_TOKEN", "")
+        if not token:
+            raise ConfigError("SLACK_BOT_TOKEN is not set: expected the Bot User OAuth Token (xoxb-...) to post")
+        s = settings.slack
+        client = make_client(token=token, api_url=s.api_url)
+        await check_bot_token(client, s.api_url)
+        services.router.add(
+            "slack", SlackPublisher(client=client, post_interval_s=s.post_interval_s, max_concurrency=s.max_concurrency)
+        )
+    else:
+        raise UserInputError(
+            f"digest --channel cannot post to {platform} from the command line: use /arxiv digest-now in the "
+            "channel (console and slack channels work here)"
+        )
+
+
 async def _digest(settings: Settings, args: argparse.Namespace) -> int:
     platform, sep, channel_id = args.channel.partition(":")
     if not sep or not platform or not channel_id:
@@ -162,10 +189,7 @@ async def _digest(settings: Settings, args: argparse.Namespace) -> int:
         record = await services.channels.find(platform, channel_id)
         if record is None:
             raise UserInputError(f"no channel {args.channel!r} is known: subscribe it to a category first")
-        if platform == "console":
-            from adapters.console.adapter import ConsolePublisher
-
-            services.router.add("console", ConsolePublisher(out=sys.stdout))
+        await _connect_publisher(services, platform, settings)
         outcome = (await services.runner.run([record]))[record.ref]
     finally:
         await services.aclose()

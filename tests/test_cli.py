@@ -68,3 +68,41 @@ async def test_check_config_prints_settings_without_secrets(tmp_path: Path, arxi
     assert code == 0, err
     assert f"[arxiv] rss_url = '{arxiv.rss_url}'" in out and out.strip().endswith("config OK")
     assert "xoxb-secret-value-123" not in out + err
+
+
+async def test_digest_for_a_slack_channel_posts_through_the_slack_web_api(
+    tmp_path: Path, arxiv: FakeArxivServer
+) -> None:
+    from adapters.composition import build_services
+    from bot.models import ChannelRef, CommandContext
+    from tests.conftest import make_settings
+    from tests.fakes.slack_api import BOT_TOKEN, running_fake_slack
+
+    arxiv.feeds[frozenset({"cs.DC"})] = FEED_0105.read_bytes()
+    env = bot_env(tmp_path, arxiv)
+    code, _, err = await run_bot("", env, "migrate")
+    assert code == 0, err
+    services = build_services(make_settings(env["ARXIVBOT_DATABASE__URL"], arxiv))
+    try:
+        channel = CommandContext(channel=ChannelRef("slack", "T1", "C1"), user_id="U1", user_name="ann")
+        for line in ("subscribe cs.DC", "keywords add LLM"):
+            await services.commands.execute(channel, line)
+        await services.commands.execute(
+            CommandContext(channel=ChannelRef("discord", "G1", "D1"), user_id="U1", user_name="ann"), "subscribe cs.DC"
+        )
+    finally:
+        await services.aclose()
+    async with running_fake_slack() as slack:
+        slack_env = env | {"SLACK_BOT_TOKEN": BOT_TOKEN, "ARXIVBOT_SLACK__API_URL": slack.api_url,
+                           "ARXIVBOT_SLACK__POST_INTERVAL_S": "0"}
+        code, out, err = await run_bot("", slack_env, "digest", "--channel", "slack:C1")
+        assert code == 0, err
+        assert out.strip() == "slack:C1: 2 posted, 0 failed, 30 listed"
+        cards = [c for c in slack.calls_to("chat.postMessage") if "thread_ts" not in c.args]
+        assert [c.args["channel"] for c in cards] == ["C1", "C1"]
+        assert BOT_TOKEN not in out + err
+
+        code, _, err = await run_bot("", slack_env | {"SLACK_BOT_TOKEN": ""}, "digest", "--channel", "slack:C1")
+        assert code == 2 and err.strip().startswith("arxiv-bot: config error: SLACK_BOT_TOKEN is not set")
+    code, _, err = await run_bot("", env, "digest", "--channel", "discord:D1")
+    assert code == 2 and err.strip().startswith("arxiv-bot: error: digest --channel cannot post to discord")
