@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.cli_process import bot_env, run_bot
 from tests.conftest import FEED_0105
 from tests.fakes.arxiv_server import FakeArxivServer
-from tests.test_console import bot_env, run_bot
 
 
 async def test_preview_json_lines(tmp_path: Path, arxiv: FakeArxivServer) -> None:

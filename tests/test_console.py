@@ -2,46 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
 import re
-import sys
 from pathlib import Path
 
 from adapters.console.render import CommandLine, Reaction, Unknown, clean, to_input
-from tests.conftest import ROOT
+from tests.cli_process import bot_env, run_bot
 from tests.fakes.arxiv_server import FakeArxivServer
-
-
-async def run_bot(stdin: str, env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    """Run the real CLI with piped stdin while this loop keeps serving the fake arXiv."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "adapters.cli",
-        *(args or ("run",)),
-        cwd=ROOT,
-        env=env,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(stdin.encode()), timeout=120)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
-
-
-def bot_env(tmp_path: Path, arxiv: FakeArxivServer) -> dict[str, str]:
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(tmp_path),
-        "ARXIVBOT_CONFIG": str(ROOT / "config.toml"),
-        "ARXIVBOT_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
-        "ARXIVBOT_ARXIV__RSS_URL": arxiv.rss_url,
-        "ARXIVBOT_ARXIV__API_URL": arxiv.api_url,
-        "ARXIVBOT_ARXIV__MIN_INTERVAL_S": "0",
-        "ARXIVBOT_HTTP__PORT": "0",
-    }
 
 
 async def test_piped_session_posts_the_right_papers_and_a_restart_posts_nothing_new(

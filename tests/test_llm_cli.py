@@ -3,34 +3,17 @@ the four sections after exactly one model call; running it again makes no call."
 
 from __future__ import annotations
 
-import asyncio
 import os
-import sys
 from pathlib import Path
 
 from bot.llm_summarizer import SECTIONS
+from tests.cli_process import run_bot
 from tests.conftest import ROOT
 from tests.fakes.arxiv_server import FakeArxivServer
 from tests.fakes.openai_server import running_openai_server
 from tests.test_llm_summaries import atom_entry
 
 ABSTRACT = "We propose FlexSpec, speculative decoding with frozen drafts. It cuts latency by 2.1x."
-
-
-async def run_cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "adapters.cli",
-        *args,
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 async def test_cli_summarize_calls_the_model_once_then_serves_the_stored_summary(
@@ -53,7 +36,7 @@ async def test_cli_summarize_calls_the_model_once_then_serves_the_stored_summary
             "ARXIVBOT_LLM__API_BASE": llm.api_base,
             "ARXIVBOT_LLM__FULLTEXT": "false",
         }
-        code, first, err = await run_cli(env, "summarize", "2601.00644")
+        code, first, err = await run_bot("", env, "summarize", "2601.00644")
         assert code == 0, err
         assert len(llm.requests) == 1
         assert "FlexSpec: Frozen Drafts (2601.00644v1)" in first
@@ -62,7 +45,7 @@ async def test_cli_summarize_calls_the_model_once_then_serves_the_stored_summary
             assert title in first, title
         assert "2.1x lower latency and 35% less bandwidth than EAGLE" in first
 
-        code, second, err = await run_cli(env, "summarize", "2601.00644")
+        code, second, err = await run_bot("", env, "summarize", "2601.00644")
     assert code == 0, err
     assert len(llm.requests) == 1
     assert second == first
