@@ -14,15 +14,15 @@ from typing import NoReturn
 
 from adapters.composition import Services, build_services, build_source, migrate, platform_tokens_set, run_bot
 from adapters.console.render import render_card, render_thread
-from bot import taxonomy
-from bot.cards import card_for
-from bot.command_parser import split_terms
+from bot.arxiv import taxonomy
+from bot.commands.parser import split_terms
 from bot.config import Settings, load_settings
+from bot.delivery.cards import card_for
 from bot.errors import ArxivBotError, ConfigError, UserInputError
-from bot.export import ChannelDigest, render_markdown
+from bot.exports.markdown import ChannelDigest, render_markdown
 from bot.logs import configure_logging
 from bot.models import ChannelRef, ScoredPaper
-from bot.scoring import ChannelProfile, KeywordRule, score_papers, validate_term
+from bot.ranking.keywords import ChannelProfile, KeywordRule, score_papers, validate_term
 
 EXIT_USAGE = 2
 
@@ -217,7 +217,7 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
             raise UserInputError(f"no channel {args.channel!r} is known: check the platform and channel id")
         start = None if since is None else datetime.combine(since, time.min, tzinfo=UTC)
         posted = await services.ledger.posted_papers(record.id, since=start)
-        summaries = await services.papers.stored_summaries((p.paper for p in posted), language=record.language)
+        summaries = await services.summaries.newest_for((p.paper for p in posted), language=record.language)
     finally:
         await services.aclose()
     digest = ChannelDigest(

@@ -10,26 +10,29 @@ import signal
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol, TextIO
 
 from adapters.console.adapter import ConsoleChat, ConsolePublisher
 from adapters.http_server import HttpServer
-from bot.arxiv_client import ArxivClient
+from bot.arxiv.client import ArxivClient
+from bot.arxiv.fulltext import FullTextFetcher
 from bot.clock import SystemClock
-from bot.commands import CommandPorts, CommandService
+from bot.commands.service import CommandPorts, CommandService
 from bot.config import Settings
-from bot.db import create_engine, is_sqlite
-from bot.digest import DigestRunner
-from bot.fulltext import FullTextFetcher
-from bot.llm_summarizer import LlmSummarizer
-from bot.migrations import upgrade_database
+from bot.delivery.router import PublisherRouter
+from bot.delivery.runner import DigestRunner
+from bot.delivery.scheduler import DigestScheduler
+from bot.models import ChannelDefaults
 from bot.ports import Clock, PaperSource, Summarizer
-from bot.publishing import PublisherRouter
-from bot.scheduler import DigestScheduler
-from bot.store import ChannelDefaults, ChannelStore, Database, DeliveryLedger, PaperStore, SaveStore
-from bot.summaries import ExtractiveSummarizer
-from bot.summary_store import SummaryStore, UsageStore
+from bot.store.channels import ChannelStore
+from bot.store.database import Database, create_engine, sqlite_path
+from bot.store.ledger import DeliveryLedger
+from bot.store.migrations import upgrade_database
+from bot.store.papers import PaperStore
+from bot.store.saves import SaveStore
+from bot.store.summaries import SummaryStore, UsageStore
+from bot.summarizers.extractive import ExtractiveSummarizer
+from bot.summarizers.llm import LlmSummarizer
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,7 @@ class Services:
     papers: PaperStore
     ledger: DeliveryLedger
     saves: SaveStore
+    summaries: SummaryStore
     summarizer: Summarizer
     router: PublisherRouter
     runner: DigestRunner
@@ -86,8 +90,9 @@ def platform_tokens_set(env: Mapping[str, str] | None = None) -> bool:
 
 def ensure_sqlite_dir(url: str) -> None:
     """Create the folder of a SQLite file so a fresh checkout starts without set-up."""
-    if is_sqlite(url) and ":///" in url and ":memory:" not in url:
-        Path(url.split(":///", 1)[1]).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    path = sqlite_path(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
 
 
 async def migrate(settings: Settings) -> None:
@@ -112,7 +117,7 @@ def build_source(settings: Settings) -> ArxivClient:
     )
 
 
-def build_summarizer(settings: Settings, *, database: Database, usage: UsageStore) -> Summarizer:
+def build_summarizer(settings: Settings, *, summaries: SummaryStore, usage: UsageStore) -> Summarizer:
     """The litellm summarizer with the summary store when ``[llm] model`` is set, else the extractive one."""
     llm = settings.llm
     if not llm.model:
@@ -127,7 +132,7 @@ def build_summarizer(settings: Settings, *, database: Database, usage: UsageStor
         if llm.fulltext
         else None
     )
-    return LlmSummarizer(settings=llm, summaries=SummaryStore(database=database), usage=usage, fulltext=fulltext)
+    return LlmSummarizer(settings=llm, summaries=summaries, usage=usage, fulltext=fulltext)
 
 
 def build_services(
@@ -158,7 +163,8 @@ def build_services(
     saves = SaveStore(database=database)
     source = source or build_source(settings)
     usage = UsageStore(database=database, model=settings.llm.model, daily_budget_usd=settings.llm.daily_budget_usd)
-    summarizer = summarizer or build_summarizer(settings, database=database, usage=usage)
+    summaries = SummaryStore(database=database)
+    summarizer = summarizer or build_summarizer(settings, summaries=summaries, usage=usage)
     router = PublisherRouter(publishers={})
     runner = DigestRunner(
         source=source,
@@ -197,6 +203,7 @@ def build_services(
         papers=papers,
         ledger=ledger,
         saves=saves,
+        summaries=summaries,
         summarizer=summarizer,
         router=router,
         runner=runner,

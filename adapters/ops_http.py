@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from adapters.http_server import Handler, HttpServer
-from bot.feeds import MAX_FEED_ITEMS, ChannelFeed, entity_tag, render_rss, rfc822
+from bot.exports.rss import MAX_FEED_ITEMS, ChannelFeed, entity_tag, render_rss, rfc822
 from bot.metrics import REGISTRY
-from bot.store import ChannelRecord, as_utc
+from bot.models import ChannelRecord, as_utc
 
 if TYPE_CHECKING:
     from adapters.composition import Services
@@ -161,7 +161,7 @@ class OpsRoutes:
 
     async def _render(self, record: ChannelRecord) -> tuple[bytes, datetime]:
         items = await self.services.ledger.posted_papers(record.id, limit=MAX_FEED_ITEMS)
-        summaries = await self.services.papers.stored_summaries(
+        summaries = await self.services.summaries.newest_for(
             (i.paper for i in items), language=record.language
         )
         updated = max((i.posted_at for i in items), default=as_utc(record.created_at))

@@ -1,11 +1,11 @@
-"""Alembic environment: runs on a connection handed over by bot.migrations (never opens its own)."""
+"""Alembic environment: runs on a connection handed over by bot.store.migrations (never opens its own)."""
 
 from __future__ import annotations
 
 from sqlalchemy.engine import Connection
 
 from alembic import context
-from bot.db import metadata
+from bot.store.schema import metadata
 
 config = context.config
 connection: Connection | None = config.attributes.get("connection")

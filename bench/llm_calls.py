@@ -28,12 +28,11 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from adapters.composition import build_services
-from bot import db
 from bot.config import load_settings
-from bot.db import create_engine
-from bot.migrations import upgrade_database
-from bot.models import ChannelRef, MessageRef, PaperCard, Reply, ThreadSummary
-from bot.store import Database, RuleKind, term_key
+from bot.models import ChannelRef, MessageRef, PaperCard, Reply, RuleKind, ThreadSummary, term_key
+from bot.store import schema as db
+from bot.store.database import Database, create_engine
+from bot.store.migrations import upgrade_database
 from tests.fakes.arxiv_server import running_arxiv_server
 from tests.fakes.openai_server import running_openai_server
 

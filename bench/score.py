@@ -30,7 +30,7 @@ from typing import TypeVar
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.models import AnnounceType, ChannelRef, Paper, ScoredPaper
-from bot.scoring import ChannelProfile, KeywordRule, score_papers
+from bot.ranking.keywords import ChannelProfile, KeywordRule, score_papers
 
 SEED = 20260105
 N_PAPERS = 2_000

@@ -1,10 +1,14 @@
-"""Plain data the core passes around: papers, channels, cards and replies."""
+"""Plain data the core passes around: papers, channels and their rules, ledger rows, cards and replies."""
 
 from __future__ import annotations
 
+import enum
+import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from enum import StrEnum
+
+_WORD = re.compile(r"[^\W_]+")  # letters and digits of any script; "kv_cache" splits like "kv-cache"
 
 
 class AnnounceType(StrEnum):
@@ -143,3 +147,172 @@ class CommandContext:
     can_manage: bool = True
     """Whether the caller may change this channel's settings (the adapter decides from platform roles)."""
     extra: dict[str, str] = field(default_factory=dict)
+
+
+class RuleKind(enum.StrEnum):
+    """The three kinds of per-channel rule."""
+
+    INCLUDE = "include"
+    EXCLUDE = "exclude"
+    AUTHOR = "author"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rule:
+    """One keyword or author rule of a channel."""
+
+    kind: RuleKind
+    term: str
+    weight: float = 1.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelRecord:
+    """A channel's stored settings and rules."""
+
+    id: int
+    ref: ChannelRef
+    post_time: str
+    timezone: str
+    max_papers: int
+    min_score: float
+    include_cross: bool
+    language: str
+    last_digest_at: datetime | None
+    created_at: datetime
+    feed_token: str
+    categories: tuple[str, ...]
+    rules: tuple[Rule, ...]
+
+    def terms(self, kind: RuleKind) -> tuple[Rule, ...]:
+        """The channel's rules of one kind, in the order they were added."""
+        return tuple(r for r in self.rules if r.kind is kind)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelDefaults:
+    """Settings a new channel starts with."""
+
+    post_time: str
+    timezone: str
+    max_papers: int
+    min_score: float
+    include_cross: bool
+    language: str
+
+
+class DeliveryState(enum.StrEnum):
+    """Where a ledger row stands."""
+
+    PENDING = "pending"
+    POSTED = "posted"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Delivery:
+    """One row of the delivery ledger: one paper for one channel."""
+
+    id: int
+    channel_id: int
+    arxiv_id: str
+    version: int
+    rank: int
+    score: float
+    matched: tuple[str, ...]
+    state: DeliveryState
+    message_id: str | None
+    thread_state: DeliveryState
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PostedPaper:
+    """A paper as it was posted to one channel: what its RSS feed and its markdown export show."""
+
+    paper: Paper
+    rank: int
+    score: float
+    matched: tuple[str, ...]
+    posted_at: datetime
+    """Timezone-aware (UTC)."""
+
+
+def as_utc(value: datetime) -> datetime:
+    """A stored time as an aware UTC datetime (SQLite hands back naive UTC, PostgreSQL aware)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SavedPaper:
+    """A paper a user saved."""
+
+    arxiv_id: str
+    version: int
+    title: str | None
+    saved_at: datetime
+
+
+def term_key(term: str) -> str:
+    """A keyword's matching form, under which it is unique per channel: its lowercase runs of letters and
+    digits joined by single spaces ("KV-cache", "kv cache" and "KV_Cache" are all ``kv cache``)."""
+    return " ".join(_WORD.findall(term.lower()))
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryKey:
+    """What a summary is stored under: one per paper version, model, language and prompt version."""
+
+    arxiv_id: str
+    version: int
+    model: str
+    language: str
+    prompt_version: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredSummary:
+    """A model's summary as stored (already capped); ``answered_by`` is the model that wrote it."""
+
+    tldr: str
+    sections: tuple[SummarySection, ...]
+    answered_by: str
+    source: str
+    """``fulltext`` or ``abstract``: what the model read."""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UsageTotals:
+    """LLM usage summed over a period."""
+
+    calls: int = 0
+    failures: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    cache_hits: int = 0
+    cache_misses: int = 0
+
+    @property
+    def tokens(self) -> int:
+        """Input and output tokens together."""
+        return self.input_tokens + self.output_tokens
+
+    @property
+    def hit_rate(self) -> float | None:
+        """Share of summary lookups served from the store, or None when there were none."""
+        lookups = self.cache_hits + self.cache_misses
+        return None if lookups == 0 else self.cache_hits / lookups
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UsageReport:
+    """What ``/arxiv stats`` shows."""
+
+    day: date
+    today: UsageTotals
+    month: UsageTotals
+    model: str
+    daily_budget_usd: float

@@ -14,9 +14,9 @@ import pytest
 
 from adapters.composition import Services, build_services
 from bot.config import Settings, load_settings
-from bot.db import create_engine
-from bot.migrations import upgrade_database
 from bot.models import ChannelRef, CommandContext
+from bot.store.database import create_engine
+from bot.store.migrations import upgrade_database
 from tests.fakes.arxiv_server import FakeArxivServer, running_arxiv_server
 from tests.fakes.publisher import FakePublisher
 

@@ -17,7 +17,7 @@ from adapters.console.render import (
     render_thread,
     to_input,
 )
-from bot.commands import CommandService
+from bot.commands.service import CommandService
 from bot.models import ChannelRef, CommandContext, MessageRef, PaperCard, Reply, ThreadSummary
 
 CONSOLE_CHANNEL = ChannelRef("console", "local", "console")

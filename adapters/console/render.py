@@ -6,7 +6,7 @@ import re
 import textwrap
 from dataclasses import dataclass
 
-from bot.cards import author_line
+from bot.delivery.cards import author_line
 from bot.models import PaperCard, Reply, ThreadSummary
 
 # C0/C1 control characters (ESC starts terminal escape sequences) are removed from untrusted text.

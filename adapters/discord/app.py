@@ -28,11 +28,11 @@ from adapters.discord.translate import (
     to_commands,
     to_embed,
 )
-from bot import command_parser as cp
-from bot.commands import CommandService
+from bot.commands import parser as cp
+from bot.commands.service import CommandService
 from bot.errors import UserInputError
 from bot.models import CommandContext, MessageRef, PaperCard, Reply
-from bot.store import ChannelStore
+from bot.store.channels import ChannelStore
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from discord.gateway import DiscordWebSocket
 from adapters.discord.app import ArxivDiscordClient, save_view
 from adapters.discord.publisher import DiscordPublisher
 from bot.config import Settings
-from bot.db import is_sqlite
 from bot.errors import ConfigError
+from bot.store.database import sqlite_path
 
 if TYPE_CHECKING:
     from adapters.composition import Services
@@ -66,8 +66,8 @@ def point_at(api_url: str) -> None:
 def sync_state_path(settings: Settings) -> Path:
     """Where the hash of the last synced command set is kept: beside the SQLite file, else under data/."""
     url = settings.database.url
-    if is_sqlite(url) and ":///" in url and ":memory:" not in url:
-        database = Path(url.split(":///", 1)[1]).expanduser()
+    database = sqlite_path(url)
+    if database is not None:
         return database.with_name(database.name + "-discord-sync.json")
     return Path("data") / "discord-sync.json"
 

@@ -17,8 +17,8 @@ from zoneinfo import available_timezones
 
 import discord
 
-from bot import taxonomy
-from bot.cards import shorten
+from bot.arxiv import taxonomy
+from bot.delivery.cards import shorten
 from bot.errors import UserInputError
 from bot.models import ChannelRef, MessageRef, PaperCard, ThreadSummary
 

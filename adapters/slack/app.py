@@ -22,8 +22,8 @@ from adapters.slack.translate import (
     to_reaction,
     to_save_click,
 )
-from bot import command_parser as cp
-from bot.commands import CommandService
+from bot.commands import parser as cp
+from bot.commands.service import CommandService
 from bot.config import SlackSettings
 from bot.errors import ArxivBotError, PublishError, UserInputError
 from bot.models import CommandContext, Reply

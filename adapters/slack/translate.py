@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
-from bot.cards import author_line
+from bot.delivery.cards import author_line
 from bot.models import ChannelRef, CommandContext, MessageRef, PaperCard, Reply, ThreadSummary
 
 Block = dict[str, Any]

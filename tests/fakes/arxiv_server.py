@@ -18,11 +18,14 @@ Every request is recorded in ``server.requests`` (path, query, lower-cased heade
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Final, Literal
 
 from aiohttp import web
@@ -146,3 +149,13 @@ async def running_arxiv_server() -> AsyncIterator[FakeArxivServer]:
             yield server
         finally:
             server._stopping.set()
+
+
+_API_FIXTURE = Path(__file__).parents[1] / "fixtures" / "arxiv-api" / "id_2104.12255v1.json"
+
+
+def atom_entry(arxiv_id: str, title: str, abstract: str) -> str:
+    """The export API's answer for one paper (the recorded fixture with another id, title and abstract)."""
+    body: str = json.loads(_API_FIXTURE.read_text())["body"]
+    body = body.replace("2104.12255", arxiv_id).replace("<title>0</title>", f"<title>{title}</title>")
+    return re.sub(r"<summary>.*?</summary>", f"<summary>{abstract}</summary>", body, flags=re.S)

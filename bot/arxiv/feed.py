@@ -1,0 +1,238 @@
+"""Pure parsing of arXiv's RSS listing, its export API's Atom answers, and paper ids typed by users."""
+
+from __future__ import annotations
+
+import html
+import io
+import logging
+import re
+from collections.abc import Collection, Mapping
+from datetime import date, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import feedparser
+
+from bot.arxiv.taxonomy import archive_of
+from bot.errors import PaperNotFound, SourceUnavailable, UserInputError
+from bot.models import AnnounceType, Listing, Paper
+
+log = logging.getLogger(__name__)
+
+# New-style ids (2007 on): YYMM.NNNN until 2014, YYMM.NNNNN from 2015. Old style: archive[.SC]/YYMMNNN.
+_ID = r"(?P<id>\d{4}\.\d{4,5}|[a-z]+(?:-[a-z]+)*(?:\.[A-Z]{2})?/\d{7})(?:v(?P<version>[1-9]\d*))?"
+_PAPER_ID_RES = (
+    re.compile(rf"(?i:arxiv:)?{_ID}"),
+    re.compile(rf"(?i:(?:https?://)?(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/){_ID}(?i:\.pdf)?/?(?:[?#]\S*)?"),
+)
+_GUID_RE = re.compile(rf"(?i:oai:arxiv\.org:){_ID}")
+_API_ID_RE = re.compile(rf"(?i:https?://(?:www\.)?arxiv\.org/abs/){_ID}")
+_ANNOUNCE_RE = re.compile(r"Announce Type:\s*([\w-]+)")
+_ABSTRACT_RE = re.compile(r"Abstract:(.*)", re.DOTALL)
+_AUTHOR_SPLIT_RE = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+")
+_ID_LIST_RE = re.compile(r"id_list=([^&\s]+)")
+_CLOSING_TAG_RE = re.compile(rb"</(?:\w+:)?(?:rss|feed|RDF)>\s*\Z")
+
+_ACCEPTED_FORMS = (
+    "2601.00644, 2601.00644v2, hep-th/9901001, arXiv:2601.00644 or an arxiv.org/abs/ or arxiv.org/pdf/ link"
+)
+
+
+class _BadEntry(ValueError):
+    """An item the parser cannot turn into a Paper; the message says why."""
+
+
+def parse_paper_id(text: str) -> tuple[str, int | None]:
+    """Split an id or arXiv link a user typed into (unversioned id, version or None)."""
+    stripped = text.strip()
+    match = _PAPER_ID_RES[0].fullmatch(stripped) or _PAPER_ID_RES[1].fullmatch(stripped)
+    if match is None or not _plausible_id(match["id"]):
+        shown = " ".join(text.split())
+        if not shown:
+            raise UserInputError(f"no arXiv id given; use e.g. {_ACCEPTED_FORMS}")
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        raise UserInputError(f"{shown!r} is not an arXiv id; use e.g. {_ACCEPTED_FORMS}")
+    version = match["version"]
+    return match["id"], int(version) if version else None
+
+
+def parse_listing(xml: bytes | str, *, categories: Collection[str]) -> Listing:
+    """Parse one RSS listing (``rss.arxiv.org/rss/<cats>``); malformed items are skipped and counted."""
+    parsed = _parse_feed(xml)
+    requested = frozenset(categories)
+    channel_date = _date_of(parsed.feed.get("published") or parsed.feed.get("updated"))
+    papers: list[Paper] = []
+    skipped = 0
+    for index, entry in enumerate(parsed.entries):
+        try:
+            papers.append(_paper_from_item(entry, requested=requested, channel_date=channel_date))
+        except Exception as exc:  # one bad item must never cost the whole day's listing
+            skipped += 1
+            label = entry.get("id") or entry.get("title") or f"#{index + 1}"
+            log.warning("skipping malformed arXiv feed item %r: %s", _clean(str(label))[:80], exc)
+    return Listing(categories=requested, announced=channel_date, papers=tuple(papers), skipped_entries=skipped)
+
+
+def parse_api_entry(xml: bytes | str, *, requested_id: str | None = None) -> Paper:
+    """Parse the export API's Atom answer for one id; raise ``PaperNotFound`` if it holds no paper."""
+    parsed = _parse_feed(xml)
+    wanted = requested_id or _requested_from_feed(parsed.feed) or "the requested id"
+    if not parsed.entries:
+        raise PaperNotFound(f"no such paper on arXiv: {wanted}")
+    entry = parsed.entries[0]
+    match = _API_ID_RE.fullmatch(str(entry.get("id", "")).strip())
+    if match is None:
+        # arXiv's Error entry (id under /api/errors, title "Error") explains itself in its summary.
+        reason = _clean(entry.get("summary")) or _clean(entry.get("title"))
+        detail = f" ({reason})" if reason else ""
+        raise PaperNotFound(f"no such paper on arXiv: {wanted}{detail}")
+    title = _clean(entry.get("title"))
+    if not title:
+        raise PaperNotFound(f"no such paper on arXiv: {wanted} (arXiv sent an entry without a title)")
+    categories = _unique(tag.get("term") for tag in entry.get("tags", []))
+    primary = _clean((entry.get("arxiv_primary_category") or {}).get("term")) or (categories[0] if categories else "")
+    if not primary:
+        raise PaperNotFound(f"no such paper on arXiv: {wanted} (arXiv sent an entry without categories)")
+    if primary not in categories:
+        categories = (primary, *categories)
+    return Paper(
+        arxiv_id=match["id"],
+        version=int(match["version"] or 1),
+        title=title,
+        abstract=_clean(entry.get("summary")),
+        authors=tuple(name for author in entry.get("authors", []) if (name := _clean(author.get("name")))),
+        categories=categories,
+        primary_category=primary,
+        published=_date_of(entry.get("published")),
+        doi=_clean(entry.get("arxiv_doi")) or None,
+        journal_ref=_clean(entry.get("arxiv_journal_ref")) or None,
+    )
+
+
+def _parse_feed(xml: bytes | str) -> Any:
+    """Run feedparser on a body; raise ``SourceUnavailable`` if it is not a (complete) feed."""
+    data = xml.encode("utf-8") if isinstance(xml, str) else xml
+    # A stream, so feedparser never takes the body for a URL or a file name; descriptions are
+    # plain text in arXiv's feeds, so nothing is stripped as HTML.
+    parsed = feedparser.parse(io.BytesIO(data), sanitize_html=False, resolve_relative_uris=False)
+    if not parsed.get("version"):
+        raise SourceUnavailable(f"arXiv answered with something that is not a feed: {_snippet(data)}")
+    if parsed.get("bozo"):
+        if not _CLOSING_TAG_RE.search(data[-200:]):
+            raise SourceUnavailable(f"arXiv sent a truncated feed ({len(data)} bytes)")
+        log.warning("arXiv feed is not well-formed, parsed leniently: %s", parsed.get("bozo_exception"))
+    return parsed
+
+
+def _paper_from_item(entry: Mapping[str, Any], *, requested: frozenset[str], channel_date: date | None) -> Paper:
+    """Turn one RSS item into a Paper, or raise ``_BadEntry``."""
+    guid = str(entry.get("id") or "").strip()
+    if not guid:
+        raise _BadEntry("no guid")
+    match = _GUID_RE.fullmatch(guid)
+    if match is None or not _plausible_id(match["id"]) or not match["version"]:
+        raise _BadEntry(f"guid {guid[:80]!r} is not oai:arXiv.org:<id>v<n>")
+    title = _clean(entry.get("title"))
+    if not title:
+        raise _BadEntry("no title")
+    categories = _unique(tag.get("term") for tag in entry.get("tags", []))
+    if not categories:
+        raise _BadEntry("no category")
+    description = str(entry.get("summary") or "")
+    version = int(match["version"])
+    abstract = _ABSTRACT_RE.search(description)
+    return Paper(
+        arxiv_id=match["id"],
+        version=version,
+        title=title,
+        abstract=_clean(abstract[1] if abstract else description),
+        authors=_split_authors(entry.get("authors", [])),
+        categories=categories,
+        primary_category=categories[0],
+        announce_type=_announce_type(entry, description, version, categories[0], requested),
+        published=_date_of(entry.get("published")) or channel_date,
+        doi=_clean(entry.get("arxiv_doi")) or None,
+        journal_ref=_clean(entry.get("arxiv_journal_reference")) or None,
+    )
+
+
+def _announce_type(
+    entry: Mapping[str, Any], description: str, version: int, primary: str, requested: frozenset[str]
+) -> AnnounceType:
+    """The item's announce type: its own element, else the description's, else inferred."""
+    in_description = _ANNOUNCE_RE.search(description)
+    for raw in (entry.get("arxiv_announce_type"), in_description[1] if in_description else None):
+        try:
+            return AnnounceType(str(raw).strip().lower())
+        except ValueError:
+            continue
+    # arXiv lists a paper as cross when its primary category is not among the requested ones.
+    listed_here = primary in requested or archive_of(primary) in requested
+    if version > 1:
+        return AnnounceType.REPLACE if listed_here else AnnounceType.REPLACE_CROSS
+    return AnnounceType.NEW if listed_here else AnnounceType.CROSS
+
+
+def _split_authors(creators: Any) -> tuple[str, ...]:
+    """Split dc:creator strings like "A, B, and C" into names."""
+    names: list[str] = []
+    for creator in creators:
+        names.extend(name for name in _AUTHOR_SPLIT_RE.split(_clean(creator.get("name"))) if name)
+    return tuple(names)
+
+
+def _plausible_id(arxiv_id: str) -> bool:
+    """New-style ids have 4 digits after the dot until 1412 and 5 from 1501 on (arXiv accepts any month)."""
+    if "/" in arxiv_id:
+        return True
+    yymm, number = arxiv_id.split(".")
+    return len(number) == (5 if yymm >= "1501" else 4)
+
+
+def _clean(text: Any) -> str:
+    """Unescape HTML entities and collapse every whitespace run to one space."""
+    if text is None:
+        return ""
+    return " ".join(html.unescape(str(text)).split())
+
+
+def _unique(items: Any) -> tuple[str, ...]:
+    """Cleaned, non-empty, first-seen-order unique strings."""
+    seen: dict[str, None] = {}
+    for item in items:
+        cleaned = _clean(item)
+        if cleaned:
+            seen.setdefault(cleaned, None)
+    return tuple(seen)
+
+
+def _date_of(raw: Any) -> date | None:
+    """The calendar date of an RFC 822 (RSS) or ISO 8601 (Atom) timestamp, in its own time zone."""
+    if not raw:
+        return None
+    text = str(raw).strip()
+    try:
+        return parsedate_to_datetime(text).date()
+    except (TypeError, ValueError):
+        pass
+    try:
+        return datetime.fromisoformat(text).date()
+    except ValueError:
+        return None
+
+
+def _requested_from_feed(feed: Mapping[str, Any]) -> str | None:
+    """The id_list the API echoes in its feed title or self link."""
+    candidates = [str(feed.get("title", ""))] + [str(link.get("href", "")) for link in feed.get("links", [])]
+    for candidate in candidates:
+        match = _ID_LIST_RE.search(candidate)
+        if match:
+            return match[1]
+    return None
+
+
+def _snippet(data: bytes) -> str:
+    """A short one-line view of a body, for error messages."""
+    text = " ".join(data[:200].decode("utf-8", errors="replace").split())
+    return repr(text[:80]) if text else "an empty body"

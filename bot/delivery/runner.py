@@ -1,0 +1,313 @@
+"""The daily run: fetch each distinct category set once, score every channel together, post through the ledger."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Coroutine, Iterable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from bot.delivery.cards import card_for
+from bot.errors import ArxivBotError, PublishError, SourceError
+from bot.metrics import POSTS
+from bot.models import (
+    ChannelRecord,
+    ChannelRef,
+    Delivery,
+    DeliveryState,
+    Listing,
+    MessageRef,
+    Paper,
+    PaperCard,
+    RuleKind,
+    ScoredPaper,
+    ThreadSummary,
+)
+from bot.ports import Clock, PaperSource, Publisher, Summarizer
+from bot.ranking.keywords import ChannelProfile, KeywordRule, score_papers
+from bot.store.channels import ChannelStore
+from bot.store.ledger import DeliveryLedger
+from bot.store.papers import PaperStore
+from bot.summarizers.extractive import summary_run
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+
+@dataclass(slots=True)
+class ChannelOutcome:
+    """What one run did for one channel."""
+
+    selected: list[ScoredPaper] = field(default_factory=list)
+    posted: int = 0
+    failed: int = 0
+    listed: int = 0
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class Selection:
+    """Each channel's picks from today's listings, plus what went wrong fetching."""
+
+    picks: dict[ChannelRef, list[ScoredPaper]]
+    listed: dict[ChannelRef, int]
+    errors: dict[ChannelRef, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadJob:
+    """A posted card whose thread reply is still to be written and posted."""
+
+    row: Delivery
+    paper: Paper
+    parent: MessageRef
+    language: str
+
+
+def profile_of(record: ChannelRecord, *, author_bonus: float) -> ChannelProfile:
+    """The scorer's view of a channel."""
+    return ChannelProfile(
+        channel=record.ref,
+        categories=frozenset(record.categories),
+        include=tuple(KeywordRule(term=r.term, weight=r.weight) for r in record.terms(RuleKind.INCLUDE)),
+        exclude=tuple(r.term for r in record.terms(RuleKind.EXCLUDE)),
+        authors=tuple(r.term for r in record.terms(RuleKind.AUTHOR)),
+        include_cross=record.include_cross,
+        max_papers=record.max_papers,
+        min_score=record.min_score,
+        author_bonus=author_bonus,
+    )
+
+
+class DigestRunner:
+    """Selects and posts each channel's papers; the ledger makes every step safe to repeat."""
+
+    def __init__(
+        self,
+        *,
+        source: PaperSource,
+        channels: ChannelStore,
+        papers: PaperStore,
+        ledger: DeliveryLedger,
+        publisher: Publisher,
+        summarizer: Summarizer,
+        clock: Clock,
+        author_bonus: float,
+        summary_concurrency: int = 4,
+        channel_concurrency: int = 8,
+    ) -> None:
+        self._source = source
+        self._channels = channels
+        self._papers = papers
+        self._ledger = ledger
+        self._publisher = publisher
+        self._summarizer = summarizer
+        self._clock = clock
+        self._author_bonus = author_bonus
+        self._summary_concurrency = summary_concurrency
+        self._channel_concurrency = channel_concurrency
+        self._locks: dict[ChannelRef, asyncio.Lock] = {}
+        self._stopping = False
+        self._in_flight: set[asyncio.Future[Any]] = set()
+
+    async def select(self, records: Sequence[ChannelRecord]) -> Selection:
+        """Fetch one listing per distinct category set, store the papers, score all channels in one pass."""
+        by_set: dict[frozenset[str], list[ChannelRecord]] = {}
+        for record in records:
+            if record.categories:
+                by_set.setdefault(frozenset(record.categories), []).append(record)
+        union: dict[str, Paper] = {}
+        listed: dict[ChannelRef, int] = {}
+        errors: dict[ChannelRef, str] = {}
+        for categories, members in sorted(by_set.items(), key=lambda kv: sorted(kv[0])):
+            try:
+                listing: Listing = await self._source.fetch_listing(sorted(categories))
+            except SourceError as err:
+                log.warning("arXiv listing for %s failed: %s", "+".join(sorted(categories)), err)
+                for record in members:
+                    errors[record.ref] = str(err)
+                continue
+            for paper in listing.papers:
+                union.setdefault(paper.versioned_id, paper)
+            for record in members:
+                listed[record.ref] = len(listing.papers)
+        await self._papers.add_many(union.values())
+        profiles = [profile_of(r, author_bonus=self._author_bonus) for r in records if r.ref in listed]
+        picks = score_papers(list(union.values()), profiles) if profiles else {}
+        return Selection(
+            picks={p.channel: picks.get(p.channel, []) for p in profiles}, listed=listed, errors=errors
+        )
+
+    async def run(self, records: Sequence[ChannelRecord]) -> dict[ChannelRef, ChannelOutcome]:
+        """Select today's papers for these channels, record them in the ledger, then post them.
+
+        Every channel's cards go first; then the thread replies, each as soon as its summary is ready.
+        """
+        selection = await self.select(records)
+        outcomes: dict[ChannelRef, ChannelOutcome] = {}
+        with summary_run():
+            async with self._holding(r.ref for r in records):
+                for record in records:
+                    outcome = ChannelOutcome(
+                        error=selection.errors.get(record.ref), listed=selection.listed.get(record.ref, 0)
+                    )
+                    outcomes[record.ref] = outcome
+                    picks = selection.picks.get(record.ref)
+                    if picks is not None:
+                        outcome.selected = picks
+                        await self._ledger.plan(record.id, picks)
+                # Channels post side by side (each paced by its platform); a channel's own cards stay in rank order.
+                slots = asyncio.Semaphore(self._channel_concurrency)
+
+                async def post_channel(record: ChannelRecord) -> list[ThreadJob]:
+                    async with slots:
+                        outcome = outcomes[record.ref]
+                        outcome.posted, outcome.failed, waiting = await self._post_cards(record)
+                        return waiting
+
+                per_channel = await asyncio.gather(*(post_channel(r) for r in records))
+                await self._post_threads([job for jobs in per_channel for job in jobs])
+        for record in records:
+            if outcomes[record.ref].error is None:
+                await self._channels.update(record.id, last_digest_at=self._clock.now())
+        return outcomes
+
+    async def deliver(self, record: ChannelRecord) -> tuple[int, int]:
+        """Post every unfinished ledger row of a channel: all cards first, then their threads.
+
+        Returns (cards posted, rows that failed and stay pending).
+        """
+        with summary_run():
+            async with self._holding([record.ref]):
+                posted, failed, jobs = await self._post_cards(record)
+                await self._post_threads(jobs)
+        return posted, failed
+
+    @asynccontextmanager
+    async def _holding(self, refs: Iterable[ChannelRef]) -> AsyncIterator[None]:
+        """Hold each channel's delivery lock, taken in sorted order so that two runs cannot deadlock."""
+        async with AsyncExitStack() as stack:
+            for ref in sorted(set(refs)):
+                await stack.enter_async_context(self._locks.setdefault(ref, asyncio.Lock()))
+            yield
+
+    async def _post_cards(self, record: ChannelRecord) -> tuple[int, int, list[ThreadJob]]:
+        """Post the channel's pending cards (its lock held); return (posted, failed, threads still to post)."""
+        rows = await self._ledger.unfinished(record.id)
+        if not rows:
+            return 0, 0, []
+        stored = await self._papers.get_many((r.arxiv_id, r.version) for r in rows)
+        posted = failed = 0
+        ready: list[ThreadJob] = []
+        for row in rows:
+            paper = stored.get((row.arxiv_id, row.version))
+            if paper is None:
+                log.error(
+                    "ledger row %s names paper %sv%s that is not stored",
+                    row.id,
+                    row.arxiv_id,
+                    row.version,
+                )
+                failed += 1
+                continue
+            if row.state is DeliveryState.PENDING:
+                if self._stopping:
+                    break
+                card = card_for(
+                    ScoredPaper(paper=paper, score=row.score, matched=row.matched), record.categories
+                )
+                marked = await self._whole(self._post_card(row, card, record.ref))
+                if marked is None:
+                    failed += 1
+                    continue
+                row = marked
+                posted += 1
+            if row.thread_state is DeliveryState.PENDING and row.message_id is not None:
+                ready.append(ThreadJob(row, paper, MessageRef(record.ref, row.message_id), record.language))
+        return posted, failed, ready
+
+    async def _post_threads(self, jobs: Sequence[ThreadJob]) -> None:
+        """Write each distinct (paper, language) summary once, ``summary_concurrency`` at a time, and post it in
+        every thread waiting for it as soon as it is ready: channels side by side, one post at a time per channel."""
+        groups: dict[tuple[str, str], list[ThreadJob]] = {}
+        for job in jobs:
+            groups.setdefault((job.paper.versioned_id, job.language), []).append(job)
+        writing = asyncio.Semaphore(self._summary_concurrency)
+        posting = asyncio.Semaphore(self._channel_concurrency)
+        channel_locks: dict[ChannelRef, asyncio.Lock] = {}
+
+        async def post(job: ThreadJob, summary: ThreadSummary) -> None:
+            async with posting, channel_locks.setdefault(job.parent.channel, asyncio.Lock()):
+                if self._stopping:
+                    return
+                try:
+                    await self._whole(self._post_summary(job.row, summary, job.parent))
+                except ArxivBotError as err:
+                    log.warning("thread of %s in %s stays pending: %s", job.paper.versioned_id, job.parent, err)
+
+        async def produce(group: list[ThreadJob]) -> None:
+            first = group[0]
+            async with writing:
+                if self._stopping:
+                    return
+                try:
+                    summary = await self._summarizer.summarize(first.paper, language=first.language)
+                except ArxivBotError as err:
+                    log.warning(
+                        "summary of %s failed; %d thread(s) stay pending: %s", first.paper.versioned_id, len(group), err
+                    )
+                    return
+            await asyncio.gather(*(post(job, summary) for job in group))
+
+        async with asyncio.TaskGroup() as tasks:
+            for group in groups.values():
+                tasks.create_task(produce(group))
+
+    def stop(self) -> None:
+        """Start no new post: posts in flight finish and are recorded, the rest stays pending in the ledger."""
+        self._stopping = True
+
+    async def drain(self, timeout_s: float) -> None:
+        """Stop, then wait up to ``timeout_s`` for the posts in flight to be posted and recorded."""
+        self.stop()
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight), timeout=timeout_s)
+
+    async def _whole(self, step: Coroutine[Any, Any, _T]) -> _T:
+        """Run a post and its ledger mark to the end even when the caller is cancelled (shutdown)."""
+        task = asyncio.ensure_future(step)
+        self._in_flight.add(task)
+        task.add_done_callback(self._step_done)
+        return await asyncio.shield(task)
+
+    def _step_done(self, task: asyncio.Future[Any]) -> None:
+        self._in_flight.discard(task)
+        # Retrieve the outcome here: when the caller was cancelled nobody else will.
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("posting or recording a post failed: %s", task.exception())
+
+    async def _post_card(self, row: Delivery, card: PaperCard, channel: ChannelRef) -> Delivery | None:
+        """Post one card and mark its ledger row posted; None (row stays pending) when the platform refused."""
+        try:
+            ref = await self._publisher.post_card(card, channel=channel)
+        except PublishError as err:
+            POSTS.inc(platform=channel.platform, kind="card", outcome="failed")
+            log.warning("posting %s to %s failed: %s", card.paper.versioned_id, channel, err)
+            await self._ledger.mark_failed(row, str(err))
+            return None
+        POSTS.inc(platform=channel.platform, kind="card", outcome="sent")
+        return await self._ledger.mark_card_posted(row, ref.message_id)
+
+    async def _post_summary(self, row: Delivery, summary: ThreadSummary, parent: MessageRef) -> None:
+        paper = summary.paper
+        try:
+            ref = await self._publisher.post_thread(summary, parent=parent)
+        except PublishError as err:
+            POSTS.inc(platform=parent.channel.platform, kind="thread", outcome="failed")
+            log.warning("thread reply for %s in %s failed: %s", paper.versioned_id, parent.channel, err)
+            await self._ledger.mark_failed(row, str(err))
+            return
+        POSTS.inc(platform=parent.channel.platform, kind="thread", outcome="sent")
+        await self._ledger.mark_thread_posted(row, ref.message_id)

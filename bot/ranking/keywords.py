@@ -1,0 +1,532 @@
+"""Keyword scoring: which of a day's papers each channel gets, ranked, and why.
+
+Matching is on whole words, case-insensitively: a text and a keyword are both cut into lowercase runs of
+letters and digits, so ``RL`` matches "RL" and "RL-based" but not "world" or "RLHF", and a phrase matches
+across any whitespace or punctuation ("speculative\\ndecoding", "speculative-decoding"). The last word of
+a keyword may carry an English plural ("LLMs", "KV caches", "patches", "policies").
+
+``score_papers`` serves many channels in one pass over the papers:
+
+1. Every distinct keyword of every channel goes into one index. Each paper's title and abstract are
+   tokenised once and looked up in it, giving the set of keywords the paper holds.
+2. The result is inverted into bit masks over papers: for each keyword, the papers holding it (and those
+   holding it in the title); for each category, its papers; for each followed author, their papers.
+3. Each channel then ORs its categories' masks (eligibility), clears its excludes, and adds its keywords'
+   masks with bit-sliced integer addition, which sums every paper's score at once in a handful of C-level
+   operations per keyword. A radix selection over those bit planes yields the top ``max_papers``.
+
+So the Python-level work is one tokenisation of the text plus a few operations per channel keyword and per
+pick; no step loops over (paper, channel, keyword) triples, and none over (paper, channel) pairs except for
+a channel whose weights are not small multiples of one power of two (say 0.3 and 1.0, or a negative one),
+which is scored paper by paper. Each mask operation costs one machine word per 30 papers, in C.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Callable, Collection, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
+from itertools import chain, repeat
+from operator import attrgetter
+from typing import cast
+
+from bot.errors import UserInputError
+from bot.models import AnnounceType, ChannelRef, Paper, ScoredPaper, term_key
+
+MAX_TERM_LENGTH = 60
+"""Longest keyword a user may set, in characters after whitespace is collapsed."""
+TITLE_BONUS = 0.5
+"""Extra score, as a fraction of a keyword's weight, when the keyword is also in the title."""
+
+_WORD = re.compile(r"[^\W_]+")  # letters and digits of any script; "kv_cache" splits like "kv-cache"
+# The same words for ASCII text, as bytes: upper case to lower, anything but a letter or digit to a space,
+# then split. About twice as fast as the regex, and most titles and abstracts are ASCII.
+_ASCII_WORDS = bytes(c + 32 if 65 <= c <= 90 else c if 97 <= c <= 122 or 48 <= c <= 57 else 32 for c in range(256))
+_ACCENTS = re.compile("[\u0300-\u036f]")  # combining diacritical marks, as NFKD splits them off
+_ELIGIBLE_TYPES = frozenset({AnnounceType.NEW, AnnounceType.CROSS})
+_ES_ENDINGS = ("s", "x", "z", "ch", "sh", "o")
+_VOWELS = frozenset("aeiou")
+_MAX_MULTIPLE = 16
+_NEVER = 1 << 62
+_NO_IDS: frozenset[int] = frozenset()
+_NO_AUTHORS: frozenset[str] = frozenset()
+
+# Scores are summed as integers, in "half-units": a channel's weights are written w = unit * m with small
+# integers m, and a paper scores unit * units / 2 where units = sum(2*m of keywords found) + sum(m of
+# keywords also in the title). That is exact in floating point and lets bit-sliced integer addition do the
+# sums. It relies on the title bonus being one half.
+assert TITLE_BONUS == 0.5
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeywordRule:
+    """One keyword a channel follows, with its weight."""
+
+    term: str
+    """As the user wrote it, e.g. "speculative decoding", "LLM", "RL"."""
+    weight: float = 1.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelProfile:
+    """What one channel wants from the daily listing."""
+
+    channel: ChannelRef
+    categories: frozenset[str]
+    include: tuple[KeywordRule, ...] = ()
+    exclude: tuple[str, ...] = ()
+    authors: tuple[str, ...] = ()
+    """Followed authors, as written ("Yann LeCun")."""
+    include_cross: bool = False
+    max_papers: int = 10
+    min_score: float = 1.0
+    author_bonus: float = 2.0
+
+
+def validate_term(term: str) -> str:
+    """Return a keyword stripped, whitespace collapsed; raise ``UserInputError`` if it is unusable."""
+    cleaned = " ".join(term.split())
+    if not cleaned:
+        raise UserInputError("A keyword cannot be empty.")
+    if not any(ch.isalnum() for ch in cleaned):
+        raise UserInputError(f'Keyword "{cleaned}" needs at least one letter or digit.')
+    if len(cleaned) > MAX_TERM_LENGTH:
+        raise UserInputError(f"Keyword is too long ({len(cleaned)} characters); the limit is {MAX_TERM_LENGTH}.")
+    return cleaned
+
+
+def find_terms(text: str, terms: Collection[str]) -> set[str]:
+    """Return which of ``terms`` (as given) occur in ``text``, by the same rules as ``score_papers``."""
+    keys = {term: term_key(term) for term in terms}
+    ids: dict[str, int] = {}
+    for key in keys.values():
+        if key:
+            ids.setdefault(key, len(ids))
+    found = _TermIndex(list(ids)).scan(text)
+    return {term for term, key in keys.items() if key and ids[key] in found}
+
+
+def score_papers(papers: Sequence[Paper], profiles: Sequence[ChannelProfile]) -> dict[ChannelRef, list[ScoredPaper]]:
+    """Select and rank each channel's papers: scan each paper once against every channel's keywords together.
+
+    Every profile's channel is a key of the result (with an empty list when nothing qualifies). A paper
+    listed twice (same arXiv id) is considered once. Raises ``ValueError`` if two profiles share a channel.
+    """
+    result: dict[ChannelRef, list[ScoredPaper]] = {profile.channel: [] for profile in profiles}
+    if len(result) != len(profiles):
+        raise ValueError("score_papers got two profiles for the same channel")
+    channels, keys = _compile(profiles)
+
+    unique: dict[str, Paper] = {}
+    for paper in papers:
+        if paper.announce_type in _ELIGIBLE_TYPES and paper.arxiv_id not in unique:
+            unique[paper.arxiv_id] = paper
+    # A paper's bit in every mask is its position in versioned-id order, so that among equal scores the
+    # lowest bits are the ones that win.
+    ordered = sorted(unique.values(), key=lambda p: p.versioned_id)
+    corpus = _Corpus(ordered, keys, channels)
+
+    for channel in channels:
+        picks = result[channel.profile.channel]
+        term_at, position = channel.terms.__getitem__, channel.position.__getitem__
+        for score, neg_rank, common in _select(channel, corpus):
+            rank = -neg_rank
+            why = tuple(map(term_at, sorted(map(position, common))))
+            if channel.follows:
+                names = corpus.authors[rank]
+                why += tuple(f"author: {name}" for key, name in channel.follows if key in names)
+            picks.append(ScoredPaper(paper=ordered[rank], score=score, matched=why))
+    return result
+
+
+class _Channel:
+    """One profile compiled for selection: keyword ids, integer multiples, thresholds."""
+
+    __slots__ = (
+        "adds", "bonus", "cap", "categories", "cross", "excludes", "follows", "keys", "min_score", "multiples",
+        "need", "plain", "planes", "position", "profile", "terms", "unit", "weights",
+    )  # fmt: skip
+
+    def __init__(self, profile: ChannelProfile, term_id: dict[str, int], new_term: Callable[[str], int]) -> None:
+        self.profile = profile
+        self.cap = profile.max_papers
+        self.categories = profile.categories
+        self.cross = profile.include_cross
+        self.min_score = profile.min_score
+        self.bonus = profile.author_bonus
+        self.plain = not profile.include and not profile.authors
+        terms = list(map(_TERM, profile.include))
+        weights = dict(zip(map(term_id.get, terms), map(_WEIGHT, profile.include), strict=False))
+        if len(weights) == len(terms) and None not in weights and -1 not in weights:
+            self.weights = cast(dict[int, float], weights)  # keyword id -> weight, in the channel's order
+        else:
+            # The uncommon path: new keywords, repeated ones (the first counts) or ones with no letters.
+            terms, self.weights = [], {}
+            for rule in profile.include:
+                tid = term_id.get(rule.term)
+                if tid is None:
+                    tid = new_term(rule.term)
+                if tid >= 0 and tid not in self.weights:
+                    self.weights[tid] = rule.weight
+                    terms.append(rule.term)
+        self.terms = terms  # as written, in the channel's order
+        self.keys = frozenset(self.weights)
+        self.position = dict(zip(self.weights, range(len(terms)), strict=False))
+        excludes = []
+        for term in profile.exclude:
+            tid = term_id.get(term)
+            if tid is None:
+                tid = new_term(term)
+            if tid >= 0:
+                excludes.append(tid)
+        self.excludes = excludes
+        follows: dict[str, str] = {}
+        for name in profile.authors:
+            key = _author_key(name)
+            if key:
+                follows.setdefault(key, name)
+        self.follows = tuple(follows.items())
+        self.unit, self.multiples = _unit_and_multiples(self.weights)
+        self.need = _NEVER if self.unit is None else _units_needed(self.unit, self.min_score)
+        # What _sum_planes adds: each keyword once per set bit of its multiple, at that bit's plane (for
+        # equal weights, each keyword once at plane 0: None).
+        if self.multiples is None:
+            self.adds = None
+            total = len(terms)
+        else:
+            self.adds = [(t, b) for t, m in self.multiples.items() for b in range(m.bit_length()) if m >> b & 1]
+            total = sum(self.multiples.values())
+        # Enough bit planes for the largest possible sum, so additions never carry out of the top one.
+        self.planes = max(3, (3 * total).bit_length())
+
+
+_TERM = attrgetter("term")
+_WEIGHT = attrgetter("weight")
+
+
+def _compile(profiles: Sequence[ChannelProfile]) -> tuple[list[_Channel], list[str]]:
+    """Compile every profile, giving each distinct keyword (by matching form) one id."""
+    term_id: dict[str, int] = {}  # as written -> id, or -1 for a keyword with no letters or digits
+    key_id: dict[str, int] = {}
+
+    def new_term(term: str) -> int:
+        key = term_key(term)
+        tid = term_id[term] = key_id.setdefault(key, len(key_id)) if key else -1
+        return tid
+
+    channels = [_Channel(profile, term_id, new_term) for profile in profiles]
+    return channels, list(key_id)
+
+
+class _Corpus:
+    """The papers, scanned once, inverted into bit masks over paper positions."""
+
+    __slots__ = ("anywhere", "authors", "by_author", "found", "in_title", "listed", "primary", "titled")
+
+    def __init__(self, ordered: Sequence[Paper], keys: Sequence[str], channels: Sequence[_Channel]) -> None:
+        seen: set[str] = set()
+        cross_seen: set[str] = set()
+        followed: set[str] = set()
+        for channel in channels:
+            if channel.cap > 0:
+                seen.update(channel.categories)
+                if channel.cross:
+                    cross_seen.update(channel.categories)
+                followed.update(key for key, _ in channel.follows)
+        scan = _TermIndex(keys).scan
+        self.found: list[AbstractSet[int]] = [_NO_IDS] * len(ordered)
+        self.titled: list[AbstractSet[int]] = [_NO_IDS] * len(ordered)
+        self.authors: list[AbstractSet[str]] = [_NO_AUTHORS] * len(ordered)
+        anywhere: defaultdict[int, int] = defaultdict(int)  # keyword id -> papers holding it anywhere
+        in_title: defaultdict[int, int] = defaultdict(int)  # keyword id -> papers holding it in the title
+        primary: defaultdict[str, int] = defaultdict(int)  # category -> papers whose primary category it is
+        listed: defaultdict[str, int] = defaultdict(int)  # category -> papers listed in it, primary or cross
+        by_author: defaultdict[str, int] = defaultdict(int)  # followed author -> their papers
+        for rank, paper in enumerate(ordered):
+            if paper.primary_category not in seen and cross_seen.isdisjoint(paper.categories):
+                continue  # no channel can see this paper: do not even tokenise it
+            bit = 1 << rank
+            title_ids = scan(paper.title)
+            ids = title_ids | scan(paper.abstract)
+            self.found[rank] = ids
+            self.titled[rank] = title_ids
+            for tid in ids:
+                anywhere[tid] |= bit
+            for tid in title_ids:
+                in_title[tid] |= bit
+            primary[paper.primary_category] |= bit
+            for category in paper.categories:
+                listed[category] |= bit
+            if followed:
+                names = {_author_key(name) for name in paper.authors} & followed
+                if names:
+                    self.authors[rank] = names
+                    for key in names:
+                        by_author[key] |= bit
+        self.anywhere = anywhere
+        self.in_title = in_title
+        self.primary = primary
+        self.listed = listed
+        self.by_author = by_author
+
+
+def _select(channel: _Channel, corpus: _Corpus) -> list[tuple[float, int, AbstractSet[int]]]:
+    """A channel's picks as (score, -position, ids of its keywords found), best first."""
+    if channel.cap <= 0:
+        return []
+    eligible = 0
+    primary, listed, anywhere = corpus.primary.get, corpus.listed.get, corpus.anywhere.get
+    for category in channel.categories:
+        eligible |= primary(category, 0)
+        if channel.cross:
+            eligible |= listed(category, 0)
+    for tid in channel.excludes:
+        eligible &= ~anywhere(tid, 0)
+    if not eligible:
+        return []
+    if channel.plain:
+        return [(0.0, -rank, _NO_IDS) for rank in _lowest(eligible, channel.cap)]
+
+    by_author = 0
+    for key, _ in channel.follows:
+        by_author |= corpus.by_author.get(key, 0)
+    by_author &= eligible
+    rest = eligible & ~by_author  # papers by followed authors are scored one by one below
+    found, titled, keys = corpus.found, corpus.titled, channel.keys
+    picks: list[tuple[float, int, AbstractSet[int]]] = []
+    if channel.unit is None:
+        candidates = 0
+        for tid in channel.weights:
+            candidates |= anywhere(tid, 0)
+        for rank in _lowest(candidates & rest, _NEVER):
+            common = keys & found[rank]
+            score = _score(channel, common, titled[rank])
+            if score > 0.0 and score >= channel.min_score:
+                picks.append((score, -rank, common))
+    else:
+        planes = _sum_planes(channel, corpus)
+        ranks = _top(planes, _at_least(planes, channel.need, rest), channel.cap)
+        if channel.multiples is None:
+            half = channel.unit * 0.5
+            for rank in ranks:
+                common = keys & found[rank]
+                picks.append(((2 * len(common) + len(common & titled[rank])) * half, -rank, common))
+        else:
+            for rank in ranks:
+                common = keys & found[rank]
+                picks.append((_score(channel, common, titled[rank]), -rank, common))
+
+    for rank in _lowest(by_author, _NEVER):
+        common = keys & found[rank]
+        score = _score(channel, common, titled[rank]) + channel.bonus
+        if score > 0.0 and score >= channel.min_score:
+            picks.append((score, -rank, common))
+    return heapq.nlargest(channel.cap, picks)
+
+
+def _sum_planes(channel: _Channel, corpus: _Corpus) -> list[int]:
+    """Every paper's half-units for ``channel``, bit-sliced: bit j of a paper's value is its bit in planes[j].
+
+    A keyword adds 2 (3 where it is in the title) times its multiple to each paper holding it. Each addition
+    is a ripple-carry adder run on whole masks: every paper's sum advances at once. Papers the channel
+    cannot see get sums too, ignored by the caller: masking them out first costs more than it saves.
+    """
+    planes = [0] * channel.planes
+    anywhere, in_title = corpus.anywhere.get, corpus.in_title.get
+    for tid, j in zip(channel.weights, repeat(0)) if channel.adds is None else channel.adds:
+        holding = anywhere(tid, 0)
+        if not holding:
+            continue
+        titled = in_title(tid, 0)
+        # Add (2 * holding + titled) << j: a half adder at plane j, a full adder at j + 1, then the carry.
+        plane = planes[j]
+        planes[j] = plane ^ titled
+        carry = plane & titled
+        plane = planes[j + 1]
+        partial = plane ^ holding
+        planes[j + 1] = partial ^ carry
+        carry = (plane & holding) | (partial & carry)
+        j += 2
+        while carry:
+            plane = planes[j]
+            planes[j] = plane ^ carry
+            carry &= plane
+            j += 1
+    return planes
+
+
+def _score(channel: _Channel, common: AbstractSet[int], titled: AbstractSet[int]) -> float:
+    """A paper's keyword score for a channel, from the ids of the channel's keywords it holds."""
+    if not common:
+        return 0.0
+    in_title = common & titled
+    unit = channel.unit
+    if unit is None:  # arbitrary weights: fsum is exact, so the result does not depend on set order
+        weights = channel.weights
+        return math.fsum([weights[t] for t in common] + [TITLE_BONUS * weights[t] for t in in_title])
+    multiples = channel.multiples
+    if multiples is None:
+        return (2 * len(common) + len(in_title)) * (unit * 0.5)
+    multiple = multiples.__getitem__
+    return (2 * sum(map(multiple, common)) + sum(map(multiple, in_title))) * (unit * 0.5)
+
+
+def _at_least(planes: Sequence[int], n: int, among: int) -> int:
+    """The papers of ``among`` whose bit-sliced value in ``planes`` is at least ``n``."""
+    if n <= 0:
+        return among
+    if n >> len(planes):
+        return 0
+    greater, equal = 0, among
+    for j in range(len(planes) - 1, -1, -1):
+        plane = planes[j]
+        if n >> j & 1:
+            equal &= plane
+        else:
+            greater |= equal & plane
+            equal &= ~plane
+    return greater | equal
+
+
+def _top(planes: Sequence[int], candidates: int, k: int) -> list[int]:
+    """Positions of the ``k`` highest values among ``candidates`` (ties: lowest positions), unordered.
+
+    Radix selection from the top plane down: at each plane, either every winner has that bit set (narrow to
+    those), or all that have it are winners (take them and look for the rest among those that do not).
+    """
+    if candidates.bit_count() <= k:
+        return _lowest(candidates, k)
+    winners = 0
+    for plane in reversed(planes):
+        high = candidates & plane
+        count = high.bit_count()
+        if count >= k:
+            candidates = high
+        else:
+            winners |= high
+            k -= count
+            candidates &= ~plane
+    return _lowest(winners, _NEVER) + _lowest(candidates, k)
+
+
+def _lowest(mask: int, k: int) -> list[int]:
+    """Positions of the lowest ``k`` set bits of ``mask``."""
+    positions: list[int] = []
+    while mask and len(positions) < k:
+        low = mask & -mask
+        positions.append(low.bit_length() - 1)
+        mask ^= low
+    return positions
+
+
+def _words(text: str) -> list[bytes]:
+    """The lowercase runs of letters and digits in ``text``, UTF-8 encoded."""
+    if text.isascii():
+        return text.encode().translate(_ASCII_WORDS).split()
+    return [word.encode() for word in _WORD.findall(text.lower())]
+
+
+def _author_key(name: str) -> str:
+    """An author name's matching form: casefolded, whitespace collapsed, accents dropped."""
+    key = " ".join(name.split()).casefold()
+    if key.isascii():
+        return key
+    return _ACCENTS.sub("", unicodedata.normalize("NFKD", key))
+
+
+def _plural_forms(word: str) -> tuple[str, ...]:
+    """English plurals accepted for the last word of a keyword (none for one-character words)."""
+    if len(word) < 2:
+        return ()
+    forms = [word + "s"]
+    if word.endswith(_ES_ENDINGS):
+        forms.append(word + "es")
+    elif word[-1] == "y" and word[-2] not in _VOWELS:
+        forms.append(word[:-1] + "ies")
+    return tuple(forms)
+
+
+def _units_needed(unit: float, floor: float) -> int:
+    """Fewest half-units (at least 1) whose score ``unit * units / 2`` reaches ``floor``."""
+    if not floor < unit * 2.0**40:
+        return _NEVER
+    n = max(1, math.floor(floor / (unit * 0.5)) - 1)
+    while unit * (n * 0.5) < floor:
+        n += 1
+    return n
+
+
+def _unit_and_multiples(weights: dict[int, float]) -> tuple[float | None, dict[int, int] | None]:
+    """Express positive weights as small integer multiples of one unit (multiples ``None``: all are 1).
+
+    The unit is ``None`` when that is impossible (a weight that is not positive, or not a small multiple
+    of a power of two times the others): such a channel is scored paper by paper with exact sums.
+    """
+    values = set(weights.values())
+    if len(values) <= 1:
+        unit = values.pop() if values else 1.0
+        return (unit, None) if 0.0 < unit < math.inf else (None, None)
+    if not all(0.0 < w < math.inf for w in values):
+        return None, None
+    for exponent in range(4, -7, -1):
+        unit = 2.0**exponent
+        multiples = {t: w / unit for t, w in weights.items()}
+        if all(m.is_integer() and m <= _MAX_MULTIPLE for m in multiples.values()):
+            return unit, {t: int(m) for t, m in multiples.items()}
+    return None, None
+
+
+_Phrase = tuple[int, frozenset[bytes], tuple[tuple[bytes, bytes], ...]]
+
+
+class _TermIndex:
+    """Distinct keywords (by their matching form), found in a text with one tokenisation of it."""
+
+    __slots__ = ("_firsts", "_phrases", "_single", "_singles", "_words")
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        single: dict[bytes, list[int]] = {}  # word (or its plural) -> one-word keywords it is
+        # first word -> (id, words between the first and the last, ((last-word form, b" whole phrase "), ...))
+        phrases: dict[bytes, list[_Phrase]] = {}
+        words_used: set[bytes] = set()
+        for tid, key in enumerate(keys):
+            words = [word.encode() for word in key.split(" ")]
+            lasts = [words[-1], *(form.encode() for form in _plural_forms(key.rsplit(" ", 1)[-1]))]
+            words_used.update(words, lasts)
+            if len(words) == 1:
+                for form in lasts:
+                    single.setdefault(form, []).append(tid)
+            else:
+                head = b" ".join(words[:-1])
+                ends = tuple((form, b" %s %s " % (head, form)) for form in lasts)
+                phrases.setdefault(words[0], []).append((tid, frozenset(words[1:-1]), ends))
+        self._single = {word: tuple(ids) for word, ids in single.items()}
+        self._singles = frozenset(single)
+        self._phrases = {word: tuple(entries) for word, entries in phrases.items()}
+        self._firsts = frozenset(phrases)
+        # Every word of every keyword: a text's words are intersected with this once.
+        self._words = frozenset(words_used)
+
+    def scan(self, text: str) -> set[int]:
+        """Return the ids of the keywords that occur in ``text``."""
+        words = _words(text)
+        present = self._words.intersection(words)
+        found = set(chain.from_iterable(map(self._single.__getitem__, present & self._singles)))
+        joined = b""
+        for first in present & self._firsts:
+            for tid, middle, ends in self._phrases[first]:
+                if not middle <= present:
+                    continue
+                for last, needle in ends:
+                    if last in present:
+                        if not joined:
+                            joined = b" %s " % b" ".join(words)
+                        if needle in joined:
+                            found.add(tid)
+                            break
+        return found

@@ -1,0 +1,226 @@
+"""The delivery ledger: one row per channel and paper, written before posting, marked after."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from bot.models import ChannelRef, Delivery, DeliveryState, Paper, PostedPaper, ScoredPaper, as_utc
+from bot.store import schema as db
+from bot.store.database import Database, insert_ignoring_conflicts
+from bot.store.papers import paper_from_row
+
+
+def _delivery_from_row(r: Any) -> Delivery:
+    return Delivery(
+        id=r["id"],
+        channel_id=r["channel_id"],
+        arxiv_id=r["arxiv_id"],
+        version=r["version"],
+        rank=r["rank"],
+        score=r["score"],
+        matched=tuple(r["matched"]),
+        state=DeliveryState(r["state"]),
+        message_id=r["message_id"],
+        thread_state=DeliveryState(r["thread_state"]),
+        attempts=r["attempts"],
+    )
+
+
+class DeliveryLedger:
+    """One row per channel and paper: written before posting, marked posted with the message reference after."""
+
+    def __init__(self, *, database: Database) -> None:
+        self._db = database
+
+    async def plan(self, channel_id: int, selected: Sequence[ScoredPaper]) -> int:
+        """Record selected papers as pending; papers the channel already has a row for are left alone.
+
+        Returns how many new rows were written.
+        """
+        if not selected:
+            return 0
+        now = self._db.clock.now()
+        async with self._db.transaction() as conn:
+            known = set(
+                (
+                    await conn.execute(
+                        sa.select(db.deliveries.c.arxiv_id).where(
+                            db.deliveries.c.channel_id == channel_id,
+                            db.deliveries.c.arxiv_id.in_([s.paper.arxiv_id for s in selected]),
+                        )
+                    )
+                ).scalars()
+            )
+            rows = [
+                {
+                    "channel_id": channel_id,
+                    "arxiv_id": s.paper.arxiv_id,
+                    "version": s.paper.version,
+                    "rank": rank,
+                    "score": s.score,
+                    "matched": list(s.matched),
+                    "state": DeliveryState.PENDING.value,
+                    "thread_state": DeliveryState.PENDING.value,
+                    "created_at": now,
+                }
+                for rank, s in enumerate(selected)
+                if s.paper.arxiv_id not in known
+            ]
+            if rows:
+                await conn.execute(insert_ignoring_conflicts(self._db.engine, db.deliveries), rows)
+            return len(rows)
+
+    async def delivered_ids(self, channel_id: int, arxiv_ids: Iterable[str]) -> set[str]:
+        """Which of these papers the channel already has a ledger row for."""
+        ids = list(arxiv_ids)
+        if not ids:
+            return set()
+        async with self._db.transaction() as conn:
+            return set(
+                (
+                    await conn.execute(
+                        sa.select(db.deliveries.c.arxiv_id).where(
+                            db.deliveries.c.channel_id == channel_id, db.deliveries.c.arxiv_id.in_(ids)
+                        )
+                    )
+                ).scalars()
+            )
+
+    async def unfinished(self, channel_id: int) -> list[Delivery]:
+        """Rows whose card or thread is not posted yet, oldest plan first, in rank order."""
+        async with self._db.transaction() as conn:
+            rows = (
+                (
+                    await conn.execute(
+                        sa.select(db.deliveries)
+                        .where(
+                            db.deliveries.c.channel_id == channel_id,
+                            sa.or_(
+                                db.deliveries.c.state == DeliveryState.PENDING.value,
+                                db.deliveries.c.thread_state == DeliveryState.PENDING.value,
+                            ),
+                        )
+                        .order_by(db.deliveries.c.created_at, db.deliveries.c.rank, db.deliveries.c.id)
+                    )
+                )
+                .mappings()
+                .all()
+            )
+        return [_delivery_from_row(r) for r in rows]
+
+    async def mark_card_posted(self, delivery: Delivery, message_id: str) -> Delivery:
+        """Record that the card is posted, with its message reference (and remember the card's message)."""
+        now = self._db.clock.now()
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                sa.update(db.deliveries)
+                .where(db.deliveries.c.id == delivery.id)
+                .values(
+                    state=DeliveryState.POSTED.value, message_id=message_id, posted_at=now, last_error=None
+                )
+            )
+            await conn.execute(
+                insert_ignoring_conflicts(self._db.engine, db.card_messages).values(
+                    channel_id=delivery.channel_id,
+                    message_id=message_id,
+                    arxiv_id=delivery.arxiv_id,
+                    version=delivery.version,
+                    posted_at=now,
+                )
+            )
+        return replace(delivery, state=DeliveryState.POSTED, message_id=message_id)
+
+    async def mark_thread_posted(self, delivery: Delivery, message_id: str) -> None:
+        """Record that the card's thread reply is posted."""
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                sa.update(db.deliveries)
+                .where(db.deliveries.c.id == delivery.id)
+                .values(thread_state=DeliveryState.POSTED.value, thread_message_id=message_id)
+            )
+
+    async def mark_failed(self, delivery: Delivery, error: str) -> None:
+        """Count a failed attempt; the row stays pending for the next run."""
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                sa.update(db.deliveries)
+                .where(db.deliveries.c.id == delivery.id)
+                .values(attempts=db.deliveries.c.attempts + 1, last_error=error[:500])
+            )
+
+    async def record_card(self, channel_id: int, message_id: str, paper: Paper) -> None:
+        """Remember a card posted outside the digest (``summarize``), so reactions on it save the paper."""
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                insert_ignoring_conflicts(self._db.engine, db.card_messages).values(
+                    channel_id=channel_id,
+                    message_id=message_id,
+                    arxiv_id=paper.arxiv_id,
+                    version=paper.version,
+                    posted_at=self._db.clock.now(),
+                )
+            )
+
+    async def card_paper(self, channel: ChannelRef, message_id: str) -> tuple[int, str, int] | None:
+        """(channel id, arxiv id, version) of our card with this message reference, or None if it is not ours."""
+        c, m = db.channels.c, db.card_messages.c
+        async with self._db.transaction() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(m.channel_id, m.arxiv_id, m.version)
+                    .join(db.channels, db.channels.c.id == m.channel_id)
+                    .where(
+                        c.platform == channel.platform,
+                        c.workspace == channel.workspace,
+                        c.channel == channel.channel,
+                        m.message_id == message_id,
+                    )
+                )
+            ).first()
+        return None if row is None else (row[0], row[1], row[2])
+
+    async def posted_papers(
+        self, channel_id: int, *, since: datetime | None = None, limit: int | None = None
+    ) -> list[PostedPaper]:
+        """Cards posted to a channel (posted at or after ``since``), with their papers, newest first then by rank."""
+        d, p = db.deliveries.c, db.papers.c
+        query = (
+            sa.select(d.rank, d.score, d.matched, d.posted_at, db.papers)
+            .select_from(
+                db.deliveries.join(db.papers, sa.and_(p.arxiv_id == d.arxiv_id, p.version == d.version))
+            )
+            .where(d.channel_id == channel_id, d.state == DeliveryState.POSTED.value, d.posted_at.is_not(None))
+            .order_by(d.posted_at.desc(), d.rank, d.id)
+        )
+        if since is not None:
+            query = query.where(d.posted_at >= as_utc(since))
+        if limit is not None:
+            query = query.limit(limit)
+        async with self._db.transaction() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [
+            PostedPaper(
+                paper=paper_from_row(r),
+                rank=r["rank"],
+                score=r["score"],
+                matched=tuple(r["matched"]),
+                posted_at=as_utc(r["posted_at"]),
+            )
+            for r in rows
+        ]
+
+    async def posted_since(self, channel_id: int, since: date | None = None) -> list[Delivery]:
+        """Posted rows of a channel, newest first."""
+        query = sa.select(db.deliveries).where(
+            db.deliveries.c.channel_id == channel_id, db.deliveries.c.state == DeliveryState.POSTED.value
+        )
+        if since is not None:
+            query = query.where(db.deliveries.c.posted_at >= datetime.combine(since, datetime.min.time()))
+        async with self._db.transaction() as conn:
+            rows = (await conn.execute(query.order_by(db.deliveries.c.posted_at.desc()))).mappings().all()
+        return [_delivery_from_row(r) for r in rows]

@@ -1,0 +1,33 @@
+"""Apply the alembic migrations in ``alembic/`` to a database, from sync or async code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic.config import Config
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from alembic import command
+
+ALEMBIC_DIR = Path(__file__).resolve().parents[2] / "alembic"
+
+
+def alembic_config(connection: Connection) -> Config:
+    """An alembic Config that runs on ``connection`` (see alembic/env.py)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(ALEMBIC_DIR))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+async def upgrade_database(engine: AsyncEngine, revision: str = "head") -> None:
+    """Upgrade the schema to ``revision`` (default: the newest)."""
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda sync_conn: command.upgrade(alembic_config(sync_conn), revision))
+
+
+async def downgrade_database(engine: AsyncEngine, revision: str) -> None:
+    """Downgrade the schema to ``revision`` (``base`` removes every table)."""
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda sync_conn: command.downgrade(alembic_config(sync_conn), revision))

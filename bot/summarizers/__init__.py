@@ -1,0 +1,1 @@
+"""Summarizers: the language-model summarizer and the ones that need no model."""

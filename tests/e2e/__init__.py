@@ -1,0 +1,1 @@
+"""End-to-end tests: the arxiv-bot command line as a subprocess."""

@@ -1,0 +1,58 @@
+"""The console adapter, driven through stdin of a real ``arxiv-bot run`` subprocess."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from adapters.console.render import CommandLine, Reaction, Unknown, clean, to_input
+from tests.cli_process import bot_env, run_bot
+from tests.fakes.arxiv_server import FakeArxivServer
+
+
+async def test_piped_session_posts_the_right_papers_and_a_restart_posts_nothing_new(
+    tmp_path: Path, arxiv: FakeArxivServer
+) -> None:
+    body = (Path(__file__).parents[1] / "fixtures/arxiv-rss/2026-01-05_cs.AI+cs.CL+cs.DC+cs.LG.xml").read_bytes()
+    arxiv.feeds[frozenset({"cs.DC", "cs.LG"})] = body
+    env = bot_env(tmp_path, arxiv)
+    script = "/arxiv subscribe cs.DC cs.LG\n/arxiv keywords add RL, LLM\n/arxiv digest now\nreact 1\n/arxiv saved\n"
+    code, out, err = await run_bot(script, env)
+    assert code == 0, err
+    assert "Traceback" not in out + err
+    cards = re.findall(r"^\[#(\d+)\] .*$", out, re.MULTILINE)
+    ids = re.findall(r"^    (cs\.\w+)(?: \(cross-list\))? · (\d{4}\.\d{5}v\d+) · score", out, re.MULTILINE)
+    # Primary cs.DC / cs.LG papers of the day that mention LLM(s) or RL as a word: best first, ties by id.
+    assert [i for _, i in ids] == ["2601.00397v1", "2601.00644v1", "2601.00088v1", "2601.00747v1"], out
+    assert all(cat in ("cs.DC", "cs.LG") for cat, _ in ids)
+    assert cards == ["1", "2", "3", "4"]
+    assert out.count("── thread (thread of #") == 4
+    assert "Posted 4 of 30 papers listed today" in out
+    assert "Saved 2601.00397v1" in out
+    assert "Your saved papers (1)" in out
+
+    code, out2, err2 = await run_bot("/arxiv digest now\n/arxiv saved\n", env)
+    assert code == 0, err2
+    assert "[#" not in out2
+    assert "nothing new to post: 4 matching papers were already posted" in out2
+    assert "Your saved papers (1)" in out2
+
+
+async def test_console_cli_bad_command_is_one_line_and_no_traceback(tmp_path: Path, arxiv: FakeArxivServer) -> None:
+    code, out, err = await run_bot("/arxiv set max 99\nhello\n", bot_env(tmp_path, arxiv), "console")
+    assert code == 0
+    assert "max must be from 1 to 50, not 99" in out
+    assert "not a command: 'hello'" in out
+    assert "Traceback" not in out + err
+
+
+def test_to_input() -> None:
+    assert to_input("/arxiv help") == CommandLine("/arxiv help")
+    assert to_input("react 3") == Reaction(3, True)
+    assert to_input("unreact #12") == Reaction(12, False)
+    assert to_input("   ") is None
+    assert to_input("hi") == Unknown("hi")
+
+
+def test_clean_removes_terminal_escape_sequences() -> None:
+    assert clean("title\x1b[2J\x1b]0;pwned\x07 ok") == "title[2J]0;pwned ok"

@@ -1,0 +1,376 @@
+"""ArxivClient against a real local HTTP server playing arXiv."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import socket
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.arxiv.client import DEFAULT_USER_AGENT, ArxivClient, retry_after_seconds
+from bot.errors import PaperNotFound, SourceUnavailable, UserInputError
+from bot.ports import PaperSource
+from tests.fakes.arxiv_server import DROP, HANG, FakeArxivServer, running_arxiv_server
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+BIG_FEED = (FIXTURES / "arxiv-rss" / "2026-01-05_cs.AI+cs.CL+cs.DC+cs.LG.xml").read_bytes()
+WEEKEND_FEED = (FIXTURES / "arxiv-rss" / "2026-01-10_cs.DC_weekend_empty.xml").read_bytes()
+FOUR = frozenset({"cs.AI", "cs.CL", "cs.DC", "cs.LG"})
+DC = frozenset({"cs.DC"})
+
+
+def api_body(name: str) -> str:
+    """The raw body of a recorded export API answer."""
+    body: str = json.loads((FIXTURES / "arxiv-api" / name).read_text(encoding="utf-8"))["body"]
+    return body
+
+
+class FakeClock:
+    """A monotonic clock that only moves when the client sleeps (or a test moves it)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+MakeClient = Callable[..., ArxivClient]
+
+
+@pytest.fixture
+async def arxiv_server() -> AsyncIterator[FakeArxivServer]:
+    async with running_arxiv_server() as server:
+        server.feeds[FOUR] = BIG_FEED
+        server.feeds[DC] = WEEKEND_FEED
+        yield server
+
+
+@pytest.fixture
+async def make_client(arxiv_server: FakeArxivServer) -> AsyncIterator[MakeClient]:
+    clients: list[ArxivClient] = []
+
+    def make(**overrides: Any) -> ArxivClient:
+        options: dict[str, Any] = {
+            "rss_url": arxiv_server.rss_url,
+            "api_url": arxiv_server.api_url,
+            "min_interval_s": 0.0,
+            "timeout_s": 2.0,
+        }
+        options.update(overrides)
+        client = ArxivClient(**options)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.aclose()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def with_clock(make_client: MakeClient, clock: FakeClock, **overrides: Any) -> ArxivClient:
+    return make_client(sleep=clock.sleep, monotonic=clock.monotonic, **overrides)
+
+
+# --- happy paths -------------------------------------------------------------------------------------
+
+
+async def test_fetch_listing_asks_for_sorted_categories_and_parses(
+    arxiv_server: FakeArxivServer, make_client: MakeClient
+) -> None:
+    client: PaperSource = make_client()
+
+    listing = await client.fetch_listing(["cs.LG", "cs.DC", "cs.CL", "cs.AI"])
+
+    assert len(listing.papers) == 30
+    assert listing.papers[0].versioned_id == "2601.00644v1"
+    assert listing.categories == FOUR
+    [request] = arxiv_server.requests
+    assert request.path == "/rss/cs.AI+cs.CL+cs.DC+cs.LG"
+    assert request.headers["user-agent"] == DEFAULT_USER_AGENT
+
+
+async def test_weekend_listing_is_empty_not_an_error(make_client: MakeClient) -> None:
+    listing = await make_client().fetch_listing({"cs.DC"})
+
+    assert listing.papers == ()
+    assert listing.skipped_entries == 0
+
+
+async def test_custom_user_agent_is_sent(arxiv_server: FakeArxivServer, make_client: MakeClient) -> None:
+    await make_client(user_agent="arxiv-bot-test/9 (+mailto:ops@example.org)").fetch_listing(DC)
+
+    assert arxiv_server.requests[0].headers["user-agent"] == "arxiv-bot-test/9 (+mailto:ops@example.org)"
+
+
+async def test_lookup_asks_the_api_for_the_versioned_id(arxiv_server: FakeArxivServer, make_client: MakeClient) -> None:
+    arxiv_server.papers["2104.12255v1"] = (200, api_body("id_2104.12255v1.json"))
+
+    paper = await make_client().lookup("https://arxiv.org/abs/2104.12255v1")
+
+    assert paper.title == "0"
+    assert paper.versioned_id == "2104.12255v1"
+    [request] = arxiv_server.requests
+    assert request.path == "/api/query"
+    assert request.query == {"id_list": "2104.12255v1"}
+
+
+async def test_lookup_without_version_asks_for_the_bare_id(
+    arxiv_server: FakeArxivServer, make_client: MakeClient
+) -> None:
+    arxiv_server.papers["1111.2011"] = (
+        200,
+        (FIXTURES / "arxiv-api" / "id_list_1111.2011v2_2016format.xml").read_text(encoding="utf-8"),
+    )
+
+    paper = await make_client().lookup("arXiv:1111.2011")
+
+    assert paper.versioned_id == "1111.2011v2"
+    assert paper.primary_category == "cond-mat.str-el"
+    assert arxiv_server.requests[0].query == {"id_list": "1111.2011"}
+
+
+# --- not found and bad input -------------------------------------------------------------------------
+
+
+async def test_api_error_entry_is_paper_not_found_without_retry(
+    arxiv_server: FakeArxivServer, make_client: MakeClient, clock: FakeClock
+) -> None:
+    arxiv_server.papers["2601.99999"] = (400, api_body("id_abc_error.json"))
+
+    with pytest.raises(PaperNotFound, match=r"^no such paper on arXiv: 2601\.99999"):
+        await with_clock(make_client, clock).lookup("2601.99999")
+
+    assert len(arxiv_server.requests) == 1
+    assert clock.sleeps == []
+
+
+async def test_unknown_id_is_paper_not_found(arxiv_server: FakeArxivServer, make_client: MakeClient) -> None:
+    with pytest.raises(PaperNotFound, match=r"^no such paper on arXiv: 2601\.99998v2$"):
+        await make_client().lookup("2601.99998v2")
+
+    assert len(arxiv_server.requests) == 1
+
+
+async def test_malformed_id_is_rejected_before_any_request(
+    arxiv_server: FakeArxivServer, make_client: MakeClient
+) -> None:
+    with pytest.raises(UserInputError, match="'abc' is not an arXiv id"):
+        await make_client().lookup("abc")
+
+    assert arxiv_server.requests == []
+
+
+async def test_html_page_with_200_is_source_unavailable_without_retry(
+    arxiv_server: FakeArxivServer, make_client: MakeClient
+) -> None:
+    arxiv_server.feeds[frozenset({"cs.LG"})] = "<html><body><h1>Service Unavailable</h1></body></html>"
+
+    with pytest.raises(SourceUnavailable, match="not a feed"):
+        await make_client().fetch_listing({"cs.LG"})
+
+    assert len(arxiv_server.requests) == 1
+
+
+async def test_404_listing_is_source_unavailable_without_retry(
+    arxiv_server: FakeArxivServer, make_client: MakeClient
+) -> None:
+    with pytest.raises(SourceUnavailable, match=r"HTTP 404 .*/rss/cs\.XX"):
+        await make_client().fetch_listing({"cs.XX"})
+
+    assert len(arxiv_server.requests) == 1
+
+
+# --- retries -----------------------------------------------------------------------------------------
+
+
+async def test_429_retry_after_seconds_is_honoured(
+    arxiv_server: FakeArxivServer, make_client: MakeClient, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    arxiv_server.fail((429, {"Retry-After": "7"}))
+    client = with_clock(make_client, clock, min_interval_s=3.0)
+
+    with caplog.at_level(logging.INFO, logger="bot.arxiv.client"):
+        listing = await client.fetch_listing(FOUR)
+
+    assert len(listing.papers) == 30
+    assert clock.sleeps == [7.0]
+    assert len(arxiv_server.requests) == 2
+    assert any(r.levelno == logging.WARNING and "HTTP 429" in r.getMessage() for r in caplog.records)
+    assert any(r.levelno == logging.INFO and "HTTP 200" in r.getMessage() for r in caplog.records)
+
+
+async def test_503_retry_after_http_date_is_honoured(
+    arxiv_server: FakeArxivServer, make_client: MakeClient, clock: FakeClock
+) -> None:
+    later = datetime.now(UTC) + timedelta(seconds=30)
+    arxiv_server.fail((503, {"Retry-After": format_datetime(later, usegmt=True)}))
+
+    await with_clock(make_client, clock).fetch_listing(DC)
+
+    [waited] = clock.sleeps
+    assert 28.0 <= waited <= 30.0
+    assert len(arxiv_server.requests) == 2
+
+
+async def test_backoff_is_exponential_and_capped_over_every_retryable_fault(
+    arxiv_server: FakeArxivServer, make_client: MakeClient, clock: FakeClock
+) -> None:
+    arxiv_server.fail(503, 500, DROP, 502, 429)
+    client = with_clock(make_client, clock, max_retries=5, backoff_s=1.0, max_backoff_s=5.0)
+
+    listing = await client.fetch_listing(DC)
+
+    assert listing.papers == ()
+    assert clock.sleeps == [1.0, 2.0, 4.0, 5.0, 5.0]
+    assert len(arxiv_server.requests) == 6
+
+
+async def test_gives_up_after_max_retries(
+    arxiv_server: FakeArxivServer, make_client: MakeClient, clock: FakeClock
+) -> None:
+    arxiv_server.fail(503, 503, 503, 503)
+    client = with_clock(make_client, clock, max_retries=2)
+
+    with pytest.raises(SourceUnavailable) as caught:
+        await client.fetch_listing(DC)
+
+    message = str(caught.value)
+    assert "HTTP 503" in message
+    assert f"{arxiv_server.rss_url}/cs.DC" in message
+    assert "3 attempts" in message
+    assert "\n" not in message
+    assert len(arxiv_server.requests) == 3
+    assert clock.sleeps == [1.0, 2.0]
+
+
+async def test_default_max_retries_is_four(
+    arxiv_server: FakeArxivServer, make_client: MakeClient, clock: FakeClock
+) -> None:
+    arxiv_server.fail(*[502] * 6)
+
+    with pytest.raises(SourceUnavailable, match="after 5 attempts"):
+        await with_clock(make_client, clock).lookup("2601.00644")
+
+    assert len(arxiv_server.requests) == 5
+
+
+async def test_retry_after_too_long_gives_up_at_once(
+    arxiv_server: FakeArxivServer, make_client: MakeClient, clock: FakeClock
+) -> None:
+    arxiv_server.fail((429, {"Retry-After": "3600"}))
+
+    with pytest.raises(SourceUnavailable, match="3600 s"):
+        await with_clock(make_client, clock, max_retry_after_s=120.0).fetch_listing(DC)
+
+    assert clock.sleeps == []
+    assert len(arxiv_server.requests) == 1
+
+
+async def test_timeout_becomes_source_unavailable(arxiv_server: FakeArxivServer, make_client: MakeClient) -> None:
+    arxiv_server.fail(HANG)
+
+    with pytest.raises(SourceUnavailable, match="ReadTimeout"):
+        await make_client(timeout_s=0.2, max_retries=0).fetch_listing(DC)
+
+
+async def test_connection_refused_becomes_source_unavailable(clock: FakeClock) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))  # bound but not listening: connections are refused
+        port = unused.getsockname()[1]
+        client = ArxivClient(
+            rss_url=f"http://127.0.0.1:{port}/rss",
+            api_url=f"http://127.0.0.1:{port}/api/query",
+            max_retries=1,
+            sleep=clock.sleep,
+            monotonic=clock.monotonic,
+        )
+        async with client:
+            with pytest.raises(SourceUnavailable, match=r"ConnectError.*after 2 attempts"):
+                await client.lookup("2601.00644")
+
+    assert clock.sleeps == [1.0, 2.0]  # one backoff, then the 3 s interval's remaining 2 s
+
+
+# --- politeness --------------------------------------------------------------------------------------
+
+
+async def test_min_interval_between_request_starts(
+    arxiv_server: FakeArxivServer, make_client: MakeClient, clock: FakeClock
+) -> None:
+    arxiv_server.papers["2104.12255"] = (200, api_body("id_2104.12255v1.json"))
+    client = with_clock(make_client, clock, min_interval_s=3.0)
+
+    await client.fetch_listing(DC)
+    await client.lookup("2104.12255")
+    clock.now += 1.0
+    await client.fetch_listing(DC)
+    clock.now += 10.0
+    await client.fetch_listing(DC)
+
+    assert clock.sleeps == [3.0, 2.0]
+    assert len(arxiv_server.requests) == 4
+
+
+async def test_concurrent_calls_never_overlap_at_the_server(
+    arxiv_server: FakeArxivServer, make_client: MakeClient
+) -> None:
+    arxiv_server.latency_s = 0.03
+    client = make_client()
+
+    big, weekend, missing = await asyncio.gather(
+        client.fetch_listing(FOUR),
+        client.fetch_listing(DC),
+        client.lookup("2601.00001"),
+        return_exceptions=True,
+    )
+
+    assert not isinstance(big, BaseException) and len(big.papers) == 30
+    assert not isinstance(weekend, BaseException) and weekend.papers == ()
+    assert isinstance(missing, PaperNotFound)
+    assert arxiv_server.max_in_flight == 1
+    spans = sorted((r.started, r.finished or 0.0) for r in arxiv_server.requests)
+    assert len(spans) == 3
+    assert all(later[0] >= earlier[1] for earlier, later in itertools.pairwise(spans))
+
+
+# --- Retry-After parsing -----------------------------------------------------------------------------
+
+
+NOW = datetime(2026, 1, 5, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("7", 7.0),
+        (" 120 ", 120.0),
+        ("0", 0.0),
+        ("Mon, 05 Jan 2026 12:00:30 GMT", 30.0),
+        ("Mon, 05 Jan 2026 11:59:00 GMT", 0.0),
+        ("soon", None),
+        ("-5", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_retry_after_seconds(value: str | None, expected: float | None) -> None:
+    assert retry_after_seconds(value, now=NOW) == expected

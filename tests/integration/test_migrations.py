@@ -1,0 +1,66 @@
+"""Migrations create exactly the schema the code uses, and go down and up cleanly (SQLite, and PostgreSQL when set)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from bot.store.database import create_engine
+from bot.store.migrations import downgrade_database, upgrade_database
+from bot.store.schema import metadata
+
+
+async def test_upgrade_matches_models_and_downgrade_is_clean(empty_db_url: str) -> None:
+    engine = create_engine(empty_db_url)
+    try:
+        await upgrade_database(engine)
+        async with engine.connect() as conn:
+            diff = await conn.run_sync(
+                lambda c: compare_metadata(MigrationContext.configure(c, opts={"compare_type": True}), metadata)
+            )
+            assert diff == []
+            if engine.dialect.name == "sqlite":
+                mode = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar()
+                assert mode == "wal"
+                assert (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar() == 1
+            else:
+                assert engine.dialect.name == "postgresql"
+        await downgrade_database(engine, "base")
+        async with engine.connect() as conn:
+            tables = await conn.run_sync(lambda c: set(sa.inspect(c).get_table_names()))
+            assert tables == {"alembic_version"}
+        await upgrade_database(engine)
+        async with engine.connect() as conn:
+            tables = await conn.run_sync(lambda c: set(sa.inspect(c).get_table_names()))
+            assert set(metadata.tables) <= tables
+    finally:
+        await engine.dispose()
+
+
+async def test_rule_keys_follow_matching_and_duplicates_collapse(empty_db_url: str) -> None:
+    engine = create_engine(empty_db_url)
+    try:
+        await upgrade_database(engine, "0002")
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO channels (platform, workspace, channel, post_time, timezone, max_papers, min_score,"
+                    " include_cross, language, feed_token, created_at) VALUES ('test', 'w', 'c', '09:00', 'UTC', 10,"
+                    " 1.0, false, 'en', 'tok', '2026-01-05 10:00:00')"
+                )
+            )
+            for term, key in (("KV-cache", "kv-cache"), ("kv cache", "kv cache"), ("LLM", "llm")):
+                await conn.execute(
+                    sa.text(
+                        "INSERT INTO keyword_rules (channel_id, kind, term, term_key, weight)"
+                        " VALUES (1, 'include', :term, :key, 1.0)"
+                    ),
+                    {"term": term, "key": key},
+                )
+        await upgrade_database(engine)
+        async with engine.connect() as conn:
+            rows = (await conn.execute(sa.text("SELECT term, term_key FROM keyword_rules ORDER BY id"))).all()
+        assert [tuple(r) for r in rows] == [("KV-cache", "kv cache"), ("LLM", "llm")]
+    finally:
+        await engine.dispose()
