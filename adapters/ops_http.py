@@ -1,6 +1,6 @@
 """Operations endpoints on the shared HTTP server: /healthz, /readyz, /metrics and each channel's RSS feed.
 
-Handlers are thin: the feed body comes from ``bot.feeds.render_rss``, the metrics from ``bot.metrics.REGISTRY``.
+Handlers are thin: the feed body comes from ``bot.feeds.render_rss``, the metrics from ``bot.metrics.render``.
 No handler lets an exception (or a traceback) reach the client: failures are logged and answered with a bare 500.
 """
 
@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from adapters.http_server import Handler, HttpServer
+from bot import metrics
 from bot.exports.rss import MAX_FEED_ITEMS, ChannelFeed, entity_tag, render_rss, rfc822
-from bot.metrics import REGISTRY
 from bot.models import ChannelRecord, as_utc
 
 if TYPE_CHECKING:
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 RSS_CONTENT_TYPE = "application/rss+xml; charset=utf-8"
 LOOP_LAG_LIMIT_S = 5.0
 """The event loop counts as unresponsive when a 0.5 s heartbeat comes this much late."""
@@ -138,7 +137,7 @@ class OpsRoutes:
 
     async def metrics(self, _request: web.Request) -> web.Response:
         """Every metric in Prometheus text format 0.0.4."""
-        return web.Response(body=REGISTRY.render().encode("utf-8"), headers={"Content-Type": METRICS_CONTENT_TYPE})
+        return web.Response(body=metrics.render(), headers={"Content-Type": metrics.CONTENT_TYPE})
 
     async def feed(self, request: web.Request) -> web.Response:
         """A channel's RSS feed; an unknown token is a bare 404; conditional requests may get 304."""

@@ -67,9 +67,9 @@ class ArxivClient:
         try:
             listing = await self._fetch_listing(categories)
         except SourceError:
-            ARXIV_REQUESTS.inc(kind="listing", outcome="error")
+            ARXIV_REQUESTS.labels(kind="listing", outcome="error").inc()
             raise
-        ARXIV_REQUESTS.inc(kind="listing", outcome="ok")
+        ARXIV_REQUESTS.labels(kind="listing", outcome="ok").inc()
         PAPERS_FETCHED.inc(len(listing.papers))
         return listing
 
@@ -78,12 +78,12 @@ class ArxivClient:
         try:
             paper = await self._lookup(paper_id)
         except PaperNotFound:
-            ARXIV_REQUESTS.inc(kind="lookup", outcome="not_found")
+            ARXIV_REQUESTS.labels(kind="lookup", outcome="not_found").inc()
             raise
         except SourceError:
-            ARXIV_REQUESTS.inc(kind="lookup", outcome="error")
+            ARXIV_REQUESTS.labels(kind="lookup", outcome="error").inc()
             raise
-        ARXIV_REQUESTS.inc(kind="lookup", outcome="ok")
+        ARXIV_REQUESTS.labels(kind="lookup", outcome="ok").inc()
         return paper
 
     async def _fetch_listing(self, categories: Collection[str]) -> Listing:

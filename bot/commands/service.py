@@ -74,7 +74,7 @@ class CommandService:
         finally:
             name = text.strip().removeprefix("/arxiv").split(maxsplit=1)
             known = name[0].lower() if name and name[0].lower() in cp.COMMAND_NAMES else "other"
-            COMMAND_SECONDS.observe(time.monotonic() - started, command=known)
+            COMMAND_SECONDS.labels(command=known).observe(time.monotonic() - started)
 
     async def _execute(self, ctx: CommandContext, text: str) -> Reply:
         try:

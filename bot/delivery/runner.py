@@ -293,11 +293,11 @@ class DigestRunner:
         try:
             ref = await self._publisher.post_card(card, channel=channel)
         except PublishError as err:
-            POSTS.inc(platform=channel.platform, kind="card", outcome="failed")
+            POSTS.labels(platform=channel.platform, kind="card", outcome="failed").inc()
             log.warning("posting %s to %s failed: %s", card.paper.versioned_id, channel, err)
             await self._ledger.mark_failed(row, str(err))
             return None
-        POSTS.inc(platform=channel.platform, kind="card", outcome="sent")
+        POSTS.labels(platform=channel.platform, kind="card", outcome="sent").inc()
         return await self._ledger.mark_card_posted(row, ref.message_id)
 
     async def _post_summary(self, row: Delivery, summary: ThreadSummary, parent: MessageRef) -> None:
@@ -305,9 +305,9 @@ class DigestRunner:
         try:
             ref = await self._publisher.post_thread(summary, parent=parent)
         except PublishError as err:
-            POSTS.inc(platform=parent.channel.platform, kind="thread", outcome="failed")
+            POSTS.labels(platform=parent.channel.platform, kind="thread", outcome="failed").inc()
             log.warning("thread reply for %s in %s failed: %s", paper.versioned_id, parent.channel, err)
             await self._ledger.mark_failed(row, str(err))
             return
-        POSTS.inc(platform=parent.channel.platform, kind="thread", outcome="sent")
+        POSTS.labels(platform=parent.channel.platform, kind="thread", outcome="sent").inc()
         await self._ledger.mark_thread_posted(row, ref.message_id)

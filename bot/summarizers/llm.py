@@ -248,7 +248,7 @@ class LlmSummarizer:
             await self._fulltext.aclose()
 
     async def _lookup(self, *, hit: bool) -> None:
-        SUMMARY_CACHE.inc(result="hit" if hit else "miss")
+        SUMMARY_CACHE.labels(result="hit" if hit else "miss").inc()
         await self._count(self._usage.record_lookup(hit=hit))
 
     @staticmethod
@@ -264,7 +264,7 @@ class LlmSummarizer:
         if stored is not None:
             await self._lookup(hit=True)
             return self._thread(paper, stored)
-        SUMMARY_CACHE.inc(result="miss")
+        SUMMARY_CACHE.labels(result="miss").inc()
         run = CURRENT_RUN.get()
         if run is not None and not run.take(self._settings.max_summaries_per_run):
             await self._count(self._usage.record_lookup(hit=False))
@@ -300,7 +300,7 @@ class LlmSummarizer:
                 try:
                     answer = await self._call(model, messages)
                 except _CallFailed as err:
-                    LLM_CALLS.inc(model=model, outcome=err.outcome)
+                    LLM_CALLS.labels(model=model, outcome=err.outcome).inc()
                     await self._count(self._usage.record_failure(model=model, cache_miss=miss))
                     miss = False
                     errors.append(f"{model}: {err}")
@@ -308,9 +308,9 @@ class LlmSummarizer:
                         await self._sleep(self._backoff_s * 2**attempt)
                         continue
                     break
-                LLM_TOKENS.inc(answer.input_tokens, model=model, direction="input")
-                LLM_TOKENS.inc(answer.output_tokens, model=model, direction="output")
-                LLM_COST.inc(answer.cost_usd, model=model)
+                LLM_TOKENS.labels(model=model, direction="input").inc(answer.input_tokens)
+                LLM_TOKENS.labels(model=model, direction="output").inc(answer.output_tokens)
+                LLM_COST.labels(model=model).inc(answer.cost_usd)
                 await self._count(
                     self._usage.record_call(
                         model=model,
@@ -323,10 +323,10 @@ class LlmSummarizer:
                 miss = False
                 parsed = parse_answer(answer.text)
                 if parsed is None:
-                    LLM_CALLS.inc(model=model, outcome="invalid")
+                    LLM_CALLS.labels(model=model, outcome="invalid").inc()
                     errors.append(f"{model}: the answer was not the requested JSON")
                     break
-                LLM_CALLS.inc(model=model, outcome="ok")
+                LLM_CALLS.labels(model=model, outcome="ok").inc()
                 tldr, sections = parsed
                 return StoredSummary(
                     tldr=tldr,

@@ -17,7 +17,7 @@ from datetime import timedelta
 import pytest
 
 from adapters.composition import Services, build_services
-from bot.metrics import LLM_CALLS, LLM_TOKENS, SUMMARY_CACHE
+from bot.metrics import sample
 from bot.models import ChannelRef, ThreadSummary
 from bot.summarizers.extractive import NOTE_BUDGET, NOTE_EXTRACTIVE, NOTE_RUN_LIMIT
 from bot.summarizers.llm import MAX_SECTION_CHARS, MAX_TLDR_CHARS, MAX_TOTAL_CHARS, SECTIONS
@@ -84,7 +84,7 @@ async def test_one_model_call_per_paper_and_language_for_many_channels_and_works
     db_url: str, arxiv: FakeArxivServer, clock: FixedClock, publisher: FakePublisher, llm: FakeOpenAIServer
 ) -> None:
     llm.latency_s = 0.2  # long enough that two concurrent summaries always overlap at the server
-    calls_before = LLM_CALLS.value(model=MODEL, outcome="ok")
+    calls_before = sample("arxivbot_llm_calls_total", model=MODEL, outcome="ok")
     async with llm_services(db_url, arxiv, clock, publisher, llm, ARXIVBOT_LLM__CONCURRENCY="2") as services:
         await setup_channel(services, A, "LLM")
         await setup_channel(services, B, "LLM, RL")
@@ -98,7 +98,7 @@ async def test_one_model_call_per_paper_and_language_for_many_channels_and_works
     assert len(threads) == 14 and all(is_model_summary(summary) for _, summary in threads)
     distinct = {(summary.paper.versioned_id, language[parent.channel]) for parent, summary in threads}
     assert len(llm.requests) == len(distinct) == 5 + 3  # five English papers, three Chinese
-    assert LLM_CALLS.value(model=MODEL, outcome="ok") - calls_before == len(distinct)
+    assert sample("arxivbot_llm_calls_total", model=MODEL, outcome="ok") - calls_before == len(distinct)
     assert sum("language code zh" in r.system for r in llm.requests) == 3
     # Cards never wait on the model: every card of every channel is out before the first thread reply.
     kinds = [kind for kind, _ in publisher.sent]
@@ -111,7 +111,7 @@ async def test_concurrent_requests_for_one_paper_share_one_call(
 ) -> None:
     arxiv.papers["2601.00644"] = (200, atom_entry("2601.00644", "FlexSpec", "We propose FlexSpec."))
     llm.latency_s = 0.3
-    hits_before = SUMMARY_CACHE.value(result="hit")
+    hits_before = sample("arxivbot_summary_cache_total", result="hit")
     async with llm_services(db_url, arxiv, clock, publisher, llm) as services:
         channels = [ChannelRef("test", f"w{i}", "c") for i in range(5)]
         replies = await asyncio.gather(
@@ -120,7 +120,7 @@ async def test_concurrent_requests_for_one_paper_share_one_call(
     assert all(r.posted == 1 for r in replies), [r.text for r in replies]
     assert len(llm.requests) == 1
     assert len(publisher.threads) == 5 and all(is_model_summary(s) for _, s in publisher.threads)
-    assert SUMMARY_CACHE.value(result="hit") - hits_before == 4
+    assert sample("arxivbot_summary_cache_total", result="hit") - hits_before == 4
 
 
 async def test_no_model_call_after_a_restart(
@@ -329,7 +329,7 @@ async def test_stats_show_today_and_this_month(
 ) -> None:
     arxiv.papers["2601.00644"] = (200, atom_entry("2601.00644", "FlexSpec", "We propose FlexSpec."))
     arxiv.papers["2601.00192"] = (200, atom_entry("2601.00192", "ECG", "We detect arrhythmia."))
-    tokens_before = LLM_TOKENS.value(model=MODEL, direction="input")
+    tokens_before = sample("arxivbot_llm_tokens_total", model=MODEL, direction="input")
     async with llm_services(db_url, arxiv, clock, publisher, llm) as services:
         clock.current -= timedelta(days=1)
         await services.commands.execute(ctx(channel=A), "summarize 2601.00192")
@@ -339,7 +339,7 @@ async def test_stats_show_today_and_this_month(
         reply = await services.commands.execute(ctx(channel=B), "/arxiv stats")
         bad = await services.commands.execute(ctx(channel=B), "stats please")
     prompt_tokens = sum(max(1, len("".join(m["content"] for m in r.messages)) // 4) for r in llm.requests)
-    assert LLM_TOKENS.value(model=MODEL, direction="input") - tokens_before == prompt_tokens
+    assert sample("arxivbot_llm_tokens_total", model=MODEL, direction="input") - tokens_before == prompt_tokens
     lines = reply.text.splitlines()
     assert lines[0].startswith(f"LLM summaries with {MODEL}")
     assert lines[1].startswith("Today (2026-01-05): 1 LLM calls, ") and "50% (1 of 2 lookups)" in lines[1]
