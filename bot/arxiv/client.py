@@ -13,7 +13,8 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
-from bot.arxiv.feed import parse_api_entry, parse_listing, parse_paper_id
+from bot.arxiv.feed import parse_api_entry, parse_listing
+from bot.arxiv.ids import parse_paper_id
 from bot.errors import PaperNotFound, SourceError, SourceUnavailable, UserInputError
 from bot.metrics import ARXIV_REQUESTS, PAPERS_FETCHED
 from bot.models import Listing, Paper

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.arxiv import taxonomy
-from bot.arxiv.feed import parse_paper_id
+from bot.arxiv.ids import parse_paper_id
 from bot.config import LANGUAGE_RE, TIME_RE
 from bot.errors import UnknownCommand, UserInputError
 from bot.ranking.keywords import validate_term
