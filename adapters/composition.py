@@ -16,6 +16,7 @@ from adapters.console.adapter import ConsoleChat, ConsolePublisher
 from adapters.http_server import HttpServer
 from bot.arxiv.client import ArxivClient
 from bot.arxiv.fulltext import FullTextFetcher
+from bot.arxiv.http import ArxivHttp, same_site
 from bot.clock import SystemClock
 from bot.commands.service import CommandPorts, CommandService
 from bot.config import Settings
@@ -105,33 +106,36 @@ async def migrate(settings: Settings) -> None:
         await engine.dispose()
 
 
-def build_source(settings: Settings) -> ArxivClient:
-    """The real arXiv client from settings."""
+def build_arxiv_http(settings: Settings) -> ArxivHttp:
+    """The HTTP layer for arXiv (one request at a time, spaced, retrying) from settings."""
     a = settings.arxiv
-    return ArxivClient(
-        rss_url=a.rss_url,
-        api_url=a.api_url,
-        min_interval_s=a.min_interval_s,
-        timeout_s=a.timeout_s,
-        max_retries=a.max_retries,
-    )
+    return ArxivHttp(min_interval_s=a.min_interval_s, timeout_s=a.timeout_s, max_retries=a.max_retries)
 
 
-def build_summarizer(settings: Settings, *, summaries: SummaryStore, usage: UsageStore) -> Summarizer:
-    """The litellm summarizer with the summary store when ``[llm] model`` is set, else the extractive one."""
+def build_source(settings: Settings, *, http: ArxivHttp | None = None) -> ArxivClient:
+    """The real arXiv client from settings, over ``http`` when given."""
+    a = settings.arxiv
+    return ArxivClient(http=http or build_arxiv_http(settings), rss_url=a.rss_url, api_url=a.api_url)
+
+
+def build_summarizer(
+    settings: Settings, *, summaries: SummaryStore, usage: UsageStore, arxiv_http: ArxivHttp | None = None
+) -> Summarizer:
+    """The litellm summarizer with the summary store when ``[llm] model`` is set, else the extractive one.
+
+    Full texts go through ``arxiv_http`` (so they wait their turn with listings and lookups) when they come from
+    the site the arXiv client talks to; from another host, through an ``ArxivHttp`` of their own.
+    """
     llm = settings.llm
     if not llm.model:
         return ExtractiveSummarizer()
-    fulltext = (
-        FullTextFetcher(
-            base_url=llm.fulltext_base_url,
-            max_tokens=llm.fulltext_max_tokens,
-            timeout_s=settings.arxiv.timeout_s,
-            min_interval_s=settings.arxiv.min_interval_s,
-        )
-        if llm.fulltext
-        else None
-    )
+    fulltext = None
+    if llm.fulltext:
+        http = arxiv_http
+        a = settings.arxiv
+        if http is None or not any(same_site(llm.fulltext_base_url, url) for url in (a.api_url, a.rss_url)):
+            http = build_arxiv_http(settings)
+        fulltext = FullTextFetcher(http=http, base_url=llm.fulltext_base_url, max_tokens=llm.fulltext_max_tokens)
     return LlmSummarizer(settings=llm, summaries=summaries, usage=usage, fulltext=fulltext)
 
 
@@ -161,10 +165,11 @@ def build_services(
     papers = PaperStore(database=database)
     ledger = DeliveryLedger(database=database)
     saves = SaveStore(database=database)
-    source = source or build_source(settings)
+    arxiv_http = build_arxiv_http(settings)
+    source = source or build_source(settings, http=arxiv_http)
     usage = UsageStore(database=database, model=settings.llm.model, daily_budget_usd=settings.llm.daily_budget_usd)
     summaries = SummaryStore(database=database)
-    summarizer = summarizer or build_summarizer(settings, summaries=summaries, usage=usage)
+    summarizer = summarizer or build_summarizer(settings, summaries=summaries, usage=usage, arxiv_http=arxiv_http)
     router = PublisherRouter(publishers={})
     runner = DigestRunner(
         source=source,
