@@ -28,7 +28,7 @@ from adapters.discord.translate import (
     to_commands,
     to_embed,
 )
-from bot.commands import parser as cp
+from bot.commands.parser import MAX_MAX_PAPERS, MAX_MIN_SCORE
 from bot.commands.service import CommandService
 from bot.errors import UserInputError
 from bot.models import CommandContext, MessageRef, PaperCard, Reply
@@ -65,6 +65,7 @@ def command_context(interaction: discord.Interaction[Any]) -> CommandContext | N
         user_id=str(interaction.user.id),
         user_name=interaction.user.display_name,
         can_manage=permissions.manage_channels or permissions.administrator,
+        refusal=REFUSAL,
     )
 
 
@@ -204,8 +205,8 @@ class ArxivCommands(app_commands.Group):
         interaction: discord.Interaction[Any],
         time: app_commands.Range[str, 4, 5] | None = None,
         timezone: app_commands.Range[str, 1, 64] | None = None,
-        max: app_commands.Range[int, 1, cp.MAX_MAX_PAPERS] | None = None,
-        min_score: app_commands.Range[float, 0.0, cp.MAX_MIN_SCORE] | None = None,
+        max: app_commands.Range[int, 1, MAX_MAX_PAPERS] | None = None,
+        min_score: app_commands.Range[float, 0.0, MAX_MIN_SCORE] | None = None,
         cross: bool | None = None,
         language: app_commands.Range[str, 2, 10] | None = None,
     ) -> None:
@@ -295,37 +296,29 @@ class ArxivDiscordClient(discord.Client):
     # ------------------------------------------------------------------------------------------ commands
 
     async def run_command(self, interaction: discord.Interaction[Any]) -> None:
-        """Run one ``/arxiv`` interaction through the CommandService and answer it."""
+        """Run one ``/arxiv`` interaction through the CommandService and answer it.
+
+        Each command text is parsed once; the core refuses what the caller may not do, in Discord's wording.
+        """
         ctx = command_context(interaction)
         if ctx is None:
             await self.answer(interaction, Reply(text=NOT_IN_GUILD))
             return
         try:
             texts = to_commands(cast(CommandPayload, interaction.data or {}))
-            commands = [cp.parse_command(text) for text in texts]
         except UserInputError as err:
             await self.answer(interaction, Reply(text=str(err)))
             return
-        if not ctx.can_manage and any(isinstance(c, cp.MUTATING) for c in commands):
-            await self.answer(interaction, Reply(text=REFUSAL))
-            return
-        if any(self.service.is_slow(text) for text in texts):
+        commands = [self.service.prepare(text) for text in texts]
+        if any(command.slow for command in commands):
             await interaction.response.defer(thinking=True, ephemeral=True)
-        work = asyncio.ensure_future(self._execute_all(ctx, texts))
+        work = asyncio.ensure_future(self.service.execute_many(ctx, commands))
         if not interaction.response.is_done():
             done, _ = await asyncio.wait({work}, timeout=ACK_BUDGET_S)
             if not done:
                 await interaction.response.defer(thinking=True, ephemeral=True)
         reply = await work
-        await self.answer(interaction, reply, code=isinstance(commands[0], cp.Help))
-
-    async def _execute_all(self, ctx: CommandContext, texts: list[str]) -> Reply:
-        replies = [await self.service.execute(ctx, text) for text in texts]
-        if len(replies) == 1:
-            return replies[0]
-        # Several settings at once: each one's first line, then the settings as they now are.
-        heads = [r.text.split("\n", 1)[0] for r in replies[:-1]]
-        return Reply(text="\n".join([*heads, replies[-1].text]), ephemeral=all(r.ephemeral for r in replies))
+        await self.answer(interaction, reply, code=commands[0].name == "help")
 
     async def answer(self, interaction: discord.Interaction[Any], reply: Reply, *, code: bool = False) -> None:
         """Send a Reply as the interaction's response and follow-ups, split to Discord's limits.
