@@ -26,6 +26,7 @@ from tests.fakes.discord_server import (
     FakeDiscord,
     running_discord_server,
 )
+from tests.parse_count import count_parses
 
 REF_CHANNEL = ("discord", str(GUILD_ID), str(CHANNEL_ID))
 SUPPRESS_EMBEDS = 1 << 2
@@ -154,6 +155,25 @@ async def test_set_takes_typed_options_together_and_refuses_an_empty_set(
     assert "bad time" in bad_time.text
     settings = await discord_fake.run("settings")
     assert "up to 5 papers" in settings.text  # the bad time stopped the whole set: max stayed 5
+
+
+async def test_a_slash_command_is_parsed_exactly_once(
+    bot: DiscordAdapter, discord_fake: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parses = count_parses(monkeypatch)
+    answer = await discord_fake.run("set", {"max": 5, "min-score": 0.0, "cross": True})
+    assert answer.text.startswith("Up to 5 papers a day\nMinimum score set to 0\nCross-listed papers included")
+    assert parses == ["set max 5", "set min-score 0", "set cross on"]  # each text of the set once
+
+    refused = await discord_fake.run("subscribe", {"categories": "cs.DC"}, user=MEMBER)
+    assert refused.text == REFUSAL
+    assert parses[3:] == ["subscribe cs.DC"]
+
+    await discord_fake.run("subscribe", {"categories": "cs.DC"})
+    await discord_fake.run("keywords", {"action": "add", "terms": "LLM"})
+    digest = await discord_fake.run("digest-now")
+    assert digest.deferred and digest.text.startswith("Posted")
+    assert parses[4:] == ["subscribe cs.DC", "keywords add LLM", "digest now"]
 
 
 async def test_bad_input_gets_one_ephemeral_line(bot: DiscordAdapter, discord_fake: FakeDiscord) -> None:
