@@ -86,15 +86,16 @@ class CommandService:
         return await self.execute_many(ctx, [self.prepare(command) if isinstance(command, str) else command])
 
     async def execute_many(self, ctx: CommandContext, commands: Sequence[PreparedCommand]) -> Reply:
-        """Run several prepared commands sent as one request, in order; one combined answer; never raises.
+        """Run prepared commands sent as one request (at least one), in order, with one combined answer.
 
-        Nothing runs when any of them is bad input or refused: the answer is then that one's.
+        Nothing runs when any of them is bad input or refused: the answer is then that one's. Never raises for a
+        non-empty list.
         """
         if not commands:
             raise ValueError("execute_many needs at least one command")
         for command in commands:
             started = time.monotonic()
-            stop = self._stop(ctx, command)
+            stop = self._before_running(ctx, command)
             if stop is not None:
                 COMMAND_SECONDS.labels(command=command.name).observe(time.monotonic() - started)
                 return stop
@@ -107,7 +108,7 @@ class CommandService:
                 COMMAND_SECONDS.labels(command=command.name).observe(time.monotonic() - started)
         return combined(replies)
 
-    def _stop(self, ctx: CommandContext, command: PreparedCommand) -> Reply | None:
+    def _before_running(self, ctx: CommandContext, command: PreparedCommand) -> Reply | None:
         """The answer that keeps a prepared command from running (bad input, or refused), or None."""
         if command.error is not None:
             return self._failure(ctx, command, command.error)
