@@ -19,6 +19,7 @@ import pytest
 
 from adapters.composition import build_services
 from adapters.console.adapter import CONSOLE_CHANNEL
+from adapters.runtime import stop_work
 from bot.models import ChannelRef, MessageRef, PaperCard
 from tests.conftest import ROOT, FixedClock, ctx, make_settings
 from tests.fakes.arxiv_server import HANG, FakeArxivServer
@@ -101,7 +102,7 @@ async def test_stopping_cancels_a_scheduled_digest_stuck_on_arxiv_after_the_grac
     await services.scheduler.start()
     await wait_until(lambda: len(arxiv.requests) == 1, within_s=10)
     started = time.monotonic()
-    await services.stop_work(grace_s=0.5)
+    await stop_work(services, grace_s=0.5)
     assert time.monotonic() - started < 3
     await services.aclose()
     assert publisher.sent == []
