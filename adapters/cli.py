@@ -162,18 +162,10 @@ async def _connect_publisher(services: Services, platform: str, settings: Settin
 
         services.router.add("console", ConsolePublisher(out=sys.stdout))
     elif platform == "slack":
-        from adapters.slack.publisher import SlackPublisher, make_client
-        from adapters.slack.runtime import check_bot_token
+        from adapters.slack.runtime import connect_slack_publisher
 
-        token = os.environ.get("SLACK_BOT_TOKEN", "")
-        if not token:
-            raise ConfigError("SLACK_BOT_TOKEN is not set: expected the Bot User OAuth Token (xoxb-...) to post")
-        s = settings.slack
-        client = make_client(token=token, api_url=s.api_url)
-        await check_bot_token(client, s.api_url)
-        services.router.add(
-            "slack", SlackPublisher(client=client, post_interval_s=s.post_interval_s, max_concurrency=s.max_concurrency)
-        )
+        slack = await connect_slack_publisher(settings.slack, os.environ)
+        services.router.add("slack", slack.publisher)
     else:
         raise UserInputError(
             f"digest --channel cannot post to {platform} from the command line: use /arxiv digest-now in the "
