@@ -11,9 +11,10 @@ from typing import Any
 import discord
 import pytest
 
-from adapters.composition import BotRuntime, Services, build_services
+from adapters.composition import Services, build_services
 from adapters.discord.app import REACTION_EVENT, REFUSAL
-from adapters.discord.runtime import DiscordAdapter, start_discord
+from adapters.discord.runtime import DiscordAdapter
+from adapters.runtime import BotRuntime, attach_discord
 from bot.models import ChannelRef, Reply
 from tests.conftest import FEED_0105, FixedClock, make_settings
 from tests.fakes.arxiv_server import FakeArxivServer
@@ -46,7 +47,7 @@ async def bot(
     """The Discord adapter on the shared test services, connected to the fake gateway."""
     arxiv.feeds[frozenset({"cs.DC"})] = FEED_0105.read_bytes()
     settings = make_settings(db_url, arxiv, ARXIVBOT_DISCORD__API_URL=discord_fake.api_url)
-    adapter = await start_discord(services=services, settings=settings, env={"DISCORD_TOKEN": discord_fake.token})
+    adapter = await attach_discord(services, settings=settings, env={"DISCORD_TOKEN": discord_fake.token})
     await adapter.wait_ready(5)
     yield adapter
     await adapter.aclose()
@@ -208,14 +209,14 @@ async def test_the_save_button_works_after_a_restart(
     arxiv.feeds[frozenset({"cs.DC"})] = FEED_0105.read_bytes()
     settings = make_settings(db_url, arxiv, ARXIVBOT_DISCORD__API_URL=discord_fake.api_url)
     env = {"DISCORD_TOKEN": discord_fake.token}
-    first = await start_discord(services=services, settings=settings, env=env)
+    first = await attach_discord(services, settings=settings, env=env)
     await first.wait_ready(5)
     await discord_fake.run("subscribe", {"categories": "cs.DC"})
     await discord_fake.run("keywords", {"action": "add", "terms": "LLM"})
     await discord_fake.run("digest-now")
     await first.aclose()
 
-    second = await start_discord(services=services, settings=settings, env=env)
+    second = await attach_discord(services, settings=settings, env=env)
     try:
         await second.wait_ready(5)
         card = discord_fake.cards()[1]

@@ -12,7 +12,8 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 
-from adapters.composition import BotRuntime, build_services
+from adapters.composition import build_services
+from adapters.runtime import BotRuntime
 from bot.models import ChannelRef
 from tests.conftest import FEED_0105, ROOT, FixedClock, make_settings
 from tests.fakes.arxiv_server import FakeArxivServer
