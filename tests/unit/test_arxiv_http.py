@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import ast
 import asyncio
 from datetime import UTC, datetime
 
+import grimp
 import httpx
 import pytest
 
 from bot.arxiv.http import Throttle, map_httpx_exceptions, retry_after_seconds, same_site
 from bot.errors import ArxivBotError, SourceError, SourceUnavailable, TransientSourceError
-from tests.conftest import ROOT
 from tests.fakes.clock import SteppedClock
 
 URL = "https://export.arxiv.org/api/query?id_list=2601.00644"
@@ -130,17 +129,14 @@ def test_our_errors_and_others_pass_through_unchanged() -> None:
 
 def test_httpx_lives_in_the_http_layer_only() -> None:
     """Nothing in bot/ above bot/arxiv/http.py imports httpx, so nothing above it can catch httpx's errors."""
-    importers = []
-    for path in sorted((ROOT / "bot").rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                names = [node.module]
-            if any(n.split(".")[0] in ("httpx", "httpcore") for n in names):
-                importers.append(str(path.relative_to(ROOT)))
-    assert importers == ["bot/arxiv/http.py"]
+    graph = grimp.build_graph("bot", include_external_packages=True, cache_dir=None)
+    importers = {
+        module
+        for package in ("httpx", "httpcore")
+        if package in graph.modules
+        for module in graph.find_modules_that_directly_import(package)
+    }
+    assert importers == {"bot.arxiv.http"}
 
 
 # --- Retry-After -------------------------------------------------------------------------------------
