@@ -18,7 +18,7 @@ from tests.conftest import FixedClock, ctx, make_settings
 from tests.fakes.arxiv_server import FakeArxivServer, atom_entry
 from tests.fakes.clock import SteppedClock
 from tests.fakes.fulltext_server import FakeFullTextServer, make_pdf, running_fulltext_server
-from tests.fakes.openai_server import running_openai_server
+from tests.fakes.openai_server import FakeOpenAIServer, running_openai_server
 from tests.fakes.publisher import FakePublisher
 
 PAPER = Paper(
@@ -78,6 +78,15 @@ PDF_LINES = [
     "References",
     "REFERENCE-TEXT [1] Leviathan et al.",
 ]
+
+
+def llm_env(llm: FakeOpenAIServer, fulltext_base_url: str) -> dict[str, str]:
+    """Settings for the fake model, with full texts from ``fulltext_base_url``."""
+    return {
+        "ARXIVBOT_LLM__MODEL": "openai/fake-model",
+        "ARXIVBOT_LLM__API_BASE": llm.api_base,
+        "ARXIVBOT_LLM__FULLTEXT_BASE_URL": fulltext_base_url,
+    }
 
 
 @pytest.fixture
@@ -277,12 +286,7 @@ async def test_the_model_reads_the_full_text_and_falls_back_to_the_abstract(
     arxiv.papers["2601.00644"] = (200, atom_entry("2601.00644", PAPER.title, PAPER.abstract))
     arxiv.papers["2601.00192"] = (200, atom_entry("2601.00192", "ECG", "We detect arrhythmia."))
     async with running_openai_server() as llm:
-        env = {
-            "ARXIVBOT_LLM__MODEL": "openai/fake-model",
-            "ARXIVBOT_LLM__API_BASE": llm.api_base,
-            "ARXIVBOT_LLM__FULLTEXT_BASE_URL": site.base_url,
-        }
-        services = build_services(make_settings(db_url, arxiv, **env), clock=clock)
+        services = build_services(make_settings(db_url, arxiv, **llm_env(llm, site.base_url)), clock=clock)
         services.router.add("test", publisher)
         try:
             await services.commands.execute(ctx(), "summarize 2601.00644")
@@ -314,12 +318,7 @@ async def test_the_composition_root_gives_full_texts_from_arxiv_the_clients_thro
     arxiv.papers["2601.00644"] = (200, atom_entry("2601.00644", PAPER.title, PAPER.abstract))
     arxiv.latency_s = 0.2  # long enough that an unthrottled full-text request would land inside the listing's
     async with running_openai_server() as llm:
-        env = {
-            "ARXIVBOT_LLM__MODEL": "openai/fake-model",
-            "ARXIVBOT_LLM__API_BASE": llm.api_base,
-            "ARXIVBOT_LLM__FULLTEXT_BASE_URL": arxiv.base_url,
-        }
-        services = build_services(make_settings(db_url, arxiv, **env), clock=clock)
+        services = build_services(make_settings(db_url, arxiv, **llm_env(llm, arxiv.base_url)), clock=clock)
         try:
             paper = await services.source.lookup("2601.00644")
             summary, listing = await asyncio.gather(
