@@ -225,6 +225,31 @@ class Delivery:
     attempts: int
 
 
+@dataclass(frozen=True, slots=True)
+class CardPosted:
+    """A ledger row's card is posted as ``message_id``."""
+
+    message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadPosted:
+    """A ledger row's thread reply is posted as ``message_id``."""
+
+    message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PostFailed:
+    """Posting a ledger row's card or thread failed; the row stays pending for the next run."""
+
+    error: str
+
+
+DeliveryMark = CardPosted | ThreadPosted | PostFailed
+"""What happened to a ledger row's post."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PostedPaper:
     """A paper as it was posted to one channel: what its RSS feed and its markdown export show."""

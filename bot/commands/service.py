@@ -13,13 +13,17 @@ from bot.delivery.runner import DigestRunner
 from bot.errors import ArxivBotError, PermissionDenied, SourceError, UserInputError
 from bot.metrics import COMMAND_SECONDS
 from bot.models import ChannelRecord, CommandContext, MessageRef, Paper, Reply, Rule, RuleKind, UsageTotals, term_key
-from bot.ports import PaperSource, Publisher, Summarizer
+from bot.ports import (
+    CommandChannels,
+    CommandLedger,
+    Papers,
+    PaperSource,
+    Publisher,
+    SavedPapers,
+    Summarizer,
+    UsageReports,
+)
 from bot.ranking.keywords import find_terms
-from bot.store.channels import ChannelStore
-from bot.store.ledger import DeliveryLedger
-from bot.store.papers import PaperStore
-from bot.store.saves import SaveStore
-from bot.store.summaries import UsageStore
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +36,15 @@ MAX_AUTHORS = 50
 class CommandPorts:
     """Everything the handlers reach."""
 
-    channels: ChannelStore
-    papers: PaperStore
-    ledger: DeliveryLedger
-    saves: SaveStore
+    channels: CommandChannels
+    papers: Papers
+    ledger: CommandLedger
+    saves: SavedPapers
     runner: DigestRunner
     source: PaperSource
     summarizer: Summarizer
     publisher: Publisher
-    usage: UsageStore | None = None
+    usage: UsageReports | None = None
     """LLM usage for ``stats`` (None: the command says there is nothing to show)."""
 
 
