@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from enum import StrEnum
 
@@ -199,6 +199,11 @@ class ChannelDefaults:
     min_score: float
     include_cross: bool
     language: str
+
+
+CHANNEL_SETTINGS = frozenset(f.name for f in fields(ChannelDefaults))
+"""The settings a command may change: ``post_time``, ``timezone``, ``max_papers``, ``min_score``,
+``include_cross``, ``language``."""
 
 
 class DeliveryState(enum.StrEnum):

@@ -10,12 +10,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.models import ChannelDefaults, ChannelRecord, ChannelRef, Rule, RuleKind, as_utc, term_key
+from bot.models import CHANNEL_SETTINGS, ChannelDefaults, ChannelRecord, ChannelRef, Rule, RuleKind, as_utc, term_key
 from bot.store import schema as db
 from bot.store.database import Database, insert_ignoring_conflicts
-
-SETTINGS = frozenset({"post_time", "timezone", "max_papers", "min_score", "include_cross", "language"})
-"""The columns ``update`` may change."""
 
 
 class ChannelStore:
@@ -88,10 +85,10 @@ class ChannelStore:
             return await self._first(conn, db.channels.c.id == channel_id)
 
     async def update(self, channel_id: int, **values: str | int | float | bool) -> None:
-        """Change settings of one channel (names in ``SETTINGS``); an unknown channel id changes nothing."""
-        unknown = sorted(set(values) - SETTINGS)
+        """Change settings of one channel (names in ``CHANNEL_SETTINGS``); an unknown channel id changes nothing."""
+        unknown = sorted(set(values) - CHANNEL_SETTINGS)
         if unknown:
-            raise ValueError(f"not channel settings: {', '.join(unknown)}; use {', '.join(sorted(SETTINGS))}")
+            raise ValueError(f"not channel settings: {', '.join(unknown)}; use {', '.join(sorted(CHANNEL_SETTINGS))}")
         if not values:
             return
         async with self._db.transaction() as conn:
