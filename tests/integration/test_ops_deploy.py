@@ -13,7 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from adapters.composition import BotRuntime, Services
+from adapters.composition import Services
+from adapters.runtime import BotRuntime
 from tests.conftest import ROOT
 
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
