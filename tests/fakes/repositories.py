@@ -3,7 +3,7 @@
 Each fake implements the role Protocols of ``bot.ports`` that its SQL twin in ``bot.store`` implements, with the
 same rules: unique keys (a duplicate is kept once, the first one wins), foreign keys (an unknown channel id is a
 ``StoreError`` where the database refuses it, and nothing is changed), times from the clock, the same orderings
-with ties broken by row id. ``tests/integration/test_repository_contract.py`` runs one suite against both.
+with ties broken by row id. ``tests/integration/repository_contract/`` runs one suite against both.
 """
 
 from __future__ import annotations
