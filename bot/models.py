@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from enum import StrEnum
 
@@ -203,6 +203,11 @@ class ChannelDefaults:
     language: str
 
 
+CHANNEL_SETTINGS = frozenset(f.name for f in fields(ChannelDefaults))
+"""The settings a command may change: ``post_time``, ``timezone``, ``max_papers``, ``min_score``,
+``include_cross``, ``language``."""
+
+
 class DeliveryState(enum.StrEnum):
     """Where a ledger row stands."""
 
@@ -225,6 +230,31 @@ class Delivery:
     message_id: str | None
     thread_state: DeliveryState
     attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class CardPosted:
+    """A ledger row's card is posted as ``message_id``."""
+
+    message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadPosted:
+    """A ledger row's thread reply is posted as ``message_id``."""
+
+    message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PostFailed:
+    """Posting a ledger row's card or thread failed; the row stays pending for the next run."""
+
+    error: str
+
+
+DeliveryMark = CardPosted | ThreadPosted | PostFailed
+"""What happened to a ledger row's post."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from datetime import datetime
+from collections.abc import Collection, Iterable, Sequence
+from datetime import date, datetime
 from typing import Protocol
 
-from bot.models import ChannelRef, Listing, MessageRef, Paper, PaperCard, Reply, ThreadSummary
+from bot.models import (
+    ChannelRecord,
+    ChannelRef,
+    Delivery,
+    DeliveryMark,
+    Listing,
+    MessageRef,
+    Paper,
+    PaperCard,
+    PostedPaper,
+    Reply,
+    Rule,
+    RuleKind,
+    SavedPaper,
+    ScoredPaper,
+    StoredSummary,
+    SummaryKey,
+    ThreadSummary,
+    UsageReport,
+)
 
 
 class PaperSource(Protocol):
@@ -50,4 +69,235 @@ class Clock(Protocol):
 
     def now(self) -> datetime:
         """Timezone-aware current time."""
+        ...
+
+
+# The repositories, one Protocol per role. A consumer that reaches several roles through one field (e.g.
+# ``CommandPorts.channels``) is typed with a named union of role Protocols: Python has no intersection types.
+
+
+class ChannelReader(Protocol):
+    """Reads stored channels: by chat reference, by row id, or every channel subscribed to a category."""
+
+    async def get(self, ref: ChannelRef) -> ChannelRecord | None:
+        """The channel's record, or None if it never spoke to us."""
+        ...
+
+    async def by_id(self, channel_id: int) -> ChannelRecord | None:
+        """A channel by its row id, or None."""
+        ...
+
+    async def all_active(self) -> list[ChannelRecord]:
+        """Every channel subscribed to at least one category, by row id."""
+        ...
+
+
+class ChannelLookup(Protocol):
+    """Finds a channel from outside a chat: by platform and channel id (the CLI), or by feed token (RSS)."""
+
+    async def find(self, platform: str, channel: str) -> ChannelRecord | None:
+        """A channel by platform and channel id, whatever its workspace (the lowest row id if several)."""
+        ...
+
+    async def by_feed_token(self, token: str) -> ChannelRecord | None:
+        """The channel whose RSS feed has this token, or None."""
+        ...
+
+
+class ChannelSettings(Protocol):
+    """A channel's settings: created with the defaults on first use, then changed by commands."""
+
+    async def get_or_create(self, ref: ChannelRef) -> ChannelRecord:
+        """The channel's record, created with the defaults (a fresh feed token, created now) on first use."""
+        ...
+
+    async def update(self, channel_id: int, **values: str | int | float | bool) -> None:
+        """Change settings of one channel (``post_time``, ``timezone``, ``max_papers``, ``min_score``,
+        ``include_cross``, ``language``); an unknown channel id changes nothing, an unknown name is a ValueError."""
+        ...
+
+
+class ChannelTopics(Protocol):
+    """What a channel follows: its categories and its keyword, exclude and author rules."""
+
+    async def add_categories(self, channel_id: int, categories: Iterable[str]) -> None:
+        """Subscribe to categories (already subscribed ones are kept once)."""
+        ...
+
+    async def remove_categories(self, channel_id: int, categories: Iterable[str]) -> None:
+        """Unsubscribe from categories (ones not subscribed are ignored)."""
+        ...
+
+    async def replace_rules(self, channel_id: int, kind: RuleKind, rules: Sequence[Rule]) -> None:
+        """Set the channel's rules of one kind to exactly ``rules``, in order, atomically (two rules with one
+        ``term_key`` are a ``StoreError`` and change nothing)."""
+        ...
+
+
+class DigestLog(Protocol):
+    """Remembers when each channel's digest last ran, for the catch-up of a run missed while down."""
+
+    async def set_last_digest(self, channel_id: int, at: datetime) -> None:
+        """Record that the channel's digest ran at ``at``."""
+        ...
+
+
+class CommandChannels(ChannelReader, ChannelSettings, ChannelTopics, Protocol):
+    """The channel roles the command handlers use, together."""
+
+
+class Papers(Protocol):
+    """Papers at each version we have seen: stored once, read back by id."""
+
+    async def add_many(self, papers: Iterable[Paper]) -> None:
+        """Store papers; a version already stored is kept as it is (in one batch, the first one wins)."""
+        ...
+
+    async def get(self, arxiv_id: str, version: int | None = None) -> Paper | None:
+        """A stored paper at ``version``, or its newest stored version; None if there is none."""
+        ...
+
+    async def get_many(self, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], Paper]:
+        """The stored papers among these (id, version) keys, in the order of ``keys``."""
+        ...
+
+
+class DeliveryPlanning(Protocol):
+    """The digest's plan in the ledger: pending rows written before posting, read back until they are done."""
+
+    async def plan(self, channel_id: int, selected: Sequence[ScoredPaper]) -> int:
+        """Record selected papers as pending (rank: position in ``selected``); papers the channel already has a
+        row for, at any version, are left alone. Returns how many rows were written."""
+        ...
+
+    async def unfinished(self, channel_id: int) -> list[Delivery]:
+        """Rows whose card or thread is not posted yet: oldest plan first, then by rank, then by row id."""
+        ...
+
+
+class DeliveryMarks(Protocol):
+    """Marks a ledger row after each post: card posted, thread posted, or a failed attempt."""
+
+    async def mark(self, delivery: Delivery, mark: DeliveryMark) -> Delivery:
+        """Record ``mark`` on the row (a posted card also goes in the card index); returns the row as marked."""
+        ...
+
+
+class DigestLedger(DeliveryPlanning, DeliveryMarks, Protocol):
+    """The ledger roles the digest runner uses, together."""
+
+
+class DeliveredPapers(Protocol):
+    """Which papers a channel has already been given (posted or still pending)."""
+
+    async def delivered_ids(self, channel_id: int, arxiv_ids: Iterable[str]) -> set[str]:
+        """Which of these papers the channel already has a ledger row for."""
+        ...
+
+
+class CardIndex(Protocol):
+    """Which of our messages is the card of which paper, so that a reaction on it can save the paper."""
+
+    async def record_card(self, channel_id: int, message_id: str, paper: Paper) -> None:
+        """Remember a card posted outside the digest (``summarize``); the first card of a message id wins."""
+        ...
+
+    async def card_paper(self, channel: ChannelRef, message_id: str) -> tuple[int, str, int] | None:
+        """(channel id, arxiv id, version) of our card with this message reference, or None if it is not ours."""
+        ...
+
+
+class CommandLedger(DeliveredPapers, CardIndex, Protocol):
+    """The ledger roles the command handlers use, together."""
+
+
+class PostedHistory(Protocol):
+    """What was posted to a channel, newest first: its RSS feed and its markdown export."""
+
+    async def posted_papers(
+        self, channel_id: int, *, since: datetime | None = None, limit: int | None = None
+    ) -> list[PostedPaper]:
+        """Cards posted (at or after ``since``) whose paper version is stored: newest first, then by rank, then
+        by row id; at most ``limit``."""
+        ...
+
+    async def posted_since(self, channel_id: int, since: date | None = None) -> list[Delivery]:
+        """Posted rows of a channel (posted on or after the UTC day ``since``): newest first, then by rank, then
+        by row id."""
+        ...
+
+
+class SavedPapers(Protocol):
+    """Papers users saved, one save per user, workspace and paper."""
+
+    async def save(
+        self, *, channel: ChannelRef, channel_id: int | None, user_id: str, arxiv_id: str, version: int
+    ) -> bool:
+        """Save a paper for a user in the channel's workspace; False (and the first save kept) if already saved."""
+        ...
+
+    async def unsave(self, *, channel: ChannelRef, user_id: str, arxiv_id: str) -> bool:
+        """Remove a save; False if there was none."""
+        ...
+
+    async def list(self, *, channel: ChannelRef, user_id: str, limit: int = 50) -> list[SavedPaper]:
+        """A user's saves in this workspace, newest first (ties: the later save first), at most ``limit``."""
+        ...
+
+
+class SummaryCache(Protocol):
+    """Summaries paid for once: stored under their ``SummaryKey``, the first one stored for a key kept."""
+
+    async def get(self, key: SummaryKey) -> StoredSummary | None:
+        """The stored summary for ``key``, or None."""
+        ...
+
+    async def put(self, key: SummaryKey, summary: StoredSummary) -> None:
+        """Store a summary; one already stored under ``key`` is kept as it is."""
+        ...
+
+
+class LatestSummaries(Protocol):
+    """The newest stored summary of each paper, whatever model wrote it: for feeds and exports."""
+
+    async def newest_for(self, papers: Iterable[Paper], *, language: str) -> dict[str, ThreadSummary]:
+        """The newest stored model summary in ``language`` of each paper that has one, by versioned id."""
+        ...
+
+
+class UsageRecorder(Protocol):
+    """Counts LLM calls, their tokens and cost, and summary lookups, per UTC day and model."""
+
+    async def record_call(
+        self, *, model: str, input_tokens: int, output_tokens: int, cost_usd: float, cache_miss: bool = False
+    ) -> None:
+        """Count one answered model call (and, in the same write, the cache miss that led to it)."""
+        ...
+
+    async def record_failure(self, *, model: str, cache_miss: bool = False) -> None:
+        """Count one model call that failed (it is a call too), and the cache miss that led to it."""
+        ...
+
+    async def record_lookup(self, *, hit: bool) -> None:
+        """Count one summary lookup under the configured model, served from the store (hit) or not (miss)."""
+        ...
+
+
+class UsageBudget(Protocol):
+    """The daily LLM budget."""
+
+    async def within_budget(self) -> bool:
+        """Whether today's (UTC) spend is still below the daily budget."""
+        ...
+
+
+class LlmUsage(UsageRecorder, UsageBudget, Protocol):
+    """The usage roles the LLM summarizer uses, together."""
+
+
+class UsageReports(Protocol):
+    """LLM usage as ``/arxiv stats`` shows it."""
+
+    async def report(self) -> UsageReport:
+        """Today's and this month's (UTC) usage, every model together, with the model and the budget."""
         ...

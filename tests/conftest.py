@@ -6,8 +6,6 @@ import os
 import re
 import shutil
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ from bot.models import ChannelRef, CommandContext
 from bot.store.database import create_engine
 from bot.store.migrations import upgrade_database
 from tests.fakes.arxiv_server import FakeArxivServer, running_arxiv_server
+from tests.fakes.clock import FixedClock
 from tests.fakes.publisher import FakePublisher
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -25,17 +24,6 @@ FEED_0105 = FIXTURES / "arxiv-rss" / "2026-01-05_cs.AI+cs.CL+cs.DC+cs.LG.xml"
 FEED_WEEKEND = FIXTURES / "arxiv-rss" / "2026-01-10_cs.DC_weekend_empty.xml"
 ROOT = Path(__file__).parent.parent
 TEST_CHANNEL = ChannelRef("test", "w1", "c1")
-
-
-@dataclass
-class FixedClock:
-    """A clock tests move by hand."""
-
-    current: datetime = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        """The set time."""
-        return self.current
 
 
 TEST_DATABASE_URL = os.environ.get("ARXIVBOT_TEST_DATABASE_URL", "")

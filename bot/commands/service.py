@@ -22,13 +22,17 @@ from bot.delivery.runner import DigestRunner
 from bot.errors import ArxivBotError, PermissionDenied, SourceError, UnknownCommand, UserInputError
 from bot.metrics import COMMAND_SECONDS
 from bot.models import ChannelRecord, CommandContext, MessageRef, Paper, Reply, Rule, RuleKind, term_key
-from bot.ports import PaperSource, Publisher, Summarizer
+from bot.ports import (
+    CommandChannels,
+    CommandLedger,
+    Papers,
+    PaperSource,
+    Publisher,
+    SavedPapers,
+    Summarizer,
+    UsageReports,
+)
 from bot.ranking.keywords import find_terms
-from bot.store.channels import ChannelStore
-from bot.store.ledger import DeliveryLedger
-from bot.store.papers import PaperStore
-from bot.store.saves import SaveStore
-from bot.store.summaries import UsageStore
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +48,15 @@ FAILED = "something went wrong on our side; nothing was changed, try again later
 class CommandPorts:
     """Everything the handlers reach."""
 
-    channels: ChannelStore
-    papers: PaperStore
-    ledger: DeliveryLedger
-    saves: SaveStore
+    channels: CommandChannels
+    papers: Papers
+    ledger: CommandLedger
+    saves: SavedPapers
     runner: DigestRunner
     source: PaperSource
     summarizer: Summarizer
     publisher: Publisher
-    usage: UsageStore | None = None
+    usage: UsageReports | None = None
     """LLM usage for ``stats`` (None: the command says there is nothing to show)."""
 
 

@@ -13,6 +13,7 @@ from bot.delivery.cards import card_for
 from bot.errors import ArxivBotError, PublishError, SourceError
 from bot.metrics import POSTS
 from bot.models import (
+    CardPosted,
     ChannelRecord,
     ChannelRef,
     Delivery,
@@ -21,15 +22,14 @@ from bot.models import (
     MessageRef,
     Paper,
     PaperCard,
+    PostFailed,
     RuleKind,
     ScoredPaper,
+    ThreadPosted,
     ThreadSummary,
 )
-from bot.ports import Clock, PaperSource, Publisher, Summarizer
+from bot.ports import Clock, DigestLedger, DigestLog, Papers, PaperSource, Publisher, Summarizer
 from bot.ranking.keywords import ChannelProfile, KeywordRule, score_papers
-from bot.store.channels import ChannelStore
-from bot.store.ledger import DeliveryLedger
-from bot.store.papers import PaperStore
 from bot.summarizers.extractive import summary_run
 
 log = logging.getLogger(__name__)
@@ -88,9 +88,9 @@ class DigestRunner:
         self,
         *,
         source: PaperSource,
-        channels: ChannelStore,
-        papers: PaperStore,
-        ledger: DeliveryLedger,
+        channels: DigestLog,
+        papers: Papers,
+        ledger: DigestLedger,
         publisher: Publisher,
         summarizer: Summarizer,
         clock: Clock,
@@ -171,7 +171,7 @@ class DigestRunner:
                 await self._post_threads([job for jobs in per_channel for job in jobs])
         for record in records:
             if outcomes[record.ref].error is None:
-                await self._channels.update(record.id, last_digest_at=self._clock.now())
+                await self._channels.set_last_digest(record.id, self._clock.now())
         return outcomes
 
     async def deliver(self, record: ChannelRecord) -> tuple[int, int]:
@@ -295,10 +295,10 @@ class DigestRunner:
         except PublishError as err:
             POSTS.labels(platform=channel.platform, kind="card", outcome="failed").inc()
             log.warning("posting %s to %s failed: %s", card.paper.versioned_id, channel, err)
-            await self._ledger.mark_failed(row, str(err))
+            await self._ledger.mark(row, PostFailed(str(err)))
             return None
         POSTS.labels(platform=channel.platform, kind="card", outcome="sent").inc()
-        return await self._ledger.mark_card_posted(row, ref.message_id)
+        return await self._ledger.mark(row, CardPosted(ref.message_id))
 
     async def _post_summary(self, row: Delivery, summary: ThreadSummary, parent: MessageRef) -> None:
         paper = summary.paper
@@ -307,7 +307,7 @@ class DigestRunner:
         except PublishError as err:
             POSTS.labels(platform=parent.channel.platform, kind="thread", outcome="failed").inc()
             log.warning("thread reply for %s in %s failed: %s", paper.versioned_id, parent.channel, err)
-            await self._ledger.mark_failed(row, str(err))
+            await self._ledger.mark(row, PostFailed(str(err)))
             return
         POSTS.labels(platform=parent.channel.platform, kind="thread", outcome="sent").inc()
-        await self._ledger.mark_thread_posted(row, ref.message_id)
+        await self._ledger.mark(row, ThreadPosted(ref.message_id))

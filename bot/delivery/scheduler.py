@@ -15,8 +15,7 @@ from apscheduler.triggers.cron import CronTrigger
 from bot.delivery.runner import DigestRunner
 from bot.delivery.schedule import missed_run, parse_post_time
 from bot.models import ChannelRecord
-from bot.ports import Clock
-from bot.store.channels import ChannelStore
+from bot.ports import ChannelReader, Clock
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +27,7 @@ class DigestScheduler:
     """Keeps one cron job per slot; each job runs every channel of that slot together."""
 
     def __init__(
-        self, *, runner: DigestRunner, channels: ChannelStore, clock: Clock, misfire_grace_s: int
+        self, *, runner: DigestRunner, channels: ChannelReader, clock: Clock, misfire_grace_s: int
     ) -> None:
         self._runner = runner
         self._channels = channels

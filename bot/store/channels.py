@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.models import ChannelDefaults, ChannelRecord, ChannelRef, Rule, RuleKind, term_key
+from bot.models import CHANNEL_SETTINGS, ChannelDefaults, ChannelRecord, ChannelRef, Rule, RuleKind, as_utc, term_key
 from bot.store import schema as db
 from bot.store.database import Database, insert_ignoring_conflicts
 
@@ -83,10 +84,22 @@ class ChannelStore:
         async with self._db.transaction() as conn:
             return await self._first(conn, db.channels.c.id == channel_id)
 
-    async def update(self, channel_id: int, **values: Any) -> None:
-        """Change settings columns of one channel."""
+    async def update(self, channel_id: int, **values: str | int | float | bool) -> None:
+        """Change settings of one channel (names in ``CHANNEL_SETTINGS``); an unknown channel id changes nothing."""
+        unknown = sorted(set(values) - CHANNEL_SETTINGS)
+        if unknown:
+            raise ValueError(f"not channel settings: {', '.join(unknown)}; use {', '.join(sorted(CHANNEL_SETTINGS))}")
+        if not values:
+            return
         async with self._db.transaction() as conn:
             await conn.execute(sa.update(db.channels).where(db.channels.c.id == channel_id).values(**values))
+
+    async def set_last_digest(self, channel_id: int, at: datetime) -> None:
+        """Record that the channel's digest ran at ``at``."""
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                sa.update(db.channels).where(db.channels.c.id == channel_id).values(last_digest_at=at)
+            )
 
     async def add_categories(self, channel_id: int, categories: Iterable[str]) -> None:
         """Subscribe to categories (already subscribed ones are kept once)."""
@@ -168,8 +181,8 @@ class ChannelStore:
                 min_score=row["min_score"],
                 include_cross=bool(row["include_cross"]),
                 language=row["language"],
-                last_digest_at=row["last_digest_at"],
-                created_at=row["created_at"],
+                last_digest_at=None if row["last_digest_at"] is None else as_utc(row["last_digest_at"]),
+                created_at=as_utc(row["created_at"]),
                 feed_token=row["feed_token"],
                 categories=tuple(cats[row["id"]]),
                 rules=tuple(rules[row["id"]]),

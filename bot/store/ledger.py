@@ -4,15 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import sqlalchemy as sa
 
-from bot.models import ChannelRef, Delivery, DeliveryState, Paper, PostedPaper, ScoredPaper, as_utc
+from bot.models import (
+    CardPosted,
+    ChannelRef,
+    Delivery,
+    DeliveryMark,
+    DeliveryState,
+    Paper,
+    PostedPaper,
+    PostFailed,
+    ScoredPaper,
+    ThreadPosted,
+    as_utc,
+)
 from bot.store import schema as db
 from bot.store.database import Database, insert_ignoring_conflicts
 from bot.store.papers import paper_from_row
+
+MAX_ERROR_CHARS = 500
+"""A failed attempt's error is kept to this length."""
 
 
 def _delivery_from_row(r: Any) -> Delivery:
@@ -38,7 +53,8 @@ class DeliveryLedger:
         self._db = database
 
     async def plan(self, channel_id: int, selected: Sequence[ScoredPaper]) -> int:
-        """Record selected papers as pending; papers the channel already has a row for are left alone.
+        """Record selected papers as pending, ranked by their position in ``selected``; papers the channel already
+        has a row for, at any version, are left alone.
 
         Returns how many new rows were written.
         """
@@ -56,21 +72,24 @@ class DeliveryLedger:
                     )
                 ).scalars()
             )
-            rows = [
-                {
-                    "channel_id": channel_id,
-                    "arxiv_id": s.paper.arxiv_id,
-                    "version": s.paper.version,
-                    "rank": rank,
-                    "score": s.score,
-                    "matched": list(s.matched),
-                    "state": DeliveryState.PENDING.value,
-                    "thread_state": DeliveryState.PENDING.value,
-                    "created_at": now,
-                }
-                for rank, s in enumerate(selected)
-                if s.paper.arxiv_id not in known
-            ]
+            rows: list[dict[str, Any]] = []
+            for rank, s in enumerate(selected):
+                if s.paper.arxiv_id in known:
+                    continue
+                known.add(s.paper.arxiv_id)  # a paper twice in ``selected``: its first (best) rank is kept
+                rows.append(
+                    {
+                        "channel_id": channel_id,
+                        "arxiv_id": s.paper.arxiv_id,
+                        "version": s.paper.version,
+                        "rank": rank,
+                        "score": s.score,
+                        "matched": list(s.matched),
+                        "state": DeliveryState.PENDING.value,
+                        "thread_state": DeliveryState.PENDING.value,
+                        "created_at": now,
+                    }
+                )
             if rows:
                 await conn.execute(insert_ignoring_conflicts(self._db.engine, db.deliveries), rows)
             return len(rows)
@@ -113,45 +132,47 @@ class DeliveryLedger:
             )
         return [_delivery_from_row(r) for r in rows]
 
-    async def mark_card_posted(self, delivery: Delivery, message_id: str) -> Delivery:
-        """Record that the card is posted, with its message reference (and remember the card's message)."""
+    async def mark(self, delivery: Delivery, mark: DeliveryMark) -> Delivery:
+        """Record what happened to the row's post; a posted card also goes in the card index.
+
+        Returns the row as marked: a posted card or thread, or one more failed attempt (the row stays pending).
+        """
         now = self._db.clock.now()
+        where = db.deliveries.c.id == delivery.id
         async with self._db.transaction() as conn:
-            await conn.execute(
-                sa.update(db.deliveries)
-                .where(db.deliveries.c.id == delivery.id)
-                .values(
-                    state=DeliveryState.POSTED.value, message_id=message_id, posted_at=now, last_error=None
-                )
-            )
-            await conn.execute(
-                insert_ignoring_conflicts(self._db.engine, db.card_messages).values(
-                    channel_id=delivery.channel_id,
-                    message_id=message_id,
-                    arxiv_id=delivery.arxiv_id,
-                    version=delivery.version,
-                    posted_at=now,
-                )
-            )
-        return replace(delivery, state=DeliveryState.POSTED, message_id=message_id)
-
-    async def mark_thread_posted(self, delivery: Delivery, message_id: str) -> None:
-        """Record that the card's thread reply is posted."""
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                sa.update(db.deliveries)
-                .where(db.deliveries.c.id == delivery.id)
-                .values(thread_state=DeliveryState.POSTED.value, thread_message_id=message_id)
-            )
-
-    async def mark_failed(self, delivery: Delivery, error: str) -> None:
-        """Count a failed attempt; the row stays pending for the next run."""
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                sa.update(db.deliveries)
-                .where(db.deliveries.c.id == delivery.id)
-                .values(attempts=db.deliveries.c.attempts + 1, last_error=error[:500])
-            )
+            match mark:
+                case CardPosted(message_id):
+                    await conn.execute(
+                        sa.update(db.deliveries)
+                        .where(where)
+                        .values(
+                            state=DeliveryState.POSTED.value, message_id=message_id, posted_at=now, last_error=None
+                        )
+                    )
+                    await conn.execute(
+                        insert_ignoring_conflicts(self._db.engine, db.card_messages).values(
+                            channel_id=delivery.channel_id,
+                            message_id=message_id,
+                            arxiv_id=delivery.arxiv_id,
+                            version=delivery.version,
+                            posted_at=now,
+                        )
+                    )
+                    return replace(delivery, state=DeliveryState.POSTED, message_id=message_id)
+                case ThreadPosted(message_id):
+                    await conn.execute(
+                        sa.update(db.deliveries)
+                        .where(where)
+                        .values(thread_state=DeliveryState.POSTED.value, thread_message_id=message_id)
+                    )
+                    return replace(delivery, thread_state=DeliveryState.POSTED)
+                case PostFailed(error):
+                    await conn.execute(
+                        sa.update(db.deliveries)
+                        .where(where)
+                        .values(attempts=db.deliveries.c.attempts + 1, last_error=error[:MAX_ERROR_CHARS])
+                    )
+                    return replace(delivery, attempts=delivery.attempts + 1)
 
     async def record_card(self, channel_id: int, message_id: str, paper: Paper) -> None:
         """Remember a card posted outside the digest (``summarize``), so reactions on it save the paper."""
@@ -215,12 +236,14 @@ class DeliveryLedger:
         ]
 
     async def posted_since(self, channel_id: int, since: date | None = None) -> list[Delivery]:
-        """Posted rows of a channel, newest first."""
-        query = sa.select(db.deliveries).where(
-            db.deliveries.c.channel_id == channel_id, db.deliveries.c.state == DeliveryState.POSTED.value
-        )
+        """Posted rows of a channel (posted on or after the UTC day ``since``): newest first, then by rank, then
+        by row id."""
+        d = db.deliveries.c
+        query = sa.select(db.deliveries).where(d.channel_id == channel_id, d.state == DeliveryState.POSTED.value)
         if since is not None:
-            query = query.where(db.deliveries.c.posted_at >= datetime.combine(since, datetime.min.time()))
+            query = query.where(d.posted_at >= datetime.combine(since, time.min, tzinfo=UTC))
         async with self._db.transaction() as conn:
-            rows = (await conn.execute(query.order_by(db.deliveries.c.posted_at.desc()))).mappings().all()
+            rows = (
+                (await conn.execute(query.order_by(d.posted_at.desc(), d.rank, d.id))).mappings().all()
+            )
         return [_delivery_from_row(r) for r in rows]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from bot.models import ChannelRef, SavedPaper
+from bot.models import ChannelRef, SavedPaper, as_utc
 from bot.store import schema as db
 from bot.store.database import Database, insert_ignoring_conflicts
 
@@ -65,4 +65,4 @@ class SaveStore:
                     .limit(limit)
                 )
             ).all()
-        return [SavedPaper(arxiv_id=r[0], version=r[1], title=r[2], saved_at=r[3]) for r in rows]
+        return [SavedPaper(arxiv_id=r[0], version=r[1], title=r[2], saved_at=as_utc(r[3])) for r in rows]

@@ -1,6 +1,6 @@
 """A ``Summarizer`` over ``litellm.acompletion``: structured, stored once, on a budget, never failing silently.
 
-* One summary per (paper version, model, language, prompt version), kept in ``SummaryStore``: later requests,
+* One summary per (paper version, model, language, prompt version), kept in a ``SummaryCache``: later requests,
   from any channel or workspace, and after a restart, are served from the store. Concurrent requests for the
   same key share one model call.
 * Source text: title and abstract, plus the full text (arXiv HTML, else PDF) reduced to a token budget.
@@ -31,7 +31,7 @@ from bot.delivery.cards import abstract_thread, shorten
 from bot.errors import StoreError, SummaryError
 from bot.metrics import LLM_CALLS, LLM_COST, LLM_TOKENS, SUMMARY_CACHE
 from bot.models import Paper, StoredSummary, SummaryKey, SummarySection, ThreadSummary
-from bot.store.summaries import SummaryStore, UsageStore
+from bot.ports import LlmUsage, SummaryCache
 from bot.summarizers.extractive import CURRENT_RUN, NOTE_BUDGET, NOTE_RUN_LIMIT, NOTE_UNAVAILABLE
 
 log = logging.getLogger(__name__)
@@ -193,8 +193,8 @@ class LlmSummarizer:
         self,
         *,
         settings: LlmSettings,
-        summaries: SummaryStore,
-        usage: UsageStore,
+        summaries: SummaryCache,
+        usage: LlmUsage,
         fulltext: FullTextFetcher | None = None,
         max_retries: int = 2,
         backoff_s: float = 0.5,

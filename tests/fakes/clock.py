@@ -1,12 +1,25 @@
-"""Time that tests control: a monotonic clock, a wall clock and a sleep that only move each other."""
+"""Time that tests control: a clock moved by hand, and a monotonic clock, wall clock and sleep that only move
+each other."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 START = 1000.0
 WALL_START = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class FixedClock:
+    """A clock tests move by hand."""
+
+    current: datetime = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        """The set time."""
+        return self.current
 
 
 class SteppedClock:

@@ -1,0 +1,54 @@
+"""A hand-written PaperSource: listings and papers from memory, every request recorded, faults on demand."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import date
+
+from bot.errors import PaperNotFound, SourceError
+from bot.models import Listing, Paper
+
+_VERSIONED = re.compile(r"(?P<id>.+)v(?P<version>\d+)")
+
+
+@dataclass
+class FakeSource:
+    """Serves ``listings`` (by category set; none is an empty, weekend-like listing) and looks up ``papers``."""
+
+    listings: dict[frozenset[str], tuple[Paper, ...]] = field(default_factory=dict)
+    papers: list[Paper] = field(default_factory=list)
+    """What ``lookup`` finds (by id, newest version, or by versioned id)."""
+    announced: date = date(2026, 1, 5)
+    fail: SourceError | None = None
+    """Raised by every request while set."""
+    failing: dict[frozenset[str], SourceError] = field(default_factory=dict)
+    """Raised by listing requests for these category sets."""
+    fetched: list[tuple[str, ...]] = field(default_factory=list)
+    """The categories of every listing request, in order."""
+    looked_up: list[str] = field(default_factory=list)
+
+    async def fetch_listing(self, categories: Collection[str]) -> Listing:
+        """Today's listing for exactly these categories."""
+        self.fetched.append(tuple(categories))
+        if self.fail is not None:
+            raise self.fail
+        if frozenset(categories) in self.failing:
+            raise self.failing[frozenset(categories)]
+        papers = self.listings.get(frozenset(categories), ())
+        return Listing(categories=frozenset(categories), announced=self.announced if papers else None, papers=papers)
+
+    async def lookup(self, paper_id: str) -> Paper:
+        """One paper by id (its newest version) or versioned id; ``PaperNotFound`` if there is none."""
+        self.looked_up.append(paper_id)
+        if self.fail is not None:
+            raise self.fail
+        versioned = _VERSIONED.fullmatch(paper_id)
+        if versioned is not None:
+            found = [p for p in self.papers if p.versioned_id == paper_id]
+        else:
+            found = sorted((p for p in self.papers if p.arxiv_id == paper_id), key=lambda p: p.version)
+        if not found:
+            raise PaperNotFound(f"no such paper on arXiv: {paper_id}")
+        return found[-1]

@@ -1,0 +1,282 @@
+"""The delivery ledger: planning, marks, the card index and the posted history."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import pytest
+
+from bot.errors import StoreError
+from bot.models import CardPosted, ChannelRef, Delivery, DeliveryState, PostFailed, ThreadPosted
+from tests.fakes.clock import FixedClock
+from tests.integration.repository_contract.conftest import A, B, Repositories, paper, scored
+
+UNKNOWN_ID = 999_999
+
+
+async def _channel(repos: Repositories, ref: ChannelRef = A) -> int:
+    return (await repos.channels.get_or_create(ref)).id
+
+
+async def test_plan_writes_pending_rows_ranked_by_position(repos: Repositories) -> None:
+    a = await _channel(repos)
+    p1, p2, p3 = paper("2601.00001"), paper("2601.00002", 3), paper("2601.00003")
+    assert await repos.ledger.plan(a, [scored(p1, 9.5, ("LLM", "RL")), scored(p2, 4.0, ()), scored(p3, 1.0)]) == 3
+    rows = await repos.ledger.unfinished(a)
+    assert [(r.arxiv_id, r.version, r.rank, r.score, r.matched) for r in rows] == [
+        ("2601.00001", 1, 0, 9.5, ("LLM", "RL")),
+        ("2601.00002", 3, 1, 4.0, ()),
+        ("2601.00003", 1, 2, 1.0, ("LLM",)),
+    ]
+    assert all(
+        (r.channel_id, r.state, r.thread_state, r.message_id, r.attempts)
+        == (a, DeliveryState.PENDING, DeliveryState.PENDING, None, 0)
+        for r in rows
+    )
+    assert len({r.id for r in rows}) == 3
+
+
+async def test_plan_leaves_papers_the_channel_already_has_alone(repos: Repositories, clock: FixedClock) -> None:
+    a, b = await _channel(repos), await _channel(repos, B)
+    p1, p2 = paper("2601.00001"), paper("2601.00002")
+    await repos.ledger.plan(a, [scored(p1, 5.0)])
+    before = await repos.ledger.unfinished(a)
+    clock.current += timedelta(days=1)
+    # p1 again (even at a new version, with another score) is not planned twice; p2 gets rank 1 of this plan.
+    assert await repos.ledger.plan(a, [scored(paper("2601.00001", 2), 8.0), scored(p2, 3.0)]) == 1
+    rows = await repos.ledger.unfinished(a)
+    assert rows[0] == before[0]
+    assert [(r.arxiv_id, r.version, r.rank) for r in rows] == [("2601.00001", 1, 0), ("2601.00002", 1, 1)]
+    # Another channel plans the same paper independently.
+    assert await repos.ledger.plan(b, [scored(p1)]) == 1
+    assert await repos.ledger.plan(a, [scored(p1), scored(p2)]) == 0
+
+
+async def test_a_paper_twice_in_one_plan_is_planned_once_at_its_first_rank(repos: Repositories) -> None:
+    a = await _channel(repos)
+    p1 = paper("2601.00001")
+    assert await repos.ledger.plan(a, [scored(p1, 9.0), scored(paper("2601.00002")), scored(p1, 1.0)]) == 2
+    rows = await repos.ledger.unfinished(a)
+    assert [(r.arxiv_id, r.rank, r.score) for r in rows] == [("2601.00001", 0, 9.0), ("2601.00002", 1, 1.0)]
+
+
+async def test_plan_for_an_unknown_channel(repos: Repositories) -> None:
+    assert await repos.ledger.plan(UNKNOWN_ID, []) == 0
+    with pytest.raises(StoreError):
+        await repos.ledger.plan(UNKNOWN_ID, [scored(paper())])
+    assert await repos.ledger.unfinished(UNKNOWN_ID) == []
+    assert await repos.ledger.delivered_ids(UNKNOWN_ID, ["2601.00001"]) == set()
+
+
+async def test_unfinished_oldest_plan_first_then_rank_then_id(repos: Repositories, clock: FixedClock) -> None:
+    a, b = await _channel(repos), await _channel(repos, B)
+    await repos.ledger.plan(a, [scored(paper("2601.00001")), scored(paper("2601.00002"))])
+    await repos.ledger.plan(b, [scored(paper("2601.00009"))])
+    clock.current += timedelta(minutes=1)
+    await repos.ledger.plan(a, [scored(paper("2601.00003")), scored(paper("2601.00004"))])
+    clock.current -= timedelta(minutes=2)  # a plan stamped earlier (another replica's clock) comes first
+    await repos.ledger.plan(a, [scored(paper("2601.00005")), scored(paper("2601.00006")), scored(paper("2601.00007"))])
+    rows = await repos.ledger.unfinished(a)
+    assert [(r.arxiv_id, r.rank) for r in rows] == [
+        ("2601.00005", 0),
+        ("2601.00006", 1),
+        ("2601.00007", 2),
+        ("2601.00001", 0),
+        ("2601.00002", 1),
+        ("2601.00003", 0),
+        ("2601.00004", 1),
+    ]
+    assert [r.arxiv_id for r in await repos.ledger.unfinished(b)] == ["2601.00009"]
+
+
+async def test_same_plan_time_and_rank_goes_by_id(repos: Repositories) -> None:
+    a = await _channel(repos)
+    await repos.ledger.plan(a, [scored(paper("2601.00002"))])
+    await repos.ledger.plan(a, [scored(paper("2601.00001"))])
+    rows = await repos.ledger.unfinished(a)
+    assert [(r.arxiv_id, r.rank) for r in rows] == [("2601.00002", 0), ("2601.00001", 0)]
+    assert rows[0].id < rows[1].id
+
+
+async def test_delivered_ids_counts_pending_and_posted_rows_of_the_channel(repos: Repositories) -> None:
+    a, b = await _channel(repos), await _channel(repos, B)
+    await repos.ledger.plan(a, [scored(paper("2601.00001")), scored(paper("2601.00002"))])
+    await repos.ledger.plan(b, [scored(paper("2601.00003"))])
+    row = (await repos.ledger.unfinished(a))[0]
+    await repos.ledger.mark(row, CardPosted("m1"))
+    asked = iter(["2601.00001", "2601.00002", "2601.00003", "2601.00004"])
+    assert await repos.ledger.delivered_ids(a, asked) == {"2601.00001", "2601.00002"}
+    assert await repos.ledger.delivered_ids(a, []) == set()
+
+
+async def test_a_posted_card_then_its_thread(repos: Repositories, clock: FixedClock) -> None:
+    a = await _channel(repos)
+    p = paper("2601.00001", 2)
+    await repos.papers.add_many([p])
+    await repos.ledger.plan(a, [scored(p, 3.0)])
+    row = (await repos.ledger.unfinished(a))[0]
+    clock.current += timedelta(seconds=30)
+    carded = await repos.ledger.mark(row, CardPosted("1767607200.000100"))
+    assert carded == Delivery(
+        id=row.id,
+        channel_id=a,
+        arxiv_id="2601.00001",
+        version=2,
+        rank=0,
+        score=3.0,
+        matched=("LLM",),
+        state=DeliveryState.POSTED,
+        message_id="1767607200.000100",
+        thread_state=DeliveryState.PENDING,
+        attempts=0,
+    )
+    assert await repos.ledger.unfinished(a) == [carded]  # its thread is still to post
+    assert await repos.ledger.card_paper(A, "1767607200.000100") == (a, "2601.00001", 2)
+    posted = await repos.ledger.posted_papers(a)
+    assert [(x.paper, x.rank, x.score, x.matched, x.posted_at) for x in posted] == [
+        (p, 0, 3.0, ("LLM",), clock.current)
+    ]
+    threaded = await repos.ledger.mark(carded, ThreadPosted("t1"))
+    assert threaded == replace(carded, thread_state=DeliveryState.POSTED)
+    assert await repos.ledger.unfinished(a) == []
+    assert await repos.ledger.posted_since(a) == [threaded]
+
+
+async def test_a_failed_attempt_is_counted_and_the_row_stays_pending(repos: Repositories) -> None:
+    a = await _channel(repos)
+    await repos.ledger.plan(a, [scored(paper("2601.00001"))])
+    row = (await repos.ledger.unfinished(a))[0]
+    once = await repos.ledger.mark(row, PostFailed("HTTP 500"))
+    twice = await repos.ledger.mark(once, PostFailed("x" * 600))
+    assert (once.attempts, twice.attempts, twice.state) == (1, 2, DeliveryState.PENDING)
+    assert await repos.ledger.unfinished(a) == [twice]
+    assert await repos.last_error(row.id) == "x" * 500
+    carded = await repos.ledger.mark(twice, CardPosted("m1"))
+    assert carded.attempts == 2 and await repos.last_error(row.id) is None
+    # A failed thread post counts on the same row, which stays unfinished until the thread is posted.
+    failed_thread = await repos.ledger.mark(carded, PostFailed("thread refused"))
+    assert await repos.ledger.unfinished(a) == [failed_thread]
+    assert failed_thread.attempts == 3 and failed_thread.state is DeliveryState.POSTED
+    assert await repos.last_error(row.id) == "thread refused"
+
+
+async def test_the_card_index(repos: Repositories) -> None:
+    a, b = await _channel(repos), await _channel(repos, B)
+    p1, p2 = paper("2601.00001", 3), paper("2601.00002")
+    await repos.ledger.record_card(a, "m1", p1)
+    await repos.ledger.record_card(a, "m1", p2)  # the first card of a message id wins
+    await repos.ledger.record_card(b, "m1", p2)  # message ids are per channel
+    assert await repos.ledger.card_paper(A, "m1") == (a, "2601.00001", 3)
+    assert await repos.ledger.card_paper(B, "m1") == (b, "2601.00002", 1)
+    assert await repos.ledger.card_paper(A, "m2") is None
+    assert await repos.ledger.card_paper(ChannelRef("slack", "T9", "C1"), "m1") is None
+    assert await repos.ledger.card_paper(ChannelRef("discord", "T1", "C1"), "m1") is None
+    # A card recorded outside the digest is no delivery: nothing planned, nothing posted.
+    assert await repos.ledger.unfinished(a) == [] and await repos.ledger.posted_papers(a) == []
+    with pytest.raises(StoreError):
+        await repos.ledger.record_card(UNKNOWN_ID, "m5", p1)
+
+
+async def test_a_digest_card_and_a_recorded_card_share_the_index(repos: Repositories) -> None:
+    a = await _channel(repos)
+    await repos.ledger.record_card(a, "m1", paper("2601.00009"))
+    await repos.ledger.plan(a, [scored(paper("2601.00001")), scored(paper("2601.00002"))])
+    first, second = await repos.ledger.unfinished(a)
+    await repos.ledger.mark(first, CardPosted("m1"))  # the message id is taken: the index keeps the first
+    await repos.ledger.mark(second, CardPosted("m2"))
+    assert await repos.ledger.card_paper(A, "m1") == (a, "2601.00009", 1)
+    assert await repos.ledger.card_paper(A, "m2") == (a, "2601.00002", 1)
+
+
+async def _post(repos: Repositories, channel_id: int, ids: list[str], clock: FixedClock | None = None) -> None:
+    papers = [paper(i) for i in ids]
+    await repos.papers.add_many(papers)
+    await repos.ledger.plan(channel_id, [scored(p) for p in papers])
+    for n, row in enumerate(await repos.ledger.unfinished(channel_id)):
+        if row.state is DeliveryState.PENDING:
+            await repos.ledger.mark(row, CardPosted(f"{row.arxiv_id}-{n}"))
+            if clock is not None:
+                clock.current += timedelta(seconds=1)
+
+
+async def test_posted_history_newest_first_then_rank_then_id(repos: Repositories, clock: FixedClock) -> None:
+    a, b = await _channel(repos), await _channel(repos, B)
+    clock.current = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    await _post(repos, a, ["2601.00001", "2601.00002", "2601.00003"])  # one digest: all at 09:00, by rank
+    clock.current = datetime(2026, 1, 6, 9, 0, tzinfo=UTC)
+    await _post(repos, a, ["2601.00004", "2601.00005"], clock)  # one second apart
+    await _post(repos, b, ["2601.00006"])
+    await repos.ledger.plan(a, [scored(paper("2601.00007"))])  # pending: not posted
+    order = [p.paper.arxiv_id for p in await repos.ledger.posted_papers(a)]
+    assert order == ["2601.00005", "2601.00004", "2601.00001", "2601.00002", "2601.00003"]
+    assert [d.arxiv_id for d in await repos.ledger.posted_since(a)] == order
+    assert [p.paper.arxiv_id for p in await repos.ledger.posted_papers(a, limit=3)] == order[:3]
+    assert await repos.ledger.posted_papers(a, limit=0) == []
+    assert [p.paper.arxiv_id for p in await repos.ledger.posted_papers(b)] == ["2601.00006"]
+    assert all(p.posted_at.utcoffset() == timedelta(0) for p in await repos.ledger.posted_papers(a))
+
+
+async def test_posted_papers_since_is_inclusive_and_any_zone(repos: Repositories, clock: FixedClock) -> None:
+    a = await _channel(repos)
+    clock.current = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    await _post(repos, a, ["2601.00001"])
+    clock.current = datetime(2026, 1, 6, 9, 0, tzinfo=UTC)
+    await _post(repos, a, ["2601.00002"])
+    since = datetime(2026, 1, 6, 9, 0, tzinfo=UTC)
+    assert [p.paper.arxiv_id for p in await repos.ledger.posted_papers(a, since=since)] == ["2601.00002"]
+    later = since + timedelta(microseconds=1)
+    assert await repos.ledger.posted_papers(a, since=later) == []
+    berlin = datetime(2026, 1, 5, 10, 0, tzinfo=timezone(timedelta(hours=1)))  # 09:00 UTC
+    assert [p.paper.arxiv_id for p in await repos.ledger.posted_papers(a, since=berlin)] == ["2601.00002", "2601.00001"]
+    assert [p.paper.arxiv_id for p in await repos.ledger.posted_papers(a, since=berlin, limit=1)] == ["2601.00002"]
+
+
+async def test_posted_since_counts_from_the_start_of_the_utc_day(repos: Repositories, clock: FixedClock) -> None:
+    a = await _channel(repos)
+    clock.current = datetime(2026, 1, 5, 23, 59, 59, tzinfo=UTC)
+    await _post(repos, a, ["2601.00001"])
+    clock.current = datetime(2026, 1, 6, 0, 0, tzinfo=UTC)
+    await _post(repos, a, ["2601.00002"])
+    assert [d.arxiv_id for d in await repos.ledger.posted_since(a, date(2026, 1, 6))] == ["2601.00002"]
+    assert [d.arxiv_id for d in await repos.ledger.posted_since(a, date(2026, 1, 5))] == ["2601.00002", "2601.00001"]
+    assert await repos.ledger.posted_since(a, date(2026, 1, 7)) == []
+
+
+async def test_a_posted_paper_without_a_stored_version(repos: Repositories) -> None:
+    a = await _channel(repos)
+    await repos.papers.add_many([paper("2601.00001", 1)])
+    await repos.ledger.plan(a, [scored(paper("2601.00001", 2)), scored(paper("2601.00002"))])
+    for row in await repos.ledger.unfinished(a):
+        await repos.ledger.mark(row, CardPosted(f"m-{row.arxiv_id}"))
+    # The feed and the export show papers with their text: v2 and 2601.00002 are not stored, so none.
+    assert await repos.ledger.posted_papers(a) == []
+    # The posted rows are there all the same.
+    assert [(d.arxiv_id, d.version) for d in await repos.ledger.posted_since(a)] == [
+        ("2601.00001", 2),
+        ("2601.00002", 1),
+    ]
+
+
+async def test_marks_on_a_row_not_in_the_ledger_change_no_row(repos: Repositories) -> None:
+    a = await _channel(repos)
+    await repos.ledger.plan(a, [scored(paper("2601.00001"))])
+    row = (await repos.ledger.unfinished(a))[0]
+    ghost = replace(row, id=row.id + 100, arxiv_id="2601.00099")
+    assert (await repos.ledger.mark(ghost, ThreadPosted("t"))).thread_state is DeliveryState.POSTED
+    assert (await repos.ledger.mark(ghost, PostFailed("e"))).attempts == 1
+    assert await repos.ledger.unfinished(a) == [row]
+    assert await repos.ledger.posted_since(a) == []
+
+
+async def test_posted_at_the_same_instant_goes_by_rank_before_id(repos: Repositories) -> None:
+    a = await _channel(repos)
+    papers = [paper(f"2601.0000{i}") for i in (1, 2, 3)]
+    await repos.papers.add_many(papers)
+    await repos.ledger.plan(a, [scored(papers[0]), scored(papers[1])])  # ranks 0 and 1
+    await repos.ledger.plan(a, [scored(papers[2])])  # rank 0, a higher row id
+    for row in await repos.ledger.unfinished(a):
+        await repos.ledger.mark(row, CardPosted(f"m-{row.arxiv_id}"))  # all at the clock's one instant
+    expected = ["2601.00001", "2601.00003", "2601.00002"]
+    assert [p.paper.arxiv_id for p in await repos.ledger.posted_papers(a)] == expected
+    assert [d.arxiv_id for d in await repos.ledger.posted_since(a)] == expected

@@ -1,0 +1,177 @@
+"""The digest runner over fakes: rank order, once per paper, faults that lose and duplicate nothing."""
+
+from __future__ import annotations
+
+from bot.errors import SourceUnavailable
+from bot.models import CardPosted, ChannelRef, DeliveryState, PostFailed, ScoredPaper, ThreadPosted
+from tests.fakes.core import TODAY, FakeCore, ctx, fake_core, paper
+from tests.fakes.publisher import FakePublisher, SimulatedCrash
+
+A, B, C = ChannelRef("test", "w1", "a"), ChannelRef("test", "w1", "b"), ChannelRef("test", "w2", "c")
+
+
+async def channel(core: FakeCore, ref: ChannelRef, *lines: str) -> None:
+    for line in ("subscribe cs.DC", "keywords add LLM, RL, MoE", *lines):
+        await core.commands.execute(ctx(channel=ref), line)
+
+
+async def test_each_channel_gets_its_cards_in_rank_order_then_the_threads() -> None:
+    core = fake_core()
+    core.source.listings[frozenset({"cs.DC"})] = TODAY
+    await channel(core, A)
+    await channel(core, B, "set max 2")
+    outcomes = await core.runner.run(await core.repos.channels.all_active())
+    assert [(o.posted, o.failed, o.listed, o.error) for o in outcomes.values()] == [(3, 0, 4, None), (2, 0, 4, None)]
+    assert [s.paper.arxiv_id for s in outcomes[A].selected] == ["2601.00001", "2601.00002", "2601.00003"]
+    assert core.source.fetched == [("cs.DC",)]  # one request for the category set both channels share
+    assert core.repos.papers.stored == list(TODAY)  # every listed paper is stored, matching or not
+    assert posted_order(core, A) == ["2601.00001", "2601.00002", "2601.00003"]
+    assert posted_order(core, B) == ["2601.00001", "2601.00002"]
+    kinds = [kind for kind, _ in core.publisher.sent]
+    assert kinds == ["card"] * 5 + ["thread"] * 5  # every card before any thread
+    marks = [type(m) for _, m in core.repos.ledger.marks]
+    assert marks == [CardPosted] * 5 + [ThreadPosted] * 5
+    assert all(r.state is r.thread_state is DeliveryState.POSTED for r in core.repos.ledger.rows)
+    assert all(r.last_digest_at == core.clock.current for r in core.repos.channels.records)
+
+
+def posted_order(core: FakeCore, ref: ChannelRef) -> list[str]:
+    """The papers whose cards were posted to ``ref``, in the order they were posted (``m<n>-`` message ids)."""
+    channel_id = core.repos.channels.id_of(ref)
+    rows = [r for r in core.repos.ledger.rows if r.channel_id == channel_id and r.message_id is not None]
+    return [r.arxiv_id for r in sorted(rows, key=lambda r: int((r.message_id or "").split("-")[0][1:]))]
+
+
+async def test_a_summary_is_written_once_per_paper_and_language() -> None:
+    core = fake_core()
+    core.source.listings[frozenset({"cs.DC"})] = TODAY
+    await channel(core, A, "set max 1")
+    await channel(core, B, "set max 1")
+    await channel(core, C, "set max 1", "set language de")
+    await core.runner.run(await core.repos.channels.all_active())
+    assert sorted(core.summarizer.asked) == [("2601.00001v1", "de"), ("2601.00001v1", "en")]
+    threads = {parent.channel: s.sections[0].body for parent, s in core.publisher.threads}
+    assert threads == {
+        A: "summary of 2601.00001v1 in en",
+        B: "summary of 2601.00001v1 in en",
+        C: "summary of 2601.00001v1 in de",
+    }
+
+
+async def test_the_same_announcement_twice_posts_nothing_new() -> None:
+    core = fake_core()
+    core.source.listings[frozenset({"cs.DC"})] = TODAY
+    await channel(core, A)
+    records = await core.repos.channels.all_active()
+    await core.runner.run(records)
+    sent, rows = list(core.publisher.sent), len(core.repos.ledger.rows)
+    outcome = (await core.runner.run(records))[A]
+    assert (outcome.posted, outcome.failed, len(outcome.selected)) == (0, 0, 3)
+    assert core.publisher.sent == sent and len(core.repos.ledger.rows) == rows
+
+
+async def test_a_refused_card_stays_pending_and_deliver_posts_it_once() -> None:
+    core = fake_core()
+    core.source.listings[frozenset({"cs.DC"})] = TODAY
+    await channel(core, A)
+    core.publisher.fail_cards.add("2601.00002v1")
+    [record] = await core.repos.channels.all_active()
+    outcome = (await core.runner.run([record]))[A]
+    assert (outcome.posted, outcome.failed) == (2, 1)
+    assert [m for _, m in core.repos.ledger.marks if isinstance(m, PostFailed)] == [PostFailed("refused 2601.00002v1")]
+    core.publisher.fail_cards.clear()
+    assert await core.runner.deliver(record) == (1, 0)
+    assert await core.runner.deliver(record) == (0, 0)
+    ids = [c.paper.arxiv_id for c in core.publisher.cards]
+    assert ids == ["2601.00001", "2601.00003", "2601.00002"]
+    assert await core.repos.ledger.unfinished(record.id) == []
+
+
+async def test_after_a_crash_a_new_runner_posts_the_rest_once_with_the_missing_threads() -> None:
+    core = fake_core()
+    core.source.listings[frozenset({"cs.DC"})] = TODAY
+    await channel(core, A)
+    [record] = await core.repos.channels.all_active()
+    crashing = FakePublisher(crash_after_cards=2)
+    try:
+        await core.new_runner(crashing).run([record])
+    except SimulatedCrash:
+        pass
+    else:
+        raise AssertionError("the simulated crash did not happen")
+    assert len(crashing.cards) == 2 and crashing.threads == []
+    assert core.repos.channels.records[0].last_digest_at is None  # the run did not finish
+    after = FakePublisher()
+    outcome = (await core.new_runner(after).run([record]))[A]
+    assert outcome.posted == 1
+    assert [c.paper.arxiv_id for c in crashing.cards + after.cards] == ["2601.00001", "2601.00002", "2601.00003"]
+    threaded = {s.paper.arxiv_id: parent.message_id for parent, s in after.threads}
+    assert threaded == {
+        "2601.00001": "m1-2601.00001v1",  # under the cards posted before the crash
+        "2601.00002": "m2-2601.00002v1",
+        "2601.00003": "m1-2601.00003v1",
+    }
+
+
+async def test_a_failed_summary_leaves_the_thread_pending_for_the_next_run() -> None:
+    core = fake_core()
+    core.source.listings[frozenset({"cs.DC"})] = TODAY
+    await channel(core, A, "set max 2")
+    [record] = await core.repos.channels.all_active()
+    core.summarizer.fail.add("2601.00001v1")
+    outcome = (await core.runner.run([record]))[A]
+    assert (outcome.posted, outcome.failed) == (2, 0)
+    assert [s.paper.arxiv_id for _, s in core.publisher.threads] == ["2601.00002"]
+    [pending] = await core.repos.ledger.unfinished(record.id)
+    assert (pending.arxiv_id, pending.state, pending.thread_state) == (
+        "2601.00001",
+        DeliveryState.POSTED,
+        DeliveryState.PENDING,
+    )
+    core.summarizer.fail.clear()
+    assert await core.runner.deliver(record) == (0, 0)
+    assert [s.paper.arxiv_id for _, s in core.publisher.threads] == ["2601.00002", "2601.00001"]
+    assert len(core.publisher.cards) == 2 and await core.repos.ledger.unfinished(record.id) == []
+
+
+async def test_a_ledger_row_whose_paper_is_not_stored_is_counted_failed() -> None:
+    core = fake_core()
+    await channel(core, A)
+    [record] = await core.repos.channels.all_active()
+    await core.repos.ledger.plan(record.id, [ScoredPaper(paper=paper(9, "Lost"), score=1.0, matched=())])
+    assert await core.runner.deliver(record) == (0, 1)
+    assert core.publisher.sent == [] and len(await core.repos.ledger.unfinished(record.id)) == 1
+
+
+async def test_arxiv_down_for_one_category_set_spares_the_others() -> None:
+    core = fake_core()
+    core.source.listings[frozenset({"cs.DC"})] = TODAY
+    await channel(core, A)
+    await core.commands.execute(ctx(channel=B), "subscribe cs.LG")
+    core.source.failing[frozenset({"cs.LG"})] = SourceUnavailable("arXiv RSS answered HTTP 503")
+    outcomes = await core.runner.run(await core.repos.channels.all_active())
+    assert outcomes[B].error == "arXiv RSS answered HTTP 503" and outcomes[B].posted == 0
+    assert outcomes[A].posted == 3 and outcomes[A].error is None
+    last = {r.ref: r.last_digest_at for r in core.repos.channels.records}
+    assert last == {A: core.clock.current, B: None}
+
+
+async def test_stop_starts_no_new_post_and_the_rest_stays_pending() -> None:
+    core = fake_core()
+    core.source.listings[frozenset({"cs.DC"})] = TODAY
+    await channel(core, A)
+    [record] = await core.repos.channels.all_active()
+    core.runner.stop()
+    outcome = (await core.runner.run([record]))[A]
+    assert outcome.posted == 0 and core.publisher.sent == []
+    assert len(await core.repos.ledger.unfinished(record.id)) == 3
+
+
+async def test_select_scores_without_planning_or_posting() -> None:
+    core = fake_core()
+    core.source.listings[frozenset({"cs.DC"})] = TODAY
+    await channel(core, A, "set min-score 2")
+    selection = await core.runner.select(await core.repos.channels.all_active())
+    assert [(s.paper.arxiv_id, s.score) for s in selection.picks[A]] == [("2601.00001", 4.5), ("2601.00002", 3.0)]
+    assert selection.listed == {A: 4} and selection.errors == {}
+    assert core.repos.ledger.rows == [] and core.publisher.sent == []

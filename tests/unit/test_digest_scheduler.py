@@ -1,0 +1,121 @@
+"""The scheduler over fakes: one weekday job per post time and zone, the catch-up of a missed run."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.delivery.scheduler import DigestScheduler
+from bot.errors import StoreError
+from bot.models import ChannelRef, Paper
+from tests.fakes.clock import FixedClock
+from tests.fakes.core import TODAY, FakeCore, ctx, fake_core
+from tests.fakes.repositories import FakePapers, fake_repositories
+
+A, B, C = ChannelRef("test", "w1", "a"), ChannelRef("test", "w1", "b"), ChannelRef("test", "w1", "c")
+
+
+@pytest.fixture
+async def core() -> AsyncIterator[FakeCore]:
+    """A core whose clock stands on Monday 2026-01-05 at 08:00 UTC, before the default 09:00 slot."""
+    made = fake_core(clock=FixedClock(datetime(2026, 1, 5, 8, 0, tzinfo=UTC)))
+    made.source.listings[frozenset({"cs.DC"})] = TODAY
+    yield made
+    await made.scheduler.stop()
+
+
+async def subscribe(core: FakeCore, ref: ChannelRef, *lines: str) -> None:
+    for line in ("subscribe cs.DC", "keywords add LLM", *lines):
+        await core.commands.execute(ctx(channel=ref), line)
+
+
+async def test_one_weekday_job_per_post_time_and_zone(core: FakeCore) -> None:
+    await subscribe(core, A)
+    await subscribe(core, B)
+    await subscribe(core, C, "set time 07:30 Asia/Tokyo")
+    await core.commands.execute(ctx(channel=ChannelRef("test", "w1", "idle")), "set max 3")  # no category: no job
+    await core.scheduler.start()
+    await core.scheduler.wait_idle()
+    jobs = core.scheduler.jobs()
+    assert sorted(jobs) == ["digest 07:30 Asia/Tokyo", "digest 09:00 UTC"]
+    # APScheduler computes next runs from the real clock: check the weekday and the time of day only.
+    utc = datetime.fromisoformat(jobs["digest 09:00 UTC"])
+    assert utc.weekday() < 5 and (utc.hour, utc.minute, utc.utcoffset()) == (9, 0, timedelta(0))
+    tokyo = datetime.fromisoformat(jobs["digest 07:30 Asia/Tokyo"])
+    assert tokyo.weekday() < 5 and (tokyo.hour, tokyo.minute, tokyo.utcoffset()) == (7, 30, timedelta(hours=9))
+    assert core.publisher.sent == []  # nothing was missed: every slot is still ahead
+
+
+async def test_a_settings_change_moves_the_job_and_an_unused_slot_goes(core: FakeCore) -> None:
+    await subscribe(core, A)
+    await core.scheduler.start()
+    await core.scheduler.wait_idle()
+    assert list(core.scheduler.jobs()) == ["digest 09:00 UTC"]
+    # The service tells the scheduler through on_schedule_change; the scheduler re-reads every slot.
+    await core.commands.execute(ctx(channel=A), "set time 10:15 Europe/Berlin")
+    core.scheduler.channel_changed(core.schedule_changes[-1])
+    await core.scheduler.wait_idle()
+    assert list(core.scheduler.jobs()) == ["digest 10:15 Europe/Berlin"]
+    await core.commands.execute(ctx(channel=A), "unsubscribe cs.DC")
+    assert await core.scheduler.resync() == []
+    assert core.scheduler.jobs() == {}
+
+
+async def test_start_runs_the_missed_digest_once(core: FakeCore) -> None:
+    await subscribe(core, A, "set max 2")
+    await subscribe(core, B, "set time 13:00", "set max 2")
+    core.clock.current = datetime(2026, 1, 5, 11, 0, tzinfo=UTC)  # down at 09:00: A missed its run, B did not
+    await core.scheduler.start()
+    await core.scheduler.wait_idle()
+    assert len(core.publisher.cards) == 2
+    posted_to = {parent.channel for parent, _ in core.publisher.threads}
+    assert posted_to == {A}
+    last = {r.ref: r.last_digest_at for r in core.repos.channels.records}
+    assert last == {A: core.clock.current, B: None}
+    await core.scheduler.stop()
+
+    # Started again the same day: the run is done, nothing is posted twice.
+    again = DigestScheduler(
+        runner=core.new_runner(), channels=core.repos.channels, clock=core.clock, misfire_grace_s=60
+    )
+    try:
+        await again.start()
+        await again.wait_idle()
+    finally:
+        await again.stop()
+    assert len(core.publisher.cards) == 2
+
+
+async def test_a_channel_created_after_the_slot_missed_nothing(core: FakeCore) -> None:
+    core.clock.current = datetime(2026, 1, 5, 11, 0, tzinfo=UTC)
+    await subscribe(core, A)
+    await core.scheduler.start()
+    await core.scheduler.wait_idle()
+    assert core.publisher.sent == [] and core.source.fetched == []
+
+
+class BrokenPapers(FakePapers):
+    """Papers whose database is down."""
+
+    async def add_many(self, papers: Iterable[Paper]) -> None:
+        """Fail as a lost database connection does."""
+        raise StoreError("database error: OperationalError: disk I/O error")
+
+
+async def test_a_failing_missed_run_is_logged_and_the_scheduler_keeps_going(caplog: pytest.LogCaptureFixture) -> None:
+    clock = FixedClock(datetime(2026, 1, 5, 8, 0, tzinfo=UTC))
+    core = fake_core(clock=clock, repos=replace(fake_repositories(clock=clock), papers=BrokenPapers()))
+    core.source.listings[frozenset({"cs.DC"})] = TODAY
+    await subscribe(core, A)
+    clock.current = datetime(2026, 1, 5, 11, 0, tzinfo=UTC)
+    try:
+        await core.scheduler.start()
+        await core.scheduler.wait_idle()
+        assert "daily digest of 1 channel(s) failed" in caplog.text
+        assert list(core.scheduler.jobs()) == ["digest 09:00 UTC"]
+    finally:
+        await core.scheduler.stop()
+    assert core.publisher.sent == [] and core.repos.channels.records[0].last_digest_at is None
