@@ -10,7 +10,7 @@ from bot.arxiv import taxonomy
 from bot.arxiv.feed import parse_paper_id
 from bot.config import LANGUAGE_RE, TIME_RE
 from bot.errors import UnknownCommand, UserInputError
-from bot.ranking.keywords import validate_term
+from bot.ranking.terms import validate_term
 
 MAX_TERMS_PER_COMMAND = 30
 MAX_MAX_PAPERS = 50

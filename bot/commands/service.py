@@ -14,7 +14,7 @@ from bot.errors import ArxivBotError, PermissionDenied, SourceError, UserInputEr
 from bot.metrics import COMMAND_SECONDS
 from bot.models import ChannelRecord, CommandContext, MessageRef, Paper, Reply, Rule, RuleKind, UsageTotals, term_key
 from bot.ports import PaperSource, Publisher, Summarizer
-from bot.ranking.keywords import find_terms
+from bot.ranking.terms import find_terms
 from bot.store.channels import ChannelStore
 from bot.store.ledger import DeliveryLedger
 from bot.store.papers import PaperStore
