@@ -17,7 +17,9 @@ run: $(STAMP)
 	$(BIN)/arxiv-bot migrate
 	$(BIN)/arxiv-bot run
 
+# The architecture contracts ([tool.importlinter] in pyproject.toml), then every test.
 test: $(STAMP)
+	$(BIN)/lint-imports --no-cache --no-logo
 	$(BIN)/python -m pytest
 
 # The same suite on PostgreSQL (a fresh schema per test in this database).
