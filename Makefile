@@ -27,6 +27,7 @@ TEST_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 test-pg: $(STAMP)
 	ARXIVBOT_TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python -m pytest
 
+# ruff, then mypy --strict on bot/, adapters/ and tests/ (the packages of [tool.mypy] in pyproject.toml).
 lint: $(STAMP)
 	$(BIN)/ruff check bot adapters tests bench
 	$(BIN)/mypy

@@ -30,7 +30,7 @@ print(" ".join(sorted({{n.split(".")[0] for n in sys.modules}} & {set(NOT_AT_IMP
 def test_importing_every_core_module_loads_no_platform_library_and_not_litellm() -> None:
     result = subprocess.run([sys.executable, "-c", _PROBE], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    names, loaded = (result.stdout.splitlines() + ["", ""])[:2]
+    names, loaded = [*result.stdout.splitlines(), "", ""][:2]
     expected = sorted(
         ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
         for path in (ROOT / "bot").rglob("*.py")
