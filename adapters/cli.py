@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 from typing import NoReturn
 
-from adapters.composition import Services, build_services, build_source, migrate, platform_tokens_set, run_bot
+from adapters.composition import Services, build_services, build_source, migrate, platform_tokens_set
 from adapters.console.render import render_card, render_thread
+from adapters.runtime import close_services, run_bot
 from bot.arxiv import taxonomy
 from bot.commands.parser import split_terms
 from bot.config import Settings, load_settings
@@ -131,7 +132,7 @@ async def _summarize(settings: Settings, args: argparse.Namespace) -> int:
         paper = await services.source.lookup(args.paper_id)
         summary = await services.summarizer.summarize(paper, language=settings.channel.language)
     finally:
-        await services.aclose()
+        await close_services(services)
     if args.json:
         print(
             json.dumps(
@@ -162,18 +163,10 @@ async def _connect_publisher(services: Services, platform: str, settings: Settin
 
         services.router.add("console", ConsolePublisher(out=sys.stdout))
     elif platform == "slack":
-        from adapters.slack.publisher import SlackPublisher, make_client
-        from adapters.slack.runtime import check_bot_token
+        from adapters.slack.runtime import connect_slack_publisher
 
-        token = os.environ.get("SLACK_BOT_TOKEN", "")
-        if not token:
-            raise ConfigError("SLACK_BOT_TOKEN is not set: expected the Bot User OAuth Token (xoxb-...) to post")
-        s = settings.slack
-        client = make_client(token=token, api_url=s.api_url)
-        await check_bot_token(client, s.api_url)
-        services.router.add(
-            "slack", SlackPublisher(client=client, post_interval_s=s.post_interval_s, max_concurrency=s.max_concurrency)
-        )
+        slack = await connect_slack_publisher(settings.slack, os.environ)
+        services.router.add("slack", slack.publisher)
     else:
         raise UserInputError(
             f"digest --channel cannot post to {platform} from the command line: use /arxiv digest-now in the "
@@ -193,7 +186,7 @@ async def _digest(settings: Settings, args: argparse.Namespace) -> int:
         await _connect_publisher(services, platform, settings)
         outcome = (await services.runner.run([record]))[record.ref]
     finally:
-        await services.aclose()
+        await close_services(services)
     print(
         f"{args.channel}: {outcome.posted} posted, {outcome.failed} failed, {outcome.listed} listed"
         + (f"; error: {outcome.error}" if outcome.error else "")
@@ -220,7 +213,7 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
         posted = await services.ledger.posted_papers(record.id, since=start)
         summaries = await services.summaries.newest_for((p.paper for p in posted), language=record.language)
     finally:
-        await services.aclose()
+        await close_services(services)
     digest = ChannelDigest(
         channel=args.channel, categories=record.categories, papers=posted, summaries=summaries, since=since
     )

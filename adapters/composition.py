@@ -1,21 +1,14 @@
-"""The composition root: the only place that wires real ports into the core."""
+"""The composition root: the only place that wires real ports into the core. It builds; ``adapters.runtime`` runs."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import os
-import signal
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol, TextIO
 
-from adapters.console.adapter import ConsoleChat, ConsolePublisher
-from adapters.http_server import HttpServer
 from bot.arxiv.client import ArxivClient
 from bot.arxiv.fulltext import FullTextFetcher
+from bot.arxiv.http import ArxivHttp, same_site
 from bot.clock import SystemClock
 from bot.commands.service import CommandPorts, CommandService
 from bot.config import Settings
@@ -33,13 +26,6 @@ from bot.store.saves import SaveStore
 from bot.store.summaries import SummaryStore, UsageStore
 from bot.summarizers.extractive import ExtractiveSummarizer
 from bot.summarizers.llm import LlmSummarizer
-
-log = logging.getLogger(__name__)
-
-SHUTDOWN_GRACE_S = 1.5
-"""For a running digest to stop, and for each adapter to disconnect."""
-DRAIN_S = 3.0
-"""For posts in flight to be answered and recorded. With the HTTP server's 1 s, SIGTERM to exit stays under 10 s."""
 
 
 @dataclass(kw_only=True)
@@ -60,19 +46,11 @@ class Services:
     commands: CommandService
     scheduler: DigestScheduler
 
-    async def stop_work(self, *, grace_s: float = SHUTDOWN_GRACE_S) -> None:
-        """Start no new post, stop the scheduler (cancelling a digest still running after ``grace_s``), then wait
-        for the posts in flight to be recorded; whatever was not posted stays pending in the ledger."""
-        self.runner.stop()
-        try:
-            await asyncio.wait_for(self.scheduler.stop(), timeout=grace_s)
-        except TimeoutError:
-            log.warning("a digest was still running at shutdown; its unposted papers stay pending for the next run")
-        await self.runner.drain(timeout_s=DRAIN_S)
-
     async def aclose(self) -> None:
-        """Stop the scheduler and close network and database connections."""
-        await self.stop_work()
+        """Start no new post, stop the scheduler (waiting for a digest still running), close network and database
+        connections. A running bot first bounds that wait with ``adapters.runtime.stop_work``."""
+        self.runner.stop()
+        await self.scheduler.stop()
         close = getattr(self.source, "aclose", None)
         if close is not None:
             await close()
@@ -105,33 +83,36 @@ async def migrate(settings: Settings) -> None:
         await engine.dispose()
 
 
-def build_source(settings: Settings) -> ArxivClient:
-    """The real arXiv client from settings."""
+def build_arxiv_http(settings: Settings) -> ArxivHttp:
+    """The HTTP layer for arXiv (one request at a time, spaced, retrying) from settings."""
     a = settings.arxiv
-    return ArxivClient(
-        rss_url=a.rss_url,
-        api_url=a.api_url,
-        min_interval_s=a.min_interval_s,
-        timeout_s=a.timeout_s,
-        max_retries=a.max_retries,
-    )
+    return ArxivHttp(min_interval_s=a.min_interval_s, timeout_s=a.timeout_s, max_retries=a.max_retries)
 
 
-def build_summarizer(settings: Settings, *, summaries: SummaryStore, usage: UsageStore) -> Summarizer:
-    """The litellm summarizer with the summary store when ``[llm] model`` is set, else the extractive one."""
+def build_source(settings: Settings, *, http: ArxivHttp | None = None) -> ArxivClient:
+    """The real arXiv client from settings, over ``http`` when given."""
+    a = settings.arxiv
+    return ArxivClient(http=http or build_arxiv_http(settings), rss_url=a.rss_url, api_url=a.api_url)
+
+
+def build_summarizer(
+    settings: Settings, *, summaries: SummaryStore, usage: UsageStore, arxiv_http: ArxivHttp | None = None
+) -> Summarizer:
+    """The litellm summarizer with the summary store when ``[llm] model`` is set, else the extractive one.
+
+    Full texts go through ``arxiv_http`` (so they wait their turn with listings and lookups) when they come from
+    the site the arXiv client talks to; from another host, through an ``ArxivHttp`` of their own.
+    """
     llm = settings.llm
     if not llm.model:
         return ExtractiveSummarizer()
-    fulltext = (
-        FullTextFetcher(
-            base_url=llm.fulltext_base_url,
-            max_tokens=llm.fulltext_max_tokens,
-            timeout_s=settings.arxiv.timeout_s,
-            min_interval_s=settings.arxiv.min_interval_s,
-        )
-        if llm.fulltext
-        else None
-    )
+    fulltext = None
+    if llm.fulltext:
+        http = arxiv_http
+        a = settings.arxiv
+        if http is None or not any(same_site(llm.fulltext_base_url, url) for url in (a.api_url, a.rss_url)):
+            http = build_arxiv_http(settings)
+        fulltext = FullTextFetcher(http=http, base_url=llm.fulltext_base_url, max_tokens=llm.fulltext_max_tokens)
     return LlmSummarizer(settings=llm, summaries=summaries, usage=usage, fulltext=fulltext)
 
 
@@ -161,10 +142,11 @@ def build_services(
     papers = PaperStore(database=database)
     ledger = DeliveryLedger(database=database)
     saves = SaveStore(database=database)
-    source = source or build_source(settings)
+    arxiv_http = build_arxiv_http(settings)
+    source = source or build_source(settings, http=arxiv_http)
     usage = UsageStore(database=database, model=settings.llm.model, daily_budget_usd=settings.llm.daily_budget_usd)
     summaries = SummaryStore(database=database)
-    summarizer = summarizer or build_summarizer(settings, summaries=summaries, usage=usage)
+    summarizer = summarizer or build_summarizer(settings, summaries=summaries, usage=usage, arxiv_http=arxiv_http)
     router = PublisherRouter(publishers={})
     runner = DigestRunner(
         source=source,
@@ -210,115 +192,3 @@ def build_services(
         commands=commands,
         scheduler=scheduler,
     )
-
-
-class RunningAdapter(Protocol):
-    """A connected platform adapter."""
-
-    @property
-    def ready(self) -> bool:
-        """Whether it is connected and taking events."""
-        ...
-
-    async def aclose(self) -> None:
-        """Disconnect."""
-        ...
-
-
-class BotRuntime:
-    """Everything of one running bot in one event loop: HTTP server, platform adapters or console, scheduler.
-
-    ``await start()``, then ``await wait()`` until the console input ends or ``stop`` is set (SIGTERM/SIGINT
-    set it in ``run_bot``), then ``await close()``. Tests use the same object in-process.
-    """
-
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        force_console: bool = False,
-        env: Mapping[str, str] | None = None,
-        services: Services | None = None,
-        console_stream: TextIO | None = None,
-    ) -> None:
-        self.settings = settings
-        self.env = os.environ if env is None else env
-        self.services = services or build_services(settings)
-        self.console = force_console or not platform_tokens_set(self.env)
-        self.stop = asyncio.Event()
-        self.http = HttpServer(host=settings.http.host, port=settings.http.port) if settings.http.enabled else None
-        self.adapters: list[RunningAdapter] = []
-        self._console_stream = console_stream
-        self._chat_task: asyncio.Task[None] | None = None
-
-    @property
-    def ready(self) -> bool:
-        """Whether every platform adapter is connected."""
-        return all(adapter.ready for adapter in self.adapters)
-
-    async def start(self) -> None:
-        """Connect the adapters, open the HTTP server and start the scheduler."""
-        if not self.console and self.env.get("SLACK_BOT_TOKEN"):
-            from adapters.slack.runtime import start_slack
-
-            self.adapters.append(
-                await start_slack(services=self.services, settings=self.settings, http=self.http, env=self.env)
-            )
-        if not self.console and self.env.get("DISCORD_TOKEN"):
-            from adapters.discord.runtime import start_discord
-
-            self.adapters.append(await start_discord(services=self.services, settings=self.settings, env=self.env))
-        if self.http is not None:
-            from adapters.ops_http import mount_ops_routes
-
-            mount_ops_routes(self.http, services=self.services, ready=lambda: self.ready)
-            await self.http.start()
-        if self.settings.scheduler.enabled:
-            await self.services.scheduler.start()
-        if self.console:
-            publisher = ConsolePublisher(out=sys.stdout)
-            self.services.router.add("console", publisher)
-            chat = ConsoleChat(commands=self.services.commands, publisher=publisher, stream=self._console_stream)
-            self._chat_task = asyncio.create_task(chat.run())
-            self._chat_task.add_done_callback(lambda _task: self.stop.set())
-        log.info("arxiv-bot is running (%s)", "console" if self.console else f"{len(self.adapters)} adapter(s)")
-
-    async def wait(self) -> None:
-        """Return when the console input has ended or ``stop`` is set."""
-        await self.stop.wait()
-
-    async def close(self) -> None:
-        """Disconnect everything; unfinished posts stay pending in the ledger for the next start."""
-        self.services.runner.stop()
-        if self._chat_task is not None and not self._chat_task.done():
-            self._chat_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._chat_task
-        await self.services.stop_work()
-        for adapter in self.adapters:
-            try:
-                await asyncio.wait_for(adapter.aclose(), timeout=SHUTDOWN_GRACE_S)
-            except Exception:
-                log.exception("closing an adapter failed")
-        if self.http is not None:
-            await self.http.stop()
-        await self.services.aclose()
-
-
-async def run_bot(settings: Settings, *, force_console: bool = False) -> None:
-    """Run the bot until the console input ends or SIGTERM/SIGINT arrives."""
-    runtime = BotRuntime(settings, force_console=force_console)
-    loop = asyncio.get_running_loop()
-
-    def on_signal(name: str) -> None:
-        log.info("%s received: shutting down", name)
-        runtime.stop.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, on_signal, sig.name)
-    try:
-        await runtime.start()
-        await runtime.wait()
-    finally:
-        await runtime.close()

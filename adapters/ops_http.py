@@ -1,6 +1,8 @@
 """Operations endpoints on the shared HTTP server: /healthz, /readyz, /metrics and each channel's RSS feed.
 
-Handlers are thin: the feed body comes from ``bot.feeds.render_rss``, the metrics from ``bot.metrics.render``.
+Handlers are thin: the feed body comes from ``bot.exports.rss.render_rss``, the metrics from ``bot.metrics.render``.
+They get exactly the lookups they use (a database ping, the channel by feed token, its posted cards and stored
+summaries), not the whole core.
 No handler lets an exception (or a traceback) reach the client: failures are logged and answered with a bare 500.
 """
 
@@ -10,20 +12,18 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from aiohttp import web
 
 from adapters.http_server import Handler, HttpServer
 from bot import metrics
 from bot.exports.rss import MAX_FEED_ITEMS, ChannelFeed, entity_tag, render_rss, rfc822
-from bot.models import ChannelRecord, as_utc
-
-if TYPE_CHECKING:
-    from adapters.composition import Services
+from bot.models import ChannelRecord, Paper, PostedPaper, ThreadSummary, as_utc
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,27 @@ LOOP_LAG_LIMIT_S = 5.0
 """The event loop counts as unresponsive when a 0.5 s heartbeat comes this much late."""
 DATABASE_TIMEOUT_S = 3.0
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+Ping = Callable[[], Awaitable[None]]
+"""Raise unless the database answers."""
+ChannelByFeedToken = Callable[[str], Awaitable[ChannelRecord | None]]
+"""The channel whose RSS feed has this token, or None."""
+
+
+class PostedHistory(Protocol):
+    """The newest cards posted to a channel, newest first."""
+
+    def __call__(self, channel_id: int, *, limit: int) -> Awaitable[Sequence[PostedPaper]]:
+        """At most ``limit`` posted cards of the channel."""
+        ...
+
+
+class StoredSummaries(Protocol):
+    """The newest stored summary in a language of each paper that has one, by versioned id."""
+
+    def __call__(self, papers: Iterable[Paper], *, language: str) -> Awaitable[Mapping[str, ThreadSummary]]:
+        """Stored summaries of ``papers`` in ``language``."""
+        ...
 
 
 class LoopMonitor:
@@ -116,21 +137,24 @@ def feed_url(public_url: str, token: str) -> str:
     return f"{public_url.rstrip('/')}/feeds/{token}.xml"
 
 
+@dataclass(kw_only=True)
 class OpsRoutes:
-    """The handlers, bound to one running bot."""
+    """The handlers, bound to the lookups of one running bot."""
 
-    def __init__(self, *, services: Services, ready: Callable[[], bool], public_url: str) -> None:
-        self.services = services
-        self.ready = ready
-        self.public_url = public_url
-        self.monitor = LoopMonitor()
+    ping: Ping
+    channel_by_feed_token: ChannelByFeedToken
+    posted_papers: PostedHistory
+    stored_summaries: StoredSummaries
+    public_url: str
+    ready: Callable[[], bool]
+    monitor: LoopMonitor = field(default_factory=LoopMonitor)
 
     async def healthz(self, _request: web.Request) -> web.Response:
         """200 when the event loop is responsive and the database answers, else 503."""
         lag = self.monitor.current_lag_s()
         loop_ok = lag < LOOP_LAG_LIMIT_S
         try:
-            await asyncio.wait_for(self.services.database.ping(), timeout=DATABASE_TIMEOUT_S)
+            await asyncio.wait_for(self.ping(), timeout=DATABASE_TIMEOUT_S)
             database_ok = True
         except Exception as err:  # whatever the driver raises (refused connection, timeout): unhealthy
             log.warning("health check: the database does not answer: %s", err or type(err).__name__)
@@ -155,7 +179,7 @@ class OpsRoutes:
     async def feed(self, request: web.Request) -> web.Response:
         """A channel's RSS feed; an unknown token is a bare 404; conditional requests may get 304."""
         token = request.match_info.get("token", "")
-        record = await self.services.channels.by_feed_token(token) if _TOKEN.match(token) else None
+        record = await self.channel_by_feed_token(token) if _TOKEN.match(token) else None
         if record is None:
             return web.Response(status=404, text="not found\n")
         body, updated = await self._render(record)
@@ -172,10 +196,8 @@ class OpsRoutes:
         return web.Response(body=body, headers={**headers, "Content-Type": RSS_CONTENT_TYPE})
 
     async def _render(self, record: ChannelRecord) -> tuple[bytes, datetime]:
-        items = await self.services.ledger.posted_papers(record.id, limit=MAX_FEED_ITEMS)
-        summaries = await self.services.summaries.newest_for(
-            (i.paper for i in items), language=record.language
-        )
+        items = await self.posted_papers(record.id, limit=MAX_FEED_ITEMS)
+        summaries = await self.stored_summaries((i.paper for i in items), language=record.language)
         updated = max((i.posted_at for i in items), default=as_utc(record.created_at))
         ref = record.ref
         feed = ChannelFeed(
@@ -199,9 +221,25 @@ class OpsRoutes:
         await self.monitor.stop()
 
 
-def mount_ops_routes(http: HttpServer, *, services: Services, ready: Callable[[], bool]) -> OpsRoutes:
+def mount_ops_routes(
+    http: HttpServer,
+    *,
+    ping: Ping,
+    channel_by_feed_token: ChannelByFeedToken,
+    posted_papers: PostedHistory,
+    stored_summaries: StoredSummaries,
+    public_url: str,
+    ready: Callable[[], bool],
+) -> OpsRoutes:
     """Add the operations routes to ``http`` (before it starts)."""
-    routes = OpsRoutes(services=services, ready=ready, public_url=services.settings.http.public_url)
+    routes = OpsRoutes(
+        ping=ping,
+        channel_by_feed_token=channel_by_feed_token,
+        posted_papers=posted_papers,
+        stored_summaries=stored_summaries,
+        public_url=public_url,
+        ready=ready,
+    )
     http.add_route("GET", "/healthz", _guarded(routes.healthz))
     http.add_route("GET", "/readyz", _guarded(routes.readyz))
     http.add_route("GET", "/metrics", _guarded(routes.metrics))

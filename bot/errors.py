@@ -1,8 +1,8 @@
 """The error hierarchy of arxiv-bot's core.
 
-Every error the core raises derives from ``ArxivBotError``. Third-party exceptions (httpx, SQLAlchemy,
-feedparser, litellm) are converted at the boundary where they occur, so callers of ``bot`` only ever
-catch these::
+Every error the core raises derives from ``ArxivBotError``. Third-party exceptions (httpx in
+``bot.arxiv.http.map_httpx_exceptions``, SQLAlchemy, feedparser, litellm) are converted at the boundary where
+they occur, so callers of ``bot`` only ever catch these::
 
     ArxivBotError
     ├── ConfigError            a setting is missing or malformed (start-up stops with exit code 2)
@@ -10,7 +10,10 @@ catch these::
     │   └── UnknownCommand     the subcommand does not exist (the reply shows help)
     ├── PermissionDenied       the caller may not change this channel's settings
     ├── SourceError            arXiv could not be reached or answered something unusable
-    │   ├── SourceUnavailable  network error, timeout, 5xx or 429 after all retries
+    │   ├── SourceUnavailable  network error, timeout, 5xx or 429 after all retries; any other transport failure
+    │   │   └── TransientSourceError  one attempt failed in transit (timeout, connection lost); bot.arxiv.http
+    │   │                             retries it and raises SourceUnavailable when retries run out
+    │   ├── ResponseTooLarge   an answer was bigger than the caller's size cap (full texts)
     │   └── PaperNotFound      no paper has this id (a malformed id is a UserInputError)
     ├── PublishError           a platform refused or failed to take a post
     ├── SummaryError           the summarizer failed after its retries and fallbacks
@@ -46,6 +49,14 @@ class SourceError(ArxivBotError):
 
 class SourceUnavailable(SourceError):
     """Network error, timeout, 5xx or 429 after all retries."""
+
+
+class TransientSourceError(SourceUnavailable):
+    """One request failed in transit (timeout, connection refused or lost); worth retrying."""
+
+
+class ResponseTooLarge(SourceError):
+    """An answer was bigger than the size cap the caller set."""
 
 
 class PaperNotFound(SourceError):

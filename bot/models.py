@@ -146,6 +146,8 @@ class CommandContext:
     user_name: str
     can_manage: bool = True
     """Whether the caller may change this channel's settings (the adapter decides from platform roles)."""
+    refusal: str | None = None
+    """The platform's wording when the core refuses a settings change (None: the core's own wording)."""
     extra: dict[str, str] = field(default_factory=dict)
 
 

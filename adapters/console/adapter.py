@@ -92,7 +92,7 @@ class ConsoleChat:
         match to_input(line):
             case CommandLine(text):
                 ctx = CommandContext(channel=CONSOLE_CHANNEL, user_id=CONSOLE_USER, user_name=CONSOLE_USER)
-                reply = await self._commands.execute(ctx, text)
+                reply = await self._commands.execute(ctx, self._commands.prepare(text))
             case Reaction(number, added):
                 ref = self._publisher.cards.get(number)
                 result = (

@@ -1,4 +1,4 @@
-"""The Discord client: the ``/arxiv`` command group, the persistent Save button and save-by-reaction.
+"""The Discord client: runs the ``/arxiv`` commands (declared in ``commands.py``), the Save button and reaction saves.
 
 Handlers are thin: ``translate.to_commands`` turns an interaction into CommandService text, the core runs it,
 and ``answer`` sends the Reply back (ephemeral, every send with ``AllowedMentions.none()``).
@@ -9,26 +9,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import discord
 from discord import app_commands
 
+from adapters.discord.commands import ArxivCommands
 from adapters.discord.publisher import NO_MENTIONS, PLATFORM_FAULTS
 from adapters.discord.translate import (
     SAVE_ID_PREFIX,
     CommandPayload,
     batch_embeds,
-    category_choices,
     channel_ref,
     reply_chunks,
     save_custom_id,
     save_target,
-    timezone_choices,
     to_commands,
     to_embed,
 )
-from bot.commands import parser as cp
 from bot.commands.service import CommandService
 from bot.errors import UserInputError
 from bot.models import CommandContext, MessageRef, PaperCard, Reply
@@ -46,11 +44,6 @@ NOT_A_CARD = "this is not one of arxiv-bot's paper cards, so there is nothing to
 REACTION_EVENT = "arxiv_reaction"
 """Custom client event dispatched after each raw reaction was handled: ``(payload, Reply | None)``."""
 
-KeywordAction = Literal["add", "remove", "set", "clear"]
-ExcludeAction = Literal["add", "remove", "clear"]
-AuthorAction = Literal["follow", "unfollow"]
-
-
 def command_context(interaction: discord.Interaction[Any]) -> CommandContext | None:
     """Who typed a command, and where; a thread counts as its parent channel. None outside a server."""
     if interaction.guild_id is None or interaction.channel_id is None:
@@ -65,11 +58,8 @@ def command_context(interaction: discord.Interaction[Any]) -> CommandContext | N
         user_id=str(interaction.user.id),
         user_name=interaction.user.display_name,
         can_manage=permissions.manage_channels or permissions.administrator,
+        refusal=REFUSAL,
     )
-
-
-def _choices(pairs: list[tuple[str, str]]) -> list[app_commands.Choice[str]]:
-    return [app_commands.Choice(name=label, value=value) for label, value in pairs]
 
 
 class SaveButton(
@@ -107,160 +97,6 @@ def save_view(card: PaperCard) -> discord.ui.View:
     return view
 
 
-class ArxivCommands(app_commands.Group):
-    """``/arxiv <subcommand>``: the core's commands as Discord slash subcommands with typed options."""
-
-    def __init__(self, *, bot: ArxivDiscordClient) -> None:
-        super().__init__(
-            name="arxiv",
-            description="New arXiv papers in this channel",
-            guild_only=True,
-            allowed_contexts=app_commands.AppCommandContext(guild=True),
-            # No default_permissions: Discord applies it to the whole /arxiv group, which would hide saved,
-            # settings and help from members too. Changing settings is refused at run time instead.
-        )
-        self.bot = bot
-
-    @app_commands.command(name="subscribe", description="Follow arXiv categories, e.g. cs.DC cs.LG")
-    @app_commands.describe(categories="Category codes separated by spaces, e.g. cs.DC cs.LG")
-    async def subscribe(
-        self, interaction: discord.Interaction[Any], categories: app_commands.Range[str, 1, 300]
-    ) -> None:
-        """Follow categories."""
-        await self.bot.run_command(interaction)
-
-    @subscribe.autocomplete("categories")
-    async def _subscribe_categories(
-        self, interaction: discord.Interaction[Any], current: str
-    ) -> list[app_commands.Choice[str]]:
-        return _choices(category_choices(current))
-
-    @app_commands.command(name="unsubscribe", description="Stop following arXiv categories")
-    @app_commands.describe(categories="Category codes separated by spaces")
-    async def unsubscribe(
-        self, interaction: discord.Interaction[Any], categories: app_commands.Range[str, 1, 300]
-    ) -> None:
-        """Stop following categories."""
-        await self.bot.run_command(interaction)
-
-    @unsubscribe.autocomplete("categories")
-    async def _unsubscribe_categories(
-        self, interaction: discord.Interaction[Any], current: str
-    ) -> list[app_commands.Choice[str]]:
-        ctx = command_context(interaction)
-        record = await self.bot.channels.get(ctx.channel) if ctx is not None else None
-        return _choices(category_choices(current, record.categories if record is not None else ()))
-
-    @app_commands.command(name="keywords", description="Change the keywords papers are scored by")
-    @app_commands.describe(
-        action="add, remove or set terms, or clear them all",
-        terms='Comma separated; "quotes" keep a phrase; term^2 doubles its weight',
-    )
-    async def keywords(
-        self,
-        interaction: discord.Interaction[Any],
-        action: KeywordAction,
-        terms: app_commands.Range[str, 1, 1000] | None = None,
-    ) -> None:
-        """Change include keywords."""
-        await self.bot.run_command(interaction)
-
-    @app_commands.command(name="exclude", description="Drop papers that mention these terms")
-    @app_commands.describe(action="add or remove terms, or clear them all", terms="Comma separated terms")
-    async def exclude(
-        self,
-        interaction: discord.Interaction[Any],
-        action: ExcludeAction,
-        terms: app_commands.Range[str, 1, 1000] | None = None,
-    ) -> None:
-        """Change exclude terms."""
-        await self.bot.run_command(interaction)
-
-    @app_commands.command(name="authors", description="Follow or unfollow an author (their papers score higher)")
-    @app_commands.describe(action="follow or unfollow", name="The author's name, e.g. Yann LeCun")
-    async def authors(
-        self, interaction: discord.Interaction[Any], action: AuthorAction, name: app_commands.Range[str, 1, 100]
-    ) -> None:
-        """Follow or unfollow an author."""
-        await self.bot.run_command(interaction)
-
-    @app_commands.command(name="settings", description="Show this channel's settings")
-    async def settings(self, interaction: discord.Interaction[Any]) -> None:
-        """Show settings."""
-        await self.bot.run_command(interaction)
-
-    @app_commands.command(name="set", description="Change this channel's settings (give one or more)")
-    @app_commands.rename(min_score="min-score")
-    @app_commands.describe(
-        time="Daily post time HH:MM (24-hour), Monday to Friday",
-        timezone="IANA time zone of the post time, e.g. Europe/Berlin (give it with time)",
-        max="Papers per day",
-        min_score="Lowest score that gets posted",
-        cross="Include papers cross-listed into your categories",
-        language="Summary language code, e.g. en, zh, de",
-    )
-    async def set_settings(
-        self,
-        interaction: discord.Interaction[Any],
-        time: app_commands.Range[str, 4, 5] | None = None,
-        timezone: app_commands.Range[str, 1, 64] | None = None,
-        max: app_commands.Range[int, 1, cp.MAX_MAX_PAPERS] | None = None,
-        min_score: app_commands.Range[float, 0.0, cp.MAX_MIN_SCORE] | None = None,
-        cross: bool | None = None,
-        language: app_commands.Range[str, 2, 10] | None = None,
-    ) -> None:
-        """Change settings."""
-        await self.bot.run_command(interaction)
-
-    @set_settings.autocomplete("timezone")
-    async def _set_timezone(
-        self, interaction: discord.Interaction[Any], current: str
-    ) -> list[app_commands.Choice[str]]:
-        return _choices(timezone_choices(current))
-
-    @app_commands.command(name="digest-now", description="Post today's papers now")
-    async def digest_now(self, interaction: discord.Interaction[Any]) -> None:
-        """Post today's papers."""
-        await self.bot.run_command(interaction)
-
-    @app_commands.command(name="preview", description='Show what "digest-now" would post, without posting')
-    async def preview(self, interaction: discord.Interaction[Any]) -> None:
-        """Preview today's papers."""
-        await self.bot.run_command(interaction)
-
-    @app_commands.command(name="summarize", description="Post one paper with its summary")
-    @app_commands.describe(paper="arXiv id or URL, e.g. 2601.00644 or https://arxiv.org/abs/2601.00644")
-    async def summarize(self, interaction: discord.Interaction[Any], paper: app_commands.Range[str, 4, 200]) -> None:
-        """Post one paper."""
-        await self.bot.run_command(interaction)
-
-    @app_commands.command(name="saved", description="List the papers you saved, newest first")
-    async def saved(self, interaction: discord.Interaction[Any]) -> None:
-        """List saves."""
-        await self.bot.run_command(interaction)
-
-    @app_commands.command(name="unsave", description="Forget a saved paper")
-    @app_commands.describe(paper="arXiv id, e.g. 2601.00644")
-    async def unsave(self, interaction: discord.Interaction[Any], paper: app_commands.Range[str, 4, 200]) -> None:
-        """Forget a save."""
-        await self.bot.run_command(interaction)
-
-    @app_commands.command(name="stats", description="LLM calls, tokens, cost and summary cache hits")
-    async def stats(self, interaction: discord.Interaction[Any]) -> None:
-        """Show LLM usage."""
-        await self.bot.run_command(interaction)
-
-    @app_commands.command(name="feed", description="The RSS feed address of this channel's papers")
-    async def feed(self, interaction: discord.Interaction[Any]) -> None:
-        """Show the channel's feed address."""
-        await self.bot.run_command(interaction)
-
-    @app_commands.command(name="help", description="How to use arxiv-bot")
-    async def help(self, interaction: discord.Interaction[Any]) -> None:
-        """Show help."""
-        await self.bot.run_command(interaction)
-
-
 class ArxivDiscordClient(discord.Client):
     """A discord.py Client with default intents, the ``/arxiv`` tree, the Save button and reaction saving."""
 
@@ -294,38 +130,36 @@ class ArxivDiscordClient(discord.Client):
 
     # ------------------------------------------------------------------------------------------ commands
 
+    async def subscribed(self, interaction: discord.Interaction[Any]) -> tuple[str, ...]:
+        """The categories the interaction's channel follows (for autocomplete)."""
+        ctx = command_context(interaction)
+        record = await self.channels.get(ctx.channel) if ctx is not None else None
+        return record.categories if record is not None else ()
+
     async def run_command(self, interaction: discord.Interaction[Any]) -> None:
-        """Run one ``/arxiv`` interaction through the CommandService and answer it."""
+        """Run one ``/arxiv`` interaction through the CommandService and answer it.
+
+        Each command text is parsed once; the core refuses what the caller may not do, in Discord's wording.
+        """
         ctx = command_context(interaction)
         if ctx is None:
             await self.answer(interaction, Reply(text=NOT_IN_GUILD))
             return
         try:
             texts = to_commands(cast(CommandPayload, interaction.data or {}))
-            commands = [cp.parse_command(text) for text in texts]
         except UserInputError as err:
             await self.answer(interaction, Reply(text=str(err)))
             return
-        if not ctx.can_manage and any(isinstance(c, cp.MUTATING) for c in commands):
-            await self.answer(interaction, Reply(text=REFUSAL))
-            return
-        if any(self.service.is_slow(text) for text in texts):
+        commands = [self.service.prepare(text) for text in texts]
+        if any(command.slow for command in commands):
             await interaction.response.defer(thinking=True, ephemeral=True)
-        work = asyncio.ensure_future(self._execute_all(ctx, texts))
+        work = asyncio.ensure_future(self.service.execute_many(ctx, commands))
         if not interaction.response.is_done():
             done, _ = await asyncio.wait({work}, timeout=ACK_BUDGET_S)
             if not done:
                 await interaction.response.defer(thinking=True, ephemeral=True)
         reply = await work
-        await self.answer(interaction, reply, code=isinstance(commands[0], cp.Help))
-
-    async def _execute_all(self, ctx: CommandContext, texts: list[str]) -> Reply:
-        replies = [await self.service.execute(ctx, text) for text in texts]
-        if len(replies) == 1:
-            return replies[0]
-        # Several settings at once: each one's first line, then the settings as they now are.
-        heads = [r.text.split("\n", 1)[0] for r in replies[:-1]]
-        return Reply(text="\n".join([*heads, replies[-1].text]), ephemeral=all(r.ephemeral for r in replies))
+        await self.answer(interaction, reply, code=commands[0].name == "help")
 
     async def answer(self, interaction: discord.Interaction[Any], reply: Reply, *, code: bool = False) -> None:
         """Send a Reply as the interaction's response and follow-ups, split to Discord's limits.

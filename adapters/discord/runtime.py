@@ -9,7 +9,6 @@ import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import aiohttp
 import discord
@@ -19,12 +18,11 @@ from discord.gateway import DiscordWebSocket
 
 from adapters.discord.app import ArxivDiscordClient, save_view
 from adapters.discord.publisher import DiscordPublisher
-from bot.config import Settings
+from bot.commands.service import CommandService
+from bot.config import DiscordSettings
 from bot.errors import ConfigError
+from bot.store.channels import ChannelStore
 from bot.store.database import sqlite_path
-
-if TYPE_CHECKING:
-    from adapters.composition import Services
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +43,9 @@ def discord_token(env: Mapping[str, str]) -> str:
     return token
 
 
-def dev_guild(settings: Settings) -> discord.Object | None:
+def dev_guild(settings: DiscordSettings) -> discord.Object | None:
     """``[discord] dev_guild_id`` as a guild to sync commands to instantly, or None."""
-    raw = settings.discord.dev_guild_id.strip()
+    raw = settings.dev_guild_id.strip()
     if not raw:
         return None
     if not raw.isdigit():
@@ -63,10 +61,9 @@ def point_at(api_url: str) -> None:
     discord.http.Route.BASE = api_url.rstrip("/")
 
 
-def sync_state_path(settings: Settings) -> Path:
+def sync_state_path(database_url: str) -> Path:
     """Where the hash of the last synced command set is kept: beside the SQLite file, else under data/."""
-    url = settings.database.url
-    database = sqlite_path(url)
+    database = sqlite_path(database_url)
     if database is not None:
         return database.with_name(database.name + "-discord-sync.json")
     return Path("data") / "discord-sync.json"
@@ -128,7 +125,7 @@ async def sync_commands(client: ArxivDiscordClient, *, guild: discord.Object | N
 
 
 class DiscordAdapter:
-    """The running Discord adapter: the client's gateway task and the publisher it registered."""
+    """The running Discord adapter: the client's gateway task and the publisher posting through it."""
 
     def __init__(self, *, client: ArxivDiscordClient, publisher: DiscordPublisher, task: asyncio.Task[None]) -> None:
         self.client = client
@@ -173,15 +170,23 @@ async def login(client: discord.Client, token: str, api_url: str) -> None:
         ) from None
 
 
-async def start_discord(*, services: Services, settings: Settings, env: Mapping[str, str]) -> DiscordAdapter:
-    """Log in with DISCORD_TOKEN, register the publisher, sync commands if they changed, connect the gateway."""
+async def start_discord(
+    *,
+    commands: CommandService,
+    channels: ChannelStore,
+    settings: DiscordSettings,
+    state_file: Path,
+    env: Mapping[str, str],
+) -> DiscordAdapter:
+    """Log in with DISCORD_TOKEN, sync commands if they changed since the sync recorded in ``state_file``, connect.
+
+    The caller registers ``adapter.publisher`` (before the gateway task first runs, so no event comes earlier).
+    """
     token = discord_token(env)
     guild = dev_guild(settings)
-    api_url = settings.discord.api_url
+    api_url = settings.api_url
     point_at(api_url)
-    client = ArxivDiscordClient(
-        service=services.commands, channels=services.channels, save_emoji=settings.discord.save_emoji
-    )
+    client = ArxivDiscordClient(service=commands, channels=channels, save_emoji=settings.save_emoji)
     await login(client, token, api_url)
     try:
         # A plain Client would connect to wss://gateway.discord.gg; ask the API (ours, in tests) where to go.
@@ -190,9 +195,8 @@ async def start_discord(*, services: Services, settings: Settings, env: Mapping[
         await client.close()
         raise ConfigError(f"[discord] api_url = {api_url!r}: GET /gateway/bot failed ({err})") from None
     DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
-    publisher = DiscordPublisher(client=client, make_view=save_view, save_emoji=settings.discord.save_emoji)
-    services.router.add("discord", publisher)
-    await sync_commands(client, guild=guild, state=SyncState(sync_state_path(settings)))
+    publisher = DiscordPublisher(client=client, make_view=save_view, save_emoji=settings.save_emoji)
+    await sync_commands(client, guild=guild, state=SyncState(state_file))
     task = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
     task.add_done_callback(_log_gateway_end)
     log.info("Discord: logged in as %s (application %s)", client.user, client.application_id)

@@ -17,15 +17,15 @@ from adapters.slack.translate import (
     MalformedPayload,
     SaveRequest,
     SlashCommandPayload,
+    command_text,
     reply_messages,
     to_command,
     to_reaction,
     to_save_click,
 )
-from bot.commands import parser as cp
 from bot.commands.service import CommandService
 from bot.config import SlackSettings
-from bot.errors import ArxivBotError, PublishError, UserInputError
+from bot.errors import ArxivBotError, PublishError
 from bot.models import CommandContext, Reply
 
 log = logging.getLogger(__name__)
@@ -34,14 +34,6 @@ COMMAND = "/arxiv"
 WORKING = "Working on it…"
 FAILED = "something went wrong on our side; nothing was changed, try again later"
 NOT_A_CARD = "this message is not a paper card I know; use /arxiv summarize <arXiv id> to post it again"
-
-
-def changes_settings(text: str) -> bool:
-    """Whether a command would change the channel's settings (the only ones ``admins_only`` restricts)."""
-    try:
-        return isinstance(cp.parse_command(text), cp.MUTATING)
-    except UserInputError:
-        return False
 
 
 class InFlight:
@@ -107,9 +99,13 @@ class SlackHandlers:
             await self._publisher.send_reply(reply, channel=ctx.channel, user_id=ctx.user_id)
 
     async def on_command(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-        """``/arxiv ...``: acknowledge at once, run the command, answer (the posts themselves go to the channel)."""
-        text = str(body.get("text") or "")
-        if self._commands.is_slow(text):
+        """``/arxiv ...``: acknowledge at once, run the command, answer (the posts themselves go to the channel).
+
+        The command is parsed once, here; whether it is slow (say so in the ack) or mutating (then, with
+        ``admins_only``, ask users.info whether the caller is an admin) comes from that one parse.
+        """
+        command = self._commands.prepare(command_text(cast(SlashCommandPayload, body)))
+        if command.slow:
             await ack(text=WORKING, response_type="ephemeral")
         else:
             await ack()
@@ -117,10 +113,10 @@ class SlackHandlers:
         # Failures after ack() are handled here: a listener that raises right after ack() can make Bolt
         # overwrite the acknowledgement (the HTTP request then times out into a 404 for Slack).
         try:
-            ctx, text = to_command(cast(SlashCommandPayload, body))
-            if self._settings.admins_only and changes_settings(text):
+            ctx, _ = to_command(cast(SlashCommandPayload, body))
+            if self._settings.admins_only and command.mutating:
                 ctx = replace(ctx, can_manage=await self._can_manage(ctx.user_id))
-            reply = await self._commands.execute(ctx, text)
+            reply = await self._commands.execute(ctx, command)
             await self._respond(respond, reply, ctx)
         except Exception as err:
             await self.on_error(err, body, respond)

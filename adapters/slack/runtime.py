@@ -1,11 +1,14 @@
-"""Start Slack inside our event loop: check the tokens, register the publisher, then Socket Mode or HTTP mode."""
+"""Start Slack inside our event loop: check the tokens, build the publisher, then Socket Mode or HTTP mode.
+
+``connect_slack_publisher`` is the one way to a Slack publisher: ``start_slack`` and ``arxiv-bot digest`` both use it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
@@ -20,11 +23,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.http_server import Handler, HttpServer
 from adapters.slack.app import InFlight, build_slack_app
 from adapters.slack.publisher import SlackPublisher, make_client
-from bot.config import Settings
+from bot.commands.service import CommandService
+from bot.config import SlackSettings
 from bot.errors import ConfigError
-
-if TYPE_CHECKING:
-    from adapters.composition import Services
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ CONNECT_TIMEOUT_S = 30.0
 
 
 class SlackAdapter:
-    """A started Slack connection (Socket Mode or HTTP mode)."""
+    """A started Slack connection (Socket Mode or HTTP mode) and the publisher posting through it."""
 
     def __init__(
         self,
@@ -134,16 +135,42 @@ async def connect_socket_mode(app: AsyncApp, *, app_token: str) -> AsyncSocketMo
     return handler
 
 
-async def start_slack(
-    *, services: Services, settings: Settings, http: HttpServer | None, env: Mapping[str, str]
-) -> SlackAdapter:
-    """Connect Slack: Socket Mode (``[slack] mode = "socket"``) or HTTP mode on our HTTP server."""
-    s = settings.slack
-    bot_token = _env(env, "SLACK_BOT_TOKEN")
-    if not bot_token:
+def slack_bot_token(env: Mapping[str, str]) -> str:
+    """SLACK_BOT_TOKEN from the environment (never logged), or a one-line ConfigError."""
+    token = _env(env, "SLACK_BOT_TOKEN")
+    if not token:
         raise ConfigError("SLACK_BOT_TOKEN is not set: expected the Bot User OAuth Token (xoxb-...) of your Slack app")
+    return token
+
+
+@dataclass(frozen=True, kw_only=True)
+class SlackConnection:
+    """A bot token Slack accepted: the workspace it belongs to and the publisher posting with it."""
+
+    team_id: str
+    publisher: SlackPublisher
+
+
+async def connect_slack_publisher(settings: SlackSettings, env: Mapping[str, str]) -> SlackConnection:
+    """Check SLACK_BOT_TOKEN with ``auth.test`` and build the publisher on that client."""
+    client = make_client(token=slack_bot_token(env), api_url=settings.api_url)
+    team_id = await check_bot_token(client, settings.api_url)
+    publisher = SlackPublisher(
+        client=client, post_interval_s=settings.post_interval_s, max_concurrency=settings.max_concurrency
+    )
+    return SlackConnection(team_id=team_id, publisher=publisher)
+
+
+async def start_slack(
+    *, commands: CommandService, settings: SlackSettings, http: HttpServer | None, env: Mapping[str, str]
+) -> SlackAdapter:
+    """Connect Slack: Socket Mode (``[slack] mode = "socket"``) or HTTP mode on our HTTP server.
+
+    The tokens are all checked before Slack is called; the caller registers ``adapter.publisher``.
+    """
+    slack_bot_token(env)
     app_token = signing_secret = ""
-    if s.mode == "socket":
+    if settings.mode == "socket":
         app_token = _env(env, "SLACK_APP_TOKEN")
         if not app_token:
             raise ConfigError(
@@ -160,23 +187,21 @@ async def start_slack(
         if http is None:
             raise ConfigError('[slack] mode = "http" needs our HTTP server: expected [http] enabled = true')
 
-    client = make_client(token=bot_token, api_url=s.api_url)
-    team_id = await check_bot_token(client, s.api_url)
-    publisher = SlackPublisher(client=client, post_interval_s=s.post_interval_s, max_concurrency=s.max_concurrency)
+    connection = await connect_slack_publisher(settings, env)
+    publisher = connection.publisher
     in_flight = InFlight()
     app = build_slack_app(
-        commands=services.commands,
+        commands=commands,
         publisher=publisher,
-        settings=s,
+        settings=settings,
         signing_secret=signing_secret,
         in_flight=in_flight,
     )
     socket: AsyncSocketModeHandler | None = None
-    if s.mode == "socket":
+    if settings.mode == "socket":
         socket = await connect_socket_mode(app, app_token=app_token)
     else:
         assert http is not None
-        http.add_route("POST", s.events_path, events_handler(app=app, signing_secret=signing_secret))
-    services.router.add("slack", publisher)
-    log.info("Slack connected to workspace %s (%s mode)", team_id or "?", s.mode)
+        http.add_route("POST", settings.events_path, events_handler(app=app, signing_secret=signing_secret))
+    log.info("Slack connected to workspace %s (%s mode)", connection.team_id or "?", settings.mode)
     return SlackAdapter(app=app, publisher=publisher, in_flight=in_flight, socket=socket)

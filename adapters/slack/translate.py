@@ -260,6 +260,11 @@ def _required(payload: Mapping[str, object], *path: str) -> str:
     return value
 
 
+def command_text(payload: SlashCommandPayload) -> str:
+    """The text after ``/arxiv`` with Slack's escaping undone (never raises: it is read before the ack)."""
+    return unescape(str(payload.get("text") or ""))
+
+
 def to_command(payload: SlashCommandPayload, *, can_manage: bool = True) -> tuple[CommandContext, str]:
     """A slash command's caller and place, and the text after ``/arxiv`` (Slack's escaping undone)."""
     user_id = _required(payload, "user_id")
@@ -269,7 +274,7 @@ def to_command(payload: SlashCommandPayload, *, can_manage: bool = True) -> tupl
         user_name=str(payload.get("user_name") or user_id),
         can_manage=can_manage,
     )
-    return ctx, unescape(str(payload.get("text") or ""))
+    return ctx, command_text(payload)
 
 
 def to_reaction(body: Mapping[str, Any], *, save_emoji: str) -> SaveRequest | None:

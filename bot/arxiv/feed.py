@@ -1,4 +1,4 @@
-"""Pure parsing of arXiv's RSS listing, its export API's Atom answers, and paper ids typed by users."""
+"""Pure parsing of arXiv's RSS listing and its export API's Atom answers (paper ids typed by users: ``ids``)."""
 
 from __future__ import annotations
 
@@ -13,48 +13,24 @@ from typing import Any
 
 import feedparser
 
+from bot.arxiv.ids import ID_PATTERN, plausible_id
 from bot.arxiv.taxonomy import archive_of
-from bot.errors import PaperNotFound, SourceUnavailable, UserInputError
+from bot.errors import PaperNotFound, SourceUnavailable
 from bot.models import AnnounceType, Listing, Paper
 
 log = logging.getLogger(__name__)
 
-# New-style ids (2007 on): YYMM.NNNN until 2014, YYMM.NNNNN from 2015. Old style: archive[.SC]/YYMMNNN.
-_ID = r"(?P<id>\d{4}\.\d{4,5}|[a-z]+(?:-[a-z]+)*(?:\.[A-Z]{2})?/\d{7})(?:v(?P<version>[1-9]\d*))?"
-_PAPER_ID_RES = (
-    re.compile(rf"(?i:arxiv:)?{_ID}"),
-    re.compile(rf"(?i:(?:https?://)?(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/){_ID}(?i:\.pdf)?/?(?:[?#]\S*)?"),
-)
-_GUID_RE = re.compile(rf"(?i:oai:arxiv\.org:){_ID}")
-_API_ID_RE = re.compile(rf"(?i:https?://(?:www\.)?arxiv\.org/abs/){_ID}")
+_GUID_RE = re.compile(rf"(?i:oai:arxiv\.org:){ID_PATTERN}")
+_API_ID_RE = re.compile(rf"(?i:https?://(?:www\.)?arxiv\.org/abs/){ID_PATTERN}")
 _ANNOUNCE_RE = re.compile(r"Announce Type:\s*([\w-]+)")
 _ABSTRACT_RE = re.compile(r"Abstract:(.*)", re.DOTALL)
 _AUTHOR_SPLIT_RE = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+")
 _ID_LIST_RE = re.compile(r"id_list=([^&\s]+)")
 _CLOSING_TAG_RE = re.compile(rb"</(?:\w+:)?(?:rss|feed|RDF)>\s*\Z")
 
-_ACCEPTED_FORMS = (
-    "2601.00644, 2601.00644v2, hep-th/9901001, arXiv:2601.00644 or an arxiv.org/abs/ or arxiv.org/pdf/ link"
-)
-
 
 class _BadEntry(ValueError):
     """An item the parser cannot turn into a Paper; the message says why."""
-
-
-def parse_paper_id(text: str) -> tuple[str, int | None]:
-    """Split an id or arXiv link a user typed into (unversioned id, version or None)."""
-    stripped = text.strip()
-    match = _PAPER_ID_RES[0].fullmatch(stripped) or _PAPER_ID_RES[1].fullmatch(stripped)
-    if match is None or not _plausible_id(match["id"]):
-        shown = " ".join(text.split())
-        if not shown:
-            raise UserInputError(f"no arXiv id given; use e.g. {_ACCEPTED_FORMS}")
-        if len(shown) > 60:
-            shown = shown[:57] + "..."
-        raise UserInputError(f"{shown!r} is not an arXiv id; use e.g. {_ACCEPTED_FORMS}")
-    version = match["version"]
-    return match["id"], int(version) if version else None
 
 
 def parse_listing(xml: bytes | str, *, categories: Collection[str]) -> Listing:
@@ -131,7 +107,7 @@ def _paper_from_item(entry: Mapping[str, Any], *, requested: frozenset[str], cha
     if not guid:
         raise _BadEntry("no guid")
     match = _GUID_RE.fullmatch(guid)
-    if match is None or not _plausible_id(match["id"]) or not match["version"]:
+    if match is None or not plausible_id(match["id"]) or not match["version"]:
         raise _BadEntry(f"guid {guid[:80]!r} is not oai:arXiv.org:<id>v<n>")
     title = _clean(entry.get("title"))
     if not title:
@@ -180,14 +156,6 @@ def _split_authors(creators: Any) -> tuple[str, ...]:
     for creator in creators:
         names.extend(name for name in _AUTHOR_SPLIT_RE.split(_clean(creator.get("name"))) if name)
     return tuple(names)
-
-
-def _plausible_id(arxiv_id: str) -> bool:
-    """New-style ids have 4 digits after the dot until 1412 and 5 from 1501 on (arXiv accepts any month)."""
-    if "/" in arxiv_id:
-        return True
-    yymm, number = arxiv_id.split(".")
-    return len(number) == (5 if yymm >= "1501" else 4)
 
 
 def _clean(text: Any) -> str:

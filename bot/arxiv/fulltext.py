@@ -11,15 +11,13 @@ import asyncio
 import io
 import logging
 import re
-import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from enum import IntEnum
 from html.parser import HTMLParser
 
-import httpx
-
-from bot.arxiv.client import DEFAULT_USER_AGENT
+from bot.arxiv.http import ArxivHttp
+from bot.errors import SourceError
 from bot.models import Paper
 
 log = logging.getLogger(__name__)
@@ -263,31 +261,26 @@ def pdf_text(data: bytes, *, max_pages: int = 60) -> str:
 
 
 class FullTextFetcher:
-    """Fetches and reduces full texts: one paper at a time, requests spaced like every request to arXiv, and the
-    last ``remember`` papers' texts kept, so a paper summarised in several languages is fetched once."""
+    """Fetches and reduces full texts: one paper at a time, each request through the ``ArxivHttp`` (its turn, its
+    retries), and the last ``remember`` papers' texts kept, so a paper summarised in several languages is fetched
+    once."""
 
     def __init__(
         self,
         *,
+        http: ArxivHttp,
         base_url: str,
         max_tokens: int,
-        timeout_s: float = 30.0,
-        min_interval_s: float = 3.0,
         max_bytes: int = 30_000_000,
         remember: int = 64,
-        user_agent: str = DEFAULT_USER_AGENT,
     ) -> None:
+        self._http = http
         self._base_url = base_url.rstrip("/")
         self._max_tokens = max_tokens
-        self._min_interval_s = min_interval_s
         self._max_bytes = max_bytes
         self._lock = asyncio.Lock()
-        self._last_start: float | None = None
         self._remember = remember
         self._recent: OrderedDict[str, FullText | None] = OrderedDict()
-        self._client = httpx.AsyncClient(
-            headers={"User-Agent": user_agent}, timeout=httpx.Timeout(timeout_s), follow_redirects=True
-        )
 
     async def fetch(self, paper: Paper) -> FullText | None:
         """The paper's reduced text from its HTML, else its PDF; None when neither can be read."""
@@ -306,7 +299,7 @@ class FullTextFetcher:
         for origin in ("html", "pdf"):
             try:
                 sections = await self._sections(paper, origin)
-            except (httpx.HTTPError, ValueError) as err:
+            except (SourceError, ValueError) as err:
                 problems.append(f"{origin}: {type(err).__name__}: {err}")
                 continue
             text = reduce_sections(sections, self._max_tokens)
@@ -317,7 +310,10 @@ class FullTextFetcher:
         return None
 
     async def _sections(self, paper: Paper, origin: str) -> list[Section]:
-        data, content_type = await self._get(f"{self._base_url}/{origin}/{paper.versioned_id}")
+        answer = await self._http.get(f"{self._base_url}/{origin}/{paper.versioned_id}", max_bytes=self._max_bytes)
+        if answer.status != 200:
+            raise ValueError(f"HTTP {answer.status}")
+        data, content_type = answer.body, answer.content_type
         if origin == "html":
             if "html" not in content_type:
                 raise ValueError(f"not an HTML page ({content_type or 'no content type'})")
@@ -326,23 +322,6 @@ class FullTextFetcher:
             raise ValueError(f"not a PDF ({content_type or 'no content type'})")
         return text_sections(await asyncio.to_thread(pdf_text, data))
 
-    async def _get(self, url: str) -> tuple[bytes, str]:
-        if self._last_start is not None:
-            wait = self._last_start + self._min_interval_s - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-        self._last_start = time.monotonic()
-        async with self._client.stream("GET", url) as response:
-            if response.status_code != 200:
-                raise ValueError(f"HTTP {response.status_code}")
-            chunks, size = [], 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > self._max_bytes:
-                    raise ValueError(f"larger than {self._max_bytes} bytes")
-                chunks.append(chunk)
-            return b"".join(chunks), response.headers.get("content-type", "").lower()
-
     async def aclose(self) -> None:
-        """Close the HTTP client."""
-        await self._client.aclose()
+        """Close the HTTP layer (shared with the arXiv client when the composition root made one)."""
+        await self._http.aclose()

@@ -1,4 +1,4 @@
-"""arXiv's category taxonomy, shipped with the project in ``bot/data/arxiv_categories.txt``."""
+"""arXiv's category taxonomy, shipped with the project in ``bot/arxiv/data/arxiv_categories.txt``."""
 
 from __future__ import annotations
 

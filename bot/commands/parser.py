@@ -1,4 +1,8 @@
-"""Parse the text after ``/arxiv`` into a typed command. Pure: no I/O, one parser for every platform."""
+"""The grammar of ``/arxiv`` arguments: pure functions from the words after a command's name to a typed command.
+
+Which function parses which command is the command table's business (``bot.commands.table``); reading a whole
+line once is ``bot.commands.prepared``. Bad input raises ``UserInputError`` with a one-line answer.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,10 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.arxiv import taxonomy
-from bot.arxiv.feed import parse_paper_id
+from bot.arxiv.ids import parse_paper_id
+from bot.commands import model as cm
 from bot.config import LANGUAGE_RE, TIME_RE
-from bot.errors import UnknownCommand, UserInputError
+from bot.errors import UserInputError
 from bot.ranking.terms import validate_term
 
 MAX_TERMS_PER_COMMAND = 30
@@ -17,212 +22,21 @@ MAX_MAX_PAPERS = 50
 MAX_MIN_SCORE = 100.0
 MAX_WEIGHT = 10.0
 
-HELP_TEXT = """arxiv-bot commands (type them after /arxiv):
-  help                                  this list
-  subscribe <cat> [<cat>...]            follow arXiv categories, e.g. subscribe cs.DC cs.LG
-  unsubscribe <cat> [<cat>...]          stop following categories
-  keywords add|remove|set <terms>       comma separated; "quotes" keep a phrase; term^2 doubles its weight
-  keywords clear                        remove every keyword
-  exclude add|remove <terms>            drop papers that mention these terms
-  exclude clear                         remove every exclude term
-  authors follow|unfollow <name>        papers by followed authors score higher
-  settings                              show this channel's settings
-  set time HH:MM [Area/City]            daily post time (Monday to Friday), e.g. set time 09:30 Europe/Berlin
-  set max <1-50>                        papers per day
-  set min-score <0-100>                 lowest score that gets posted
-  set cross on|off                      include papers cross-listed into your categories
-  set language <code>                   summary language, e.g. en, zh, de
-  digest now                            post today's papers now
-  preview                               show what "digest now" would post, without posting
-  summarize <id or arXiv URL>           post one paper with its summary
-  saved                                 list the papers you saved
-  unsave <id>                           forget a saved paper
-  stats                                 LLM calls, tokens, cost and summary cache hits, today and this month
-  feed                                  the RSS feed address of this channel's papers
-React with the bookmark emoji on a paper to save it."""
-
-
-@dataclass(frozen=True, slots=True)
-class Help:
-    """Show the command list."""
-
-
-@dataclass(frozen=True, slots=True)
-class Subscribe:
-    """Follow categories."""
-
-    categories: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Unsubscribe:
-    """Stop following categories."""
-
-    categories: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class WeightedTerm:
-    """A keyword with its weight."""
-
-    term: str
-    weight: float = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class Keywords:
-    """Change include keywords: add, remove, set or clear."""
-
-    action: str
-    terms: tuple[WeightedTerm, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Exclude:
-    """Change exclude keywords: add, remove or clear."""
-
-    action: str
-    terms: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Authors:
-    """Follow or unfollow an author."""
-
-    action: str
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class ShowSettings:
-    """Show the channel's settings."""
-
-
-@dataclass(frozen=True, slots=True)
-class SetTime:
-    """Change the daily post time and, optionally, the zone."""
-
-    time: str
-    timezone: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class SetMax:
-    """Change how many papers a day."""
-
-    value: int
-
-
-@dataclass(frozen=True, slots=True)
-class SetMinScore:
-    """Change the lowest score that is posted."""
-
-    value: float
-
-
-@dataclass(frozen=True, slots=True)
-class SetCross:
-    """Switch cross-lists on or off."""
-
-    value: bool
-
-
-@dataclass(frozen=True, slots=True)
-class SetLanguage:
-    """Change the summary language."""
-
-    code: str
-
-
-@dataclass(frozen=True, slots=True)
-class DigestNow:
-    """Post today's papers now."""
-
-
-@dataclass(frozen=True, slots=True)
-class Preview:
-    """Show what a digest would post."""
-
-
-@dataclass(frozen=True, slots=True)
-class Summarize:
-    """Post one paper with its summary."""
-
-    arxiv_id: str
-    version: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class Saved:
-    """List the caller's saves."""
-
-
-@dataclass(frozen=True, slots=True)
-class Unsave:
-    """Forget a save."""
-
-    arxiv_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class Feed:
-    """Show the address of the channel's RSS feed."""
-
-
-@dataclass(frozen=True, slots=True)
-class Stats:
-    """Show today's and this month's LLM usage."""
-
-
-Command = (
-    Help
-    | Subscribe
-    | Unsubscribe
-    | Keywords
-    | Exclude
-    | Authors
-    | ShowSettings
-    | SetTime
-    | SetMax
-    | SetMinScore
-    | SetCross
-    | SetLanguage
-    | DigestNow
-    | Preview
-    | Summarize
-    | Saved
-    | Unsave
-    | Stats
-    | Feed
-)
-
-MUTATING = (
-    Subscribe,
-    Unsubscribe,
-    Keywords,
-    Exclude,
-    Authors,
-    SetTime,
-    SetMax,
-    SetMinScore,
-    SetCross,
-    SetLanguage,
-)
-"""Commands that change a channel's settings (and may need a permission)."""
-
-SLOW = (DigestNow, Preview, Summarize)
-"""Commands that may take longer than a platform's acknowledgement window."""
-
-COMMAND_NAMES = frozenset(
-    {"help", "subscribe", "unsubscribe", "keywords", "exclude", "authors", "settings", "set", "digest", "digest-now",
-     "preview", "summarize", "saved", "unsave"}
-    | {"stats"}
-    | {"feed"}
-)
-"""Subcommand names (used to label metrics without recording arbitrary user text)."""
-
 _QUOTES = {'"': '"', "“": "”", "'": "'"}
 _WEIGHT_RE = re.compile(r"^(?P<term>.*?)\s*\^\s*(?P<weight>[0-9]+(?:\.[0-9]+)?)$")
+
+
+@dataclass(frozen=True, slots=True)
+class CommandWords:
+    """A command line split after its first word: the name as typed (lower case) and the rest."""
+
+    name: str
+    tail: str
+
+    @property
+    def words(self) -> list[str]:
+        """The rest, split at whitespace."""
+        return self.tail.split()
 
 
 def split_terms(text: str) -> list[str]:
@@ -258,7 +72,7 @@ def _terms(text: str, usage: str) -> list[str]:
     return terms
 
 
-def _weighted(raw: str) -> WeightedTerm:
+def _weighted(raw: str) -> cm.WeightedTerm:
     match = _WEIGHT_RE.match(raw)
     weight = 1.0
     if match:
@@ -267,7 +81,7 @@ def _weighted(raw: str) -> WeightedTerm:
             raise UserInputError(
                 f"weight {weight:g} is out of range: use term^w with w from 0.1 to {MAX_WEIGHT:g}"
             )
-    return WeightedTerm(validate_term(raw), weight)
+    return cm.WeightedTerm(validate_term(raw), weight)
 
 
 def _categories(words: list[str], verb: str) -> tuple[str, ...]:
@@ -302,117 +116,135 @@ def _number(text: str, what: str, low: float, high: float, *, integer: bool) -> 
     return value
 
 
-def _parse_set(words: list[str]) -> Command:
-    usage = "set time HH:MM [Area/City] | set max <n> | set min-score <x> | set cross on|off | set language <code>"
-    if not words:
-        raise UserInputError(f"set what? use {usage}")
-    what, rest = words[0].lower(), words[1:]
-    if what == "time":
-        if not 1 <= len(rest) <= 2 or not TIME_RE.match(rest[0]):
-            got = " ".join(rest) or "nothing"
+def _action(line: CommandWords) -> tuple[str, str]:
+    action, _, rest = line.tail.partition(" ")
+    return action.lower(), rest
+
+
+# ---------------------------------------------------------------------------------------------- commands
+
+
+def parse_subscribe(line: CommandWords) -> cm.Subscribe:
+    """``subscribe <cat>...``."""
+    return cm.Subscribe(_categories(line.words, "subscribe"))
+
+
+def parse_unsubscribe(line: CommandWords) -> cm.Unsubscribe:
+    """``unsubscribe <cat>...``."""
+    return cm.Unsubscribe(_categories(line.words, "unsubscribe"))
+
+
+def parse_keywords(line: CommandWords) -> cm.Keywords:
+    """``keywords add|remove|set <terms>`` or ``keywords clear``."""
+    action, rest = _action(line)
+    usage = "keywords add|remove|set <term>, <term>... or keywords clear"
+    if action == "clear":
+        return cm.Keywords("clear", ())
+    if action not in ("add", "remove", "set"):
+        raise UserInputError(f"unknown keywords action {action or 'nothing'!r}: use {usage}")
+    if action == "remove":
+        return cm.Keywords(action, tuple(cm.WeightedTerm(validate_term(t)) for t in _terms(rest, usage)))
+    return cm.Keywords(action, tuple(_weighted(t) for t in _terms(rest, usage)))
+
+
+def parse_exclude(line: CommandWords) -> cm.Exclude:
+    """``exclude add|remove <terms>`` or ``exclude clear``."""
+    action, rest = _action(line)
+    usage = "exclude add|remove <term>, <term>... or exclude clear"
+    if action == "clear":
+        return cm.Exclude("clear", ())
+    if action not in ("add", "remove"):
+        raise UserInputError(f"unknown exclude action {action or 'nothing'!r}: use {usage}")
+    return cm.Exclude(action, tuple(validate_term(t) for t in _terms(rest, usage)))
+
+
+def parse_authors(line: CommandWords) -> cm.Authors:
+    """``authors follow|unfollow <name>``."""
+    action, rest = _action(line)
+    name_text = " ".join(split_terms(rest)[:1]) if rest.strip() else ""
+    if action not in ("follow", "unfollow") or not name_text:
+        raise UserInputError("use authors follow|unfollow <name>, e.g. authors follow Yann LeCun")
+    if len(name_text) > 100:
+        raise UserInputError("author name is too long: give at most 100 characters")
+    return cm.Authors(action, " ".join(name_text.split()))
+
+
+def parse_digest(line: CommandWords) -> cm.DigestNow:
+    """``digest now`` (or ``digest-now``)."""
+    if line.name == "digest" and [w.lower() for w in line.words] != ["now"]:
+        raise UserInputError("use digest now")
+    return cm.DigestNow()
+
+
+def parse_summarize(line: CommandWords) -> cm.Summarize:
+    """``summarize <arXiv id or URL>``."""
+    if len(line.words) != 1:
+        raise UserInputError("use summarize <arXiv id or URL>, e.g. summarize 2601.00644")
+    arxiv_id, version = parse_paper_id(line.words[0])
+    return cm.Summarize(arxiv_id, version)
+
+
+def parse_unsave(line: CommandWords) -> cm.Unsave:
+    """``unsave <arXiv id>``."""
+    if len(line.words) != 1:
+        raise UserInputError("use unsave <arXiv id>, e.g. unsave 2601.00644")
+    return cm.Unsave(parse_paper_id(line.words[0])[0])
+
+
+def parse_stats(line: CommandWords) -> cm.Stats:
+    """``stats``, nothing after it."""
+    if line.words:
+        raise UserInputError("stats takes no arguments: use stats")
+    return cm.Stats()
+
+
+def parse_feed(line: CommandWords) -> cm.Feed:
+    """``feed``, nothing after it."""
+    if line.words:
+        raise UserInputError("feed takes no arguments: use feed")
+    return cm.Feed()
+
+
+# ---------------------------------------------------------------------------------------------- settings
+
+
+def parse_time(values: list[str]) -> cm.SetTime:
+    """``set time HH:MM [Area/City]``: the words after ``time``."""
+    if not 1 <= len(values) <= 2 or not TIME_RE.match(values[0]):
+        got = " ".join(values) or "nothing"
+        raise UserInputError(f"bad time {got!r}: use set time HH:MM [Area/City], e.g. set time 09:30 Europe/Berlin")
+    zone = values[1] if len(values) == 2 else None
+    if zone is not None:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
             raise UserInputError(
-                f"bad time {got!r}: use set time HH:MM [Area/City], e.g. set time 09:30 Europe/Berlin"
-            )
-        zone = rest[1] if len(rest) == 2 else None
-        if zone is not None:
-            try:
-                ZoneInfo(zone)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise UserInputError(
-                    f"unknown time zone {zone!r}: use an IANA name such as UTC, Europe/Berlin or America/New_York"
-                ) from None
-        return SetTime(rest[0], zone)
-    if len(rest) != 1:
-        raise UserInputError(f"set {what} takes one value: use {usage}")
-    value = rest[0]
-    if what == "max":
-        return SetMax(int(_number(value, "max", 1, MAX_MAX_PAPERS, integer=True)))
-    if what in ("min-score", "minscore", "min_score"):
-        return SetMinScore(_number(value, "min-score", 0, MAX_MIN_SCORE, integer=False))
-    if what == "cross":
-        if value.lower() not in ("on", "off"):
-            raise UserInputError(f"bad value {value!r}: use set cross on|off")
-        return SetCross(value.lower() == "on")
-    if what == "language":
-        if not LANGUAGE_RE.match(value):
-            raise UserInputError(f"bad language code {value!r}: use a code such as en, zh, de or pt-BR")
-        return SetLanguage(value)
-    raise UserInputError(f"unknown setting {what!r}: use {usage}")
+                f"unknown time zone {zone!r}: use an IANA name such as UTC, Europe/Berlin or America/New_York"
+            ) from None
+    return cm.SetTime(values[0], zone)
 
 
-def parse_command(text: str) -> Command:
-    """Parse one ``/arxiv`` command line; raise ``UserInputError`` with a one-line answer on bad input."""
-    text = text.strip()
-    if text.lower().startswith("/arxiv"):
-        text = text[len("/arxiv") :].strip()
-    if not text:
-        return Help()
-    head, _, tail = text.partition(" ")
-    name = head.lower()
-    tail = tail.strip()
-    words = tail.split()
-    if name in ("help", "?"):
-        return Help()
-    if name == "subscribe":
-        return Subscribe(_categories(words, "subscribe"))
-    if name == "unsubscribe":
-        return Unsubscribe(_categories(words, "unsubscribe"))
-    if name in ("keywords", "keyword"):
-        action, _, rest = tail.partition(" ")
-        action = action.lower()
-        usage = "keywords add|remove|set <term>, <term>... or keywords clear"
-        if action == "clear":
-            return Keywords("clear", ())
-        if action not in ("add", "remove", "set"):
-            raise UserInputError(f"unknown keywords action {action or 'nothing'!r}: use {usage}")
-        if action == "remove":
-            return Keywords(action, tuple(WeightedTerm(validate_term(t)) for t in _terms(rest, usage)))
-        return Keywords(action, tuple(_weighted(t) for t in _terms(rest, usage)))
-    if name == "exclude":
-        action, _, rest = tail.partition(" ")
-        action = action.lower()
-        usage = "exclude add|remove <term>, <term>... or exclude clear"
-        if action == "clear":
-            return Exclude("clear", ())
-        if action not in ("add", "remove"):
-            raise UserInputError(f"unknown exclude action {action or 'nothing'!r}: use {usage}")
-        return Exclude(action, tuple(validate_term(t) for t in _terms(rest, usage)))
-    if name in ("authors", "author"):
-        action, _, rest = tail.partition(" ")
-        action = action.lower()
-        name_text = " ".join(split_terms(rest)[:1]) if rest.strip() else ""
-        if action not in ("follow", "unfollow") or not name_text:
-            raise UserInputError("use authors follow|unfollow <name>, e.g. authors follow Yann LeCun")
-        if len(name_text) > 100:
-            raise UserInputError("author name is too long: give at most 100 characters")
-        return Authors(action, " ".join(name_text.split()))
-    if name == "settings":
-        return ShowSettings()
-    if name == "set":
-        return _parse_set(words)
-    if name in ("digest", "digest-now"):
-        if name == "digest" and [w.lower() for w in words] != ["now"]:
-            raise UserInputError("use digest now")
-        return DigestNow()
-    if name == "preview":
-        return Preview()
-    if name == "summarize" or name == "summarise":
-        if len(words) != 1:
-            raise UserInputError("use summarize <arXiv id or URL>, e.g. summarize 2601.00644")
-        arxiv_id, version = parse_paper_id(words[0])
-        return Summarize(arxiv_id, version)
-    if name == "saved":
-        return Saved()
-    if name == "stats":
-        if words:
-            raise UserInputError("stats takes no arguments: use stats")
-        return Stats()
-    if name == "unsave":
-        if len(words) != 1:
-            raise UserInputError("use unsave <arXiv id>, e.g. unsave 2601.00644")
-        return Unsave(parse_paper_id(words[0])[0])
-    if name == "feed":
-        if words:
-            raise UserInputError("feed takes no arguments: use feed")
-        return Feed()
-    raise UnknownCommand(f"unknown command {head!r}.\n{HELP_TEXT}")
+def parse_max(values: list[str]) -> cm.SetMax:
+    """``set max <n>``: the one value."""
+    return cm.SetMax(int(_number(values[0], "max", 1, MAX_MAX_PAPERS, integer=True)))
+
+
+def parse_min_score(values: list[str]) -> cm.SetMinScore:
+    """``set min-score <x>``: the one value."""
+    return cm.SetMinScore(_number(values[0], "min-score", 0, MAX_MIN_SCORE, integer=False))
+
+
+def parse_cross(values: list[str]) -> cm.SetCross:
+    """``set cross on|off``: the one value."""
+    value = values[0]
+    if value.lower() not in ("on", "off"):
+        raise UserInputError(f"bad value {value!r}: use set cross on|off")
+    return cm.SetCross(value.lower() == "on")
+
+
+def parse_language(values: list[str]) -> cm.SetLanguage:
+    """``set language <code>``: the one value."""
+    value = values[0]
+    if not LANGUAGE_RE.match(value):
+        raise UserInputError(f"bad language code {value!r}: use a code such as en, zh, de or pt-BR")
+    return cm.SetLanguage(value)

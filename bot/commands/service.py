@@ -1,18 +1,27 @@
-"""One set of ``/arxiv`` command handlers for every platform, and saving by reaction."""
+"""One set of ``/arxiv`` command handlers for every platform, and saving by reaction.
+
+An adapter runs a command in two steps: ``prepare(text)`` parses it once (the result says whether it is slow or
+mutating, so the adapter can acknowledge first or look up a permission), and ``execute(ctx, prepared)`` runs it.
+The permission rule lives here, once: a mutating command from someone who may not manage the channel is refused.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from bot.commands import parser as cp
+from bot.commands import model as cm
+from bot.commands import prepared as preparing
+from bot.commands.prepared import PreparedCommand
+from bot.commands.replies import categories_text, combined, saved_text, settings_text, stats_text, terms_text
+from bot.commands.table import COMMAND_NAMES, OTHER, help_text
 from bot.delivery.cards import card_for, make_card
 from bot.delivery.runner import DigestRunner
-from bot.errors import ArxivBotError, PermissionDenied, SourceError, UserInputError
+from bot.errors import ArxivBotError, PermissionDenied, SourceError, UnknownCommand, UserInputError
 from bot.metrics import COMMAND_SECONDS
-from bot.models import ChannelRecord, CommandContext, MessageRef, Paper, Reply, Rule, RuleKind, UsageTotals, term_key
+from bot.models import ChannelRecord, CommandContext, MessageRef, Paper, Reply, Rule, RuleKind, term_key
 from bot.ports import PaperSource, Publisher, Summarizer
 from bot.ranking.terms import find_terms
 from bot.store.channels import ChannelStore
@@ -26,6 +35,9 @@ log = logging.getLogger(__name__)
 MAX_INCLUDE_TERMS = 100
 MAX_EXCLUDE_TERMS = 50
 MAX_AUTHORS = 50
+REFUSAL = "only people who may manage this channel can change its settings"
+"""The core's answer to a refused settings change (a platform may word it its own way: ``ctx.refusal``)."""
+FAILED = "something went wrong on our side; nothing was changed, try again later"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,6 +56,11 @@ class CommandPorts:
     """LLM usage for ``stats`` (None: the command says there is nothing to show)."""
 
 
+def permitted(ctx: CommandContext, command: PreparedCommand) -> bool:
+    """The permission rule: a mutating command from someone who may not manage the channel is refused."""
+    return ctx.can_manage or not command.mutating
+
+
 class CommandService:
     """Runs ``/arxiv`` commands and reactions; answers every failure with one line and no traceback."""
 
@@ -57,42 +74,71 @@ class CommandService:
         self._p = ports
         self._on_schedule_change = on_schedule_change
         self._feed_base_url = feed_base_url  # [http] public_url, or None when the HTTP server is off
+        for name in (*COMMAND_NAMES, OTHER):
+            COMMAND_SECONDS.labels(command=name)  # every label exists from the start, at zero
 
-    @staticmethod
-    def is_slow(text: str) -> bool:
-        """Whether the command may take longer than a platform's acknowledgement window."""
-        try:
-            return isinstance(cp.parse_command(text), cp.SLOW)
-        except UserInputError:
-            return False
+    def prepare(self, text: str) -> PreparedCommand:
+        """Parse one command line once; never raises (bad input is answered by ``execute``)."""
+        return preparing.prepare(text)
 
-    async def execute(self, ctx: CommandContext, text: str) -> Reply:
-        """Parse and run one command; never raises."""
-        started = time.monotonic()
-        try:
-            return await self._execute(ctx, text)
-        finally:
-            name = text.strip().removeprefix("/arxiv").split(maxsplit=1)
-            known = name[0].lower() if name and name[0].lower() in cp.COMMAND_NAMES else "other"
-            COMMAND_SECONDS.labels(command=known).observe(time.monotonic() - started)
+    async def execute(self, ctx: CommandContext, command: PreparedCommand | str) -> Reply:
+        """Run one prepared command (a text is prepared first: a convenience for tests and scripts); never raises."""
+        return await self.execute_many(ctx, [self.prepare(command) if isinstance(command, str) else command])
 
-    async def _execute(self, ctx: CommandContext, text: str) -> Reply:
+    async def execute_many(self, ctx: CommandContext, commands: Sequence[PreparedCommand]) -> Reply:
+        """Run prepared commands sent as one request (at least one), in order, with one combined answer.
+
+        Nothing runs when any of them is bad input or refused: the answer is then that one's. Never raises for a
+        non-empty list.
+        """
+        if not commands:
+            raise ValueError("execute_many needs at least one command")
+        for command in commands:
+            started = time.monotonic()
+            stop = self._before_running(ctx, command)
+            if stop is not None:
+                COMMAND_SECONDS.labels(command=command.name).observe(time.monotonic() - started)
+                return stop
+        replies = []
+        for command in commands:
+            started = time.monotonic()
+            try:
+                replies.append(await self._run(ctx, command))
+            finally:
+                COMMAND_SECONDS.labels(command=command.name).observe(time.monotonic() - started)
+        return combined(replies)
+
+    def _before_running(self, ctx: CommandContext, command: PreparedCommand) -> Reply | None:
+        """The answer that keeps a prepared command from running (bad input, or refused), or None."""
+        if command.error is not None:
+            return self._failure(ctx, command, command.error)
+        if not permitted(ctx, command):
+            return self._failure(ctx, command, PermissionDenied(REFUSAL))
+        return None
+
+    async def _run(self, ctx: CommandContext, command: PreparedCommand) -> Reply:
+        assert command.command is not None, "a command that did not parse never runs"
         try:
-            command = cp.parse_command(text)
-            if isinstance(command, cp.MUTATING) and not ctx.can_manage:
-                raise PermissionDenied("only people who may manage this channel can change its settings")
-            return await self._dispatch(ctx, command)
-        except (UserInputError, PermissionDenied) as err:
+            return await self._dispatch(ctx, command.command)
+        except Exception as err:
+            return self._failure(ctx, command, err)
+
+    def _failure(self, ctx: CommandContext, command: PreparedCommand, err: Exception) -> Reply:
+        """One line for a failure: the user's mistake as it is, ours without details."""
+        if isinstance(err, UnknownCommand):
+            return Reply(text=f"{err}\n{help_text(ctx.channel.platform)}")
+        if isinstance(err, PermissionDenied):
+            return Reply(text=ctx.refusal or str(err))
+        if isinstance(err, UserInputError):
             return Reply(text=str(err))
-        except SourceError as err:
-            log.warning("command %r in %s: arXiv failed: %s", text, ctx.channel, err)
+        if isinstance(err, SourceError):
+            log.warning("command %r in %s: arXiv failed: %s", command.text, ctx.channel, err)
             return Reply(text=f"arXiv did not answer properly ({err}); nothing was changed, try again later")
-        except ArxivBotError as err:
-            log.error("command %r in %s failed: %s", text, ctx.channel, err)
-            return Reply(text="something went wrong on our side; nothing was changed, try again later")
-        except Exception:
-            log.exception("command %r in %s crashed", text, ctx.channel)
-            return Reply(text="something went wrong on our side; nothing was changed, try again later")
+        if isinstance(err, ArxivBotError):
+            log.error("command %r in %s failed: %s", command.text, ctx.channel, err)
+        else:
+            log.error("command %r in %s crashed", command.text, ctx.channel, exc_info=err)
+        return Reply(text=FAILED)
 
     async def react(self, *, message: MessageRef, user_id: str, added: bool) -> Reply | None:
         """Save (or unsave) the paper of one of our cards; None when the message is not one of our cards."""
@@ -120,84 +166,82 @@ class CommandService:
             log.exception("reaction on %s by %s failed", message, user_id)
             return Reply(text="could not update your saved papers; try again later")
 
-    async def _dispatch(self, ctx: CommandContext, command: cp.Command) -> Reply:
+    async def _dispatch(self, ctx: CommandContext, command: cm.Command) -> Reply:
         match command:
-            case cp.Help():
-                return Reply(text=cp.HELP_TEXT)
-            case cp.Saved():
+            case cm.Help():
+                return Reply(text=help_text(ctx.channel.platform))
+            case cm.Saved():
                 return await self._saved(ctx)
-            case cp.Stats():
+            case cm.Stats():
                 return await self._stats()
-            case cp.Unsave(arxiv_id):
+            case cm.Unsave(arxiv_id):
                 gone = await self._p.saves.unsave(channel=ctx.channel, user_id=ctx.user_id, arxiv_id=arxiv_id)
                 return Reply(
                     text=f"Removed {arxiv_id} from your saved papers" if gone else f"{arxiv_id} was not saved"
                 )
         record = await self._p.channels.get_or_create(ctx.channel)
         match command:
-            case cp.Subscribe(categories):
+            case cm.Subscribe(categories):
                 await self._p.channels.add_categories(record.id, categories)
                 return await self._changed(record, f"Subscribed to {', '.join(categories)}")
-            case cp.Unsubscribe(categories):
+            case cm.Unsubscribe(categories):
                 missing = [c for c in categories if c not in record.categories]
                 if missing:
                     return Reply(
-                        text=f"not subscribed to {', '.join(missing)}; subscribed: {self._cats(record)}"
+                        text=f"not subscribed to {', '.join(missing)}; subscribed: {categories_text(record)}"
                     )
                 await self._p.channels.remove_categories(record.id, categories)
                 return await self._changed(record, f"Unsubscribed from {', '.join(categories)}")
-            case cp.Keywords(action, terms):
+            case cm.Keywords(action, terms):
                 rules = [Rule(kind=RuleKind.INCLUDE, term=t.term, weight=t.weight) for t in terms]
                 return await self._edit_rules(record, RuleKind.INCLUDE, action, rules, "keywords")
-            case cp.Exclude(action, terms):
+            case cm.Exclude(action, terms):
                 rules = [Rule(kind=RuleKind.EXCLUDE, term=t) for t in terms]
                 return await self._edit_rules(record, RuleKind.EXCLUDE, action, rules, "exclude terms")
-            case cp.Authors(action, name):
+            case cm.Authors(action, name):
                 verb = "add" if action == "follow" else "remove"
                 return await self._edit_rules(
                     record, RuleKind.AUTHOR, verb, [Rule(kind=RuleKind.AUTHOR, term=name)], "followed authors"
                 )
-            case cp.ShowSettings():
-                return Reply(text=self._settings_text(record))
-            case cp.SetTime(time, zone):
+            case cm.ShowSettings():
+                return Reply(text=settings_text(record))
+            case cm.SetTime(time, zone):
                 values = {"post_time": time} | ({"timezone": zone} if zone else {})
                 await self._p.channels.update(record.id, **values)
                 return await self._changed(record, f"Daily post time set to {time} {zone or record.timezone}")
-            case cp.SetMax(value):
+            case cm.SetMax(value):
                 await self._p.channels.update(record.id, max_papers=value)
                 return await self._changed(record, f"Up to {value} papers a day")
-            case cp.SetMinScore(value):
+            case cm.SetMinScore(value):
                 await self._p.channels.update(record.id, min_score=value)
                 return await self._changed(record, f"Minimum score set to {value:g}")
-            case cp.SetCross(value):
+            case cm.SetCross(value):
                 await self._p.channels.update(record.id, include_cross=value)
                 return await self._changed(
                     record, f"Cross-listed papers {'included' if value else 'left out'}"
                 )
-            case cp.SetLanguage(code):
+            case cm.SetLanguage(code):
                 await self._p.channels.update(record.id, language=code)
                 return await self._changed(record, f"Summaries will be written in {code}")
-            case cp.DigestNow():
+            case cm.DigestNow():
                 return await self._digest(record)
-            case cp.Preview():
+            case cm.Preview():
                 return await self._preview(record)
-            case cp.Summarize(arxiv_id, version):
+            case cm.Summarize(arxiv_id, version):
                 return await self._summarize(ctx, record, arxiv_id, version)
-            case cp.Feed():
+            case cm.Feed():
                 if self._feed_base_url is None:
                     return Reply(text="feeds are off: the bot's HTTP server is disabled ([http] enabled = false)")
                 url = f"{self._feed_base_url.rstrip('/')}/feeds/{record.feed_token}.xml"
                 return Reply(text=f"RSS feed of the papers posted in this channel: {url}")
-        raise UserInputError(
-            f"unhandled command {command!r}"
-        )  # pragma: no cover - parse_command is exhaustive
+        raise UserInputError(f"unhandled command {command!r}")  # pragma: no cover - the table parses only these
 
     async def _changed(self, record: ChannelRecord, text: str) -> Reply:
         fresh = await self._p.channels.by_id(record.id)
         assert fresh is not None
         if self._on_schedule_change is not None:
             self._on_schedule_change(fresh)
-        return Reply(text=text + "\n" + self._settings_text(fresh))
+        return Reply(text=text + "\n" + settings_text(fresh))
 
     async def _edit_rules(
         self, record: ChannelRecord, kind: RuleKind, action: str, rules: list[Rule], what: str
@@ -221,7 +265,7 @@ class CommandService:
             drop = {term_key(r.term) for r in rules}
             missing = [r.term for r in rules if term_key(r.term) not in keys]
             if missing:
-                return Reply(text=f"not in {what}: {', '.join(missing)}; current: {self._terms(current)}")
+                return Reply(text=f"not in {what}: {', '.join(missing)}; current: {terms_text(current)}")
             new = [r for r in current if term_key(r.term) not in drop]
         limit = {RuleKind.INCLUDE: MAX_INCLUDE_TERMS, RuleKind.EXCLUDE: MAX_EXCLUDE_TERMS}.get(
             kind, MAX_AUTHORS
@@ -229,7 +273,7 @@ class CommandService:
         if len(new) > limit:
             return Reply(text=f"too many {what}: a channel can have at most {limit}; remove some first")
         await self._p.channels.replace_rules(record.id, kind, new)
-        return await self._changed(record, f"{what.capitalize()}: {self._terms(new)}")
+        return await self._changed(record, f"{what.capitalize()}: {terms_text(new)}")
 
     async def _digest(self, record: ChannelRecord) -> Reply:
         if not record.categories:
@@ -298,63 +342,7 @@ class CommandService:
     async def _stats(self) -> Reply:
         if self._p.usage is None:
             return Reply(text="LLM usage is not recorded by this bot")
-        report = await self._p.usage.report()
-
-        def line(label: str, t: UsageTotals) -> str:
-            failed = f" ({t.failures} failed)" if t.failures else ""
-            lookups = t.cache_hits + t.cache_misses
-            rate = "no lookups" if t.hit_rate is None else f"{t.hit_rate:.0%} ({t.cache_hits} of {lookups} lookups)"
-            return (
-                f"{label}: {t.calls} LLM calls{failed}, {t.tokens:,} tokens ({t.input_tokens:,} in, "
-                f"{t.output_tokens:,} out), ${t.cost_usd:.4f}; summary cache hit rate {rate}"
-            )
-
-        head = (
-            f"LLM summaries with {report.model}; daily budget ${report.today.cost_usd:.2f} of "
-            f"${report.daily_budget_usd:.2f} spent (UTC day)"
-            if report.model
-            else "No language model is configured: threads get extractive summaries (no LLM calls)"
-        )
-        return Reply(
-            text="\n".join(
-                [
-                    head,
-                    line(f"Today ({report.day.isoformat()})", report.today),
-                    line(f"This month ({report.day:%Y-%m})", report.month),
-                ]
-            )
-        )
+        return Reply(text=stats_text(await self._p.usage.report()))
 
     async def _saved(self, ctx: CommandContext) -> Reply:
-        saved = await self._p.saves.list(channel=ctx.channel, user_id=ctx.user_id)
-        if not saved:
-            return Reply(text="you have no saved papers: react with the bookmark emoji on a paper to save it")
-        lines = [f"Your saved papers ({len(saved)}), newest first:"]
-        for s in saved:
-            lines.append(
-                f"• {s.arxiv_id}v{s.version} {s.title or ''} https://arxiv.org/abs/{s.arxiv_id}v{s.version}"
-            )
-        return Reply(text="\n".join(lines))
-
-    @staticmethod
-    def _cats(record: ChannelRecord) -> str:
-        return ", ".join(record.categories) or "none"
-
-    @staticmethod
-    def _terms(rules: list[Rule] | tuple[Rule, ...]) -> str:
-        if not rules:
-            return "none"
-        return ", ".join(r.term if r.weight == 1.0 else f"{r.term}^{r.weight:g}" for r in rules)
-
-    def _settings_text(self, record: ChannelRecord) -> str:
-        return "\n".join(
-            [
-                f"Categories: {self._cats(record)}",
-                f"Keywords: {self._terms(record.terms(RuleKind.INCLUDE))}",
-                f"Exclude: {self._terms(record.terms(RuleKind.EXCLUDE))}",
-                f"Followed authors: {self._terms(record.terms(RuleKind.AUTHOR))}",
-                f"Posts at {record.post_time} {record.timezone}, Monday to Friday; up to {record.max_papers} papers "
-                f"with score >= {record.min_score:g}; cross-lists {'on' if record.include_cross else 'off'}; "
-                f"language {record.language}",
-            ]
-        )
+        return Reply(text=saved_text(await self._p.saves.list(channel=ctx.channel, user_id=ctx.user_id)))

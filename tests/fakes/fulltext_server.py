@@ -1,13 +1,20 @@
 """A real HTTP server on 127.0.0.1 that plays arxiv.org's full texts: ``/html/<id>v<n>`` and ``/pdf/<id>v<n>``.
 
 ``server.html["2601.00644v1"] = "<html>..."`` and ``server.pdf["2601.00644v1"] = make_pdf([...])`` set what is
-served; anything else gets 404. ``server.requests`` records each path. ``make_pdf`` writes a small valid PDF
-whose pages hold the given lines as real text (Helvetica, one text stream per page), built by hand.
+served; anything else gets 404. ``server.fail(503, (429, {"Retry-After": "5"}))`` queues statuses the next
+requests get, in order. ``server.requests`` records each path, ``server.starts`` when each came in (on
+``server.clock``: ``time.monotonic`` unless a test sets a controllable one). With ``server.chunked = True``
+pages and PDFs go out in 1 KiB chunks without a Content-Length, as a streaming server sends them.
+
+``make_pdf`` writes a small valid PDF whose pages hold the given lines as real text (Helvetica, one text
+stream per page), built by hand.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -65,18 +72,42 @@ class FakeFullTextServer:
 
     html: dict[str, str] = field(default_factory=dict)
     pdf: dict[str, bytes] = field(default_factory=dict)
+    faults: deque[int | tuple[int, Mapping[str, str]]] = field(default_factory=deque)
     requests: list[str] = field(default_factory=list)
+    starts: list[float] = field(default_factory=list)
+    clock: Callable[[], float] = time.monotonic
+    chunked: bool = False
     base_url: str = ""
 
-    async def handle(self, request: web.Request) -> web.Response:
-        """Serve a configured page or PDF, else 404."""
+    def fail(self, *faults: int | tuple[int, Mapping[str, str]]) -> None:
+        """Queue statuses (with headers) for the next requests, in order."""
+        self.faults.extend(faults)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Serve a queued fault, else a configured page or PDF, else 404."""
         self.requests.append(request.path)
+        self.starts.append(self.clock())
+        if self.faults:
+            fault = self.faults.popleft()
+            status, headers = (fault, {}) if isinstance(fault, int) else fault
+            return web.Response(status=status, headers=dict(headers), text=f"fake fault: HTTP {status}")
         kind, paper_id = request.match_info["kind"], request.match_info["id"]
         if kind == "html" and paper_id in self.html:
-            return web.Response(text=self.html[paper_id], content_type="text/html", charset="utf-8")
+            return await self._send(request, self.html[paper_id].encode("utf-8"), "text/html; charset=utf-8")
         if kind == "pdf" and paper_id in self.pdf:
-            return web.Response(body=self.pdf[paper_id], content_type="application/pdf")
+            return await self._send(request, self.pdf[paper_id], "application/pdf")
         return web.Response(status=404, text="not found")
+
+    async def _send(self, request: web.Request, body: bytes, content_type: str) -> web.StreamResponse:
+        if not self.chunked:
+            return web.Response(body=body, headers={"Content-Type": content_type})
+        response = web.StreamResponse(headers={"Content-Type": content_type})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for start in range(0, len(body), 1024):
+            await response.write(body[start : start + 1024])
+        await response.write_eof()
+        return response
 
 
 @asynccontextmanager

@@ -1,4 +1,4 @@
-"""ArxivClient against a real local HTTP server playing arXiv."""
+"""ArxivClient (over the real ArxivHttp) against a real local HTTP server playing arXiv, on a controlled clock."""
 
 from __future__ import annotations
 
@@ -8,17 +8,19 @@ import json
 import logging
 import socket
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.arxiv.client import DEFAULT_USER_AGENT, ArxivClient, retry_after_seconds
+from bot.arxiv.client import ArxivClient
+from bot.arxiv.http import DEFAULT_USER_AGENT, ArxivHttp
 from bot.errors import PaperNotFound, SourceUnavailable, UserInputError
 from bot.ports import PaperSource
 from tests.fakes.arxiv_server import DROP, HANG, FakeArxivServer, running_arxiv_server
+from tests.fakes.clock import SteppedClock
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 BIG_FEED = (FIXTURES / "arxiv-rss" / "2026-01-05_cs.AI+cs.CL+cs.DC+cs.LG.xml").read_bytes()
@@ -31,22 +33,6 @@ def api_body(name: str) -> str:
     """The raw body of a recorded export API answer."""
     body: str = json.loads((FIXTURES / "arxiv-api" / name).read_text(encoding="utf-8"))["body"]
     return body
-
-
-class FakeClock:
-    """A monotonic clock that only moves when the client sleeps (or a test moves it)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-        await asyncio.sleep(0)
 
 
 MakeClient = Callable[..., ArxivClient]
@@ -64,15 +50,9 @@ async def arxiv_server() -> AsyncIterator[FakeArxivServer]:
 async def make_client(arxiv_server: FakeArxivServer) -> AsyncIterator[MakeClient]:
     clients: list[ArxivClient] = []
 
-    def make(**overrides: Any) -> ArxivClient:
-        options: dict[str, Any] = {
-            "rss_url": arxiv_server.rss_url,
-            "api_url": arxiv_server.api_url,
-            "min_interval_s": 0.0,
-            "timeout_s": 2.0,
-        }
-        options.update(overrides)
-        client = ArxivClient(**options)
+    def make(**http_options: Any) -> ArxivClient:
+        options: dict[str, Any] = {"min_interval_s": 0.0, "timeout_s": 2.0} | http_options
+        client = ArxivClient(http=ArxivHttp(**options), rss_url=arxiv_server.rss_url, api_url=arxiv_server.api_url)
         clients.append(client)
         return client
 
@@ -82,12 +62,15 @@ async def make_client(arxiv_server: FakeArxivServer) -> AsyncIterator[MakeClient
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock(arxiv_server: FakeArxivServer) -> SteppedClock:
+    """The clock the client sleeps on; the fake server stamps requests with it too."""
+    stepped = SteppedClock()
+    arxiv_server.clock = stepped.monotonic
+    return stepped
 
 
-def with_clock(make_client: MakeClient, clock: FakeClock, **overrides: Any) -> ArxivClient:
-    return make_client(sleep=clock.sleep, monotonic=clock.monotonic, **overrides)
+def with_clock(make_client: MakeClient, clock: SteppedClock, **overrides: Any) -> ArxivClient:
+    return make_client(sleep=clock.sleep, monotonic=clock.monotonic, now=clock.wall, **overrides)
 
 
 # --- happy paths -------------------------------------------------------------------------------------
@@ -152,7 +135,7 @@ async def test_lookup_without_version_asks_for_the_bare_id(
 
 
 async def test_api_error_entry_is_paper_not_found_without_retry(
-    arxiv_server: FakeArxivServer, make_client: MakeClient, clock: FakeClock
+    arxiv_server: FakeArxivServer, make_client: MakeClient, clock: SteppedClock
 ) -> None:
     arxiv_server.papers["2601.99999"] = (400, api_body("id_abc_error.json"))
 
@@ -203,12 +186,12 @@ async def test_404_listing_is_source_unavailable_without_retry(
 
 
 async def test_429_retry_after_seconds_is_honoured(
-    arxiv_server: FakeArxivServer, make_client: MakeClient, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    arxiv_server: FakeArxivServer, make_client: MakeClient, clock: SteppedClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     arxiv_server.fail((429, {"Retry-After": "7"}))
     client = with_clock(make_client, clock, min_interval_s=3.0)
 
-    with caplog.at_level(logging.INFO, logger="bot.arxiv.client"):
+    with caplog.at_level(logging.INFO, logger="bot.arxiv"):
         listing = await client.fetch_listing(FOUR)
 
     assert len(listing.papers) == 30
@@ -219,20 +202,19 @@ async def test_429_retry_after_seconds_is_honoured(
 
 
 async def test_503_retry_after_http_date_is_honoured(
-    arxiv_server: FakeArxivServer, make_client: MakeClient, clock: FakeClock
+    arxiv_server: FakeArxivServer, make_client: MakeClient, clock: SteppedClock
 ) -> None:
-    later = datetime.now(UTC) + timedelta(seconds=30)
+    later = clock.wall() + timedelta(seconds=30)
     arxiv_server.fail((503, {"Retry-After": format_datetime(later, usegmt=True)}))
 
     await with_clock(make_client, clock).fetch_listing(DC)
 
-    [waited] = clock.sleeps
-    assert 28.0 <= waited <= 30.0
-    assert len(arxiv_server.requests) == 2
+    assert clock.sleeps == [30.0]
+    assert [r.started for r in arxiv_server.requests] == [1000.0, 1030.0]
 
 
 async def test_backoff_is_exponential_and_capped_over_every_retryable_fault(
-    arxiv_server: FakeArxivServer, make_client: MakeClient, clock: FakeClock
+    arxiv_server: FakeArxivServer, make_client: MakeClient, clock: SteppedClock
 ) -> None:
     arxiv_server.fail(503, 500, DROP, 502, 429)
     client = with_clock(make_client, clock, max_retries=5, backoff_s=1.0, max_backoff_s=5.0)
@@ -245,7 +227,7 @@ async def test_backoff_is_exponential_and_capped_over_every_retryable_fault(
 
 
 async def test_gives_up_after_max_retries(
-    arxiv_server: FakeArxivServer, make_client: MakeClient, clock: FakeClock
+    arxiv_server: FakeArxivServer, make_client: MakeClient, clock: SteppedClock
 ) -> None:
     arxiv_server.fail(503, 503, 503, 503)
     client = with_clock(make_client, clock, max_retries=2)
@@ -263,7 +245,7 @@ async def test_gives_up_after_max_retries(
 
 
 async def test_default_max_retries_is_four(
-    arxiv_server: FakeArxivServer, make_client: MakeClient, clock: FakeClock
+    arxiv_server: FakeArxivServer, make_client: MakeClient, clock: SteppedClock
 ) -> None:
     arxiv_server.fail(*[502] * 6)
 
@@ -274,7 +256,7 @@ async def test_default_max_retries_is_four(
 
 
 async def test_retry_after_too_long_gives_up_at_once(
-    arxiv_server: FakeArxivServer, make_client: MakeClient, clock: FakeClock
+    arxiv_server: FakeArxivServer, make_client: MakeClient, clock: SteppedClock
 ) -> None:
     arxiv_server.fail((429, {"Retry-After": "3600"}))
 
@@ -292,16 +274,15 @@ async def test_timeout_becomes_source_unavailable(arxiv_server: FakeArxivServer,
         await make_client(timeout_s=0.2, max_retries=0).fetch_listing(DC)
 
 
-async def test_connection_refused_becomes_source_unavailable(clock: FakeClock) -> None:
+async def test_connection_refused_becomes_source_unavailable() -> None:
+    clock = SteppedClock()
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))  # bound but not listening: connections are refused
         port = unused.getsockname()[1]
         client = ArxivClient(
+            http=ArxivHttp(max_retries=1, sleep=clock.sleep, monotonic=clock.monotonic),
             rss_url=f"http://127.0.0.1:{port}/rss",
             api_url=f"http://127.0.0.1:{port}/api/query",
-            max_retries=1,
-            sleep=clock.sleep,
-            monotonic=clock.monotonic,
         )
         async with client:
             with pytest.raises(SourceUnavailable, match=r"ConnectError.*after 2 attempts"):
@@ -310,24 +291,51 @@ async def test_connection_refused_becomes_source_unavailable(clock: FakeClock) -
     assert clock.sleeps == [1.0, 2.0]  # one backoff, then the 3 s interval's remaining 2 s
 
 
+@pytest.mark.parametrize(
+    ("rss_url", "kind"),
+    [("ftp://127.0.0.1/rss", "UnsupportedProtocol"), ("http://[::1/rss", "InvalidURL")],
+)
+async def test_a_request_that_cannot_be_made_fails_at_once(rss_url: str, kind: str) -> None:
+    clock = SteppedClock()
+    http = ArxivHttp(sleep=clock.sleep, monotonic=clock.monotonic)
+    async with ArxivClient(http=http, rss_url=rss_url) as client:
+        with pytest.raises(SourceUnavailable, match=rf"^arXiv request failed \({kind}.*\) for .*/rss/cs\.DC$"):
+            await client.fetch_listing(DC)
+
+    assert clock.sleeps == []
+
+
+async def test_a_closed_client_answers_source_unavailable(
+    arxiv_server: FakeArxivServer, make_client: MakeClient
+) -> None:
+    client = make_client()
+    await client.aclose()
+    await client.aclose()
+
+    with pytest.raises(SourceUnavailable, match="closed"):
+        await client.fetch_listing(DC)
+
+    assert arxiv_server.requests == []
+
+
 # --- politeness --------------------------------------------------------------------------------------
 
 
 async def test_min_interval_between_request_starts(
-    arxiv_server: FakeArxivServer, make_client: MakeClient, clock: FakeClock
+    arxiv_server: FakeArxivServer, make_client: MakeClient, clock: SteppedClock
 ) -> None:
     arxiv_server.papers["2104.12255"] = (200, api_body("id_2104.12255v1.json"))
     client = with_clock(make_client, clock, min_interval_s=3.0)
 
     await client.fetch_listing(DC)
     await client.lookup("2104.12255")
-    clock.now += 1.0
+    clock.advance(1.0)
     await client.fetch_listing(DC)
-    clock.now += 10.0
+    clock.advance(10.0)
     await client.fetch_listing(DC)
 
     assert clock.sleeps == [3.0, 2.0]
-    assert len(arxiv_server.requests) == 4
+    assert [r.started for r in arxiv_server.requests] == [1000.0, 1003.0, 1006.0, 1016.0]
 
 
 async def test_concurrent_calls_never_overlap_at_the_server(
@@ -352,25 +360,33 @@ async def test_concurrent_calls_never_overlap_at_the_server(
     assert all(later[0] >= earlier[1] for earlier, later in itertools.pairwise(spans))
 
 
-# --- Retry-After parsing -----------------------------------------------------------------------------
+async def test_concurrent_calls_start_min_interval_apart(
+    arxiv_server: FakeArxivServer, make_client: MakeClient, clock: SteppedClock
+) -> None:
+    client = with_clock(make_client, clock, min_interval_s=3.0)
+
+    await asyncio.gather(
+        client.fetch_listing(DC), client.fetch_listing(FOUR), client.lookup("2601.00001"), return_exceptions=True
+    )
+
+    assert [r.started for r in arxiv_server.requests] == [1000.0, 1003.0, 1006.0]
+    assert clock.sleeps == [3.0, 3.0]
 
 
-NOW = datetime(2026, 1, 5, 12, 0, 0, tzinfo=UTC)
+async def test_a_caller_keeps_its_turn_while_arxiv_asks_it_to_wait(
+    arxiv_server: FakeArxivServer, make_client: MakeClient, clock: SteppedClock
+) -> None:
+    arxiv_server.fail((429, {"Retry-After": "7"}))
+    client = with_clock(make_client, clock, min_interval_s=3.0)
 
+    listing, missing = await asyncio.gather(
+        client.fetch_listing(DC), client.lookup("2601.00001"), return_exceptions=True
+    )
 
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("7", 7.0),
-        (" 120 ", 120.0),
-        ("0", 0.0),
-        ("Mon, 05 Jan 2026 12:00:30 GMT", 30.0),
-        ("Mon, 05 Jan 2026 11:59:00 GMT", 0.0),
-        ("soon", None),
-        ("-5", None),
-        ("", None),
-        (None, None),
-    ],
-)
-def test_retry_after_seconds(value: str | None, expected: float | None) -> None:
-    assert retry_after_seconds(value, now=NOW) == expected
+    assert not isinstance(listing, BaseException) and listing.papers == ()
+    assert isinstance(missing, PaperNotFound)
+    assert [(r.path, r.started) for r in arxiv_server.requests] == [
+        ("/rss/cs.DC", 1000.0),
+        ("/rss/cs.DC", 1007.0),
+        ("/api/query", 1010.0),
+    ]

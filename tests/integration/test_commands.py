@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import timedelta
 
 import feedparser
 
 from adapters.composition import Services, build_services
+from bot.commands.table import COMMAND_NAMES, OTHER, help_text
+from bot.metrics import REGISTRY
 from bot.models import MessageRef
 from tests.conftest import FEED_0105, FEED_WEEKEND, TEST_CHANNEL, FixedClock, ctx, make_settings
 from tests.fakes.arxiv_server import FakeArxivServer
@@ -154,6 +157,8 @@ async def test_unknown_subcommand_shows_help(services: Services) -> None:
     reply = await services.commands.execute(ctx(), "frobnicate now")
     assert reply.text.startswith("unknown command 'frobnicate'")
     assert "subscribe <cat>" in reply.text
+    assert reply.text == "unknown command 'frobnicate'.\n" + help_text(TEST_CHANNEL.platform)
+    assert (await services.commands.execute(ctx(), "?")).text == help_text(TEST_CHANNEL.platform)
 
 
 async def test_only_managers_change_settings_but_everyone_reads(services: Services) -> None:
@@ -162,6 +167,40 @@ async def test_only_managers_change_settings_but_everyone_reads(services: Servic
     assert "only people who may manage this channel" in reply.text
     assert "Categories: none" in (await services.commands.execute(guest, "settings")).text
     assert "arxiv-bot commands" in (await services.commands.execute(guest, "help")).text
+
+
+async def test_the_core_refuses_in_the_platforms_words_and_runs_nothing_of_a_refused_batch(
+    services: Services,
+) -> None:
+    guest = replace(ctx("U2", can_manage=False), refusal="ask a channel manager")
+    prepared = [services.commands.prepare(t) for t in ("set max 5", "set cross on")]
+    assert (await services.commands.execute_many(guest, prepared)).text == "ask a channel manager"
+    assert (await services.commands.execute(guest, "keywords add LLM")).text == "ask a channel manager"
+    assert "you have no saved papers" in (await services.commands.execute(guest, "saved")).text
+    assert await services.channels.get(TEST_CHANNEL) is None  # nothing stored, not even the channel
+
+
+async def test_a_batch_runs_in_order_with_one_combined_answer_or_not_at_all(services: Services) -> None:
+    bad = [services.commands.prepare(t) for t in ("set max 5", "set time 25:00", "set cross on")]
+    assert (await services.commands.execute_many(ctx(), bad)).text.startswith("bad time '25:00'")
+    assert await services.channels.get(TEST_CHANNEL) is None
+
+    good = [services.commands.prepare(t) for t in ("set max 5", "set cross on")]
+    lines = (await services.commands.execute_many(ctx(), good)).text.splitlines()
+    assert lines[:2] == ["Up to 5 papers a day", "Cross-listed papers included"]
+    assert lines[2:] == (await services.commands.execute(ctx(), "settings")).text.splitlines()
+
+
+async def test_durations_are_labelled_by_the_canonical_command_name(services: Services) -> None:
+    def count(command: str) -> float:
+        return REGISTRY.get_sample_value("arxivbot_command_duration_seconds_count", {"command": command}) or 0.0
+
+    assert all(REGISTRY.get_sample_value("arxivbot_command_duration_seconds_count", {"command": name}) is not None
+               for name in (*COMMAND_NAMES, OTHER))  # every label exists before its first use
+    before = {name: count(name) for name in ("keywords", "digest", "other")}
+    for text in ("keyword add LLM", "keywords clear", "digest-now", "frobnicate <@U1>"):
+        await services.commands.execute(ctx(), text)
+    assert {name: count(name) - before[name] for name in before} == {"keywords": 2, "digest": 1, "other": 1}
 
 
 async def test_keywords_set_remove_clear_and_weights(services: Services) -> None:

@@ -11,9 +11,10 @@ from typing import Any
 import discord
 import pytest
 
-from adapters.composition import BotRuntime, Services, build_services
+from adapters.composition import Services, build_services
 from adapters.discord.app import REACTION_EVENT, REFUSAL
-from adapters.discord.runtime import DiscordAdapter, start_discord
+from adapters.discord.runtime import DiscordAdapter
+from adapters.runtime import BotRuntime, attach_discord
 from bot.models import ChannelRef, Reply
 from tests.conftest import FEED_0105, FixedClock, make_settings
 from tests.fakes.arxiv_server import FakeArxivServer
@@ -26,6 +27,7 @@ from tests.fakes.discord_server import (
     FakeDiscord,
     running_discord_server,
 )
+from tests.parse_count import count_parses
 
 REF_CHANNEL = ("discord", str(GUILD_ID), str(CHANNEL_ID))
 SUPPRESS_EMBEDS = 1 << 2
@@ -45,7 +47,7 @@ async def bot(
     """The Discord adapter on the shared test services, connected to the fake gateway."""
     arxiv.feeds[frozenset({"cs.DC"})] = FEED_0105.read_bytes()
     settings = make_settings(db_url, arxiv, ARXIVBOT_DISCORD__API_URL=discord_fake.api_url)
-    adapter = await start_discord(services=services, settings=settings, env={"DISCORD_TOKEN": discord_fake.token})
+    adapter = await attach_discord(services, settings=settings, env={"DISCORD_TOKEN": discord_fake.token})
     await adapter.wait_ready(5)
     yield adapter
     await adapter.aclose()
@@ -156,6 +158,25 @@ async def test_set_takes_typed_options_together_and_refuses_an_empty_set(
     assert "up to 5 papers" in settings.text  # the bad time stopped the whole set: max stayed 5
 
 
+async def test_a_slash_command_is_parsed_exactly_once(
+    bot: DiscordAdapter, discord_fake: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parses = count_parses(monkeypatch)
+    answer = await discord_fake.run("set", {"max": 5, "min-score": 0.0, "cross": True})
+    assert answer.text.startswith("Up to 5 papers a day\nMinimum score set to 0\nCross-listed papers included")
+    assert parses == ["set max 5", "set min-score 0", "set cross on"]  # each text of the set once
+
+    refused = await discord_fake.run("subscribe", {"categories": "cs.DC"}, user=MEMBER)
+    assert refused.text == REFUSAL
+    assert parses[3:] == ["subscribe cs.DC"]
+
+    await discord_fake.run("subscribe", {"categories": "cs.DC"})
+    await discord_fake.run("keywords", {"action": "add", "terms": "LLM"})
+    digest = await discord_fake.run("digest-now")
+    assert digest.deferred and digest.text.startswith("Posted")
+    assert parses[4:] == ["subscribe cs.DC", "keywords add LLM", "digest now"]
+
+
 async def test_bad_input_gets_one_ephemeral_line(bot: DiscordAdapter, discord_fake: FakeDiscord) -> None:
     answer = await discord_fake.run("subscribe", {"categories": "cs.XX"})
     assert answer.ephemeral and "\n" not in answer.text and "is not an arXiv category" in answer.text
@@ -188,14 +209,14 @@ async def test_the_save_button_works_after_a_restart(
     arxiv.feeds[frozenset({"cs.DC"})] = FEED_0105.read_bytes()
     settings = make_settings(db_url, arxiv, ARXIVBOT_DISCORD__API_URL=discord_fake.api_url)
     env = {"DISCORD_TOKEN": discord_fake.token}
-    first = await start_discord(services=services, settings=settings, env=env)
+    first = await attach_discord(services, settings=settings, env=env)
     await first.wait_ready(5)
     await discord_fake.run("subscribe", {"categories": "cs.DC"})
     await discord_fake.run("keywords", {"action": "add", "terms": "LLM"})
     await discord_fake.run("digest-now")
     await first.aclose()
 
-    second = await start_discord(services=services, settings=settings, env=env)
+    second = await attach_discord(services, settings=settings, env=env)
     try:
         await second.wait_ready(5)
         card = discord_fake.cards()[1]

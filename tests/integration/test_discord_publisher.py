@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from adapters.composition import Services, build_services
-from adapters.discord.runtime import DiscordAdapter, start_discord
+from adapters.discord.runtime import DiscordAdapter
+from adapters.runtime import attach_discord
 from bot.errors import PublishError
 from bot.models import ChannelRef, Paper, PaperCard, Reply, SummarySection, ThreadSummary
 from tests.conftest import FEED_0105, FIXTURES, FixedClock, make_settings
@@ -46,7 +47,7 @@ async def connect(services: Services, discord_fake: FakeDiscord, db_url: str, ar
     """Start the adapter on ``services`` against the fake and wait for READY."""
     arxiv.feeds[frozenset({"cs.DC"})] = FEED_0105.read_bytes()
     settings = make_settings(db_url, arxiv, ARXIVBOT_DISCORD__API_URL=discord_fake.api_url)
-    adapter = await start_discord(services=services, settings=settings, env={"DISCORD_TOKEN": discord_fake.token})
+    adapter = await attach_discord(services, settings=settings, env={"DISCORD_TOKEN": discord_fake.token})
     await adapter.wait_ready(5)
     return adapter
 

@@ -15,7 +15,8 @@ import pytest
 from adapters.cli import main
 from adapters.composition import Services
 from adapters.discord.invite import invite_url, run_invite
-from adapters.discord.runtime import start_discord, sync_state_path
+from adapters.discord.runtime import sync_state_path
+from adapters.runtime import attach_discord
 from bot.errors import ConfigError
 from tests.conftest import make_settings
 from tests.fakes.arxiv_server import FakeArxivServer
@@ -29,7 +30,7 @@ async def start_and_close(services: Services, settings_env: dict[str, str], db_u
                           fake: FakeDiscord) -> None:
     """Start the adapter, wait for READY, answer one command, close."""
     settings = make_settings(db_url, arxiv, ARXIVBOT_DISCORD__API_URL=fake.api_url, **settings_env)
-    adapter = await start_discord(services=services, settings=settings, env={"DISCORD_TOKEN": fake.token})
+    adapter = await attach_discord(services, settings=settings, env={"DISCORD_TOKEN": fake.token})
     try:
         await adapter.wait_ready(5)
         assert adapter.ready
@@ -57,7 +58,7 @@ async def test_commands_are_synced_once_for_an_unchanged_set_across_two_starts(
             "preview", "summarize", "saved", "unsave", "stats", "feed", "help",
         ]
 
-        state = sync_state_path(make_settings(db_url, arxiv))
+        state = sync_state_path(db_url)
         if db_url.startswith("sqlite"):
             assert state.parent == Path(db_url.split(":///", 1)[1]).parent
         state.write_text(json.dumps({f"{APP_ID}:global": "an older command set"}))
@@ -90,7 +91,7 @@ async def test_a_missing_or_invalid_token_is_one_config_error_line(
     async with running_discord_server() as fake:
         settings = make_settings(db_url, arxiv, ARXIVBOT_DISCORD__API_URL=fake.api_url)
         with pytest.raises(ConfigError) as caught:
-            await start_discord(services=services, settings=settings, env={"DISCORD_TOKEN": token})
+            await attach_discord(services, settings=settings, env={"DISCORD_TOKEN": token})
         message = str(caught.value)
         assert message.startswith(expected) and "\n" not in message
         assert token not in message or not token
@@ -105,10 +106,10 @@ async def test_an_unreachable_api_or_a_bad_dev_guild_is_one_config_error_line(
         closed_port = sock.getsockname()[1]
     settings = make_settings(db_url, arxiv, ARXIVBOT_DISCORD__API_URL=f"http://127.0.0.1:{closed_port}/api/v10")
     with pytest.raises(ConfigError, match=r"^\[discord\] api_url = .*could not log in to Discord"):
-        await start_discord(services=services, settings=settings, env={"DISCORD_TOKEN": "t"})
+        await attach_discord(services, settings=settings, env={"DISCORD_TOKEN": "t"})
     bad_guild = make_settings(db_url, arxiv, ARXIVBOT_DISCORD__DEV_GUILD_ID="my-server")
     with pytest.raises(ConfigError, match=r"^\[discord\] dev_guild_id = 'my-server' is invalid"):
-        await start_discord(services=services, settings=bad_guild, env={"DISCORD_TOKEN": "t"})
+        await attach_discord(services, settings=bad_guild, env={"DISCORD_TOKEN": "t"})
 
 
 def test_the_invite_url_asks_for_exactly_the_needed_permissions() -> None:

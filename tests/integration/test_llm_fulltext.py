@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import logging
 from collections.abc import AsyncIterator
 
 import pytest
 
 from adapters.composition import build_services
+from bot.arxiv.client import ArxivClient
 from bot.arxiv.fulltext import FullTextFetcher, Section, SectionKind, html_sections, reduce_sections, section_kind
+from bot.arxiv.http import ArxivHttp
 from bot.models import ChannelRef, Paper
 from tests.conftest import FixedClock, ctx, make_settings
 from tests.fakes.arxiv_server import FakeArxivServer, atom_entry
+from tests.fakes.clock import SteppedClock
 from tests.fakes.fulltext_server import FakeFullTextServer, make_pdf, running_fulltext_server
-from tests.fakes.openai_server import running_openai_server
+from tests.fakes.openai_server import FakeOpenAIServer, running_openai_server
 from tests.fakes.publisher import FakePublisher
 
 PAPER = Paper(
@@ -74,6 +80,15 @@ PDF_LINES = [
 ]
 
 
+def llm_env(llm: FakeOpenAIServer, fulltext_base_url: str) -> dict[str, str]:
+    """Settings for the fake model, with full texts from ``fulltext_base_url``."""
+    return {
+        "ARXIVBOT_LLM__MODEL": "openai/fake-model",
+        "ARXIVBOT_LLM__API_BASE": llm.api_base,
+        "ARXIVBOT_LLM__FULLTEXT_BASE_URL": fulltext_base_url,
+    }
+
+
 @pytest.fixture
 async def site() -> AsyncIterator[FakeFullTextServer]:
     async with running_fulltext_server() as server:
@@ -82,7 +97,7 @@ async def site() -> AsyncIterator[FakeFullTextServer]:
 
 @pytest.fixture
 async def fetcher(site: FakeFullTextServer) -> AsyncIterator[FullTextFetcher]:
-    made = FullTextFetcher(base_url=site.base_url, max_tokens=2000, timeout_s=5, min_interval_s=0)
+    made = FullTextFetcher(http=ArxivHttp(timeout_s=5, min_interval_s=0), base_url=site.base_url, max_tokens=2000)
     yield made
     await made.aclose()
 
@@ -106,7 +121,7 @@ async def test_html_keeps_the_paper_and_drops_page_chrome_and_references(
 async def test_budget_keeps_intro_method_results_conclusion_before_the_rest(site: FakeFullTextServer) -> None:
     budget = 150
     site.html["2601.00644v1"] = latexml_page(related_words=3000)
-    small = FullTextFetcher(base_url=site.base_url, max_tokens=budget, timeout_s=5, min_interval_s=0)
+    small = FullTextFetcher(http=ArxivHttp(timeout_s=5, min_interval_s=0), base_url=site.base_url, max_tokens=budget)
     try:
         full = await small.fetch(PAPER)
     finally:
@@ -180,14 +195,82 @@ async def test_faults_mean_no_full_text(
     assert site.requests == ["/html/2601.00644v1", "/pdf/2601.00644v1"]
 
 
-async def test_unreachable_server_means_no_full_text() -> None:
+async def test_unreachable_server_means_no_full_text_after_the_retries(caplog: pytest.LogCaptureFixture) -> None:
     async with running_fulltext_server() as gone:
         base = gone.base_url
-    fetcher = FullTextFetcher(base_url=base, max_tokens=1000, timeout_s=2, min_interval_s=0)
+    clock = SteppedClock()
+    http = ArxivHttp(timeout_s=2, min_interval_s=0, max_retries=2, sleep=clock.sleep, monotonic=clock.monotonic)
+    fetcher = FullTextFetcher(http=http, base_url=base, max_tokens=1000)
     try:
-        assert await fetcher.fetch(PAPER) is None
+        with caplog.at_level(logging.INFO, logger="bot.arxiv"):
+            assert await fetcher.fetch(PAPER) is None
     finally:
         await fetcher.aclose()
+    assert clock.sleeps == [1.0, 2.0, 1.0, 2.0]  # the HTML's backoff, then the PDF's
+    [summary] = [r.getMessage() for r in caplog.records if r.name == "bot.arxiv.fulltext"]
+    assert "html: SourceUnavailable: arXiv unavailable (ConnectError" in summary and "after 3 attempts" in summary
+
+
+async def test_a_busy_site_is_retried_honouring_retry_after(site: FakeFullTextServer) -> None:
+    site.html["2601.00644v1"] = latexml_page()
+    site.fail((429, {"Retry-After": "5"}), 503)
+    clock = SteppedClock()
+    site.clock = clock.monotonic
+    http = ArxivHttp(min_interval_s=3.0, sleep=clock.sleep, monotonic=clock.monotonic, now=clock.wall)
+    fetcher = FullTextFetcher(http=http, base_url=site.base_url, max_tokens=2000)
+    try:
+        full = await fetcher.fetch(PAPER)
+    finally:
+        await fetcher.aclose()
+    assert full is not None and full.origin == "html"
+    assert clock.sleeps == [5.0, 2.0, 1.0]  # Retry-After; backoff 2 s, then 1 s more to fill the 3 s interval
+    assert site.starts == [1000.0, 1005.0, 1008.0]
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+async def test_a_body_over_the_size_cap_is_refused_one_under_it_read(
+    site: FakeFullTextServer, chunked: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    site.chunked = chunked
+    site.html["2601.00644v1"] = latexml_page(related_words=3000)
+    site.html["2601.00644v2"] = latexml_page()
+    assert len(latexml_page(related_words=3000)) > 8000 > len(latexml_page())
+    fetcher = FullTextFetcher(http=ArxivHttp(min_interval_s=0), base_url=site.base_url, max_tokens=2000, max_bytes=8000)
+    try:
+        with caplog.at_level(logging.INFO, logger="bot.arxiv.fulltext"):
+            too_large = await fetcher.fetch(PAPER)
+        small = await fetcher.fetch(dataclasses.replace(PAPER, version=2))
+    finally:
+        await fetcher.aclose()
+    assert too_large is None
+    [summary] = [r.getMessage() for r in caplog.records if r.name == "bot.arxiv.fulltext"]
+    assert "html: ResponseTooLarge: arXiv answer larger than 8000 bytes" in summary
+    assert small is not None and small.origin == "html"
+    assert site.requests == ["/html/2601.00644v1", "/pdf/2601.00644v1", "/html/2601.00644v2"]
+
+
+async def test_full_texts_wait_their_turn_with_listings_and_lookups(
+    site: FakeFullTextServer, arxiv: FakeArxivServer
+) -> None:
+    """One ArxivHttp for the client and the fetcher: one throttle, whichever host each asks."""
+    clock = SteppedClock()
+    site.clock = arxiv.clock = clock.monotonic
+    site.html["2601.00644v1"] = latexml_page()
+    arxiv.papers["2601.00644"] = (200, atom_entry("2601.00644", PAPER.title, PAPER.abstract))
+    http = ArxivHttp(min_interval_s=3.0, sleep=clock.sleep, monotonic=clock.monotonic, now=clock.wall)
+    client = ArxivClient(http=http, rss_url=arxiv.rss_url, api_url=arxiv.api_url)
+    fetcher = FullTextFetcher(http=http, base_url=site.base_url, max_tokens=2000)
+    try:
+        paper = await client.lookup("2601.00644")
+        await asyncio.gather(
+            fetcher.fetch(paper), client.fetch_listing({"cs.AI", "cs.CL", "cs.DC", "cs.LG"}), fetcher.fetch(PAPER)
+        )
+    finally:
+        await client.aclose()
+        await fetcher.aclose()  # the shared layer is already closed: closing again is harmless
+    starts = sorted([(r.started, r.path) for r in arxiv.requests] + list(zip(site.starts, site.requests, strict=True)))
+    assert starts == [(1000.0, "/api/query"), (1003.0, "/html/2601.00644v1"), (1006.0, "/rss/cs.AI+cs.CL+cs.DC+cs.LG")]
+    assert clock.sleeps == [3.0, 3.0]
 
 
 async def test_the_model_reads_the_full_text_and_falls_back_to_the_abstract(
@@ -203,12 +286,7 @@ async def test_the_model_reads_the_full_text_and_falls_back_to_the_abstract(
     arxiv.papers["2601.00644"] = (200, atom_entry("2601.00644", PAPER.title, PAPER.abstract))
     arxiv.papers["2601.00192"] = (200, atom_entry("2601.00192", "ECG", "We detect arrhythmia."))
     async with running_openai_server() as llm:
-        env = {
-            "ARXIVBOT_LLM__MODEL": "openai/fake-model",
-            "ARXIVBOT_LLM__API_BASE": llm.api_base,
-            "ARXIVBOT_LLM__FULLTEXT_BASE_URL": site.base_url,
-        }
-        services = build_services(make_settings(db_url, arxiv, **env), clock=clock)
+        services = build_services(make_settings(db_url, arxiv, **llm_env(llm, site.base_url)), clock=clock)
         services.router.add("test", publisher)
         try:
             await services.commands.execute(ctx(), "summarize 2601.00644")
@@ -229,3 +307,29 @@ async def test_the_model_reads_the_full_text_and_falls_back_to_the_abstract(
     assert second.note is not None and "of the abstract" in second.note
     # Fetched once for both languages.
     assert site.requests == ["/html/2601.00644v1", "/html/2601.00192v1", "/pdf/2601.00192v1"]
+
+
+async def test_the_composition_root_gives_full_texts_from_arxiv_the_clients_throttle(
+    db_url: str, arxiv: FakeArxivServer, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Full texts from the host the client asks share its one-at-a-time turn: they never overlap a listing."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-fake-key-for-tests")
+    arxiv.fulltext = FakeFullTextServer(html={"2601.00644v1": latexml_page()})
+    arxiv.papers["2601.00644"] = (200, atom_entry("2601.00644", PAPER.title, PAPER.abstract))
+    arxiv.latency_s = 0.2  # long enough that an unthrottled full-text request would land inside the listing's
+    async with running_openai_server() as llm:
+        services = build_services(make_settings(db_url, arxiv, **llm_env(llm, arxiv.base_url)), clock=clock)
+        try:
+            paper = await services.source.lookup("2601.00644")
+            summary, listing = await asyncio.gather(
+                services.summarizer.summarize(paper, language="en"),
+                services.source.fetch_listing({"cs.AI", "cs.CL", "cs.DC", "cs.LG"}),
+            )
+        finally:
+            await services.aclose()
+    assert len(listing.papers) == 30
+    assert summary.note is not None and "of the full text" in summary.note
+    assert "INTRO-TEXT" in llm.requests[0].user
+    paths = sorted(r.path for r in arxiv.requests)
+    assert paths == ["/api/query", "/html/2601.00644v1", "/rss/cs.AI+cs.CL+cs.DC+cs.LG"]
+    assert arxiv.max_in_flight == 1

@@ -30,7 +30,8 @@ import yaml
 from packaging.specifiers import SpecifierSet
 
 from adapters.cli import build_parser
-from adapters.composition import BotRuntime, Services
+from adapters.composition import Services
+from adapters.runtime import BotRuntime
 from bot.config import ENV_PREFIX, Settings, load_settings
 from tests.conftest import ROOT
 

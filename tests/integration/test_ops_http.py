@@ -13,15 +13,16 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from adapters.composition import BotRuntime, Services, build_services
+from adapters.composition import Services, build_services
 from adapters.http_server import HttpServer
 from adapters.ops_http import LOOP_LAG_LIMIT_S, LoopMonitor, mount_ops_routes
+from adapters.runtime import BotRuntime
 from bot.models import ChannelDefaults, ChannelRecord
 from bot.store.channels import ChannelStore
 from bot.store.database import Database, create_engine
 from tests.conftest import FixedClock, ctx, make_settings
 from tests.fakes.arxiv_server import FakeArxivServer
-from tests.fakes.loop_clock import ManualClock
+from tests.fakes.clock import ManualClock
 from tests.fakes.publisher import FakePublisher
 
 
@@ -80,34 +81,40 @@ async def test_healthz_is_ok_on_a_running_bot(running: Running) -> None:
 
 
 async def test_healthz_is_503_when_the_database_is_unreachable_and_no_detail_leaks(
-    running: Running, services: Services, tmp_path: os.PathLike[str]
+    services: Services, tmp_path: os.PathLike[str]
 ) -> None:
     record = await posted_channel(services)
-    healthy = services.database
     broken = Database(
         engine=create_engine(f"sqlite+aiosqlite:///{tmp_path}/no/such/dir/bot.db"),
-        clock=healthy.clock,
+        clock=services.database.clock,
     )
-    services.database = broken
-    try:
-        response = await running.client.get("/healthz")
-        assert response.status_code == 503
-        assert response.json()["status"] == "unhealthy" and response.json()["database"] == {"ok": False}
-        assert "no/such/dir" not in response.text
-    finally:
-        services.database = healthy
-    # A failing feed query answers a bare 500, never a traceback.
-    working = services.channels
     defaults = ChannelDefaults(
         post_time="09:00", timezone="UTC", max_papers=10, min_score=1.0, include_cross=False, language="en"
     )
-    services.channels = ChannelStore(database=broken, defaults=defaults)
+    unreachable = ChannelStore(database=broken, defaults=defaults)
+    http = HttpServer(host="127.0.0.1", port=0)
+    mount_ops_routes(
+        http,
+        ping=broken.ping,
+        channel_by_feed_token=unreachable.by_feed_token,
+        posted_papers=services.ledger.posted_papers,
+        stored_summaries=services.summaries.newest_for,
+        public_url=services.settings.http.public_url,
+        ready=lambda: True,
+    )
+    await http.start()
     try:
-        response = await running.client.get(f"/feeds/{record.feed_token}.xml")
-        assert response.status_code == 500
-        assert response.text == "internal error\n"
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http.port}", timeout=10) as client:
+            response = await client.get("/healthz")
+            assert response.status_code == 503
+            assert response.json()["status"] == "unhealthy" and response.json()["database"] == {"ok": False}
+            assert "no/such/dir" not in response.text
+            # A failing feed query answers a bare 500, never a traceback.
+            response = await client.get(f"/feeds/{record.feed_token}.xml")
+            assert response.status_code == 500
+            assert response.text == "internal error\n"
     finally:
-        services.channels = working
+        await http.stop()
         await broken.dispose()
 
 
@@ -250,7 +257,15 @@ async def test_loop_monitor_reports_a_late_heartbeat_and_the_lag_it_measured() -
 async def test_healthz_is_503_while_the_event_loop_lags_and_200_when_it_recovers(services: Services) -> None:
     clock = ManualClock()
     http = HttpServer(host="127.0.0.1", port=0)
-    routes = mount_ops_routes(http, services=services, ready=lambda: True)
+    routes = mount_ops_routes(
+        http,
+        ping=services.database.ping,
+        channel_by_feed_token=services.channels.by_feed_token,
+        posted_papers=services.ledger.posted_papers,
+        stored_summaries=services.summaries.newest_for,
+        public_url=services.settings.http.public_url,
+        ready=lambda: True,
+    )
     routes.monitor = LoopMonitor(interval_s=0.5, clock=clock.time, sleep=clock.sleep)
     await http.start()
     try:

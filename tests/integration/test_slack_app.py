@@ -12,7 +12,8 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 
-from adapters.composition import BotRuntime, build_services
+from adapters.composition import build_services
+from adapters.runtime import BotRuntime
 from bot.models import ChannelRef
 from tests.conftest import FEED_0105, ROOT, FixedClock, make_settings
 from tests.fakes.arxiv_server import FakeArxivServer
@@ -29,6 +30,7 @@ from tests.fakes.slack_api import (
     running_fake_slack,
     signed_headers,
 )
+from tests.parse_count import count_parses
 
 CHANNEL = ChannelRef("slack", TEAM, "C1")
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -344,6 +346,32 @@ async def test_admins_only_refuses_settings_changes_by_non_admins(
         assert asked == ["U2", "U1"]
         record = await runtime.services.channels.get(CHANNEL)
         assert record is not None and record.categories == ("cs.DC",)
+
+
+async def test_a_slash_command_is_parsed_exactly_once(
+    db_url: str, cs_dc: FakeArxivServer, clock: FixedClock, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slack.admins.add("U1")
+    parses = count_parses(monkeypatch)
+    async with (
+        slack_bot(db_url, cs_dc, clock, slack, ARXIVBOT_SLACK__ADMINS_ONLY="true") as runtime,
+        http_client(runtime, slack) as client,
+    ):
+        # Mutating under admins_only: the one parse decides that users.info is asked, and the core runs it.
+        assert "Subscribed to cs.DC" in await client.run("subscribe cs.DC", "sub")
+        assert parses == ["subscribe cs.DC"]
+        assert [c.args["user"] for c in slack.calls_to("users.info")] == ["U1"]
+
+        refused = await client.run("keywords add LLM", "refused", user="U2")
+        assert "only people who may manage this channel" in refused
+        assert parses == ["subscribe cs.DC", "keywords add LLM"]
+
+        # Slow: the one parse decides the "Working on it…" ack, and the same parse runs.
+        status, body = await client.command("digest now", "digest")
+        assert status == 200 and json.loads(body)["text"] == "Working on it…"
+        await slack.wait_for(lambda: slack.responded("digest"))
+        assert "Posted" in message_text(slack.responded("digest")[0])
+        assert parses == ["subscribe cs.DC", "keywords add LLM", "digest now"]
 
 
 async def test_bad_command_gets_one_line_and_a_spent_response_url_falls_back_to_ephemeral(

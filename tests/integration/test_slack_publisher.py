@@ -11,7 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.publisher import ChannelPacer, SlackPublisher, make_client
 from bot.errors import PublishError
 from bot.models import ChannelRef, MessageRef, Paper, PaperCard, Reply, SummarySection, ThreadSummary
-from tests.fakes.loop_clock import ManualClock
+from tests.fakes.clock import ManualClock
 from tests.fakes.slack_api import BOT_TOKEN, TEAM, FakeSlack, running_fake_slack
 
 PAPER = Paper(
@@ -61,7 +61,7 @@ async def test_posts_to_one_channel_are_paced_and_other_channels_are_not_held_up
     await slack.wait_for(lambda: len(slack.posts()) == 2)
     await clock.wait_for_sleepers(2)
     assert sorted(channels_posted(slack)) == ["C1", "C2"]
-    assert clock.slept == [1.0, 2.0]
+    assert clock.sleeps == [1.0, 2.0]
     clock.advance(0.5)
     assert clock.sleeping == 2  # nothing is due before its slot
     clock.advance(0.5)

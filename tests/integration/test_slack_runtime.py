@@ -1,4 +1,5 @@
-"""Starting Slack: missing or refused tokens stop start-up with one line; nothing secret is printed."""
+"""Starting Slack: missing or refused tokens stop start-up with one line; nothing secret is printed; the runtime
+registers the publisher of a started adapter."""
 
 from __future__ import annotations
 
@@ -6,14 +7,15 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from adapters.composition import BotRuntime, Services
+from adapters.composition import Services
 from adapters.http_server import HttpServer
+from adapters.runtime import BotRuntime, attach_slack
 from adapters.slack.runtime import start_slack
 from bot.errors import ConfigError, PublishError
 from bot.models import ChannelRef, Reply
 from tests.conftest import make_settings
 from tests.fakes.arxiv_server import FakeArxivServer
-from tests.fakes.slack_api import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, FakeSlack, running_fake_slack
+from tests.fakes.slack_api import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, TEAM, FakeSlack, running_fake_slack
 
 
 @pytest.fixture
@@ -40,7 +42,7 @@ async def test_missing_or_refused_tokens_are_one_line_config_errors(
     settings = make_settings(db_url, arxiv, ARXIVBOT_SLACK__MODE=mode, ARXIVBOT_SLACK__API_URL=slack.api_url)
     http = HttpServer(host="127.0.0.1", port=0)
     with pytest.raises(ConfigError, match=message) as caught:
-        await start_slack(services=services, settings=settings, http=http, env=env)
+        await attach_slack(services, settings=settings, http=http, env=env)
     text = str(caught.value)
     assert "\n" not in text
     assert all(secret not in text for secret in ("xoxb-revoked", "xapp-wrong", BOT_TOKEN))
@@ -55,7 +57,7 @@ async def test_http_mode_needs_the_http_server(
     settings = make_settings(db_url, arxiv, ARXIVBOT_SLACK__MODE="http", ARXIVBOT_SLACK__API_URL=slack.api_url)
     env = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET}
     with pytest.raises(ConfigError, match=r'needs our HTTP server: expected \[http\] enabled = true'):
-        await start_slack(services=services, settings=settings, http=None, env=env)
+        await start_slack(commands=services.commands, settings=settings.slack, http=None, env=env)
 
 
 async def test_socket_mode_start_checks_both_tokens_then_connects(
@@ -63,13 +65,15 @@ async def test_socket_mode_start_checks_both_tokens_then_connects(
 ) -> None:
     settings = make_settings(db_url, arxiv, ARXIVBOT_SLACK__API_URL=slack.api_url)
     env = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN}
-    adapter = await start_slack(services=services, settings=settings, http=None, env=env)
+    adapter = await start_slack(commands=services.commands, settings=settings.slack, http=None, env=env)
     try:
         assert adapter.ready
         assert [(c.method, c.token) for c in slack.calls] == [
             ("auth.test", BOT_TOKEN), ("apps.connections.open", APP_TOKEN)
         ]
         await slack.wait_for(lambda: slack.sockets)
+        with pytest.raises(PublishError, match="slack is not connected"):  # registering is the runtime's job
+            await services.router.send_reply(Reply(text="hi"), channel=ChannelRef("slack", TEAM, "C1"), user_id=None)
     finally:
         await adapter.aclose()
     assert not adapter.ready
@@ -87,3 +91,17 @@ async def test_bot_runtime_with_a_refused_token_stops_start_up_with_one_line(
     finally:
         await runtime.close()
     assert [c.method for c in slack.calls] == ["auth.test"]
+
+
+async def test_the_runtime_registers_the_publisher_of_the_started_adapter(
+    services: Services, db_url: str, arxiv: FakeArxivServer, slack: FakeSlack
+) -> None:
+    settings = make_settings(db_url, arxiv, ARXIVBOT_SLACK__API_URL=slack.api_url)
+    env = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN}
+    adapter = await attach_slack(services, settings=settings, http=None, env=env)
+    try:
+        await services.router.send_reply(Reply(text="hi"), channel=ChannelRef("slack", TEAM, "C1"), user_id=None)
+        (post,) = slack.calls_to("chat.postMessage")
+        assert post.token == BOT_TOKEN and post.args["channel"] == "C1"
+    finally:
+        await adapter.aclose()

@@ -1,4 +1,4 @@
-"""Parsing arXiv's RSS listings, export API answers and user-typed paper ids."""
+"""Parsing arXiv's RSS listings and export API answers."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.arxiv.feed import parse_api_entry, parse_listing, parse_paper_id
-from bot.errors import PaperNotFound, SourceUnavailable, UserInputError
+from bot.arxiv.feed import parse_api_entry, parse_listing
+from bot.errors import PaperNotFound, SourceUnavailable
 from bot.models import AnnounceType
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -319,58 +319,3 @@ def test_api_zero_entries_is_paper_not_found_naming_the_id() -> None:
 def test_api_garbage_is_source_unavailable() -> None:
     with pytest.raises(SourceUnavailable):
         parse_api_entry("<html><body>Rate exceeded.</body></html>")
-
-
-# --- paper ids ---------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("2601.00644", ("2601.00644", None)),
-        ("2601.00644v2", ("2601.00644", 2)),
-        ("  2601.00644v12 ", ("2601.00644", 12)),
-        ("1111.2011", ("1111.2011", None)),
-        ("0000.0000", ("0000.0000", None)),
-        ("hep-th/9901001", ("hep-th/9901001", None)),
-        ("hep-th/9901001v3", ("hep-th/9901001", 3)),
-        ("math.GT/0309136", ("math.GT/0309136", None)),
-        ("https://arxiv.org/abs/2601.00644v2", ("2601.00644", 2)),
-        ("arxiv.org/pdf/2601.00644", ("2601.00644", None)),
-        ("http://arxiv.org/pdf/2601.00644v1.pdf", ("2601.00644", 1)),
-        ("https://arxiv.org/abs/hep-th/9901001v1", ("hep-th/9901001", 1)),
-        ("arXiv:2601.00644", ("2601.00644", None)),
-        ("ARXIV:2601.00644v3", ("2601.00644", 3)),
-    ],
-)
-def test_parse_paper_id_accepts(text: str, expected: tuple[str, int | None]) -> None:
-    assert parse_paper_id(text) == expected
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "abc",
-        "2601.0064",
-        "1401.00001",
-        "cs.FAKE/123",
-        "hep-th/990100",
-        "2601.00644v0",
-        "https://example.com/abs/2601.00644",
-        "2601.00644 2601.00645",
-    ],
-)
-def test_parse_paper_id_rejects_naming_input_and_forms(text: str) -> None:
-    with pytest.raises(UserInputError) as caught:
-        parse_paper_id(text)
-
-    message = str(caught.value)
-    assert repr(text) in message
-    assert "2601.00644" in message and "hep-th/9901001" in message
-    assert "\n" not in message
-
-
-@pytest.mark.parametrize("text", ["", "   "])
-def test_parse_paper_id_rejects_empty(text: str) -> None:
-    with pytest.raises(UserInputError, match="no arXiv id given"):
-        parse_paper_id(text)

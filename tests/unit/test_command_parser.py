@@ -1,50 +1,92 @@
-"""The /arxiv grammar: one parser for every platform."""
+"""The /arxiv grammar and the command table: one parser for every platform, parsed once per command."""
 
 from __future__ import annotations
 
 import pytest
 
+from bot.commands import model as cm
 from bot.commands import parser as cp
+from bot.commands import table
+from bot.commands.prepared import PreparedCommand, prepare
 from bot.errors import UnknownCommand, UserInputError
+
+HELP_TODAY = """arxiv-bot commands (type them after /arxiv):
+  help                                  this list
+  subscribe <cat> [<cat>...]            follow arXiv categories, e.g. subscribe cs.DC cs.LG
+  unsubscribe <cat> [<cat>...]          stop following categories
+  keywords add|remove|set <terms>       comma separated; "quotes" keep a phrase; term^2 doubles its weight
+  keywords clear                        remove every keyword
+  exclude add|remove <terms>            drop papers that mention these terms
+  exclude clear                         remove every exclude term
+  authors follow|unfollow <name>        papers by followed authors score higher
+  settings                              show this channel's settings
+  set time HH:MM [Area/City]            daily post time (Monday to Friday), e.g. set time 09:30 Europe/Berlin
+  set max <1-50>                        papers per day
+  set min-score <0-100>                 lowest score that gets posted
+  set cross on|off                      include papers cross-listed into your categories
+  set language <code>                   summary language, e.g. en, zh, de
+  digest now                            post today's papers now
+  preview                               show what "digest now" would post, without posting
+  summarize <id or arXiv URL>           post one paper with its summary
+  saved                                 list the papers you saved
+  unsave <id>                           forget a saved paper
+  stats                                 LLM calls, tokens, cost and summary cache hits, today and this month
+  feed                                  the RSS feed address of this channel's papers
+React with the bookmark emoji on a paper to save it."""
+"""The help page as it was written by hand before the table: the derived page must stay byte for byte the same."""
+
+
+def parsed(text: str) -> cm.Command:
+    """The typed command of a line that must parse."""
+    command = prepare(text)
+    assert command.error is None and command.command is not None, command.error
+    return command.command
+
+
+def rejected(text: str) -> Exception:
+    """The error of a line that must not parse."""
+    command = prepare(text)
+    assert command.command is None and command.error is not None, command.command
+    return command.error
 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("", cp.Help()),
-        ("/arxiv help", cp.Help()),
-        ("/arxiv subscribe cs.DC", cp.Subscribe(("cs.DC",))),
-        ("subscribe CS.dc, cs.LG cs.DC", cp.Subscribe(("cs.DC", "cs.LG"))),
-        ("unsubscribe hep-th", cp.Unsubscribe(("hep-th",))),
-        ('keywords add "speculative decoding"', cp.Keywords("add", (cp.WeightedTerm("speculative decoding"),))),
+        ("", cm.Help()),
+        ("/arxiv help", cm.Help()),
+        ("/arxiv subscribe cs.DC", cm.Subscribe(("cs.DC",))),
+        ("subscribe CS.dc, cs.LG cs.DC", cm.Subscribe(("cs.DC", "cs.LG"))),
+        ("unsubscribe hep-th", cm.Unsubscribe(("hep-th",))),
+        ('keywords add "speculative decoding"', cm.Keywords("add", (cm.WeightedTerm("speculative decoding"),))),
         (
             'keywords add RL, "MoE, sparse", LLM^2.5',
-            cp.Keywords("add", (cp.WeightedTerm("RL"), cp.WeightedTerm("MoE, sparse"), cp.WeightedTerm("LLM", 2.5))),
+            cm.Keywords("add", (cm.WeightedTerm("RL"), cm.WeightedTerm("MoE, sparse"), cm.WeightedTerm("LLM", 2.5))),
         ),
-        ("keywords set  a  b ,c", cp.Keywords("set", (cp.WeightedTerm("a b"), cp.WeightedTerm("c")))),
-        ("keywords clear", cp.Keywords("clear", ())),
-        ("exclude add survey, review", cp.Exclude("add", ("survey", "review"))),
-        ("exclude clear", cp.Exclude("clear", ())),
-        ("authors follow Yann LeCun", cp.Authors("follow", "Yann LeCun")),
-        ("settings", cp.ShowSettings()),
-        ("set time 09:30", cp.SetTime("09:30", None)),
-        ("set time 21:05 Asia/Shanghai", cp.SetTime("21:05", "Asia/Shanghai")),
-        ("set max 25", cp.SetMax(25)),
-        ("set min-score 2.5", cp.SetMinScore(2.5)),
-        ("set cross ON", cp.SetCross(True)),
-        ("set language zh", cp.SetLanguage("zh")),
-        ("digest now", cp.DigestNow()),
-        ("digest-now", cp.DigestNow()),
-        ("preview", cp.Preview()),
-        ("summarize 2601.00644", cp.Summarize("2601.00644", None)),
-        ("summarize https://arxiv.org/pdf/2601.00644v2", cp.Summarize("2601.00644", 2)),
-        ("summarize hep-th/9901001", cp.Summarize("hep-th/9901001", None)),
-        ("saved", cp.Saved()),
-        ("unsave 2601.00644v1", cp.Unsave("2601.00644")),
+        ("keywords set  a  b ,c", cm.Keywords("set", (cm.WeightedTerm("a b"), cm.WeightedTerm("c")))),
+        ("keywords clear", cm.Keywords("clear", ())),
+        ("exclude add survey, review", cm.Exclude("add", ("survey", "review"))),
+        ("exclude clear", cm.Exclude("clear", ())),
+        ("authors follow Yann LeCun", cm.Authors("follow", "Yann LeCun")),
+        ("settings", cm.ShowSettings()),
+        ("set time 09:30", cm.SetTime("09:30", None)),
+        ("set time 21:05 Asia/Shanghai", cm.SetTime("21:05", "Asia/Shanghai")),
+        ("set max 25", cm.SetMax(25)),
+        ("set min-score 2.5", cm.SetMinScore(2.5)),
+        ("set cross ON", cm.SetCross(True)),
+        ("set language zh", cm.SetLanguage("zh")),
+        ("digest now", cm.DigestNow()),
+        ("digest-now", cm.DigestNow()),
+        ("preview", cm.Preview()),
+        ("summarize 2601.00644", cm.Summarize("2601.00644", None)),
+        ("summarize https://arxiv.org/pdf/2601.00644v2", cm.Summarize("2601.00644", 2)),
+        ("summarize hep-th/9901001", cm.Summarize("hep-th/9901001", None)),
+        ("saved", cm.Saved()),
+        ("unsave 2601.00644v1", cm.Unsave("2601.00644")),
     ],
 )
-def test_parses(text: str, expected: cp.Command) -> None:
-    assert cp.parse_command(text) == expected
+def test_parses(text: str, expected: cm.Command) -> None:
+    assert parsed(text) == expected
 
 
 @pytest.mark.parametrize(
@@ -74,18 +116,113 @@ def test_parses(text: str, expected: cp.Command) -> None:
     ],
 )
 def test_bad_input_is_one_clear_line(text: str, message: str) -> None:
-    with pytest.raises(UserInputError) as err:
-        cp.parse_command(text)
-    assert message in str(err.value)
-    assert "\n" not in str(err.value)
+    err = rejected(text)
+    assert isinstance(err, UserInputError)
+    assert message in str(err)
+    assert "\n" not in str(err)
 
 
-def test_unknown_subcommand_carries_help() -> None:
-    with pytest.raises(UnknownCommand) as err:
-        cp.parse_command("/arxiv subscrbe cs.DC")
-    assert str(err.value).splitlines()[0] == "unknown command 'subscrbe'."
-    assert cp.HELP_TEXT in str(err.value)
+def test_unknown_subcommand_is_named_and_labelled_other() -> None:
+    command = prepare("/arxiv subscrbe cs.DC")
+    assert isinstance(command.error, UnknownCommand)
+    assert str(command.error) == "unknown command 'subscrbe'."  # the service adds the platform's help page
+    assert command.spec is None and command.name == table.OTHER
+    assert not command.slow and not command.mutating
 
 
 def test_split_terms_keeps_quoted_commas() -> None:
     assert cp.split_terms('a, "b, c", “d e”,  f ') == ["a", "b, c", "d e", "f"]
+
+
+def test_help_is_derived_from_the_table_and_unchanged() -> None:
+    assert table.help_text() == HELP_TODAY
+    for platform in ("slack", "discord", "console", None):
+        assert table.help_text(platform) == HELP_TODAY  # one text form everywhere, until a row says otherwise
+    usages = [line.usage for command in table.COMMANDS for line in command.help]
+    assert [u.split()[0] for u in usages] == [line.split()[0] for line in HELP_TODAY.splitlines()[1:-1]]
+
+
+def test_a_platform_help_override_replaces_only_that_platforms_lines() -> None:
+    row = next(c for c in table.COMMANDS if c.name == "digest")
+    discord_line = table.HelpLine("digest-now", "post today's papers now")
+    overridden = table.CommandSpec(
+        name=row.name, parse=row.parse, help=row.help, help_by_platform={"discord": (discord_line,)}
+    )
+    assert overridden.help_for("discord") == (discord_line,)
+    assert overridden.help_for("slack") == overridden.help_for(None) == row.help
+
+
+@pytest.mark.parametrize(
+    ("typed", "name"),
+    [
+        ("?", "help"),
+        ("keyword add x", "keywords"),
+        ("author follow Ada", "authors"),
+        ("summarise 2601.00644", "summarize"),
+        ("digest-now", "digest"),
+        ("DIGEST now", "digest"),
+        ("set minscore 2", "set"),
+        ("set max 99", "set"),  # bad input still counts under its command's name
+        ("", "help"),
+    ],
+)
+def test_aliases_select_their_row_and_metrics_see_the_canonical_name(typed: str, name: str) -> None:
+    command = prepare(typed)
+    assert command.name == name and command.spec is table.find_command(name)
+    assert name in table.COMMAND_NAMES
+
+
+@pytest.mark.parametrize("setting", ["min_score", "minscore", "min-score", "MIN-SCORE"])
+def test_set_aliases_name_the_same_setting(setting: str) -> None:
+    assert parsed(f"set {setting} 2.5") == cm.SetMinScore(2.5)
+
+
+def test_every_name_and_alias_selects_exactly_its_own_row() -> None:
+    words = [w for c in table.COMMANDS for w in (c.name, *c.aliases)]
+    assert len(words) == len(set(words))
+    for command in table.COMMANDS:
+        assert all(table.find_command(w) is command for w in (command.name, *command.aliases))
+    settings = [w for s in table.SETTINGS for w in (s.name, *s.aliases)]
+    assert len(settings) == len(set(settings))
+    assert table.SET_USAGE == (
+        "set time HH:MM [Area/City] | set max <n> | set min-score <x> | set cross on|off | set language <code>"
+    )
+
+
+def test_mutating_and_slow_are_derived_from_the_rows() -> None:
+    assert table.MUTATING == {"subscribe", "unsubscribe", "keywords", "exclude", "authors", "set"}
+    assert table.SLOW == {"digest", "preview", "summarize"}
+    assert table.MUTATING == {c.name for c in table.COMMANDS if c.mutating}
+    assert table.COMMAND_NAMES == {c.name for c in table.COMMANDS}
+
+
+@pytest.mark.parametrize(
+    ("text", "slow", "mutating"),
+    [
+        ("digest now", True, False),
+        ("summarize 2601.00644", True, False),
+        ("preview", True, False),
+        ("subscribe cs.DC", False, True),
+        ("set cross on", False, True),
+        ("unsave 2601.00644", False, False),  # the caller's own saves, not the channel's settings
+        ("settings", False, False),
+        ("summarize not-an-id", False, False),  # bad input is answered at once and changes nothing
+        ("subscribe cs.FAKE", False, False),
+    ],
+)
+def test_a_prepared_command_says_whether_it_is_slow_or_mutating(text: str, slow: bool, mutating: bool) -> None:
+    command = prepare(text)
+    assert isinstance(command, PreparedCommand) and command.text == text
+    assert (command.slow, command.mutating) == (slow, mutating)
+
+
+def test_a_crashing_parser_is_carried_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(values: list[str]) -> cm.Command:
+        raise RuntimeError("a bug")
+
+    row = next(s for s in table.SETTINGS if s.name == "max")
+    crashing = table.SettingSpec(name=row.name, parse=broken, usage=row.usage, help=row.help)
+    monkeypatch.setitem(table._SETTINGS_BY_WORD, "max", crashing)
+    command = prepare("set max 3")
+    assert isinstance(command.error, RuntimeError) and command.command is None
+    assert command.name == "set" and not command.mutating

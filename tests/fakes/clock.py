@@ -1,9 +1,11 @@
-"""A monotonic clock that moves only when a test says so, with a ``sleep`` that waits for it.
+"""Time that tests control.
 
-Give ``clock.time`` and ``clock.sleep`` to code that takes a clock and a sleep (``ChannelPacer``,
-``LoopMonitor``). ``clock.advance(s)`` moves time on and wakes every sleeper whose deadline has come;
-``clock.slept`` records each delay asked for; ``await clock.wait_for_sleepers(n)`` waits (on events, not
-time) until exactly ``n`` sleepers are waiting.
+* ``SteppedClock``: a monotonic clock, a wall clock and a sleep that only move each other (a sleep returns at
+  once, having moved time on by its length).
+* ``ManualClock``: a monotonic clock that moves only when the test calls ``advance``, and a sleep that waits
+  until it has moved far enough: for code whose timing relative to other tasks is what is tested (a pacer, a
+  heartbeat). ``clock.sleeps`` records each delay asked for; ``await clock.wait_for_sleepers(n)`` waits (on
+  events, not time) until exactly ``n`` sleepers are waiting.
 """
 
 from __future__ import annotations
@@ -11,6 +13,40 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+from datetime import UTC, datetime, timedelta
+
+START = 1000.0
+WALL_START = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+
+
+class SteppedClock:
+    """Monotonic and wall time that move only when code sleeps on it or a test calls ``advance``.
+
+    ``sleeps`` records every sleep asked for, in order. Pass ``monotonic``, ``sleep`` and ``wall`` (as ``now``)
+    to the code under test; give a fake server ``monotonic`` to stamp requests on the same clock.
+    """
+
+    def __init__(self) -> None:
+        self._elapsed = 0.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        """Seconds on the monotonic clock (starting at 1000)."""
+        return START + self._elapsed
+
+    def wall(self) -> datetime:
+        """The wall-clock time (2026-01-05 12:00 UTC plus the time slept or advanced)."""
+        return WALL_START + timedelta(seconds=self._elapsed)
+
+    def advance(self, seconds: float) -> None:
+        """Move both clocks forward, as if ``seconds`` passed without anyone sleeping."""
+        self._elapsed += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        """Record the sleep, move time forward by it, and let other tasks run once."""
+        self.sleeps.append(seconds)
+        self._elapsed += seconds
+        await asyncio.sleep(0)
 
 
 class ManualClock:
@@ -18,7 +54,7 @@ class ManualClock:
 
     def __init__(self, start: float = 0.0) -> None:
         self.now = start
-        self.slept: list[float] = []
+        self.sleeps: list[float] = []
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
         self._changed: asyncio.Event | None = None
@@ -34,7 +70,7 @@ class ManualClock:
 
     async def sleep(self, delay: float) -> None:
         """Wait until the clock has been advanced by ``delay`` (a delay of 0 or less only yields)."""
-        self.slept.append(delay)
+        self.sleeps.append(delay)
         if delay <= 0:
             await asyncio.sleep(0)
             return

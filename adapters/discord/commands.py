@@ -1,0 +1,184 @@
+"""The ``/arxiv`` command group as Discord sees it: subcommands with typed options and their autocomplete.
+
+Every subcommand hands its interaction to the client (``CommandHost.run_command``), which translates and runs it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol
+
+import discord
+from discord import app_commands
+
+from adapters.discord.translate import category_choices, timezone_choices
+from bot.commands.parser import MAX_MAX_PAPERS, MAX_MIN_SCORE
+
+KeywordAction = Literal["add", "remove", "set", "clear"]
+ExcludeAction = Literal["add", "remove", "clear"]
+AuthorAction = Literal["follow", "unfollow"]
+
+
+class CommandHost(Protocol):
+    """What the group needs from the client."""
+
+    async def run_command(self, interaction: discord.Interaction[Any]) -> None:
+        """Run one ``/arxiv`` interaction and answer it."""
+
+    async def subscribed(self, interaction: discord.Interaction[Any]) -> tuple[str, ...]:
+        """The categories the interaction's channel follows."""
+
+
+def _choices(pairs: list[tuple[str, str]]) -> list[app_commands.Choice[str]]:
+    return [app_commands.Choice(name=label, value=value) for label, value in pairs]
+
+
+class ArxivCommands(app_commands.Group):
+    """``/arxiv <subcommand>``: the core's commands as Discord slash subcommands with typed options."""
+
+    def __init__(self, *, bot: CommandHost) -> None:
+        super().__init__(
+            name="arxiv",
+            description="New arXiv papers in this channel",
+            guild_only=True,
+            allowed_contexts=app_commands.AppCommandContext(guild=True),
+            # No default_permissions: Discord applies it to the whole /arxiv group, which would hide saved,
+            # settings and help from members too. Changing settings is refused at run time instead.
+        )
+        self.bot = bot
+
+    @app_commands.command(name="subscribe", description="Follow arXiv categories, e.g. cs.DC cs.LG")
+    @app_commands.describe(categories="Category codes separated by spaces, e.g. cs.DC cs.LG")
+    async def subscribe(
+        self, interaction: discord.Interaction[Any], categories: app_commands.Range[str, 1, 300]
+    ) -> None:
+        """Follow categories."""
+        await self.bot.run_command(interaction)
+
+    @subscribe.autocomplete("categories")
+    async def _subscribe_categories(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        return _choices(category_choices(current))
+
+    @app_commands.command(name="unsubscribe", description="Stop following arXiv categories")
+    @app_commands.describe(categories="Category codes separated by spaces")
+    async def unsubscribe(
+        self, interaction: discord.Interaction[Any], categories: app_commands.Range[str, 1, 300]
+    ) -> None:
+        """Stop following categories."""
+        await self.bot.run_command(interaction)
+
+    @unsubscribe.autocomplete("categories")
+    async def _unsubscribe_categories(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        return _choices(category_choices(current, await self.bot.subscribed(interaction)))
+
+    @app_commands.command(name="keywords", description="Change the keywords papers are scored by")
+    @app_commands.describe(
+        action="add, remove or set terms, or clear them all",
+        terms='Comma separated; "quotes" keep a phrase; term^2 doubles its weight',
+    )
+    async def keywords(
+        self,
+        interaction: discord.Interaction[Any],
+        action: KeywordAction,
+        terms: app_commands.Range[str, 1, 1000] | None = None,
+    ) -> None:
+        """Change include keywords."""
+        await self.bot.run_command(interaction)
+
+    @app_commands.command(name="exclude", description="Drop papers that mention these terms")
+    @app_commands.describe(action="add or remove terms, or clear them all", terms="Comma separated terms")
+    async def exclude(
+        self,
+        interaction: discord.Interaction[Any],
+        action: ExcludeAction,
+        terms: app_commands.Range[str, 1, 1000] | None = None,
+    ) -> None:
+        """Change exclude terms."""
+        await self.bot.run_command(interaction)
+
+    @app_commands.command(name="authors", description="Follow or unfollow an author (their papers score higher)")
+    @app_commands.describe(action="follow or unfollow", name="The author's name, e.g. Yann LeCun")
+    async def authors(
+        self, interaction: discord.Interaction[Any], action: AuthorAction, name: app_commands.Range[str, 1, 100]
+    ) -> None:
+        """Follow or unfollow an author."""
+        await self.bot.run_command(interaction)
+
+    @app_commands.command(name="settings", description="Show this channel's settings")
+    async def settings(self, interaction: discord.Interaction[Any]) -> None:
+        """Show settings."""
+        await self.bot.run_command(interaction)
+
+    @app_commands.command(name="set", description="Change this channel's settings (give one or more)")
+    @app_commands.rename(min_score="min-score")
+    @app_commands.describe(
+        time="Daily post time HH:MM (24-hour), Monday to Friday",
+        timezone="IANA time zone of the post time, e.g. Europe/Berlin (give it with time)",
+        max="Papers per day",
+        min_score="Lowest score that gets posted",
+        cross="Include papers cross-listed into your categories",
+        language="Summary language code, e.g. en, zh, de",
+    )
+    async def set_settings(
+        self,
+        interaction: discord.Interaction[Any],
+        time: app_commands.Range[str, 4, 5] | None = None,
+        timezone: app_commands.Range[str, 1, 64] | None = None,
+        max: app_commands.Range[int, 1, MAX_MAX_PAPERS] | None = None,
+        min_score: app_commands.Range[float, 0.0, MAX_MIN_SCORE] | None = None,
+        cross: bool | None = None,
+        language: app_commands.Range[str, 2, 10] | None = None,
+    ) -> None:
+        """Change settings."""
+        await self.bot.run_command(interaction)
+
+    @set_settings.autocomplete("timezone")
+    async def _set_timezone(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        return _choices(timezone_choices(current))
+
+    @app_commands.command(name="digest-now", description="Post today's papers now")
+    async def digest_now(self, interaction: discord.Interaction[Any]) -> None:
+        """Post today's papers."""
+        await self.bot.run_command(interaction)
+
+    @app_commands.command(name="preview", description='Show what "digest-now" would post, without posting')
+    async def preview(self, interaction: discord.Interaction[Any]) -> None:
+        """Preview today's papers."""
+        await self.bot.run_command(interaction)
+
+    @app_commands.command(name="summarize", description="Post one paper with its summary")
+    @app_commands.describe(paper="arXiv id or URL, e.g. 2601.00644 or https://arxiv.org/abs/2601.00644")
+    async def summarize(self, interaction: discord.Interaction[Any], paper: app_commands.Range[str, 4, 200]) -> None:
+        """Post one paper."""
+        await self.bot.run_command(interaction)
+
+    @app_commands.command(name="saved", description="List the papers you saved, newest first")
+    async def saved(self, interaction: discord.Interaction[Any]) -> None:
+        """List saves."""
+        await self.bot.run_command(interaction)
+
+    @app_commands.command(name="unsave", description="Forget a saved paper")
+    @app_commands.describe(paper="arXiv id, e.g. 2601.00644")
+    async def unsave(self, interaction: discord.Interaction[Any], paper: app_commands.Range[str, 4, 200]) -> None:
+        """Forget a save."""
+        await self.bot.run_command(interaction)
+
+    @app_commands.command(name="stats", description="LLM calls, tokens, cost and summary cache hits")
+    async def stats(self, interaction: discord.Interaction[Any]) -> None:
+        """Show LLM usage."""
+        await self.bot.run_command(interaction)
+
+    @app_commands.command(name="feed", description="The RSS feed address of this channel's papers")
+    async def feed(self, interaction: discord.Interaction[Any]) -> None:
+        """Show the channel's feed address."""
+        await self.bot.run_command(interaction)
+
+    @app_commands.command(name="help", description="How to use arxiv-bot")
+    async def help(self, interaction: discord.Interaction[Any]) -> None:
+        """Show help."""
+        await self.bot.run_command(interaction)

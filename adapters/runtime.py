@@ -1,0 +1,196 @@
+"""Running the bot: signals, the HTTP server, the platform adapters or the console, the scheduler, shutdown.
+
+``adapters.composition`` builds the core; this module runs it. Each platform's ``start_*`` gets exactly what it
+uses and returns its adapter with the publisher on it; the runtime registers that publisher in the core's
+PublisherRouter. Platform modules are imported only when their token is set (a console run loads neither).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Protocol, TextIO
+
+from adapters.composition import Services, build_services, platform_tokens_set
+from adapters.console.adapter import ConsoleChat, ConsolePublisher
+from adapters.http_server import HttpServer
+from adapters.ops_http import OpsRoutes, mount_ops_routes
+from bot.config import Settings
+
+if TYPE_CHECKING:
+    from adapters.discord.runtime import DiscordAdapter
+    from adapters.slack.runtime import SlackAdapter
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE_S = 1.5
+"""For a running digest to stop, and for each adapter to disconnect."""
+DRAIN_S = 3.0
+"""For posts in flight to be answered and recorded. With the HTTP server's 1 s, SIGTERM to exit stays under 10 s."""
+
+
+class RunningAdapter(Protocol):
+    """A connected platform adapter."""
+
+    @property
+    def ready(self) -> bool:
+        """Whether it is connected and taking events."""
+        ...
+
+    async def aclose(self) -> None:
+        """Disconnect."""
+        ...
+
+
+async def stop_work(services: Services, *, grace_s: float = SHUTDOWN_GRACE_S, drain_s: float = DRAIN_S) -> None:
+    """Start no new post, stop the scheduler (cancelling a digest still running after ``grace_s``), then wait up to
+    ``drain_s`` for the posts in flight to be recorded; whatever was not posted stays pending in the ledger."""
+    services.runner.stop()
+    try:
+        await asyncio.wait_for(services.scheduler.stop(), timeout=grace_s)
+    except TimeoutError:
+        log.warning("a digest was still running at shutdown; its unposted papers stay pending for the next run")
+    await services.runner.drain(timeout_s=drain_s)
+
+
+async def close_services(services: Services) -> None:
+    """``stop_work``, then close the core's network and database connections."""
+    await stop_work(services)
+    await services.aclose()
+
+
+async def attach_slack(
+    services: Services, *, settings: Settings, http: HttpServer | None, env: Mapping[str, str]
+) -> SlackAdapter:
+    """Start Slack on the core's commands and register its publisher."""
+    from adapters.slack.runtime import start_slack
+
+    adapter = await start_slack(commands=services.commands, settings=settings.slack, http=http, env=env)
+    services.router.add("slack", adapter.publisher)
+    return adapter
+
+
+async def attach_discord(services: Services, *, settings: Settings, env: Mapping[str, str]) -> DiscordAdapter:
+    """Start Discord on the core's commands and channels and register its publisher."""
+    from adapters.discord.runtime import start_discord, sync_state_path
+
+    adapter = await start_discord(
+        commands=services.commands,
+        channels=services.channels,
+        settings=settings.discord,
+        state_file=sync_state_path(settings.database.url),
+        env=env,
+    )
+    services.router.add("discord", adapter.publisher)
+    return adapter
+
+
+def attach_ops_routes(http: HttpServer, services: Services, *, ready: Callable[[], bool]) -> OpsRoutes:
+    """Serve /healthz, /readyz, /metrics and the channel feeds of ``services`` on ``http``."""
+    return mount_ops_routes(
+        http,
+        ping=services.database.ping,
+        channel_by_feed_token=services.channels.by_feed_token,
+        posted_papers=services.ledger.posted_papers,
+        stored_summaries=services.summaries.newest_for,
+        public_url=services.settings.http.public_url,
+        ready=ready,
+    )
+
+
+class BotRuntime:
+    """Everything of one running bot in one event loop: HTTP server, platform adapters or console, scheduler.
+
+    ``await start()``, then ``await wait()`` until the console input ends or ``stop`` is set (SIGTERM/SIGINT
+    set it in ``run_bot``), then ``await close()``. Tests use the same object in-process.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        force_console: bool = False,
+        env: Mapping[str, str] | None = None,
+        services: Services | None = None,
+        console_stream: TextIO | None = None,
+    ) -> None:
+        self.settings = settings
+        self.env = os.environ if env is None else env
+        self.services = services or build_services(settings)
+        self.console = force_console or not platform_tokens_set(self.env)
+        self.stop = asyncio.Event()
+        self.http = HttpServer(host=settings.http.host, port=settings.http.port) if settings.http.enabled else None
+        self.adapters: list[RunningAdapter] = []
+        self._console_stream = console_stream
+        self._chat_task: asyncio.Task[None] | None = None
+
+    @property
+    def ready(self) -> bool:
+        """Whether every platform adapter is connected."""
+        return all(adapter.ready for adapter in self.adapters)
+
+    async def start(self) -> None:
+        """Connect the adapters, open the HTTP server and start the scheduler."""
+        if not self.console and self.env.get("SLACK_BOT_TOKEN"):
+            self.adapters.append(
+                await attach_slack(self.services, settings=self.settings, http=self.http, env=self.env)
+            )
+        if not self.console and self.env.get("DISCORD_TOKEN"):
+            self.adapters.append(await attach_discord(self.services, settings=self.settings, env=self.env))
+        if self.http is not None:
+            attach_ops_routes(self.http, self.services, ready=lambda: self.ready)
+            await self.http.start()
+        if self.settings.scheduler.enabled:
+            await self.services.scheduler.start()
+        if self.console:
+            publisher = ConsolePublisher(out=sys.stdout)
+            self.services.router.add("console", publisher)
+            chat = ConsoleChat(commands=self.services.commands, publisher=publisher, stream=self._console_stream)
+            self._chat_task = asyncio.create_task(chat.run())
+            self._chat_task.add_done_callback(lambda _task: self.stop.set())
+        log.info("arxiv-bot is running (%s)", "console" if self.console else f"{len(self.adapters)} adapter(s)")
+
+    async def wait(self) -> None:
+        """Return when the console input has ended or ``stop`` is set."""
+        await self.stop.wait()
+
+    async def close(self) -> None:
+        """Disconnect everything; unfinished posts stay pending in the ledger for the next start."""
+        self.services.runner.stop()
+        if self._chat_task is not None and not self._chat_task.done():
+            self._chat_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._chat_task
+        await stop_work(self.services)
+        for adapter in self.adapters:
+            try:
+                await asyncio.wait_for(adapter.aclose(), timeout=SHUTDOWN_GRACE_S)
+            except Exception:
+                log.exception("closing an adapter failed")
+        if self.http is not None:
+            await self.http.stop()
+        await self.services.aclose()
+
+
+async def run_bot(settings: Settings, *, force_console: bool = False) -> None:
+    """Run the bot until the console input ends or SIGTERM/SIGINT arrives."""
+    runtime = BotRuntime(settings, force_console=force_console)
+    loop = asyncio.get_running_loop()
+
+    def on_signal(name: str) -> None:
+        log.info("%s received: shutting down", name)
+        runtime.stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, on_signal, sig.name)
+    try:
+        await runtime.start()
+        await runtime.wait()
+    finally:
+        await runtime.close()

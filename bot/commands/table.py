@@ -1,0 +1,271 @@
+"""The command table: every ``/arxiv`` command once, with its parser, help, aliases and what kind of command it is.
+
+Everything else is derived from ``COMMANDS`` (and ``SETTINGS``, the table of ``set``): the help page, the command
+names that label metrics, the mutating and slow sets, and the lookup of a typed name or alias. A new command is one
+new row; nothing else is kept in sync by hand.
+
+Help is per platform where the syntax differs: a row's ``help`` is the text form (Slack, console), and
+``help_by_platform`` replaces it for a platform that types the command differently (e.g. Discord's app-command
+form). Today every platform shows the text form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TypeVar
+
+from bot.commands import model as cm
+from bot.commands import parser as p
+from bot.errors import UserInputError
+
+OTHER = "other"
+"""The metrics label of a line whose first word is no command (never the user's text itself)."""
+HELP_HEADER = "arxiv-bot commands (type them after /arxiv):"
+HELP_FOOTER = "React with the bookmark emoji on a paper to save it."
+HELP_FOOTER_BY_PLATFORM: Mapping[str, str] = MappingProxyType({})
+"""A platform's own last line of help, where saving works differently there."""
+USAGE_WIDTH = 36
+"""Help aligns the descriptions after the widest usage of today plus two spaces."""
+
+
+@dataclass(frozen=True, slots=True)
+class HelpLine:
+    """One line of the help page: how to type it, and what it does."""
+
+    usage: str
+    summary: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SettingSpec:
+    """One row of the ``set`` table."""
+
+    name: str
+    """The canonical setting name, as help shows it."""
+    aliases: tuple[str, ...] = ()
+    parse: Callable[[list[str]], cm.Command]
+    """Parses the words after the setting's name."""
+    one_value: bool = True
+    """Whether exactly one word follows the name (checked before ``parse`` runs)."""
+    usage: str
+    """The short form listed when ``set`` is typed wrong."""
+    help: HelpLine
+    help_by_platform: Mapping[str, HelpLine] = field(default_factory=dict)
+
+    def help_for(self, platform: str | None) -> HelpLine:
+        """This setting's help line on a platform."""
+        return self.help_by_platform.get(platform or "", self.help)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommandSpec:
+    """One row of the command table."""
+
+    name: str
+    """The canonical name: what help shows first and what labels metrics."""
+    aliases: tuple[str, ...] = ()
+    """Other first words that select this command."""
+    parse: Callable[[p.CommandWords], cm.Command]
+    """Parses the line (its name as typed and the rest); raises ``UserInputError`` with a one-line answer."""
+    help: tuple[HelpLine, ...]
+    """The command's lines on the help page, in the text form."""
+    help_by_platform: Mapping[str, tuple[HelpLine, ...]] = field(default_factory=dict)
+    """Replaces ``help`` on a platform whose syntax differs."""
+    mutating: bool = False
+    """Changes the channel's settings: refused to someone who may not manage the channel."""
+    slow: bool = False
+    """May take longer than a platform's acknowledgement window (adapters acknowledge first)."""
+
+    def help_for(self, platform: str | None) -> tuple[HelpLine, ...]:
+        """This command's help lines on a platform."""
+        return self.help_by_platform.get(platform or "", self.help)
+
+
+SETTINGS: tuple[SettingSpec, ...] = (
+    SettingSpec(
+        name="time",
+        parse=p.parse_time,
+        one_value=False,
+        usage="set time HH:MM [Area/City]",
+        help=HelpLine(
+            "set time HH:MM [Area/City]", "daily post time (Monday to Friday), e.g. set time 09:30 Europe/Berlin"
+        ),
+    ),
+    SettingSpec(
+        name="max",
+        parse=p.parse_max,
+        usage="set max <n>",
+        help=HelpLine(f"set max <1-{p.MAX_MAX_PAPERS}>", "papers per day"),
+    ),
+    SettingSpec(
+        name="min-score",
+        aliases=("minscore", "min_score"),
+        parse=p.parse_min_score,
+        usage="set min-score <x>",
+        help=HelpLine(f"set min-score <0-{p.MAX_MIN_SCORE:g}>", "lowest score that gets posted"),
+    ),
+    SettingSpec(
+        name="cross",
+        parse=p.parse_cross,
+        usage="set cross on|off",
+        help=HelpLine("set cross on|off", "include papers cross-listed into your categories"),
+    ),
+    SettingSpec(
+        name="language",
+        parse=p.parse_language,
+        usage="set language <code>",
+        help=HelpLine("set language <code>", "summary language, e.g. en, zh, de"),
+    ),
+)
+
+SET_USAGE = " | ".join(s.usage for s in SETTINGS)
+
+
+_Row = TypeVar("_Row", bound="SettingSpec | CommandSpec")
+
+
+def _index(rows: Iterable[_Row]) -> dict[str, _Row]:
+    """Each row by its name and by each alias; a word that names two rows is a mistake in the table."""
+    index: dict[str, _Row] = {}
+    for row in rows:
+        for word in (row.name, *row.aliases):
+            if word != word.lower() or word in index:
+                raise ValueError(f"command table: {word!r} is not lower case or names two rows")
+            index[word] = row
+    return index
+
+
+_SETTINGS_BY_WORD = _index(SETTINGS)
+
+
+def parse_set(line: p.CommandWords) -> cm.Command:
+    """``set <setting> <value>``: the setting's row parses the value."""
+    words = line.words
+    if not words:
+        raise UserInputError(f"set what? use {SET_USAGE}")
+    what, values = words[0].lower(), words[1:]
+    setting = _SETTINGS_BY_WORD.get(what)
+    if (setting is None or setting.one_value) and len(values) != 1:
+        raise UserInputError(f"set {what} takes one value: use {SET_USAGE}")
+    if setting is None:
+        raise UserInputError(f"unknown setting {what!r}: use {SET_USAGE}")
+    return setting.parse(values)
+
+
+def _set_help() -> dict[str, tuple[HelpLine, ...]]:
+    platforms = {platform for s in SETTINGS for platform in s.help_by_platform}
+    return {platform: tuple(s.help_for(platform) for s in SETTINGS) for platform in platforms}
+
+
+COMMANDS: tuple[CommandSpec, ...] = (
+    CommandSpec(name="help", aliases=("?",), parse=lambda _: cm.Help(), help=(HelpLine("help", "this list"),)),
+    CommandSpec(
+        name="subscribe",
+        parse=p.parse_subscribe,
+        mutating=True,
+        help=(HelpLine("subscribe <cat> [<cat>...]", "follow arXiv categories, e.g. subscribe cs.DC cs.LG"),),
+    ),
+    CommandSpec(
+        name="unsubscribe",
+        parse=p.parse_unsubscribe,
+        mutating=True,
+        help=(HelpLine("unsubscribe <cat> [<cat>...]", "stop following categories"),),
+    ),
+    CommandSpec(
+        name="keywords",
+        aliases=("keyword",),
+        parse=p.parse_keywords,
+        mutating=True,
+        help=(
+            HelpLine(
+                "keywords add|remove|set <terms>",
+                'comma separated; "quotes" keep a phrase; term^2 doubles its weight',
+            ),
+            HelpLine("keywords clear", "remove every keyword"),
+        ),
+    ),
+    CommandSpec(
+        name="exclude",
+        parse=p.parse_exclude,
+        mutating=True,
+        help=(
+            HelpLine("exclude add|remove <terms>", "drop papers that mention these terms"),
+            HelpLine("exclude clear", "remove every exclude term"),
+        ),
+    ),
+    CommandSpec(
+        name="authors",
+        aliases=("author",),
+        parse=p.parse_authors,
+        mutating=True,
+        help=(HelpLine("authors follow|unfollow <name>", "papers by followed authors score higher"),),
+    ),
+    CommandSpec(
+        name="settings",
+        parse=lambda _: cm.ShowSettings(),
+        help=(HelpLine("settings", "show this channel's settings"),),
+    ),
+    CommandSpec(
+        name="set",
+        parse=parse_set,
+        mutating=True,
+        help=tuple(s.help for s in SETTINGS),
+        help_by_platform=_set_help(),
+    ),
+    CommandSpec(
+        name="digest",
+        aliases=("digest-now",),
+        parse=p.parse_digest,
+        slow=True,
+        help=(HelpLine("digest now", "post today's papers now"),),
+    ),
+    CommandSpec(
+        name="preview",
+        parse=lambda _: cm.Preview(),
+        slow=True,
+        help=(HelpLine("preview", 'show what "digest now" would post, without posting'),),
+    ),
+    CommandSpec(
+        name="summarize",
+        aliases=("summarise",),
+        parse=p.parse_summarize,
+        slow=True,
+        help=(HelpLine("summarize <id or arXiv URL>", "post one paper with its summary"),),
+    ),
+    CommandSpec(name="saved", parse=lambda _: cm.Saved(), help=(HelpLine("saved", "list the papers you saved"),)),
+    CommandSpec(name="unsave", parse=p.parse_unsave, help=(HelpLine("unsave <id>", "forget a saved paper"),)),
+    CommandSpec(
+        name="stats",
+        parse=p.parse_stats,
+        help=(HelpLine("stats", "LLM calls, tokens, cost and summary cache hits, today and this month"),),
+    ),
+    CommandSpec(
+        name="feed", parse=p.parse_feed, help=(HelpLine("feed", "the RSS feed address of this channel's papers"),)
+    ),
+)
+"""Every command, in the order help lists them."""
+
+_COMMANDS_BY_WORD = _index(COMMANDS)
+
+COMMAND_NAMES = frozenset(c.name for c in COMMANDS)
+"""Canonical command names: the metrics labels (with ``OTHER``), never arbitrary user text."""
+MUTATING = frozenset(c.name for c in COMMANDS if c.mutating)
+"""Commands that change a channel's settings (and may need a permission)."""
+SLOW = frozenset(c.name for c in COMMANDS if c.slow)
+"""Commands that may take longer than a platform's acknowledgement window."""
+
+
+def find_command(word: str) -> CommandSpec | None:
+    """The row a typed first word (a name or an alias, any case) selects, or None."""
+    return _COMMANDS_BY_WORD.get(word.lower())
+
+
+def help_text(platform: str | None = None) -> str:
+    """The help page on a platform (``None``: the text form every platform shows today)."""
+    lines = [HELP_HEADER]
+    for command in COMMANDS:
+        lines += [f"  {line.usage.ljust(USAGE_WIDTH)}  {line.summary}" for line in command.help_for(platform)]
+    lines.append(HELP_FOOTER_BY_PLATFORM.get(platform or "", HELP_FOOTER))
+    return "\n".join(lines)
