@@ -17,7 +17,9 @@ run: $(STAMP)
 	$(BIN)/arxiv-bot migrate
 	$(BIN)/arxiv-bot run
 
+# The architecture contracts ([tool.importlinter] in pyproject.toml), then every test.
 test: $(STAMP)
+	$(BIN)/lint-imports --no-cache --no-logo
 	$(BIN)/python -m pytest
 
 # The same suite on PostgreSQL (a fresh schema per test in this database).
@@ -25,6 +27,7 @@ TEST_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 test-pg: $(STAMP)
 	ARXIVBOT_TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python -m pytest
 
+# ruff, then mypy --strict on bot/, adapters/ and tests/ (the packages of [tool.mypy] in pyproject.toml).
 lint: $(STAMP)
 	$(BIN)/ruff check bot adapters tests bench
 	$(BIN)/mypy

@@ -23,7 +23,8 @@ from bot.errors import ArxivBotError, ConfigError, UserInputError
 from bot.exports.markdown import ChannelDigest, render_markdown
 from bot.logs import configure_logging
 from bot.models import ChannelRef, ScoredPaper
-from bot.ranking.keywords import ChannelProfile, KeywordRule, score_papers, validate_term
+from bot.ranking.keywords import ChannelProfile, KeywordRule, score_papers
+from bot.ranking.terms import validate_term
 
 EXIT_USAGE = 2
 

@@ -56,17 +56,31 @@ class StoredSummaries(Protocol):
 
 
 class LoopMonitor:
-    """A heartbeat task that measures how late the event loop runs its callbacks."""
+    """A heartbeat task that measures how late the event loop runs its callbacks.
 
-    def __init__(self, *, interval_s: float = 0.5) -> None:
+    ``clock`` (monotonic seconds; default: the running loop's clock) and ``sleep`` are what tests replace.
+    """
+
+    def __init__(
+        self,
+        *,
+        interval_s: float = 0.5,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.interval_s = interval_s
         self.lag_s = 0.0
+        self._clock = clock
+        self._sleep = sleep
         self._last_beat = 0.0
         self._task: asyncio.Task[None] | None = None
 
+    def _now(self) -> float:
+        return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
+
     def start(self) -> None:
         """Start beating in the running loop."""
-        self._last_beat = asyncio.get_running_loop().time()
+        self._last_beat = self._now()
         self._task = asyncio.create_task(self._beat(), name="loop-monitor")
 
     async def stop(self) -> None:
@@ -79,15 +93,14 @@ class LoopMonitor:
 
     def current_lag_s(self) -> float:
         """The last measured lag, or how overdue the next beat already is if that is more."""
-        overdue = asyncio.get_running_loop().time() - self._last_beat - self.interval_s
+        overdue = self._now() - self._last_beat - self.interval_s
         return max(self.lag_s, overdue, 0.0)
 
     async def _beat(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            before = loop.time()
-            await asyncio.sleep(self.interval_s)
-            self._last_beat = loop.time()
+            before = self._now()
+            await self._sleep(self.interval_s)
+            self._last_beat = self._now()
             self.lag_s = max(0.0, self._last_beat - before - self.interval_s)
 
 

@@ -1,4 +1,4 @@
-"""Benchmark of bot.scoring.score_papers against the reference bot's loop and a one-regex lower bound.
+"""Benchmark of bot.ranking.keywords.score_papers against the reference bot's loop and a one-regex lower bound.
 
 Run as ``.venv/bin/python bench/score.py``. The data (2,000 papers, 1,000 channels of 30 keywords) is
 generated deterministically from a fixed seed. Three contenders are timed on it, taking turns (best of 3

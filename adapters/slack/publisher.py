@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -55,29 +56,47 @@ def make_client(*, token: str, api_url: str) -> AsyncWebClient:
 
 
 class ChannelPacer:
-    """At most one message per ``interval_s`` to each channel: callers reserve slots in arrival order."""
+    """At most one message per ``interval_s`` to each channel: callers reserve slots in arrival order.
 
-    def __init__(self, *, interval_s: float) -> None:
+    ``clock`` (monotonic seconds; default: the running loop's clock) and ``sleep`` are what tests replace.
+    """
+
+    def __init__(
+        self,
+        *,
+        interval_s: float,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._interval_s = interval_s
+        self._clock = clock
+        self._sleep = sleep
         self._next: dict[ChannelRef, float] = {}
 
     async def wait_turn(self, channel: ChannelRef) -> None:
         """Return when this channel may take the next message."""
         if self._interval_s <= 0:
             return
-        now = asyncio.get_running_loop().time()
+        now = self._clock() if self._clock is not None else asyncio.get_running_loop().time()
         slot = max(now, self._next.get(channel, now))
         self._next[channel] = slot + self._interval_s
         if slot > now:
-            await asyncio.sleep(slot - now)
+            await self._sleep(slot - now)
 
 
 class SlackPublisher:
     """Posts cards, thread replies and command replies through ``chat.postMessage``/``chat.postEphemeral``."""
 
-    def __init__(self, *, client: AsyncWebClient, post_interval_s: float = 1.0, max_concurrency: int = 4) -> None:
+    def __init__(
+        self,
+        *,
+        client: AsyncWebClient,
+        post_interval_s: float = 1.0,
+        max_concurrency: int = 4,
+        pacer: ChannelPacer | None = None,
+    ) -> None:
         self.client = client
-        self._pacer = ChannelPacer(interval_s=post_interval_s)
+        self._pacer = pacer if pacer is not None else ChannelPacer(interval_s=post_interval_s)
         self._max_concurrency = max_concurrency
         self._bounds: dict[str, asyncio.Semaphore] = {}
 

@@ -15,7 +15,7 @@ from bot.arxiv.ids import parse_paper_id
 from bot.commands import model as cm
 from bot.config import LANGUAGE_RE, TIME_RE
 from bot.errors import UserInputError
-from bot.ranking.keywords import validate_term
+from bot.ranking.terms import validate_term
 
 MAX_TERMS_PER_COMMAND = 30
 MAX_MAX_PAPERS = 50

@@ -32,7 +32,7 @@ from bot.ports import (
     Summarizer,
     UsageReports,
 )
-from bot.ranking.keywords import find_terms
+from bot.ranking.terms import find_terms
 
 log = logging.getLogger(__name__)
 

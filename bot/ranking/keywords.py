@@ -1,10 +1,5 @@
 """Keyword scoring: which of a day's papers each channel gets, ranked, and why.
 
-Matching is on whole words, case-insensitively: a text and a keyword are both cut into lowercase runs of
-letters and digits, so ``RL`` matches "RL" and "RL-based" but not "world" or "RLHF", and a phrase matches
-across any whitespace or punctuation ("speculative\\ndecoding", "speculative-decoding"). The last word of
-a keyword may carry an English plural ("LLMs", "KV caches", "patches", "policies").
-
 ``score_papers`` serves many channels in one pass over the papers:
 
 1. Every distinct keyword of every channel goes into one index. Each paper's title and abstract are
@@ -19,40 +14,32 @@ So the Python-level work is one tokenisation of the text plus a few operations p
 pick; no step loops over (paper, channel, keyword) triples, and none over (paper, channel) pairs except for
 a channel whose weights are not small multiples of one power of two (say 0.3 and 1.0, or a negative one),
 which is scored paper by paper. Each mask operation costs one machine word per 30 papers, in C.
+
+How keywords match (whole words, plurals) is ``bot.ranking.terms``; the bit-plane arithmetic of step 3 is
+``bot.ranking.bitplanes``.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-import re
-import unicodedata
 from collections import defaultdict
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from itertools import chain, repeat
+from itertools import repeat
 from operator import attrgetter
 from typing import cast
 
-from bot.errors import UserInputError
 from bot.models import AnnounceType, ChannelRef, Paper, ScoredPaper, term_key
+from bot.ranking.bitplanes import NEVER, at_least, lowest, sum_planes, top
+from bot.ranking.terms import TermIndex, author_key
 
-MAX_TERM_LENGTH = 60
-"""Longest keyword a user may set, in characters after whitespace is collapsed."""
 TITLE_BONUS = 0.5
 """Extra score, as a fraction of a keyword's weight, when the keyword is also in the title."""
 
-_WORD = re.compile(r"[^\W_]+")  # letters and digits of any script; "kv_cache" splits like "kv-cache"
-# The same words for ASCII text, as bytes: upper case to lower, anything but a letter or digit to a space,
-# then split. About twice as fast as the regex, and most titles and abstracts are ASCII.
-_ASCII_WORDS = bytes(c + 32 if 65 <= c <= 90 else c if 97 <= c <= 122 or 48 <= c <= 57 else 32 for c in range(256))
-_ACCENTS = re.compile("[\u0300-\u036f]")  # combining diacritical marks, as NFKD splits them off
 _ELIGIBLE_TYPES = frozenset({AnnounceType.NEW, AnnounceType.CROSS})
-_ES_ENDINGS = ("s", "x", "z", "ch", "sh", "o")
-_VOWELS = frozenset("aeiou")
 _MAX_MULTIPLE = 16
-_NEVER = 1 << 62
 _NO_IDS: frozenset[int] = frozenset()
 _NO_AUTHORS: frozenset[str] = frozenset()
 
@@ -86,29 +73,6 @@ class ChannelProfile:
     max_papers: int = 10
     min_score: float = 1.0
     author_bonus: float = 2.0
-
-
-def validate_term(term: str) -> str:
-    """Return a keyword stripped, whitespace collapsed; raise ``UserInputError`` if it is unusable."""
-    cleaned = " ".join(term.split())
-    if not cleaned:
-        raise UserInputError("A keyword cannot be empty.")
-    if not any(ch.isalnum() for ch in cleaned):
-        raise UserInputError(f'Keyword "{cleaned}" needs at least one letter or digit.')
-    if len(cleaned) > MAX_TERM_LENGTH:
-        raise UserInputError(f"Keyword is too long ({len(cleaned)} characters); the limit is {MAX_TERM_LENGTH}.")
-    return cleaned
-
-
-def find_terms(text: str, terms: Collection[str]) -> set[str]:
-    """Return which of ``terms`` (as given) occur in ``text``, by the same rules as ``score_papers``."""
-    keys = {term: term_key(term) for term in terms}
-    ids: dict[str, int] = {}
-    for key in keys.values():
-        if key:
-            ids.setdefault(key, len(ids))
-    found = _TermIndex(list(ids)).scan(text)
-    return {term for term, key in keys.items() if key and ids[key] in found}
 
 
 def score_papers(papers: Sequence[Paper], profiles: Sequence[ChannelProfile]) -> dict[ChannelRef, list[ScoredPaper]]:
@@ -187,12 +151,12 @@ class _Channel:
         self.excludes = excludes
         follows: dict[str, str] = {}
         for name in profile.authors:
-            key = _author_key(name)
+            key = author_key(name)
             if key:
                 follows.setdefault(key, name)
         self.follows = tuple(follows.items())
         self.unit, self.multiples = _unit_and_multiples(self.weights)
-        self.need = _NEVER if self.unit is None else _units_needed(self.unit, self.min_score)
+        self.need = NEVER if self.unit is None else _units_needed(self.unit, self.min_score)
         # What _sum_planes adds: each keyword once per set bit of its multiple, at that bit's plane (for
         # equal weights, each keyword once at plane 0: None).
         if self.multiples is None:
@@ -238,7 +202,7 @@ class _Corpus:
                 if channel.cross:
                     cross_seen.update(channel.categories)
                 followed.update(key for key, _ in channel.follows)
-        scan = _TermIndex(keys).scan
+        scan = TermIndex(keys).scan
         self.found: list[AbstractSet[int]] = [_NO_IDS] * len(ordered)
         self.titled: list[AbstractSet[int]] = [_NO_IDS] * len(ordered)
         self.authors: list[AbstractSet[str]] = [_NO_AUTHORS] * len(ordered)
@@ -263,7 +227,7 @@ class _Corpus:
             for category in paper.categories:
                 listed[category] |= bit
             if followed:
-                names = {_author_key(name) for name in paper.authors} & followed
+                names = {author_key(name) for name in paper.authors} & followed
                 if names:
                     self.authors[rank] = names
                     for key in names:
@@ -290,7 +254,7 @@ def _select(channel: _Channel, corpus: _Corpus) -> list[tuple[float, int, Abstra
     if not eligible:
         return []
     if channel.plain:
-        return [(0.0, -rank, _NO_IDS) for rank in _lowest(eligible, channel.cap)]
+        return [(0.0, -rank, _NO_IDS) for rank in lowest(eligible, channel.cap)]
 
     by_author = 0
     for key, _ in channel.follows:
@@ -303,14 +267,14 @@ def _select(channel: _Channel, corpus: _Corpus) -> list[tuple[float, int, Abstra
         candidates = 0
         for tid in channel.weights:
             candidates |= anywhere(tid, 0)
-        for rank in _lowest(candidates & rest, _NEVER):
+        for rank in lowest(candidates & rest, NEVER):
             common = keys & found[rank]
             score = _score(channel, common, titled[rank])
             if score > 0.0 and score >= channel.min_score:
                 picks.append((score, -rank, common))
     else:
         planes = _sum_planes(channel, corpus)
-        ranks = _top(planes, _at_least(planes, channel.need, rest), channel.cap)
+        ranks = top(planes, at_least(planes, channel.need, rest), channel.cap)
         if channel.multiples is None:
             half = channel.unit * 0.5
             for rank in ranks:
@@ -321,7 +285,7 @@ def _select(channel: _Channel, corpus: _Corpus) -> list[tuple[float, int, Abstra
                 common = keys & found[rank]
                 picks.append((_score(channel, common, titled[rank]), -rank, common))
 
-    for rank in _lowest(by_author, _NEVER):
+    for rank in lowest(by_author, NEVER):
         common = keys & found[rank]
         score = _score(channel, common, titled[rank]) + channel.bonus
         if score > 0.0 and score >= channel.min_score:
@@ -332,32 +296,11 @@ def _select(channel: _Channel, corpus: _Corpus) -> list[tuple[float, int, Abstra
 def _sum_planes(channel: _Channel, corpus: _Corpus) -> list[int]:
     """Every paper's half-units for ``channel``, bit-sliced: bit j of a paper's value is its bit in planes[j].
 
-    A keyword adds 2 (3 where it is in the title) times its multiple to each paper holding it. Each addition
-    is a ripple-carry adder run on whole masks: every paper's sum advances at once. Papers the channel
-    cannot see get sums too, ignored by the caller: masking them out first costs more than it saves.
+    A keyword adds 2 (3 where it is in the title) times its multiple to each paper holding it. Papers the
+    channel cannot see get sums too, ignored by the caller: masking them out first costs more than it saves.
     """
-    planes = [0] * channel.planes
-    anywhere, in_title = corpus.anywhere.get, corpus.in_title.get
-    for tid, j in zip(channel.weights, repeat(0)) if channel.adds is None else channel.adds:
-        holding = anywhere(tid, 0)
-        if not holding:
-            continue
-        titled = in_title(tid, 0)
-        # Add (2 * holding + titled) << j: a half adder at plane j, a full adder at j + 1, then the carry.
-        plane = planes[j]
-        planes[j] = plane ^ titled
-        carry = plane & titled
-        plane = planes[j + 1]
-        partial = plane ^ holding
-        planes[j + 1] = partial ^ carry
-        carry = (plane & holding) | (partial & carry)
-        j += 2
-        while carry:
-            plane = planes[j]
-            planes[j] = plane ^ carry
-            carry &= plane
-            j += 1
-    return planes
+    adds = zip(channel.weights, repeat(0)) if channel.adds is None else channel.adds
+    return sum_planes(channel.planes, adds, corpus.anywhere, corpus.in_title)
 
 
 def _score(channel: _Channel, common: AbstractSet[int], titled: AbstractSet[int]) -> float:
@@ -376,85 +319,10 @@ def _score(channel: _Channel, common: AbstractSet[int], titled: AbstractSet[int]
     return (2 * sum(map(multiple, common)) + sum(map(multiple, in_title))) * (unit * 0.5)
 
 
-def _at_least(planes: Sequence[int], n: int, among: int) -> int:
-    """The papers of ``among`` whose bit-sliced value in ``planes`` is at least ``n``."""
-    if n <= 0:
-        return among
-    if n >> len(planes):
-        return 0
-    greater, equal = 0, among
-    for j in range(len(planes) - 1, -1, -1):
-        plane = planes[j]
-        if n >> j & 1:
-            equal &= plane
-        else:
-            greater |= equal & plane
-            equal &= ~plane
-    return greater | equal
-
-
-def _top(planes: Sequence[int], candidates: int, k: int) -> list[int]:
-    """Positions of the ``k`` highest values among ``candidates`` (ties: lowest positions), unordered.
-
-    Radix selection from the top plane down: at each plane, either every winner has that bit set (narrow to
-    those), or all that have it are winners (take them and look for the rest among those that do not).
-    """
-    if candidates.bit_count() <= k:
-        return _lowest(candidates, k)
-    winners = 0
-    for plane in reversed(planes):
-        high = candidates & plane
-        count = high.bit_count()
-        if count >= k:
-            candidates = high
-        else:
-            winners |= high
-            k -= count
-            candidates &= ~plane
-    return _lowest(winners, _NEVER) + _lowest(candidates, k)
-
-
-def _lowest(mask: int, k: int) -> list[int]:
-    """Positions of the lowest ``k`` set bits of ``mask``."""
-    positions: list[int] = []
-    while mask and len(positions) < k:
-        low = mask & -mask
-        positions.append(low.bit_length() - 1)
-        mask ^= low
-    return positions
-
-
-def _words(text: str) -> list[bytes]:
-    """The lowercase runs of letters and digits in ``text``, UTF-8 encoded."""
-    if text.isascii():
-        return text.encode().translate(_ASCII_WORDS).split()
-    return [word.encode() for word in _WORD.findall(text.lower())]
-
-
-def _author_key(name: str) -> str:
-    """An author name's matching form: casefolded, whitespace collapsed, accents dropped."""
-    key = " ".join(name.split()).casefold()
-    if key.isascii():
-        return key
-    return _ACCENTS.sub("", unicodedata.normalize("NFKD", key))
-
-
-def _plural_forms(word: str) -> tuple[str, ...]:
-    """English plurals accepted for the last word of a keyword (none for one-character words)."""
-    if len(word) < 2:
-        return ()
-    forms = [word + "s"]
-    if word.endswith(_ES_ENDINGS):
-        forms.append(word + "es")
-    elif word[-1] == "y" and word[-2] not in _VOWELS:
-        forms.append(word[:-1] + "ies")
-    return tuple(forms)
-
-
 def _units_needed(unit: float, floor: float) -> int:
     """Fewest half-units (at least 1) whose score ``unit * units / 2`` reaches ``floor``."""
     if not floor < unit * 2.0**40:
-        return _NEVER
+        return NEVER
     n = max(1, math.floor(floor / (unit * 0.5)) - 1)
     while unit * (n * 0.5) < floor:
         n += 1
@@ -479,54 +347,3 @@ def _unit_and_multiples(weights: dict[int, float]) -> tuple[float | None, dict[i
         if all(m.is_integer() and m <= _MAX_MULTIPLE for m in multiples.values()):
             return unit, {t: int(m) for t, m in multiples.items()}
     return None, None
-
-
-_Phrase = tuple[int, frozenset[bytes], tuple[tuple[bytes, bytes], ...]]
-
-
-class _TermIndex:
-    """Distinct keywords (by their matching form), found in a text with one tokenisation of it."""
-
-    __slots__ = ("_firsts", "_phrases", "_single", "_singles", "_words")
-
-    def __init__(self, keys: Sequence[str]) -> None:
-        single: dict[bytes, list[int]] = {}  # word (or its plural) -> one-word keywords it is
-        # first word -> (id, words between the first and the last, ((last-word form, b" whole phrase "), ...))
-        phrases: dict[bytes, list[_Phrase]] = {}
-        words_used: set[bytes] = set()
-        for tid, key in enumerate(keys):
-            words = [word.encode() for word in key.split(" ")]
-            lasts = [words[-1], *(form.encode() for form in _plural_forms(key.rsplit(" ", 1)[-1]))]
-            words_used.update(words, lasts)
-            if len(words) == 1:
-                for form in lasts:
-                    single.setdefault(form, []).append(tid)
-            else:
-                head = b" ".join(words[:-1])
-                ends = tuple((form, b" %s %s " % (head, form)) for form in lasts)
-                phrases.setdefault(words[0], []).append((tid, frozenset(words[1:-1]), ends))
-        self._single = {word: tuple(ids) for word, ids in single.items()}
-        self._singles = frozenset(single)
-        self._phrases = {word: tuple(entries) for word, entries in phrases.items()}
-        self._firsts = frozenset(phrases)
-        # Every word of every keyword: a text's words are intersected with this once.
-        self._words = frozenset(words_used)
-
-    def scan(self, text: str) -> set[int]:
-        """Return the ids of the keywords that occur in ``text``."""
-        words = _words(text)
-        present = self._words.intersection(words)
-        found = set(chain.from_iterable(map(self._single.__getitem__, present & self._singles)))
-        joined = b""
-        for first in present & self._firsts:
-            for tid, middle, ends in self._phrases[first]:
-                if not middle <= present:
-                    continue
-                for last, needle in ends:
-                    if last in present:
-                        if not joined:
-                            joined = b" %s " % b" ".join(words)
-                        if needle in joined:
-                            found.add(tid)
-                            break
-        return found

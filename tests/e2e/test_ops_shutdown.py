@@ -22,8 +22,9 @@ from adapters.composition import build_services
 from adapters.console.adapter import CONSOLE_CHANNEL
 from adapters.runtime import stop_work
 from bot.models import ChannelRef, MessageRef, PaperCard
-from tests.conftest import ROOT, FixedClock, ctx, make_settings
+from tests.conftest import ROOT, ctx, make_settings
 from tests.fakes.arxiv_server import HANG, FakeArxivServer
+from tests.fakes.clock import FixedClock
 from tests.fakes.publisher import FakePublisher
 
 F_SETPIPE_SZ = 1031  # Linux fcntl: set a pipe's capacity

@@ -10,6 +10,8 @@ Use it as ``async with running_openai_server() as llm:`` and configure litellm w
 * ``llm.answer`` replaces the answer text (a string, or a function of the request body);
   ``overlong_answer()`` gives a hostile answer far longer than any cap.
 * ``llm.latency_s`` delays every answer; ``llm.max_in_flight`` is the most requests it handled at once.
+* ``llm.hold()`` makes every later request wait (recorded, in flight) until ``llm.release(n)`` lets ``n`` of
+  them go on, in arrival order; ``await llm.wait_for(predicate)`` waits for a state of the fake, by events.
 """
 
 from __future__ import annotations
@@ -93,6 +95,8 @@ class FakeOpenAIServer:
     max_in_flight: int = 0
     base_url: str = ""
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    _gate: asyncio.Semaphore | None = None
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     @property
     def api_base(self) -> str:
@@ -102,6 +106,28 @@ class FakeOpenAIServer:
     def fail(self, *faults: LlmFault) -> None:
         """Queue faults for the next requests, in order."""
         self.faults.extend(faults)
+
+    def hold(self) -> None:
+        """From now on, each request waits at the fake until ``release`` lets it go on."""
+        self._gate = asyncio.Semaphore(0)
+
+    def release(self, count: int = 1) -> None:
+        """Let ``count`` held requests (or ones still to come) go on, in arrival order."""
+        assert self._gate is not None, "release() without hold()"
+        for _ in range(count):
+            self._gate.release()
+
+    async def wait_for(self, predicate: Callable[[], object], within_s: float = 60.0) -> None:
+        """Wait until ``predicate()`` is true (checked whenever a request arrives or ends); fail after ``within_s``.
+
+        The bound is generous: the bot's first summary imports litellm, which can take seconds on a busy machine.
+        """
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(predicate), within_s)
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
 
     def models(self) -> list[str]:
         """The model named in each request, in order."""
@@ -120,6 +146,9 @@ class FakeOpenAIServer:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
+            await self._notify()
+            if self._gate is not None:
+                await self._gate.acquire()
             if self.latency_s:
                 await asyncio.sleep(self.latency_s)
             fault = self.faults.popleft() if self.faults else self.model_faults.get(record.model)
@@ -133,6 +162,7 @@ class FakeOpenAIServer:
         finally:
             self.in_flight -= 1
             record.finished = time.monotonic()
+            await self._notify()
 
     def _completion(self, body: dict[str, Any]) -> dict[str, Any]:
         text = self.answer(body) if callable(self.answer) else self.answer

@@ -12,8 +12,9 @@ from adapters.composition import Services, build_services
 from bot.commands.table import COMMAND_NAMES, OTHER, help_text
 from bot.metrics import REGISTRY
 from bot.models import MessageRef
-from tests.conftest import FEED_0105, FEED_WEEKEND, TEST_CHANNEL, FixedClock, ctx, make_settings
+from tests.conftest import FEED_0105, FEED_WEEKEND, TEST_CHANNEL, ctx, make_settings
 from tests.fakes.arxiv_server import FakeArxivServer
+from tests.fakes.clock import FixedClock
 from tests.fakes.publisher import FakePublisher, SimulatedCrash
 
 FIXTURES_API = FEED_0105.parent.parent / "arxiv-api"

@@ -16,8 +16,9 @@ from adapters.discord.app import REACTION_EVENT, REFUSAL
 from adapters.discord.runtime import DiscordAdapter
 from adapters.runtime import BotRuntime, attach_discord
 from bot.models import ChannelRef, Reply
-from tests.conftest import FEED_0105, FixedClock, make_settings
+from tests.conftest import FEED_0105, make_settings
 from tests.fakes.arxiv_server import FakeArxivServer
+from tests.fakes.clock import FixedClock
 from tests.fakes.discord_server import (
     ADMIN,
     CHANNEL_ID,
@@ -124,12 +125,13 @@ async def test_subscribe_keywords_digest_post_cards_with_threads_and_a_reaction_
 async def test_a_member_without_manage_channels_cannot_change_settings_but_can_read_them(
     bot: DiscordAdapter, discord_fake: FakeDiscord, services: Services
 ) -> None:
-    for sub, options in [
+    cases: list[tuple[str, dict[str, Any]]] = [
         ("subscribe", {"categories": "cs.DC"}),
         ("keywords", {"action": "add", "terms": "LLM"}),
         ("set", {"max": 3}),
         ("authors", {"action": "follow", "name": "Ada Lovelace"}),
-    ]:
+    ]
+    for sub, options in cases:
         refused = await discord_fake.run(sub, options, user=MEMBER)
         assert refused.text == REFUSAL
         assert refused.ephemeral and not refused.deferred

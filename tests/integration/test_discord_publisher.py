@@ -14,8 +14,9 @@ from adapters.discord.runtime import DiscordAdapter
 from adapters.runtime import attach_discord
 from bot.errors import PublishError
 from bot.models import ChannelRef, Paper, PaperCard, Reply, SummarySection, ThreadSummary
-from tests.conftest import FEED_0105, FIXTURES, FixedClock, make_settings
+from tests.conftest import FEED_0105, FIXTURES, make_settings
 from tests.fakes.arxiv_server import FakeArxivServer
+from tests.fakes.clock import FixedClock
 from tests.fakes.discord_server import CHANNEL_ID, GUILD_ID, MEMBER, FakeDiscord, running_discord_server
 
 CHANNEL = ChannelRef("discord", str(GUILD_ID), str(CHANNEL_ID))

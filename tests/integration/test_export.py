@@ -138,6 +138,7 @@ def test_cli_bad_arguments_get_one_line_and_exit_2(
         (("--channel", "test:c1", "--format", "html"), "invalid choice: 'html'"),
     ]
     for args, expected in cases:
+        code: int | str | None
         try:
             code = main(["export", *args])
         except SystemExit as exit_:

@@ -14,9 +14,9 @@ from bot.arxiv.client import ArxivClient
 from bot.arxiv.fulltext import FullTextFetcher, Section, SectionKind, html_sections, reduce_sections, section_kind
 from bot.arxiv.http import ArxivHttp
 from bot.models import ChannelRef, Paper
-from tests.conftest import FixedClock, ctx, make_settings
+from tests.conftest import ctx, make_settings
 from tests.fakes.arxiv_server import FakeArxivServer, atom_entry
-from tests.fakes.clock import SteppedClock
+from tests.fakes.clock import FixedClock, SteppedClock
 from tests.fakes.fulltext_server import FakeFullTextServer, make_pdf, running_fulltext_server
 from tests.fakes.openai_server import FakeOpenAIServer, running_openai_server
 from tests.fakes.publisher import FakePublisher

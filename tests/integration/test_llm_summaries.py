@@ -9,8 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
@@ -21,8 +20,9 @@ from bot.metrics import sample
 from bot.models import ChannelRef, ThreadSummary
 from bot.summarizers.extractive import NOTE_BUDGET, NOTE_EXTRACTIVE, NOTE_RUN_LIMIT
 from bot.summarizers.llm import MAX_SECTION_CHARS, MAX_TLDR_CHARS, MAX_TOTAL_CHARS, SECTIONS
-from tests.conftest import FIXTURES, FixedClock, ctx, make_settings
+from tests.conftest import FIXTURES, ctx, make_settings
 from tests.fakes.arxiv_server import FakeArxivServer, atom_entry
+from tests.fakes.clock import FixedClock
 from tests.fakes.openai_server import STALL, FakeOpenAIServer, overlong_answer, running_openai_server
 from tests.fakes.publisher import FakePublisher
 
@@ -40,6 +40,23 @@ async def llm(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeOpenAIServer
     monkeypatch.setenv("OPENAI_API_KEY", "sk-fake-key-for-tests")
     async with running_openai_server() as server:
         yield server
+
+
+def in_flight_after(llm: FakeOpenAIServer, *, answered: int, total: int, concurrency: int) -> Callable[[], bool]:
+    """The fake's state once ``answered`` requests were let go: as many more arrived as the concurrency allows."""
+    arrived = min(total, answered + concurrency)
+    return lambda: len(llm.requests) == arrived and llm.in_flight == arrived - answered
+
+
+async def eventually(condition: Callable[[], object], *, within_s: float = 60.0) -> None:
+    """Wait until ``condition()`` holds; fail after ``within_s``.
+
+    For a condition on a metric, which has no event to wait on: it is checked every 10 ms. Nothing is assumed
+    about how long anything takes; the bound only turns a hang into a failure.
+    """
+    async with asyncio.timeout(within_s):
+        while not condition():  # noqa: ASYNC110 (no event exists for a counter)
+            await asyncio.sleep(0.01)
 
 
 @asynccontextmanager
@@ -83,14 +100,20 @@ def is_model_summary(summary: ThreadSummary) -> bool:
 async def test_one_model_call_per_paper_and_language_for_many_channels_and_workspaces(
     db_url: str, arxiv: FakeArxivServer, clock: FixedClock, publisher: FakePublisher, llm: FakeOpenAIServer
 ) -> None:
-    llm.latency_s = 0.2  # long enough that two concurrent summaries always overlap at the server
     calls_before = sample("arxivbot_llm_calls_total", model=MODEL, outcome="ok")
+    llm.hold()  # each summary request waits at the fake until the test lets it answer
     async with llm_services(db_url, arxiv, clock, publisher, llm, ARXIVBOT_LLM__CONCURRENCY="2") as services:
         await setup_channel(services, A, "LLM")
         await setup_channel(services, B, "LLM, RL")
         await setup_channel(services, C, "LLM", max_papers=5)
         await setup_channel(services, D, "LLM", language="zh")
-        outcomes = await services.runner.run(await services.channels.all_active())
+        running = asyncio.create_task(services.runner.run(await services.channels.all_active()))
+        # Answer one request at a time: each time, exactly [llm] concurrency (2) are waiting, until fewer are left.
+        summaries = 5 + 3
+        for answered in range(summaries):
+            await llm.wait_for(in_flight_after(llm, answered=answered, total=summaries, concurrency=2))
+            llm.release()
+        outcomes = await running
 
     assert [outcomes[ch].posted for ch in (A, B, C, D)] == [3, 3, 5, 3]
     language = {A: "en", B: "en", C: "en", D: "zh"}
@@ -103,20 +126,27 @@ async def test_one_model_call_per_paper_and_language_for_many_channels_and_works
     # Cards never wait on the model: every card of every channel is out before the first thread reply.
     kinds = [kind for kind, _ in publisher.sent]
     assert kinds.index("thread") == kinds.count("card") == 14
-    assert 1 < llm.max_in_flight <= 2  # summaries are written concurrently, never more than [llm] concurrency
+    assert llm.max_in_flight == 2  # summaries are written concurrently, never more than [llm] concurrency
 
 
 async def test_concurrent_requests_for_one_paper_share_one_call(
     db_url: str, arxiv: FakeArxivServer, clock: FixedClock, publisher: FakePublisher, llm: FakeOpenAIServer
 ) -> None:
     arxiv.papers["2601.00644"] = (200, atom_entry("2601.00644", "FlexSpec", "We propose FlexSpec."))
-    llm.latency_s = 0.3
+    llm.hold()
     hits_before = sample("arxivbot_summary_cache_total", result="hit")
     async with llm_services(db_url, arxiv, clock, publisher, llm) as services:
         channels = [ChannelRef("test", f"w{i}", "c") for i in range(5)]
-        replies = await asyncio.gather(
+        replying = asyncio.gather(
             *(services.commands.execute(ctx(channel=ch), "summarize 2601.00644") for ch in channels)
         )
+        # The first request is held at the fake until the four other commands have joined it (or made their own).
+        await llm.wait_for(lambda: len(llm.requests) == 1)
+        await eventually(
+            lambda: sample("arxivbot_summary_cache_total", result="hit") - hits_before == 4 or len(llm.requests) > 1
+        )
+        llm.release(5)
+        replies = await replying
     assert all(r.posted == 1 for r in replies), [r.text for r in replies]
     assert len(llm.requests) == 1
     assert len(publisher.threads) == 5 and all(is_model_summary(s) for _, s in publisher.threads)
@@ -237,11 +267,11 @@ async def test_model_stalling_past_the_timeout_gives_the_abstract_and_a_warning(
 ) -> None:
     arxiv.papers["2601.00644"] = (200, atom_entry("2601.00644", "FlexSpec", "We propose FlexSpec."))
     llm.model_faults["fake-model"] = STALL
-    started = time.monotonic()
     async with llm_services(db_url, arxiv, clock, publisher, llm, ARXIVBOT_LLM__TIMEOUT_S="0.3") as services:
         with caplog.at_level(logging.DEBUG):
             reply = await services.commands.execute(ctx(channel=A), "summarize 2601.00644")
-    assert time.monotonic() - started < 10
+    # The bot gave up on each call while the fake still stalled: its timeout ended them, not an answer.
+    assert llm.requests and all(r.finished is None for r in llm.requests)
     assert reply.posted == 1 and "Posted 2601.00644v1" in reply.text
     (_, summary), = publisher.threads
     assert summary.note is not None and summary.note.startswith("summary unavailable")

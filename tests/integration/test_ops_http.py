@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -16,13 +15,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.composition import Services, build_services
 from adapters.http_server import HttpServer
-from adapters.ops_http import LoopMonitor, mount_ops_routes
+from adapters.ops_http import LOOP_LAG_LIMIT_S, LoopMonitor, mount_ops_routes
 from adapters.runtime import BotRuntime
 from bot.models import ChannelDefaults, ChannelRecord
 from bot.store.channels import ChannelStore
 from bot.store.database import Database, create_engine
-from tests.conftest import FixedClock, ctx, make_settings
+from tests.conftest import ctx, make_settings
 from tests.fakes.arxiv_server import FakeArxivServer
+from tests.fakes.clock import FixedClock, ManualClock
 from tests.fakes.publisher import FakePublisher
 
 
@@ -235,16 +235,51 @@ async def test_feed_command_says_so_when_http_is_off(db_url: str, arxiv: FakeArx
         await off.aclose()
 
 
-def block_the_loop(seconds: float) -> None:
-    """The stimulus: code that hogs the event loop (a sync call inside a coroutine)."""
-    time.sleep(seconds)
-
-
-async def test_loop_monitor_sees_a_blocked_loop() -> None:
-    monitor = LoopMonitor(interval_s=0.05)
+async def test_loop_monitor_reports_a_late_heartbeat_and_the_lag_it_measured() -> None:
+    clock = ManualClock()
+    monitor = LoopMonitor(interval_s=0.5, clock=clock.time, sleep=clock.sleep)
     monitor.start()
     try:
-        block_the_loop(0.3)
-        assert monitor.current_lag_s() >= 0.2
+        await clock.wait_for_sleepers(1)  # the heartbeat waits for its next beat
+        assert monitor.current_lag_s() == 0.0
+        # The loop is blocked for 2 s: the beat due at 0.5 s has not run, and the lag shows already.
+        clock.advance(2.0)
+        assert monitor.current_lag_s() == 1.5
+        await clock.wait_for_sleepers(1)  # the late beat ran and measured its lag
+        assert monitor.lag_s == 1.5 and monitor.current_lag_s() == 1.5
+        clock.advance(0.5)
+        await clock.wait_for_sleepers(1)
+        assert monitor.lag_s == 0.0 and monitor.current_lag_s() == 0.0  # on time again
     finally:
         await monitor.stop()
+
+
+async def test_healthz_is_503_while_the_event_loop_lags_and_200_when_it_recovers(services: Services) -> None:
+    clock = ManualClock()
+    http = HttpServer(host="127.0.0.1", port=0)
+    routes = mount_ops_routes(
+        http,
+        ping=services.database.ping,
+        channel_by_feed_token=services.channels.by_feed_token,
+        posted_papers=services.ledger.posted_papers,
+        stored_summaries=services.summaries.newest_for,
+        public_url=services.settings.http.public_url,
+        ready=lambda: True,
+    )
+    routes.monitor = LoopMonitor(interval_s=0.5, clock=clock.time, sleep=clock.sleep)
+    await http.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http.port}", timeout=10) as client:
+            await clock.wait_for_sleepers(1)
+            assert (await client.get("/healthz")).status_code == 200
+            clock.advance(LOOP_LAG_LIMIT_S + 0.5)  # the beat due at 0.5 s comes LOOP_LAG_LIMIT_S late
+            await clock.wait_for_sleepers(1)
+            response = await client.get("/healthz")
+            assert response.status_code == 503
+            assert response.json()["event_loop"] == {"ok": False, "lag_s": LOOP_LAG_LIMIT_S}
+            assert response.json()["database"] == {"ok": True}
+            clock.advance(0.5)
+            await clock.wait_for_sleepers(1)
+            assert (await client.get("/healthz")).status_code == 200
+    finally:
+        await http.stop()

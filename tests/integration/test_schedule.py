@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 from adapters.composition import build_services
 from bot.delivery.schedule import missed_run, previous_slot
-from tests.conftest import FixedClock, ctx, make_settings
+from tests.conftest import ctx, make_settings
 from tests.fakes.arxiv_server import FakeArxivServer
+from tests.fakes.clock import FixedClock
 from tests.fakes.publisher import FakePublisher
 
 

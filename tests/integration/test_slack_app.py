@@ -15,8 +15,9 @@ import pytest
 from adapters.composition import build_services
 from adapters.runtime import BotRuntime
 from bot.models import ChannelRef
-from tests.conftest import FEED_0105, ROOT, FixedClock, make_settings
+from tests.conftest import FEED_0105, ROOT, make_settings
 from tests.fakes.arxiv_server import FakeArxivServer
+from tests.fakes.clock import FixedClock
 from tests.fakes.slack_api import (
     APP_TOKEN,
     BOT_TOKEN,

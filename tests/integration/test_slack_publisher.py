@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
-from collections import defaultdict
 from collections.abc import AsyncIterator
 
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.publisher import SlackPublisher, make_client
+from adapters.slack.publisher import ChannelPacer, SlackPublisher, make_client
 from bot.errors import PublishError
 from bot.models import ChannelRef, MessageRef, Paper, PaperCard, Reply, SummarySection, ThreadSummary
+from tests.fakes.clock import ManualClock
 from tests.fakes.slack_api import BOT_TOKEN, TEAM, FakeSlack, running_fake_slack
 
 PAPER = Paper(
@@ -34,10 +33,12 @@ async def slack() -> AsyncIterator[FakeSlack]:
         yield server
 
 
-def publisher(slack: FakeSlack, *, interval: float = 0.0, bound: int = 4) -> SlackPublisher:
+def publisher(
+    slack: FakeSlack, *, interval: float = 0.0, bound: int = 4, pacer: ChannelPacer | None = None
+) -> SlackPublisher:
     """A publisher on the fake."""
     client = make_client(token=BOT_TOKEN, api_url=slack.api_url.rstrip("/"))
-    return SlackPublisher(client=client, post_interval_s=interval, max_concurrency=bound)
+    return SlackPublisher(client=client, post_interval_s=interval, max_concurrency=bound, pacer=pacer)
 
 
 def channel(name: str = "C1") -> ChannelRef:
@@ -45,34 +46,56 @@ def channel(name: str = "C1") -> ChannelRef:
     return ChannelRef("slack", TEAM, name)
 
 
+def channels_posted(slack: FakeSlack) -> list[str]:
+    """The channel of each successful chat.postMessage, in order."""
+    return [call.args["channel"] for call in slack.posts()]
+
+
 async def test_posts_to_one_channel_are_paced_and_other_channels_are_not_held_up(slack: FakeSlack) -> None:
-    pub = publisher(slack, interval=0.3)
-    refs = await asyncio.gather(
+    clock = ManualClock()
+    pub = publisher(slack, pacer=ChannelPacer(interval_s=1.0, clock=clock.time, sleep=clock.sleep))
+    posting = asyncio.gather(
         *(pub.post_card(CARD, channel=channel("C1")) for _ in range(3)), pub.post_card(CARD, channel=channel("C2"))
     )
+    # At time 0: one post to each channel; C1's next two wait for the slots 1 s and 2 s later.
+    await slack.wait_for(lambda: len(slack.posts()) == 2)
+    await clock.wait_for_sleepers(2)
+    assert sorted(channels_posted(slack)) == ["C1", "C2"]
+    assert clock.sleeps == [1.0, 2.0]
+    clock.advance(0.5)
+    assert clock.sleeping == 2  # nothing is due before its slot
+    clock.advance(0.5)
+    await slack.wait_for(lambda: len(slack.posts()) == 3)
+    assert channels_posted(slack)[2] == "C1" and clock.sleeping == 1
+    clock.advance(1.0)
+    refs = await posting
+    assert channels_posted(slack)[3] == "C1"
     assert len({r.message_id for r in refs}) == 4
-    times: dict[str, list[float]] = defaultdict(list)
-    for call in slack.posts():
-        times[call.args["channel"]].append(call.at)
-    c1 = times["C1"]
-    assert all(later - earlier >= 0.25 for earlier, later in itertools.pairwise(c1))
-    assert times["C2"][0] - c1[0] < 0.2
 
 
+@pytest.mark.looptime
 async def test_concurrent_requests_per_workspace_are_bounded(slack: FakeSlack) -> None:
-    slack.latency_s = 0.1
+    # Each answer takes 10 s of loop time (looptime: no real second): every request the bound lets through
+    # has arrived long before the first answer.
+    slack.latency_s = 10.0
     pub = publisher(slack, bound=2)
     await asyncio.gather(*(pub.post_card(CARD, channel=channel(f"C{i}")) for i in range(6)))
     assert len(slack.posts()) == 6
     assert slack.max_in_flight == 2
 
 
+@pytest.mark.looptime
 async def test_retry_after_is_honoured(slack: FakeSlack) -> None:
-    slack.fail((429, {"Retry-After": "1"}))
+    # slack_sdk's retry handler sleeps on the event loop; looptime makes that loop's clock a fake one that
+    # jumps over sleeps (I/O takes no loop time), so the wait is measured exactly and costs no real second.
+    loop = asyncio.get_running_loop()
+    slack.fail((429, {"Retry-After": "30"}))
+    started = loop.time()
     ref = await publisher(slack).post_card(CARD, channel=channel())
+    waited = loop.time() - started
     limited, ok = slack.calls_to("chat.postMessage")
     assert (limited.status, ok.status) == (429, 200)
-    assert ok.at - limited.at >= 1.0
+    assert 30.0 <= waited <= 31.0  # Retry-After, plus slack_sdk's jitter of under a second
     assert ref == MessageRef(channel(), ok.answer["ts"])
 
 

@@ -237,10 +237,13 @@ def test_category_autocomplete_completes_the_last_word() -> None:
 
 
 def test_only_the_save_emoji_of_a_user_in_a_server_is_a_save() -> None:
-    common = {"guild_id": GUILD_ID, "channel_id": CHANNEL_ID, "message_id": 7, "bot_id": BOT_ID, "save_emoji": "🔖"}
+    common: dict[str, Any] = {
+        "guild_id": GUILD_ID, "channel_id": CHANNEL_ID, "message_id": 7, "bot_id": BOT_ID, "save_emoji": "🔖"
+    }
     target = save_target(emoji="🔖", emoji_name="🔖", user_id=5, **common)
-    assert target == MessageRef(target.channel, "7") and target.channel.platform == "discord"  # type: ignore[union-attr]
-    assert target.channel.workspace == str(GUILD_ID) and target.channel.channel == str(CHANNEL_ID)  # type: ignore[union-attr]
+    assert target is not None
+    assert target == MessageRef(target.channel, "7") and target.channel.platform == "discord"
+    assert target.channel.workspace == str(GUILD_ID) and target.channel.channel == str(CHANNEL_ID)
     assert save_target(emoji="🔖\ufe0f", emoji_name="🔖\ufe0f", user_id=5, **common) is not None
     assert save_target(emoji="👍", emoji_name="👍", user_id=5, **common) is None
     assert save_target(emoji="🔖", emoji_name="🔖", user_id=BOT_ID, **common) is None

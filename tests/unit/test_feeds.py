@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import feedparser
 
@@ -13,6 +15,8 @@ from bot.models import AnnounceType, Paper, PostedPaper, SummarySection, ThreadS
 
 HOSTILE = "<script>alert(1)</script> ]]> & &amp; <!channel> <@U123> @everyone \x07\x1b[31m"
 POSTED = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+GOLDEN = Path(__file__).parents[1] / "golden" / "feed_three_posts.xml"
+UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 
 
 def paper(n: int, *, title: str = "", abstract: str = "", authors: tuple[str, ...] = ("Ada Lovelace",)) -> Paper:
@@ -109,12 +113,42 @@ def test_hostile_text_is_escaped_and_the_feed_still_parses() -> None:
     assert entry.authors[0]["name"].startswith("Mallory <script>")
 
 
-def test_same_input_gives_the_same_bytes_and_etag_changes_with_content() -> None:
-    items = [posted(paper(n), minutes=n) for n in range(3)]
-    assert render_rss(channel_feed(items)) == render_rss(channel_feed(items))
-    first = entity_tag(render_rss(channel_feed(items)))
-    second = entity_tag(render_rss(channel_feed([*items, posted(paper(9), minutes=9)])))
-    assert first != second and first.startswith('"') and first.endswith('"')
+def golden_feed(*, reverse_summaries: bool = False) -> ChannelFeed:
+    """Three posts, two of them with summaries (inserted in either order)."""
+    items = [posted(paper(n), minutes=n, matched=("LLM", "RL")[: n % 2 + 1]) for n in range(3)]
+    summaries = {
+        p.paper.versioned_id: ThreadSummary(
+            paper=p.paper, heading="Summary", sections=(SummarySection(title="Results", body=f"Result {n}."),),
+            tldr=f"In short, {n}.",
+        )
+        for n, p in enumerate(items[:2])
+    }
+    if reverse_summaries:
+        summaries = dict(reversed(summaries.items()))
+    return channel_feed(items, summaries)
+
+
+def test_the_bytes_are_the_golden_file_and_depend_on_nothing_but_the_input() -> None:
+    body = render_rss(golden_feed())
+    if UPDATE:
+        GOLDEN.write_bytes(body)
+    assert body == GOLDEN.read_bytes()  # no render time, no hash order: the ETag is stable across restarts
+    assert render_rss(golden_feed(reverse_summaries=True)) == body
+
+
+def test_the_etag_changes_with_any_content() -> None:
+    feed = golden_feed()
+    first = entity_tag(render_rss(feed))
+    assert first.startswith('"') and first.endswith('"') and len(first) == 34
+    changed = [
+        replace(feed, items=[*feed.items, posted(paper(9), minutes=9)]),
+        replace(feed, items=[replace(feed.items[0], score=3.0), *feed.items[1:]]),
+        replace(feed, summaries={}),
+        replace(feed, title="another title"),
+        replace(feed, updated=feed.updated + timedelta(seconds=1)),
+    ]
+    tags = [entity_tag(render_rss(other)) for other in changed]
+    assert first not in tags and len(set(tags)) == len(tags)
 
 
 def test_feed_is_capped_and_dates_are_rfc_822_gmt() -> None:

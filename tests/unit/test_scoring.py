@@ -1,4 +1,4 @@
-"""Tests of bot.ranking.keywords: whole-word matching, eligibility, scores, selection and validation."""
+"""Tests of bot.ranking (keywords, terms): whole-word matching, eligibility, scores, selection and validation."""
 
 from __future__ import annotations
 
@@ -9,14 +9,8 @@ import pytest
 
 from bot.errors import UserInputError
 from bot.models import AnnounceType, ChannelRef, Paper
-from bot.ranking.keywords import (
-    MAX_TERM_LENGTH,
-    ChannelProfile,
-    KeywordRule,
-    find_terms,
-    score_papers,
-    validate_term,
-)
+from bot.ranking.keywords import ChannelProfile, KeywordRule, score_papers
+from bot.ranking.terms import MAX_TERM_LENGTH, find_terms, validate_term
 
 CH = ChannelRef("slack", "T1", "C1")
 OTHER = ChannelRef("slack", "T1", "C2")
