@@ -15,7 +15,9 @@ they occur, so callers of ``bot`` only ever catch these::
     │   │                             retries it and raises SourceUnavailable when retries run out
     │   ├── ResponseTooLarge   an answer was bigger than the caller's size cap (full texts)
     │   └── PaperNotFound      no paper has this id (a malformed id is a UserInputError)
-    ├── PublishError           a platform refused or failed to take a post
+    ├── PublishError           a platform refused or failed to take a post: nothing was created
+    │   └── PublishOutcomeUnknown  the request may have reached the platform (reset, timeout, 5xx): the post may
+    │                              exist; the ledger keeps it ``sending`` and looks for it before posting again
     ├── SummaryError           the summarizer failed after its retries and fallbacks
     └── StoreError             the database failed
 """
@@ -65,6 +67,10 @@ class PaperNotFound(SourceError):
 
 class PublishError(ArxivBotError):
     """A platform refused or failed to take a post."""
+
+
+class PublishOutcomeUnknown(PublishError):
+    """The request may have reached the platform before it failed: the post may exist."""
 
 
 class SummaryError(ArxivBotError):

@@ -209,9 +209,14 @@ CHANNEL_SETTINGS = frozenset(f.name for f in fields(ChannelDefaults))
 
 
 class DeliveryState(enum.StrEnum):
-    """Where a ledger row stands."""
+    """Where a ledger row's card, or its thread reply, stands.
+
+    ``pending`` -> ``sending`` (intent recorded with the row's key, just before the platform call) -> ``posted``.
+    A ``sending`` part may already exist on the platform: recovery looks for it by key before posting again.
+    """
 
     PENDING = "pending"
+    SENDING = "sending"
     POSTED = "posted"
 
 
@@ -230,6 +235,26 @@ class Delivery:
     message_id: str | None
     thread_state: DeliveryState
     attempts: int
+    key: str | None = None
+    """The row's client-generated post key (``PostKey``): the card carries it, thread part ``n`` carries
+    ``key.n``. Set when the first intent is recorded, kept for the row's life."""
+    sending_since: datetime | None = None
+    """When the intent of the part now ``sending`` (the card, or thread part ``thread_parts``) was recorded:
+    the platform may hold it from then on."""
+    thread_parts: int = 0
+    """How many parts of the thread reply are posted (a long summary is several messages)."""
+
+    @property
+    def finished(self) -> bool:
+        """Whether card and thread are both posted (a thread is only ever posted after its card)."""
+        return self.thread_state is DeliveryState.POSTED
+
+
+@dataclass(frozen=True, slots=True)
+class CardSending:
+    """The card is about to be sent with this key: it may exist on the platform from now on."""
+
+    key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,21 +265,51 @@ class CardPosted:
 
 
 @dataclass(frozen=True, slots=True)
+class ThreadSending:
+    """Part ``part`` of the thread reply is about to be sent (its key is ``key.part``)."""
+
+    key: str
+    part: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class ThreadPosted:
-    """A ledger row's thread reply is posted as ``message_id``."""
+    """Part ``part`` of a ledger row's thread reply is posted as ``message_id``; ``last``: the thread is done."""
 
     message_id: str
+    part: int = 0
+    last: bool = True
 
 
 @dataclass(frozen=True, slots=True)
 class PostFailed:
-    """Posting a ledger row's card or thread failed; the row stays pending for the next run."""
+    """Posting failed in a way that proves nothing was created: the part in flight goes back to pending."""
 
     error: str
 
 
-DeliveryMark = CardPosted | ThreadPosted | PostFailed
+@dataclass(frozen=True, slots=True)
+class PostUnconfirmed:
+    """Posting failed after the request may have reached the platform (reset, timeout, 5xx): the part stays
+    ``sending``, and is looked for by its key before it is posted again."""
+
+    error: str
+
+
+DeliveryMark = CardSending | CardPosted | ThreadSending | ThreadPosted | PostFailed | PostUnconfirmed
 """What happened to a ledger row's post."""
+
+
+@dataclass(frozen=True, slots=True)
+class PostKey:
+    """The key a message is created with (Discord nonce, Slack message metadata), at most 25 characters.
+
+    ``sending_since`` is set when a message with this key may already exist (an earlier attempt's outcome is
+    unknown): the publisher then looks for it, created at or after that time, before creating another.
+    """
+
+    value: str
+    sending_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -16,6 +16,7 @@ from bot.models import (
     Paper,
     PaperCard,
     PostedPaper,
+    PostKey,
     Reply,
     Rule,
     RuleKind,
@@ -43,16 +44,42 @@ class PaperSource(Protocol):
 class Publisher(Protocol):
     """Where posts go: one platform's channels."""
 
-    async def post_card(self, card: PaperCard, *, channel: ChannelRef) -> MessageRef:
-        """Post a paper card as a top-level message and return its reference."""
+    async def post_card(self, card: PaperCard, *, channel: ChannelRef, key: PostKey | None = None) -> MessageRef:
+        """Post a paper card as a top-level message and return its reference.
+
+        With ``key`` the message carries it; when ``key.sending_since`` is set, a message of ours with that key
+        created since then is looked for first and returned instead of posting a second one.
+        """
         ...
 
-    async def post_thread(self, summary: ThreadSummary, *, parent: MessageRef) -> MessageRef:
-        """Post a summary in the thread of ``parent`` and return the reply's reference."""
+    async def post_thread(
+        self, summary: ThreadSummary, *, parent: MessageRef, journal: ThreadJournal | None = None
+    ) -> MessageRef:
+        """Post a summary in the thread of ``parent`` (one or more messages); return the first reply's reference.
+
+        With ``journal`` every part is recorded before and after it is sent, parts already posted are skipped and
+        a part that may exist is looked for first (``ThreadJournal.resume``).
+        """
         ...
 
     async def send_reply(self, reply: Reply, *, channel: ChannelRef, user_id: str | None) -> None:
         """Send a command reply outside an interaction (ephemeral to ``user_id`` when set)."""
+        ...
+
+
+class ThreadJournal(Protocol):
+    """The ledger's record of one thread reply posted part by part, so that each part is posted exactly once."""
+
+    def resume(self) -> tuple[int, PostKey]:
+        """The first part not recorded as posted, and its key (``sending_since`` set when it may exist)."""
+        ...
+
+    async def sending(self, part: int) -> PostKey:
+        """Record the intent to send ``part``; returns the key it must carry."""
+        ...
+
+    async def sent(self, part: int, message_id: str, *, last: bool) -> None:
+        """Record ``part`` as posted (``last``: the whole thread is)."""
         ...
 
 
@@ -171,12 +198,18 @@ class DeliveryPlanning(Protocol):
         ...
 
     async def unfinished(self, channel_id: int) -> list[Delivery]:
-        """Rows whose card or thread is not posted yet: oldest plan first, then by rank, then by row id."""
+        """Rows whose card or thread is not posted yet (pending or sending): oldest plan first, then by rank, then
+        by row id."""
+        ...
+
+    async def unfinished_channels(self, *, planned_before: datetime) -> list[int]:
+        """Ids of the channels that have an unfinished row planned at or before ``planned_before``, ascending."""
         ...
 
 
 class DeliveryMarks(Protocol):
-    """Marks a ledger row after each post: card posted, thread posted, or a failed attempt."""
+    """Marks a ledger row around each platform call: the intent (``sending`` with the row's key) before it, the
+    outcome (posted, failed: back to pending, or unconfirmed: still ``sending``) after it."""
 
     async def mark(self, delivery: Delivery, mark: DeliveryMark) -> Delivery:
         """Record ``mark`` on the row (a posted card also goes in the card index); returns the row as marked."""

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from bot.models import (
     CardPosted,
+    CardSending,
     ChannelRef,
     Delivery,
     DeliveryMark,
@@ -18,8 +19,10 @@ from bot.models import (
     Paper,
     PostedPaper,
     PostFailed,
+    PostUnconfirmed,
     ScoredPaper,
     ThreadPosted,
+    ThreadSending,
     as_utc,
 )
 from bot.store import schema as db
@@ -28,6 +31,8 @@ from bot.store.papers import paper_from_row
 
 MAX_ERROR_CHARS = 500
 """A failed attempt's error is kept to this length."""
+UNFINISHED = (DeliveryState.PENDING.value, DeliveryState.SENDING.value)
+"""Thread states of an unfinished row (a card is posted before its thread, so these cover unposted cards too)."""
 
 
 def _delivery_from_row(r: Any) -> Delivery:
@@ -43,7 +48,14 @@ def _delivery_from_row(r: Any) -> Delivery:
         message_id=r["message_id"],
         thread_state=DeliveryState(r["thread_state"]),
         attempts=r["attempts"],
+        key=r["post_key"],
+        sending_since=None if r["sending_at"] is None else as_utc(r["sending_at"]),
+        thread_parts=r["thread_parts"],
     )
+
+
+def _back_to_pending(state: DeliveryState) -> DeliveryState:
+    return DeliveryState.PENDING if state is DeliveryState.SENDING else state
 
 
 class DeliveryLedger:
@@ -111,20 +123,15 @@ class DeliveryLedger:
             )
 
     async def unfinished(self, channel_id: int) -> list[Delivery]:
-        """Rows whose card or thread is not posted yet, oldest plan first, in rank order."""
+        """Rows whose card or thread is not posted yet (pending or sending), oldest plan first, in rank order."""
+        d = db.deliveries.c
         async with self._db.transaction() as conn:
             rows = (
                 (
                     await conn.execute(
                         sa.select(db.deliveries)
-                        .where(
-                            db.deliveries.c.channel_id == channel_id,
-                            sa.or_(
-                                db.deliveries.c.state == DeliveryState.PENDING.value,
-                                db.deliveries.c.thread_state == DeliveryState.PENDING.value,
-                            ),
-                        )
-                        .order_by(db.deliveries.c.created_at, db.deliveries.c.rank, db.deliveries.c.id)
+                        .where(d.channel_id == channel_id, d.thread_state.in_(UNFINISHED))
+                        .order_by(d.created_at, d.rank, d.id)
                     )
                 )
                 .mappings()
@@ -132,21 +139,43 @@ class DeliveryLedger:
             )
         return [_delivery_from_row(r) for r in rows]
 
-    async def mark(self, delivery: Delivery, mark: DeliveryMark) -> Delivery:
-        """Record what happened to the row's post; a posted card also goes in the card index.
+    async def unfinished_channels(self, *, planned_before: datetime) -> list[int]:
+        """Ids of the channels with an unfinished row planned at or before ``planned_before``, ascending."""
+        d = db.deliveries.c
+        async with self._db.transaction() as conn:
+            ids = (
+                await conn.execute(
+                    sa.select(d.channel_id)
+                    .where(d.thread_state.in_(UNFINISHED), d.created_at <= as_utc(planned_before))
+                    .distinct()
+                    .order_by(d.channel_id)
+                )
+            ).scalars()
+            return list(ids)
 
-        Returns the row as marked: a posted card or thread, or one more failed attempt (the row stays pending).
+    async def mark(self, delivery: Delivery, mark: DeliveryMark) -> Delivery:
+        """Record what happened around the row's platform call; a posted card also goes in the card index.
+
+        Returns the row as marked. ``PostFailed`` sends the part in flight back to pending; ``PostUnconfirmed``
+        leaves it sending; both count an attempt and keep the error.
         """
         now = self._db.clock.now()
-        where = db.deliveries.c.id == delivery.id
+        d = db.deliveries.c
+        update = sa.update(db.deliveries).where(d.id == delivery.id)
+        sending = DeliveryState.SENDING.value
         async with self._db.transaction() as conn:
             match mark:
+                case CardSending(key):
+                    await conn.execute(update.values(state=sending, post_key=key, sending_at=now))
+                    return replace(delivery, state=DeliveryState.SENDING, key=key, sending_since=as_utc(now))
                 case CardPosted(message_id):
                     await conn.execute(
-                        sa.update(db.deliveries)
-                        .where(where)
-                        .values(
-                            state=DeliveryState.POSTED.value, message_id=message_id, posted_at=now, last_error=None
+                        update.values(
+                            state=DeliveryState.POSTED.value,
+                            message_id=message_id,
+                            posted_at=now,
+                            last_error=None,
+                            sending_at=None,
                         )
                     )
                     await conn.execute(
@@ -158,19 +187,52 @@ class DeliveryLedger:
                             posted_at=now,
                         )
                     )
-                    return replace(delivery, state=DeliveryState.POSTED, message_id=message_id)
-                case ThreadPosted(message_id):
-                    await conn.execute(
-                        sa.update(db.deliveries)
-                        .where(where)
-                        .values(thread_state=DeliveryState.POSTED.value, thread_message_id=message_id)
+                    return replace(
+                        delivery, state=DeliveryState.POSTED, message_id=message_id, sending_since=None
                     )
-                    return replace(delivery, thread_state=DeliveryState.POSTED)
-                case PostFailed(error):
+                case ThreadSending(key, part):
                     await conn.execute(
-                        sa.update(db.deliveries)
-                        .where(where)
-                        .values(attempts=db.deliveries.c.attempts + 1, last_error=error[:MAX_ERROR_CHARS])
+                        update.values(thread_state=sending, post_key=key, sending_at=now, thread_parts=part)
+                    )
+                    return replace(
+                        delivery,
+                        thread_state=DeliveryState.SENDING,
+                        key=key,
+                        sending_since=as_utc(now),
+                        thread_parts=part,
+                    )
+                case ThreadPosted(message_id, part, last):
+                    state = DeliveryState.POSTED if last else DeliveryState.PENDING
+                    await conn.execute(
+                        update.values(
+                            thread_state=state.value,
+                            thread_parts=part + 1,
+                            thread_message_id=sa.func.coalesce(d.thread_message_id, message_id),
+                            sending_at=None,
+                        )
+                    )
+                    return replace(delivery, thread_state=state, thread_parts=part + 1, sending_since=None)
+                case PostFailed(error):
+                    back = DeliveryState.PENDING.value
+                    await conn.execute(
+                        update.values(
+                            attempts=d.attempts + 1,
+                            last_error=error[:MAX_ERROR_CHARS],
+                            state=sa.case((d.state == sending, back), else_=d.state),
+                            thread_state=sa.case((d.thread_state == sending, back), else_=d.thread_state),
+                            sending_at=None,
+                        )
+                    )
+                    return replace(
+                        delivery,
+                        attempts=delivery.attempts + 1,
+                        state=_back_to_pending(delivery.state),
+                        thread_state=_back_to_pending(delivery.thread_state),
+                        sending_since=None,
+                    )
+                case PostUnconfirmed(error):
+                    await conn.execute(
+                        update.values(attempts=d.attempts + 1, last_error=error[:MAX_ERROR_CHARS])
                     )
                     return replace(delivery, attempts=delivery.attempts + 1)
 

@@ -84,10 +84,16 @@ deliveries = sa.Table(
     sa.Column("matched", sa.JSON, nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("message_id", sa.String(64), nullable=True),
-    sa.Column("thread_state", sa.String(16), nullable=False),
+    # Indexed: a row is unfinished exactly while its thread is not posted (catch-up looks for those).
+    sa.Column("thread_state", sa.String(16), nullable=False, index=True),
     sa.Column("thread_message_id", sa.String(64), nullable=True),
+    sa.Column("thread_parts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_error", sa.Text, nullable=True),
+    # The client-generated key every message of the row carries (Discord nonce, Slack metadata).
+    sa.Column("post_key", sa.String(25), nullable=True),
+    # When the part now "sending" was announced: the lower bound of the search for it on the platform.
+    sa.Column("sending_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("posted_at", sa.DateTime(timezone=True), nullable=True),
     sa.UniqueConstraint("channel_id", "arxiv_id", name="uq_deliveries_channel_paper"),

@@ -18,6 +18,7 @@ from bot.errors import StoreError
 from bot.models import (
     CHANNEL_SETTINGS,
     CardPosted,
+    CardSending,
     ChannelDefaults,
     ChannelRecord,
     ChannelRef,
@@ -27,6 +28,7 @@ from bot.models import (
     Paper,
     PostedPaper,
     PostFailed,
+    PostUnconfirmed,
     Rule,
     RuleKind,
     SavedPaper,
@@ -34,6 +36,7 @@ from bot.models import (
     StoredSummary,
     SummaryKey,
     ThreadPosted,
+    ThreadSending,
     ThreadSummary,
     UsageReport,
     UsageTotals,
@@ -253,9 +256,17 @@ class LedgerRow:
     message_id: str | None = None
     thread_state: DeliveryState = DeliveryState.PENDING
     thread_message_id: str | None = None
+    thread_parts: int = 0
     attempts: int = 0
     last_error: str | None = None
+    post_key: str | None = None
+    sending_at: datetime | None = None
     posted_at: datetime | None = None
+
+    @property
+    def unfinished(self) -> bool:
+        """Whether the card or the thread is not posted yet."""
+        return self.thread_state is not DeliveryState.POSTED
 
     def delivery(self) -> Delivery:
         """The row as the ledger hands it out."""
@@ -271,6 +282,9 @@ class LedgerRow:
             message_id=self.message_id,
             thread_state=self.thread_state,
             attempts=self.attempts,
+            key=self.post_key,
+            sending_since=self.sending_at,
+            thread_parts=self.thread_parts,
         )
 
 
@@ -284,6 +298,10 @@ class CardRow:
     arxiv_id: str
     version: int
     posted_at: datetime
+
+
+def _back_to_pending(state: DeliveryState) -> DeliveryState:
+    return DeliveryState.PENDING if state is DeliveryState.SENDING else state
 
 
 class FakeLedger:
@@ -337,32 +355,55 @@ class FakeLedger:
 
     async def unfinished(self, channel_id: int) -> list[Delivery]:
         """Rows whose card or thread is not posted yet, oldest plan first, in rank order."""
-        rows = [
-            r for r in self.rows if r.channel_id == channel_id and DeliveryState.PENDING in (r.state, r.thread_state)
-        ]
+        rows = [r for r in self.rows if r.channel_id == channel_id and r.unfinished]
         return [r.delivery() for r in sorted(rows, key=lambda r: (r.created_at, r.rank, r.id))]
 
+    async def unfinished_channels(self, *, planned_before: datetime) -> list[int]:
+        """Ids of the channels with an unfinished row planned at or before ``planned_before``, ascending."""
+        bound = as_utc(planned_before)
+        return sorted({r.channel_id for r in self.rows if r.unfinished and r.created_at <= bound})
+
     async def mark(self, delivery: Delivery, mark: DeliveryMark) -> Delivery:
-        """Record what happened to the row's post; a posted card also goes in the card index."""
+        """Record what happened around the row's platform call; a posted card also goes in the card index."""
         now = as_utc(self._clock.now())
         row = next((r for r in self.rows if r.id == delivery.id), None)
         self.marks.append((delivery.id, mark))
+        sending = DeliveryState.SENDING
         match mark:
+            case CardSending(key):
+                if row is not None:
+                    row.state, row.post_key, row.sending_at = sending, key, now
+                return replace(delivery, state=sending, key=key, sending_since=now)
             case CardPosted(message_id):
                 self._index(delivery.channel_id, message_id, delivery.arxiv_id, delivery.version, now)
                 if row is not None:
-                    row.state, row.message_id, row.posted_at, row.last_error = (
-                        DeliveryState.POSTED,
-                        message_id,
-                        now,
-                        None,
-                    )
-                return replace(delivery, state=DeliveryState.POSTED, message_id=message_id)
-            case ThreadPosted(message_id):
+                    row.state, row.message_id, row.posted_at = DeliveryState.POSTED, message_id, now
+                    row.last_error = row.sending_at = None
+                return replace(delivery, state=DeliveryState.POSTED, message_id=message_id, sending_since=None)
+            case ThreadSending(key, part):
                 if row is not None:
-                    row.thread_state, row.thread_message_id = DeliveryState.POSTED, message_id
-                return replace(delivery, thread_state=DeliveryState.POSTED)
+                    row.thread_state, row.post_key, row.sending_at, row.thread_parts = sending, key, now, part
+                return replace(delivery, thread_state=sending, key=key, sending_since=now, thread_parts=part)
+            case ThreadPosted(message_id, part, last):
+                state = DeliveryState.POSTED if last else DeliveryState.PENDING
+                if row is not None:
+                    row.thread_state, row.thread_parts, row.sending_at = state, part + 1, None
+                    row.thread_message_id = row.thread_message_id or message_id
+                return replace(delivery, thread_state=state, thread_parts=part + 1, sending_since=None)
             case PostFailed(error):
+                if row is not None:
+                    row.attempts += 1
+                    row.last_error = error[:MAX_ERROR_CHARS]
+                    row.state, row.thread_state = _back_to_pending(row.state), _back_to_pending(row.thread_state)
+                    row.sending_at = None
+                return replace(
+                    delivery,
+                    attempts=delivery.attempts + 1,
+                    state=_back_to_pending(delivery.state),
+                    thread_state=_back_to_pending(delivery.thread_state),
+                    sending_since=None,
+                )
+            case PostUnconfirmed(error):
                 if row is not None:
                     row.attempts += 1
                     row.last_error = error[:MAX_ERROR_CHARS]

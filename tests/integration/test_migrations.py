@@ -64,3 +64,47 @@ async def test_rule_keys_follow_matching_and_duplicates_collapse(empty_db_url: s
         assert [tuple(r) for r in rows] == [("KV-cache", "kv cache"), ("LLM", "llm")]
     finally:
         await engine.dispose()
+
+
+async def test_delivery_intent_columns_and_a_downgrade_sends_sending_parts_back_to_pending(empty_db_url: str) -> None:
+    engine = create_engine(empty_db_url)
+    try:
+        await upgrade_database(engine, "0003")
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO channels (platform, workspace, channel, post_time, timezone, max_papers, min_score,"
+                    " include_cross, language, feed_token, created_at) VALUES ('test', 'w', 'c', '09:00', 'UTC', 10,"
+                    " 1.0, false, 'en', 'tok', '2026-01-05 10:00:00')"
+                )
+            )
+            for arxiv_id in ("2601.00001", "2601.00002"):
+                await conn.execute(
+                    sa.text(
+                        "INSERT INTO deliveries (channel_id, arxiv_id, version, rank, score, matched, state,"
+                        " thread_state, created_at) VALUES (1, :id, 1, 0, 1.0, '[]', 'pending', 'pending',"
+                        " '2026-01-05 10:00:00')"
+                    ),
+                    {"id": arxiv_id},
+                )
+        await upgrade_database(engine)
+        async with engine.begin() as conn:
+            rows = (await conn.execute(sa.text("SELECT thread_parts, post_key, sending_at FROM deliveries"))).all()
+            assert [tuple(r) for r in rows] == [(0, None, None), (0, None, None)]
+            await conn.execute(
+                sa.text(
+                    "UPDATE deliveries SET state = 'sending', post_key = 'k1', sending_at = '2026-01-05 10:00:01'"
+                    " WHERE arxiv_id = '2601.00001'"
+                )
+            )
+            await conn.execute(
+                sa.text(
+                    "UPDATE deliveries SET state = 'posted', thread_state = 'sending' WHERE arxiv_id = '2601.00002'"
+                )
+            )
+        await downgrade_database(engine, "0003")
+        async with engine.connect() as conn:
+            rows = (await conn.execute(sa.text("SELECT state, thread_state FROM deliveries ORDER BY id"))).all()
+        assert [tuple(r) for r in rows] == [("pending", "pending"), ("posted", "pending")]
+    finally:
+        await engine.dispose()

@@ -8,9 +8,19 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 
 from bot.errors import StoreError
-from bot.models import CardPosted, ChannelRef, Delivery, DeliveryState, PostFailed, ThreadPosted
+from bot.models import (
+    CardPosted,
+    CardSending,
+    ChannelRef,
+    Delivery,
+    DeliveryState,
+    PostFailed,
+    PostUnconfirmed,
+    ThreadPosted,
+    ThreadSending,
+)
 from tests.fakes.clock import FixedClock
-from tests.integration.repository_contract.conftest import A, B, Repositories, paper, scored
+from tests.integration.repository_contract.conftest import OTHER_WORKSPACE, A, B, Repositories, paper, scored
 
 UNKNOWN_ID = 999_999
 
@@ -138,7 +148,8 @@ async def test_a_posted_card_then_its_thread(repos: Repositories, clock: FixedCl
         (p, 0, 3.0, ("LLM",), clock.current)
     ]
     threaded = await repos.ledger.mark(carded, ThreadPosted("t1"))
-    assert threaded == replace(carded, thread_state=DeliveryState.POSTED)
+    assert threaded == replace(carded, thread_state=DeliveryState.POSTED, thread_parts=1)
+    assert threaded.finished and not carded.finished
     assert await repos.ledger.unfinished(a) == []
     assert await repos.ledger.posted_since(a) == [threaded]
 
@@ -280,3 +291,90 @@ async def test_posted_at_the_same_instant_goes_by_rank_before_id(repos: Reposito
     expected = ["2601.00001", "2601.00003", "2601.00002"]
     assert [p.paper.arxiv_id for p in await repos.ledger.posted_papers(a)] == expected
     assert [d.arxiv_id for d in await repos.ledger.posted_since(a)] == expected
+
+
+async def test_the_intent_is_recorded_before_the_card_is_sent(repos: Repositories, clock: FixedClock) -> None:
+    a = await _channel(repos)
+    await repos.ledger.plan(a, [scored(paper("2601.00001"))])
+    [row] = await repos.ledger.unfinished(a)
+    assert (row.key, row.sending_since, row.thread_parts) == (None, None, 0)
+    clock.current += timedelta(seconds=5)
+    sending = await repos.ledger.mark(row, CardSending("k" * 20))
+    assert sending == replace(row, state=DeliveryState.SENDING, key="k" * 20, sending_since=clock.current)
+    assert await repos.ledger.unfinished(a) == [sending]  # what recovery reads back after a crash
+    assert await repos.ledger.card_paper(A, "m1") is None and await repos.ledger.posted_since(a) == []
+    clock.current += timedelta(seconds=5)
+    posted = await repos.ledger.mark(sending, CardPosted("m1"))
+    assert posted == replace(sending, state=DeliveryState.POSTED, message_id="m1", sending_since=None)
+    assert await repos.ledger.unfinished(a) == [posted]  # the key stays: the thread's parts derive from it
+    assert await repos.ledger.card_paper(A, "m1") == (a, "2601.00001", 1)
+
+
+async def test_proof_of_nothing_created_goes_back_to_pending_an_unknown_outcome_stays_sending(
+    repos: Repositories, clock: FixedClock
+) -> None:
+    a = await _channel(repos)
+    await repos.ledger.plan(a, [scored(paper("2601.00001"))])
+    [row] = await repos.ledger.unfinished(a)
+    refused = await repos.ledger.mark(await repos.ledger.mark(row, CardSending("key-1")), PostFailed("HTTP 403"))
+    assert (refused.state, refused.key, refused.sending_since, refused.attempts) == (
+        DeliveryState.PENDING, "key-1", None, 1
+    )
+    assert await repos.ledger.unfinished(a) == [refused]
+    sent_at = clock.current
+    sending = await repos.ledger.mark(refused, CardSending("key-1"))
+    clock.current += timedelta(minutes=1)
+    lost = await repos.ledger.mark(sending, PostUnconfirmed("answer lost: connection reset"))
+    # Still sending since the intent: the search for the message starts there.
+    assert (lost.state, lost.sending_since, lost.attempts) == (DeliveryState.SENDING, sent_at, 2)
+    assert await repos.ledger.unfinished(a) == [lost]
+    assert await repos.last_error(row.id) == "answer lost: connection reset"
+
+
+async def test_a_split_thread_is_recorded_part_by_part(repos: Repositories, clock: FixedClock) -> None:
+    a = await _channel(repos)
+    await repos.ledger.plan(a, [scored(paper("2601.00001"))])
+    [row] = await repos.ledger.unfinished(a)
+    carded = await repos.ledger.mark(await repos.ledger.mark(row, CardSending("key-1")), CardPosted("m1"))
+    first = await repos.ledger.mark(carded, ThreadSending("key-1", 0))
+    assert (first.thread_state, first.thread_parts, first.sending_since) == (DeliveryState.SENDING, 0, clock.current)
+    one = await repos.ledger.mark(first, ThreadPosted("t0", part=0, last=False))
+    assert (one.thread_state, one.thread_parts, one.sending_since) == (DeliveryState.PENDING, 1, None)
+    assert await repos.ledger.unfinished(a) == [one]
+    clock.current += timedelta(seconds=2)
+    second = await repos.ledger.mark(one, ThreadSending("key-1", 1))
+    unknown = await repos.ledger.mark(second, PostUnconfirmed("timeout"))
+    assert (unknown.thread_state, unknown.thread_parts, unknown.sending_since) == (
+        DeliveryState.SENDING, 1, clock.current
+    )
+    assert await repos.ledger.unfinished(a) == [unknown]
+    refused = await repos.ledger.mark(unknown, PostFailed("HTTP 400"))
+    # Only the part in flight goes back: the card stays posted, part 0 stays counted.
+    assert (refused.state, refused.thread_state, refused.thread_parts) == (
+        DeliveryState.POSTED, DeliveryState.PENDING, 1
+    )
+    assert await repos.ledger.unfinished(a) == [refused]
+    done = await repos.ledger.mark(await repos.ledger.mark(refused, ThreadSending("key-1", 1)), ThreadPosted("t1", 1))
+    assert (done.thread_state, done.thread_parts, done.attempts, done.finished) == (DeliveryState.POSTED, 2, 2, True)
+    assert await repos.ledger.unfinished(a) == []
+    assert [d.id for d in await repos.ledger.posted_since(a)] == [row.id]
+
+
+async def test_unfinished_channels_are_those_with_a_row_not_done_planned_by_then(
+    repos: Repositories, clock: FixedClock
+) -> None:
+    a, b, c = await _channel(repos), await _channel(repos, B), await _channel(repos, OTHER_WORKSPACE)
+    start = clock.current
+    await _post(repos, a, ["2601.00001"])  # card posted, thread still pending
+    await repos.ledger.plan(b, [scored(paper("2601.00002"))])
+    [row] = await repos.ledger.unfinished(b)
+    await repos.ledger.mark(await repos.ledger.mark(row, CardSending("k")), CardPosted("m"))
+    [row] = await repos.ledger.unfinished(b)
+    await repos.ledger.mark(row, ThreadPosted("t"))  # b is done
+    clock.current += timedelta(minutes=10)
+    await repos.ledger.plan(c, [scored(paper("2601.00003"))])
+    assert await repos.ledger.unfinished_channels(planned_before=clock.current) == [a, c]
+    assert await repos.ledger.unfinished_channels(planned_before=start) == [a]
+    assert await repos.ledger.unfinished_channels(planned_before=start - timedelta(seconds=1)) == []
+    berlin = (start + timedelta(minutes=10)).astimezone(timezone(timedelta(hours=1)))
+    assert await repos.ledger.unfinished_channels(planned_before=berlin) == [a, c]
