@@ -160,7 +160,12 @@ def build_services(
         summary_concurrency=settings.llm.concurrency,
     )
     scheduler = DigestScheduler(
-        runner=runner, channels=channels, clock=clock, misfire_grace_s=settings.scheduler.misfire_grace_s
+        runner=runner,
+        channels=channels,
+        ledger=ledger,
+        clock=clock,
+        misfire_grace_s=settings.scheduler.misfire_grace_s,
+        catch_up_interval_s=settings.scheduler.catch_up_interval_s,
     )
     commands = CommandService(
         ports=CommandPorts(

@@ -117,6 +117,7 @@ class SchedulerSettings:
 
     enabled: bool = True
     misfire_grace_s: int = field(default=3600, metadata=_check(_positive))
+    catch_up_interval_s: float = field(default=300.0, metadata=_check(_positive))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -130,6 +131,7 @@ class SlackSettings:
     save_emoji: str = "bookmark"
     max_concurrency: int = field(default=4, metadata=_check(_range(1, 64)))
     post_interval_s: float = field(default=1.0, metadata=_check(_range(0, 60)))
+    post_timeout_s: float = field(default=30.0, metadata=_check(_positive))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,6 +141,7 @@ class DiscordSettings:
     api_url: str = field(default="https://discord.com/api/v10", metadata=_check(_http_url))
     dev_guild_id: str = ""
     save_emoji: str = "🔖"
+    post_timeout_s: float = field(default=30.0, metadata=_check(_positive))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,7 +18,9 @@ from adapters.console.render import (
     to_input,
 )
 from bot.commands.service import CommandService
-from bot.models import ChannelRef, CommandContext, MessageRef, PaperCard, Reply, ThreadSummary
+from bot.delivery.thread_parts import post_parts
+from bot.models import ChannelRef, CommandContext, MessageRef, PaperCard, PostKey, Reply, ThreadSummary
+from bot.ports import ThreadJournal
 
 CONSOLE_CHANNEL = ChannelRef("console", "local", "console")
 CONSOLE_USER = "you"
@@ -40,19 +42,27 @@ class ConsolePublisher:
     def _print(self, text: str) -> None:
         print(text, file=self._out, flush=True)
 
-    async def post_card(self, card: PaperCard, *, channel: ChannelRef) -> MessageRef:
-        """Print a card and return its reference."""
+    async def post_card(self, card: PaperCard, *, channel: ChannelRef, key: PostKey | None = None) -> MessageRef:
+        """Print a card and return its reference (a terminal keeps no history to look a key up in)."""
         self._count += 1
         ref = MessageRef(channel, f"{self._session}-{self._count}")
         self.cards[self._count] = ref
         self._print(render_card(card, self._count))
         return ref
 
-    async def post_thread(self, summary: ThreadSummary, *, parent: MessageRef) -> MessageRef:
-        """Print a thread reply under its card."""
+    async def post_thread(
+        self, summary: ThreadSummary, *, parent: MessageRef, journal: ThreadJournal | None = None
+    ) -> MessageRef:
+        """Print a thread reply (one part) under its card."""
         number = next((n for n, ref in self.cards.items() if ref == parent), None)
         label = f" (thread of #{number})" if number is not None else ""
-        self._print(render_thread(summary).replace("── thread:", f"── thread{label}:", 1))
+        text = render_thread(summary).replace("── thread:", f"── thread{label}:", 1)
+
+        async def send(part: str, _key: PostKey | None) -> str:
+            self._print(part)
+            return f"{parent.message_id}/thread"
+
+        await post_parts([text], journal=journal, send=send)
         return MessageRef(parent.channel, f"{parent.message_id}/thread")
 
     async def send_reply(self, reply: Reply, *, channel: ChannelRef, user_id: str | None) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from bot.errors import PublishError
-from bot.models import ChannelRef, MessageRef, PaperCard, Reply, ThreadSummary
-from bot.ports import Publisher
+from bot.models import ChannelRef, MessageRef, PaperCard, PostKey, Reply, ThreadSummary
+from bot.ports import Publisher, ThreadJournal
 
 
 class PublisherRouter:
@@ -25,13 +25,15 @@ class PublisherRouter:
         except KeyError:
             raise PublishError(f"{channel.platform} is not connected; cannot post to {channel}") from None
 
-    async def post_card(self, card: PaperCard, *, channel: ChannelRef) -> MessageRef:
+    async def post_card(self, card: PaperCard, *, channel: ChannelRef, key: PostKey | None = None) -> MessageRef:
         """Post a card through the channel's platform."""
-        return await self._for(channel).post_card(card, channel=channel)
+        return await self._for(channel).post_card(card, channel=channel, key=key)
 
-    async def post_thread(self, summary: ThreadSummary, *, parent: MessageRef) -> MessageRef:
+    async def post_thread(
+        self, summary: ThreadSummary, *, parent: MessageRef, journal: ThreadJournal | None = None
+    ) -> MessageRef:
         """Post a thread reply through the channel's platform."""
-        return await self._for(parent.channel).post_thread(summary, parent=parent)
+        return await self._for(parent.channel).post_thread(summary, parent=parent, journal=journal)
 
     async def send_reply(self, reply: Reply, *, channel: ChannelRef, user_id: str | None) -> None:
         """Send a reply through the channel's platform."""

@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from bot.delivery.cards import card_for
-from bot.errors import ArxivBotError, PublishError, SourceError
+from bot.delivery.thread_parts import new_post_key, part_key
+from bot.errors import ArxivBotError, PublishError, PublishOutcomeUnknown, SourceError
 from bot.metrics import POSTS
 from bot.models import (
     CardPosted,
+    CardSending,
     ChannelRecord,
     ChannelRef,
     Delivery,
@@ -23,9 +25,12 @@ from bot.models import (
     Paper,
     PaperCard,
     PostFailed,
+    PostKey,
+    PostUnconfirmed,
     RuleKind,
     ScoredPaper,
     ThreadPosted,
+    ThreadSending,
     ThreadSummary,
 )
 from bot.ports import Clock, DigestLedger, DigestLog, Papers, PaperSource, Publisher, Summarizer
@@ -34,6 +39,7 @@ from bot.summarizers.extractive import summary_run
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
+_OPEN = (DeliveryState.PENDING, DeliveryState.SENDING)
 
 
 @dataclass(slots=True)
@@ -45,6 +51,8 @@ class ChannelOutcome:
     failed: int = 0
     listed: int = 0
     error: str | None = None
+    unfinished: int = 0
+    """Rows (card or thread) still not posted when the run ended: the digest is done only when this is 0."""
 
 
 @dataclass(slots=True)
@@ -143,7 +151,9 @@ class DigestRunner:
     async def run(self, records: Sequence[ChannelRecord]) -> dict[ChannelRef, ChannelOutcome]:
         """Select today's papers for these channels, record them in the ledger, then post them.
 
-        Every channel's cards go first; then the thread replies, each as soon as its summary is ready.
+        Every channel's cards go first; then the thread replies, each as soon as its summary is ready. A channel's
+        digest is recorded as done only when arXiv answered and none of its rows is left unfinished (a stop, a
+        failed or unconfirmed post leaves it not done, for the catch-up and the next start).
         """
         selection = await self.select(records)
         outcomes: dict[ChannelRef, ChannelOutcome] = {}
@@ -169,21 +179,35 @@ class DigestRunner:
 
                 per_channel = await asyncio.gather(*(post_channel(r) for r in records))
                 await self._post_threads([job for jobs in per_channel for job in jobs])
-        for record in records:
-            if outcomes[record.ref].error is None:
-                await self._channels.set_last_digest(record.id, self._clock.now())
+                for record in records:
+                    outcome = outcomes[record.ref]
+                    outcome.unfinished = len(await self._ledger.unfinished(record.id))
+                    if outcome.error is None and outcome.unfinished == 0:
+                        await self._channels.set_last_digest(record.id, self._clock.now())
         return outcomes
 
     async def deliver(self, record: ChannelRecord) -> tuple[int, int]:
         """Post every unfinished ledger row of a channel: all cards first, then their threads.
 
-        Returns (cards posted, rows that failed and stay pending).
+        Returns (cards posted, rows that failed and stay unfinished).
         """
         with summary_run():
             async with self._holding([record.ref]):
                 posted, failed, jobs = await self._post_cards(record)
                 await self._post_threads(jobs)
         return posted, failed
+
+    async def catch_up(self, records: Sequence[ChannelRecord]) -> dict[ChannelRef, tuple[int, int]]:
+        """``deliver`` each of these channels that no run is posting to now, side by side; a busy channel is left
+        for its own run. Returns (cards posted, failed) of each channel delivered."""
+        idle = [r for r in records if not self._locks.setdefault(r.ref, asyncio.Lock()).locked()]
+        slots = asyncio.Semaphore(self._channel_concurrency)
+
+        async def one(record: ChannelRecord) -> tuple[ChannelRef, tuple[int, int]]:
+            async with slots:
+                return record.ref, await self.deliver(record)
+
+        return dict(await asyncio.gather(*(one(r) for r in idle)))
 
     @asynccontextmanager
     async def _holding(self, refs: Iterable[ChannelRef]) -> AsyncIterator[None]:
@@ -194,7 +218,11 @@ class DigestRunner:
             yield
 
     async def _post_cards(self, record: ChannelRecord) -> tuple[int, int, list[ThreadJob]]:
-        """Post the channel's pending cards (its lock held); return (posted, failed, threads still to post)."""
+        """Post the channel's unfinished cards (its lock held); return (posted, failed, threads still to post).
+
+        A card left ``sending`` by an earlier attempt is looked for on the platform (by its key) before it is
+        posted again.
+        """
         rows = await self._ledger.unfinished(record.id)
         if not rows:
             return 0, 0, []
@@ -212,7 +240,7 @@ class DigestRunner:
                 )
                 failed += 1
                 continue
-            if row.state is DeliveryState.PENDING:
+            if row.state in _OPEN:
                 if self._stopping:
                     break
                 card = card_for(
@@ -224,7 +252,7 @@ class DigestRunner:
                     continue
                 row = marked
                 posted += 1
-            if row.thread_state is DeliveryState.PENDING and row.message_id is not None:
+            if row.thread_state in _OPEN and row.message_id is not None:
                 ready.append(ThreadJob(row, paper, MessageRef(record.ref, row.message_id), record.language))
         return posted, failed, ready
 
@@ -276,7 +304,7 @@ class DigestRunner:
             await asyncio.wait(set(self._in_flight), timeout=timeout_s)
 
     async def _whole(self, step: Coroutine[Any, Any, _T]) -> _T:
-        """Run a post and its ledger mark to the end even when the caller is cancelled (shutdown)."""
+        """Run a post and its ledger marks to the end even when the caller is cancelled (shutdown)."""
         task = asyncio.ensure_future(step)
         self._in_flight.add(task)
         task.add_done_callback(self._step_done)
@@ -289,25 +317,71 @@ class DigestRunner:
             log.warning("posting or recording a post failed: %s", task.exception())
 
     async def _post_card(self, row: Delivery, card: PaperCard, channel: ChannelRef) -> Delivery | None:
-        """Post one card and mark its ledger row posted; None (row stays pending) when the platform refused."""
+        """Record the intent, post one card (or find the one an earlier attempt left), record the message.
+
+        None when it is not posted: back to pending when the platform proved it took nothing, still ``sending``
+        when the outcome is unknown.
+        """
+        platform = channel.platform
+        if row.state is DeliveryState.SENDING and row.key is not None:
+            key = PostKey(row.key, row.sending_since)
+        else:
+            row = await self._ledger.mark(row, CardSending(row.key or new_post_key()))
+            key = PostKey(row.key or "")
         try:
-            ref = await self._publisher.post_card(card, channel=channel)
+            ref = await self._publisher.post_card(card, channel=channel, key=key)
+        except PublishOutcomeUnknown as err:
+            POSTS.labels(platform=platform, kind="card", outcome="unconfirmed").inc()
+            log.warning("posting %s to %s may have failed; will look for it: %s", card.paper.versioned_id, channel, err)
+            await self._ledger.mark(row, PostUnconfirmed(str(err)))
+            return None
         except PublishError as err:
-            POSTS.labels(platform=channel.platform, kind="card", outcome="failed").inc()
+            POSTS.labels(platform=platform, kind="card", outcome="failed").inc()
             log.warning("posting %s to %s failed: %s", card.paper.versioned_id, channel, err)
             await self._ledger.mark(row, PostFailed(str(err)))
             return None
-        POSTS.labels(platform=channel.platform, kind="card", outcome="sent").inc()
+        POSTS.labels(platform=platform, kind="card", outcome="sent").inc()
         return await self._ledger.mark(row, CardPosted(ref.message_id))
 
     async def _post_summary(self, row: Delivery, summary: ThreadSummary, parent: MessageRef) -> None:
         paper = summary.paper
+        platform = parent.channel.platform
+        journal = LedgerThread(ledger=self._ledger, row=row)
         try:
-            ref = await self._publisher.post_thread(summary, parent=parent)
-        except PublishError as err:
-            POSTS.labels(platform=parent.channel.platform, kind="thread", outcome="failed").inc()
-            log.warning("thread reply for %s in %s failed: %s", paper.versioned_id, parent.channel, err)
-            await self._ledger.mark(row, PostFailed(str(err)))
+            await self._publisher.post_thread(summary, parent=parent, journal=journal)
+        except PublishOutcomeUnknown as err:
+            POSTS.labels(platform=platform, kind="thread", outcome="unconfirmed").inc()
+            log.warning("thread reply for %s in %s may have failed: %s", paper.versioned_id, parent.channel, err)
+            await self._ledger.mark(journal.row, PostUnconfirmed(str(err)))
             return
-        POSTS.labels(platform=parent.channel.platform, kind="thread", outcome="sent").inc()
-        await self._ledger.mark(row, ThreadPosted(ref.message_id))
+        except PublishError as err:
+            POSTS.labels(platform=platform, kind="thread", outcome="failed").inc()
+            log.warning("thread reply for %s in %s failed: %s", paper.versioned_id, parent.channel, err)
+            await self._ledger.mark(journal.row, PostFailed(str(err)))
+            return
+        POSTS.labels(platform=platform, kind="thread", outcome="sent").inc()
+
+
+class LedgerThread:
+    """The ``ThreadJournal`` of one ledger row: each thread part's intent and message go in the ledger."""
+
+    def __init__(self, *, ledger: DigestLedger, row: Delivery) -> None:
+        self._ledger = ledger
+        self.row = row
+        """The row as last marked."""
+        self._key = row.key or new_post_key()
+
+    def resume(self) -> tuple[int, PostKey]:
+        """The first part not posted yet, with ``sending_since`` when an earlier attempt may have sent it."""
+        part = self.row.thread_parts
+        since = self.row.sending_since if self.row.thread_state is DeliveryState.SENDING else None
+        return part, PostKey(part_key(self._key, part), since)
+
+    async def sending(self, part: int) -> PostKey:
+        """Mark part ``part`` sending (with the row's key)."""
+        self.row = await self._ledger.mark(self.row, ThreadSending(self._key, part))
+        return PostKey(part_key(self._key, part))
+
+    async def sent(self, part: int, message_id: str, *, last: bool) -> None:
+        """Mark part ``part`` posted."""
+        self.row = await self._ledger.mark(self.row, ThreadPosted(message_id, part=part, last=last))

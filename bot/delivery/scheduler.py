@@ -1,43 +1,57 @@
-"""The daily digest on APScheduler 3.11, in the service's event loop: one job per distinct post time and zone."""
+"""The daily digest on APScheduler 3.11, in the service's event loop: one job per distinct post time and zone,
+plus the catch-up: at start and every ``catch_up_interval_s``, channels with unfinished ledger rows planned by now
+get them delivered, whatever the schedule says."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Coroutine
+from collections.abc import Collection, Coroutine
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.delivery.runner import DigestRunner
 from bot.delivery.schedule import missed_run, parse_post_time
 from bot.models import ChannelRecord
-from bot.ports import ChannelReader, Clock
+from bot.ports import ChannelReader, Clock, DeliveryPlanning
 
 log = logging.getLogger(__name__)
 
 Slot = tuple[str, str]
 """(post time HH:MM, IANA zone)."""
+CATCH_UP_JOB = "catch-up"
 
 
 class DigestScheduler:
-    """Keeps one cron job per slot; each job runs every channel of that slot together."""
+    """Keeps one cron job per slot (each runs every channel of that slot together) and the catch-up job."""
 
     def __init__(
-        self, *, runner: DigestRunner, channels: ChannelReader, clock: Clock, misfire_grace_s: int
+        self,
+        *,
+        runner: DigestRunner,
+        channels: ChannelReader,
+        ledger: DeliveryPlanning,
+        clock: Clock,
+        misfire_grace_s: int,
+        catch_up_interval_s: float = 300.0,
     ) -> None:
         self._runner = runner
         self._channels = channels
+        self._ledger = ledger
         self._clock = clock
         self._grace = misfire_grace_s
+        self._catch_up_interval_s = catch_up_interval_s
         self._scheduler = AsyncIOScheduler()
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        """Start the scheduler, add a job per slot and run once what was missed while we were down."""
+        """Start the scheduler, add a job per slot, run once what was missed while we were down, and catch up on
+        unfinished posts now and every ``catch_up_interval_s``."""
         self._scheduler.start()
         records = await self.resync()
         now = self._clock.now()
@@ -55,6 +69,17 @@ class DigestScheduler:
         if missed:
             log.info("running the missed digest of %d channel(s) now", len(missed))
             self._spawn(self._run_records(missed))
+        # The missed runs deliver their channels' unfinished rows themselves.
+        self._spawn(self.catch_up(skip={r.id for r in missed}))
+        self._scheduler.add_job(
+            self.catch_up,
+            IntervalTrigger(seconds=self._catch_up_interval_s),
+            id=CATCH_UP_JOB,
+            replace_existing=True,
+            misfire_grace_time=self._grace,
+            coalesce=True,
+            max_instances=1,
+        )
 
     async def stop(self) -> None:
         """Stop scheduling and wait for running digests."""
@@ -88,7 +113,7 @@ class DigestScheduler:
             slots[(record.post_time, record.timezone)].append(record.id)
         wanted = {self._job_id(slot) for slot in slots}
         for job in self._scheduler.get_jobs():
-            if job.id not in wanted:
+            if job.id not in wanted and job.id != CATCH_UP_JOB:
                 job.remove()
         for slot in slots:
             at = parse_post_time(slot[0])
@@ -112,6 +137,22 @@ class DigestScheduler:
         except Exception:
             log.exception("could not update the schedule")
 
+    async def catch_up(self, *, skip: Collection[int] = ()) -> None:
+        """Deliver the unfinished rows planned by now of every channel (but those in ``skip`` and those a run is
+        posting to), independent of missed slots: what a stop, a crash or a failed post left behind."""
+        try:
+            ids = await self._ledger.unfinished_channels(planned_before=self._clock.now())
+            records = [r for i in ids if i not in skip and (r := await self._channels.by_id(i)) is not None]
+            if not records:
+                return
+            log.info("catching up on unfinished posts in %d channel(s)", len(records))
+            delivered = await self._runner.catch_up(records)
+        except Exception:
+            log.exception("catching up on unfinished posts failed")
+            return
+        for ref, (posted, failed) in delivered.items():
+            log.info("catch-up %s: %d posted, %d failed", ref, posted, failed)
+
     async def _run_slot(self, slot: Slot) -> None:
         records = [r for r in await self._channels.all_active() if (r.post_time, r.timezone) == slot]
         await self._run_records(records)
@@ -124,11 +165,12 @@ class DigestScheduler:
             return
         for ref, outcome in outcomes.items():
             log.info(
-                "digest %s: %d posted, %d failed, %d listed",
+                "digest %s: %d posted, %d failed, %d listed, %d unfinished",
                 ref,
                 outcome.posted,
                 outcome.failed,
                 outcome.listed,
+                outcome.unfinished,
             )
 
     @staticmethod

@@ -21,7 +21,7 @@ import pytest
 from adapters.composition import build_services
 from adapters.console.adapter import CONSOLE_CHANNEL
 from adapters.runtime import stop_work
-from bot.models import ChannelRef, MessageRef, PaperCard
+from bot.models import ChannelRef, MessageRef, PaperCard, PostKey
 from tests.conftest import ROOT, ctx, make_settings
 from tests.fakes.arxiv_server import HANG, FakeArxivServer
 from tests.fakes.clock import FixedClock
@@ -41,9 +41,9 @@ class GatedPublisher(FakePublisher):
     entered: asyncio.Event = field(default_factory=asyncio.Event)
     release: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def post_card(self, card: PaperCard, *, channel: ChannelRef) -> MessageRef:
+    async def post_card(self, card: PaperCard, *, channel: ChannelRef, key: PostKey | None = None) -> MessageRef:
         """Record the card (the platform has it), then hold the answer of the gated one."""
-        ref = await super().post_card(card, channel=channel)
+        ref = await super().post_card(card, channel=channel, key=key)
         if len(self.cards) == self.gate_at:
             self.entered.set()
             await self.release.wait()

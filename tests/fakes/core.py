@@ -75,7 +75,9 @@ def fake_core(
     repos = repos or fake_repositories(clock=clock, model=model, daily_budget_usd=2.0)
     source, publisher, summarizer = FakeSource(), FakePublisher(), FakeSummarizer()
     runner = make_runner(repos, source, publisher, summarizer, clock)
-    scheduler = DigestScheduler(runner=runner, channels=repos.channels, clock=clock, misfire_grace_s=60)
+    scheduler = DigestScheduler(
+        runner=runner, channels=repos.channels, ledger=repos.ledger, clock=clock, misfire_grace_s=60
+    )
     changes: list[ChannelRecord] = []
     commands = CommandService(
         ports=CommandPorts(

@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from adapters.composition import Services
-from bot.models import ChannelRef, MessageRef, PaperCard
+from bot.models import ChannelRef, MessageRef, PaperCard, PostKey
 from tests.conftest import ctx
 from tests.fakes.publisher import FakePublisher
 
@@ -21,7 +21,7 @@ class OverlapPublisher(FakePublisher):
     overlapped: asyncio.Event = field(default_factory=asyncio.Event)
     order: list[tuple[ChannelRef, float]] = field(default_factory=list)
 
-    async def post_card(self, card: PaperCard, *, channel: ChannelRef) -> MessageRef:
+    async def post_card(self, card: PaperCard, *, channel: ChannelRef, key: PostKey | None = None) -> MessageRef:
         self.in_flight[channel] = self.in_flight.get(channel, 0) + 1
         busy = [c for c, n in self.in_flight.items() if n]
         self.max_channels_at_once = max(self.max_channels_at_once, len(busy))
@@ -32,7 +32,7 @@ class OverlapPublisher(FakePublisher):
             # Without side-by-side posting the second channel never starts and this wait times out.
             await asyncio.wait_for(self.overlapped.wait(), timeout=5)
             self.order.append((channel, card.score))
-            return await super().post_card(card, channel=channel)
+            return await super().post_card(card, channel=channel, key=key)
         finally:
             self.in_flight[channel] -= 1
 

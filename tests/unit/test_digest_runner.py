@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from bot.errors import SourceUnavailable
-from bot.models import CardPosted, ChannelRef, DeliveryState, PostFailed, ScoredPaper, ThreadPosted
+from bot.models import (
+    CardPosted,
+    CardSending,
+    ChannelRef,
+    DeliveryState,
+    PostFailed,
+    ScoredPaper,
+    ThreadPosted,
+    ThreadSending,
+)
 from tests.fakes.core import TODAY, FakeCore, ctx, fake_core, paper
 from tests.fakes.publisher import FakePublisher, SimulatedCrash
 
@@ -29,9 +38,20 @@ async def test_each_channel_gets_its_cards_in_rank_order_then_the_threads() -> N
     assert posted_order(core, B) == ["2601.00001", "2601.00002"]
     kinds = [kind for kind, _ in core.publisher.sent]
     assert kinds == ["card"] * 5 + ["thread"] * 5  # every card before any thread
-    marks = [type(m) for _, m in core.repos.ledger.marks]
-    assert marks == [CardPosted] * 5 + [ThreadPosted] * 5
+    # Each row: the intent before each platform call, the message after it; every card's marks before any thread's.
+    per_row: dict[int, list[type]] = {}
+    for row_id, mark in core.repos.ledger.marks:
+        per_row.setdefault(row_id, []).append(type(mark))
+    assert list(per_row.values()) == [[CardSending, CardPosted, ThreadSending, ThreadPosted]] * 5
+    kinds_marked = [type(m) for _, m in core.repos.ledger.marks]
+    assert set(kinds_marked[:10]) == {CardSending, CardPosted}
+    assert set(kinds_marked[10:]) == {ThreadSending, ThreadPosted}
     assert all(r.state is r.thread_state is DeliveryState.POSTED for r in core.repos.ledger.rows)
+    # The platform got each row's key: the card the key itself, its one thread part key.0.
+    row_keys = sorted(r.post_key or "" for r in core.repos.ledger.rows)
+    assert len(set(row_keys)) == 5 and all(len(k) == 20 for k in row_keys)
+    sent_keys = [k.value for k in core.publisher.keys if k is not None]
+    assert sorted(sent_keys) == sorted(row_keys + [f"{k}.0" for k in row_keys])
     assert all(r.last_digest_at == core.clock.current for r in core.repos.channels.records)
 
 
