@@ -1,10 +1,20 @@
-"""The Publisher port over Slack's Web API: paced per channel, bounded per workspace, failures as PublishError."""
+"""The Publisher port over Slack's Web API: paced per channel, bounded per workspace, failures as PublishError.
+
+Exactly once: every message we post carries message ``metadata`` (event type ``arxiv_bot_post``, payload
+``{"key": <ledger key>}``). A ``chat.postMessage`` is retried automatically only when it provably did not reach
+Slack (429 with Retry-After, a connection that never opened); after a reset, a timeout or a 5xx the message may
+exist, so the failure is ``PublishOutcomeUnknown`` and the ledger keeps the row ``sending``. Before such a message
+is posted again it is looked for by its key: ``conversations.history`` for a card, ``conversations.replies`` for a
+thread part, from the intent's time on. Both need the ``channels:history`` (public) or ``groups:history`` (private
+channel) scope; without it the publisher warns once, naming the scope, and posts again as it did before.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -15,6 +25,9 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.translate import (
@@ -25,10 +38,24 @@ from adapters.slack.translate import (
     thread_text,
     to_blocks,
 )
-from bot.errors import PublishError
-from bot.models import ChannelRef, MessageRef, PaperCard, Reply, ThreadSummary
+from bot.delivery.thread_parts import post_parts
+from bot.errors import PublishError, PublishOutcomeUnknown
+from bot.models import ChannelRef, MessageRef, PaperCard, PostKey, Reply, ThreadSummary
+from bot.ports import ThreadJournal
 
 log = logging.getLogger(__name__)
+
+METADATA_EVENT = "arxiv_bot_post"
+"""The ``metadata.event_type`` of every message we post; ``event_payload.key`` is the ledger key."""
+MESSAGE_CREATING = frozenset({"chat.postMessage", "chat.postEphemeral"})
+NEVER_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+"""Failures before the request left: nothing can have been created."""
+CLOCK_SKEW = timedelta(seconds=60)
+"""Margin before the intent's time, for a clock that differs from Slack's."""
+HISTORY_PAGE = 200
+HISTORY_PAGES = 20
+"""A key is looked for among at most this many pages of messages since the intent."""
+HISTORY_SCOPES = {"channels:history", "groups:history", "im:history", "mpim:history"}
 
 _HINTS = {
     "not_in_channel": "; invite the bot to the channel first (/invite @arxiv-bot)",
@@ -37,22 +64,77 @@ _HINTS = {
 }
 
 
+def _creates_message(request: HttpRequest) -> bool:
+    return request.url.rstrip("/").rsplit("/", 1)[-1] in MESSAGE_CREATING
+
+
+class ConnectionRetry(AsyncConnectionErrorRetryHandler):
+    """slack_sdk's retry of dropped connections, except a message-creating call that may have reached Slack:
+    that one is retried only when the connection never opened."""
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if isinstance(error, NEVER_SENT):
+            return True
+        if _creates_message(request):
+            return False
+        return await super()._can_retry_async(state=state, request=request, response=response, error=error)
+
+
+class ServerErrorRetry(AsyncServerErrorRetryHandler):
+    """slack_sdk's retry of 500/503, except for a message-creating call (Slack may have created it)."""
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if _creates_message(request):
+            return False
+        return await super()._can_retry_async(state=state, request=request, response=response, error=error)
+
+
 def retry_handlers() -> list[AsyncRetryHandler]:
-    """Retries for dropped connections, 429 (waiting Retry-After) and 500/503.
+    """Retries for dropped connections, 429 (waiting Retry-After) and 500/503, none that could post twice.
 
     The handlers share one attempt counter per request, so each bound counts the attempts of all of them.
     """
     return [
-        AsyncConnectionErrorRetryHandler(max_retry_count=2),
+        ConnectionRetry(max_retry_count=2),
         AsyncRateLimitErrorRetryHandler(max_retry_count=6),
-        AsyncServerErrorRetryHandler(max_retry_count=3),
+        ServerErrorRetry(max_retry_count=3),
     ]
 
 
-def make_client(*, token: str, api_url: str) -> AsyncWebClient:
+def make_client(*, token: str, api_url: str, timeout_s: float = 30.0) -> AsyncWebClient:
     """A Web API client for ``api_url`` (which must end with ``/``) with our retry handlers."""
     base_url = api_url if api_url.endswith("/") else api_url + "/"
-    return AsyncWebClient(token=token, base_url=base_url, retry_handlers=retry_handlers(), timeout=30)
+    # slack_sdk types the timeout as int but hands it to aiohttp.ClientTimeout, which takes a float.
+    timeout: Any = timeout_s
+    return AsyncWebClient(token=token, base_url=base_url, retry_handlers=retry_handlers(), timeout=timeout)
+
+
+def metadata(key: PostKey | None) -> dict[str, Any] | None:
+    """The message metadata that carries a post key."""
+    return None if key is None else {"event_type": METADATA_EVENT, "event_payload": {"key": key.value}}
+
+
+def carries_key(message: dict[str, Any], key: str) -> bool:
+    """Whether a message from conversations.history/replies is ours with this key."""
+    meta = message.get("metadata")
+    if not isinstance(meta, dict) or meta.get("event_type") != METADATA_EVENT:
+        return False
+    payload = meta.get("event_payload")
+    return isinstance(payload, dict) and payload.get("key") == key
 
 
 class ChannelPacer:
@@ -99,6 +181,7 @@ class SlackPublisher:
         self._pacer = pacer if pacer is not None else ChannelPacer(interval_s=post_interval_s)
         self._max_concurrency = max_concurrency
         self._bounds: dict[str, asyncio.Semaphore] = {}
+        self._missing_scopes: set[str] = set()
 
     def _bound(self, workspace: str) -> asyncio.Semaphore:
         bound = self._bounds.get(workspace)
@@ -106,42 +189,128 @@ class SlackPublisher:
             bound = self._bounds[workspace] = asyncio.Semaphore(self._max_concurrency)
         return bound
 
-    async def _call(self, method: str, channel: ChannelRef, **args: Any) -> dict[str, Any]:
+    async def _call(
+        self, method: str, channel: ChannelRef, *, params: dict[str, Any] | None = None, **args: Any
+    ) -> dict[str, Any]:
+        """One Web API call (JSON body, or ``params`` as a GET query); failures as PublishError, and as
+        PublishOutcomeUnknown when a message-creating call may have reached Slack."""
+        creates = method in MESSAGE_CREATING
         try:
             async with self._bound(channel.workspace):
-                response = await self.client.api_call(method, json={"channel": channel.channel, **args})
+                if params is not None:
+                    response = await self.client.api_call(
+                        method, http_verb="GET", params={"channel": channel.channel, **params}
+                    )
+                else:
+                    response = await self.client.api_call(method, json={"channel": channel.channel, **args})
         except SlackApiError as err:
             code = str(err.response.get("error", "unknown_error"))
-            raise PublishError(f"Slack refused {method} to {channel}: {code}{_HINTS.get(code, '')}") from None
-        except (SlackClientError, aiohttp.ClientError, TimeoutError) as err:
+            text = f"Slack refused {method} to {channel}: {code}{_HINTS.get(code, '')}"
+            if creates and err.response.status_code >= 500:
+                raise PublishOutcomeUnknown(f"{text} (HTTP {err.response.status_code})") from None
+            raise SlackRefusal(text, code=code, needed=str(err.response.get("needed") or "")) from None
+        except NEVER_SENT as err:
             raise PublishError(f"Slack could not be reached for {method} to {channel}: {err!r}") from None
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as err:
+            text = f"Slack could not be reached for {method} to {channel}: {err!r}"
+            raise (PublishOutcomeUnknown(text) if creates else PublishError(text)) from None
         return dict(response.data) if isinstance(response.data, dict) else {}
 
-    async def _post(self, channel: ChannelRef, *, text: str, blocks: list[Block], thread_ts: str | None = None) -> str:
+    async def _post(
+        self,
+        channel: ChannelRef,
+        *,
+        text: str,
+        blocks: list[Block],
+        thread_ts: str | None = None,
+        key: PostKey | None = None,
+    ) -> str:
         await self._pacer.wait_turn(channel)
         args: dict[str, Any] = {"text": text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
         if thread_ts is not None:
             args["thread_ts"] = thread_ts
+        meta = metadata(key)
+        if meta is not None:
+            args["metadata"] = meta
         data = await self._call("chat.postMessage", channel, **args)
         ts = data.get("ts")
         if not isinstance(ts, str) or not ts:
-            raise PublishError(f"Slack answered chat.postMessage to {channel} without a message ts")
+            raise PublishOutcomeUnknown(f"Slack answered chat.postMessage to {channel} without a message ts")
         return ts
 
-    async def post_card(self, card: PaperCard, *, channel: ChannelRef) -> MessageRef:
-        """Post a card as a top-level message; its ``ts`` is the reference."""
-        ts = await self._post(channel, text=card_text(card), blocks=to_blocks(card))
+    async def _find(self, channel: ChannelRef, key: PostKey, *, thread_ts: str | None = None) -> str | None:
+        """The ts of our message with ``key`` posted since the intent (in the thread of ``thread_ts``), or None.
+
+        Without the history scope: one warning naming it, then None (the message is posted again, as before).
+        """
+        assert key.sending_since is not None
+        method = "conversations.replies" if thread_ts else "conversations.history"
+        params: dict[str, Any] = {
+            "oldest": f"{(key.sending_since - CLOCK_SKEW).timestamp():.6f}",
+            "include_all_metadata": "true",
+            "limit": str(HISTORY_PAGE),
+        }
+        if thread_ts:
+            params["ts"] = thread_ts
+        for _page in range(HISTORY_PAGES):
+            try:
+                data = await self._call(method, channel, params=params)
+            except SlackRefusal as err:
+                if err.code == "missing_scope":
+                    self._warn_missing_scope(method, err.needed)
+                    return None
+                raise PublishOutcomeUnknown(f"could not look for message {key.value}: {err}") from None
+            except PublishError as err:
+                raise PublishOutcomeUnknown(f"could not look for message {key.value}: {err}") from None
+            for message in data.get("messages") or []:
+                if isinstance(message, dict) and carries_key(message, key.value) and message.get("ts"):
+                    log.info("found message %s in %s, posted by an earlier attempt", key.value, channel)
+                    return str(message["ts"])
+            cursor = (data.get("response_metadata") or {}).get("next_cursor")
+            if not data.get("has_more") or not cursor:
+                return None
+            params["cursor"] = cursor
+        return None
+
+    def _warn_missing_scope(self, method: str, needed: str) -> None:
+        scopes = {s for s in needed.split(",") if s} or {"channels:history", "groups:history"}
+        new = scopes - self._missing_scopes
+        if not new:
+            return
+        self._missing_scopes |= new
+        log.warning(
+            "Slack did not allow %s (missing scope %s): a post whose answer was lost is posted again without "
+            "looking for it first, which may duplicate it; add %s to the app's bot scopes and reinstall it",
+            method,
+            ", ".join(sorted(new)),
+            " and ".join(sorted(scopes & HISTORY_SCOPES) or sorted(scopes)),
+        )
+
+    async def post_card(self, card: PaperCard, *, channel: ChannelRef, key: PostKey | None = None) -> MessageRef:
+        """Post a card as a top-level message (carrying ``key``); its ``ts`` is the reference. A card whose earlier
+        attempt may have been created is looked for first."""
+        if key is not None and key.sending_since is not None:
+            found = await self._find(channel, key)
+            if found is not None:
+                return MessageRef(channel, found)
+        ts = await self._post(channel, text=card_text(card), blocks=to_blocks(card), key=key)
         return MessageRef(channel, ts)
 
-    async def post_thread(self, summary: ThreadSummary, *, parent: MessageRef) -> MessageRef:
-        """Post the summary in the card's thread (several replies when it exceeds one message)."""
+    async def post_thread(
+        self, summary: ThreadSummary, *, parent: MessageRef, journal: ThreadJournal | None = None
+    ) -> MessageRef:
+        """Post the summary in the card's thread (several replies when it exceeds one message), each part recorded
+        in ``journal`` and carrying its key."""
         text = thread_text(summary)
-        first: str | None = None
-        for blocks in thread_blocks(summary):
-            ts = await self._post(parent.channel, text=text, blocks=blocks, thread_ts=parent.message_id)
-            first = first or ts
-        assert first is not None  # thread_blocks always gives at least one message
-        return MessageRef(parent.channel, first)
+
+        async def send(blocks: list[Block], key: PostKey | None) -> str:
+            return await self._post(parent.channel, text=text, blocks=blocks, thread_ts=parent.message_id, key=key)
+
+        async def find(_part: int, _blocks: list[Block], key: PostKey) -> str | None:
+            return await self._find(parent.channel, key, thread_ts=parent.message_id)
+
+        first = await post_parts(thread_blocks(summary), journal=journal, send=send, find=find)
+        return MessageRef(parent.channel, first or parent.message_id)
 
     async def send_reply(self, reply: Reply, *, channel: ChannelRef, user_id: str | None) -> None:
         """Send a reply: ephemeral to ``user_id`` when asked and known, else to the channel."""
@@ -152,3 +321,12 @@ class SlackPublisher:
                 )
             else:
                 await self._post(channel, text=message.text, blocks=message.blocks)
+
+
+class SlackRefusal(PublishError):
+    """Slack answered ``ok: false``: nothing was done. ``code`` is Slack's error, ``needed`` a missing scope."""
+
+    def __init__(self, message: str, *, code: str, needed: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.needed = needed

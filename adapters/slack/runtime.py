@@ -6,8 +6,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from collections.abc import Mapping, Sequence
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
 import aiohttp
@@ -69,23 +72,80 @@ class SlackAdapter:
             await self.socket.close_async()  # type: ignore[no-untyped-call]
 
 
-def events_handler(*, app: AsyncApp, signing_secret: str) -> Handler:
-    """The aiohttp handler of Slack's HTTP mode: 401 for a bad or stale signature, else the request goes to Bolt."""
+REPLAY_WINDOW_S = 300.0
+"""Slack refuses (and we reject) a request timestamp older than this; a replay can only come within it."""
+
+
+class ReplayGuard:
+    """Remembers what was handled within the replay window: ``first(key)`` is True once per key per window."""
+
+    def __init__(self, *, window_s: float = REPLAY_WINDOW_S, clock: Callable[[], float] = time.monotonic) -> None:
+        self._window_s = window_s
+        self._clock = clock
+        self._seen: OrderedDict[Hashable, float] = OrderedDict()
+
+    def first(self, key: Hashable) -> bool:
+        """Record ``key``; False if it was already recorded within the window."""
+        now = self._clock()
+        while self._seen and next(iter(self._seen.values())) <= now - self._window_s:
+            self._seen.popitem(last=False)
+        if key in self._seen:
+            return False
+        self._seen[key] = now
+        return True
+
+    def forget(self, key: Hashable) -> None:
+        """Drop ``key`` (its handling failed: a retry of it must run)."""
+        self._seen.pop(key, None)
+
+
+def event_id(body: str, content_type: str) -> str | None:
+    """The ``event_id`` of an Events API callback, None for commands, interactivity and anything else."""
+    if not content_type.startswith("application/json"):
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    value = data.get("event_id") if isinstance(data, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def events_handler(*, app: AsyncApp, signing_secret: str, guard: ReplayGuard | None = None) -> Handler:
+    """The aiohttp handler of Slack's HTTP mode.
+
+    401 for a bad, stale or malformed signature or timestamp. A validly signed request seen before within the
+    5-minute window (same timestamp and signature), and an event whose ``event_id`` was already handled (Slack's
+    retries, marked ``X-Slack-Retry-Num``, included), get 200 and change nothing. The rest goes to Bolt.
+    """
     verifier = SignatureVerifier(signing_secret)
+    seen = guard or ReplayGuard()
 
     async def handle(request: web.Request) -> web.StreamResponse:
         body = await request.read()
         headers = {k.lower(): v for k, v in request.headers.items()}
-        if not verifier.is_valid_request(body, headers):
-            log.warning("rejected a Slack request with a missing, wrong or stale signature")
+        timestamp = headers.get("x-slack-request-timestamp", "")
+        if not timestamp.isascii() or not timestamp.isdigit() or not verifier.is_valid_request(body, headers):
+            log.warning("rejected a Slack request with a missing, wrong or stale signature or timestamp")
             return web.Response(status=401, text="invalid request signature")
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             return web.Response(status=400, text="request body is not UTF-8")
+        if not seen.first(("request", timestamp, headers.get("x-slack-signature", ""))):
+            log.warning("ignored a replayed Slack request (timestamp %s seen before)", timestamp)
+            return web.Response(status=200)
+        event = event_id(text, headers.get("content-type", ""))
+        if event is not None and not seen.first(("event", event)):
+            retry = headers.get("x-slack-retry-num")
+            log.info("ignored Slack event %s: already handled%s", event, f" (retry {retry})" if retry else "")
+            return web.Response(status=200)
         bolt_headers: dict[str, str | Sequence[str]] = dict(headers)
         bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=bolt_headers)
-        return await to_aiohttp_response(await app.async_dispatch(bolt_request))
+        response = await app.async_dispatch(bolt_request)
+        if event is not None and response.status >= 500:
+            seen.forget(("event", event))  # not handled: Slack's retry of it must run
+        return await to_aiohttp_response(response)
 
     return handle
 
@@ -153,7 +213,7 @@ class SlackConnection:
 
 async def connect_slack_publisher(settings: SlackSettings, env: Mapping[str, str]) -> SlackConnection:
     """Check SLACK_BOT_TOKEN with ``auth.test`` and build the publisher on that client."""
-    client = make_client(token=slack_bot_token(env), api_url=settings.api_url)
+    client = make_client(token=slack_bot_token(env), api_url=settings.api_url, timeout_s=settings.post_timeout_s)
     team_id = await check_bot_token(client, settings.api_url)
     publisher = SlackPublisher(
         client=client, post_interval_s=settings.post_interval_s, max_concurrency=settings.max_concurrency

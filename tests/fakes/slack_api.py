@@ -3,10 +3,16 @@
 Use it as ``async with running_fake_slack() as slack:`` and point ``AsyncWebClient(base_url=slack.api_url)``
 (or ``ARXIVBOT_SLACK__API_URL``) at it. Tests read and steer it directly:
 
-* ``slack.calls``: every Web API call (method, arguments, token, HTTP status, answer, time), faults included;
-  ``slack.posts()`` the chat.postMessage calls that succeeded.
-* ``slack.fail(429, (429, {"Retry-After": "0"}), 500, method="chat.postMessage")`` queues faults for the next
-  calls of that method (``method=None``: any method).
+* ``slack.calls``: every Web API call (method, arguments, token, HTTP status, answer, time, fault), faults included;
+  ``slack.posts()`` the chat.postMessage calls that were answered ok.
+* ``slack.messages`` / ``slack.replies``: every message chat.postMessage created, per channel and per thread, with
+  its ``metadata`` (what ``conversations.history`` and ``conversations.replies`` list, newest first / oldest first,
+  from ``oldest`` on, metadata only with ``include_all_metadata``). Reading needs ``channels:history`` (``groups:``
+  for a ``G...`` channel) in ``slack.scopes``; without it Slack's ``missing_scope`` answer.
+* ``slack.fail(429, (429, {"Retry-After": "0"}), 500, LOST, HANG, RESET, method="chat.postMessage")`` queues faults
+  for the next calls of that method (``method=None``: any method): a status (the message is not created), or a
+  network fault of ``tests.fakes.faults`` (``LOST`` and ``HANG`` create the message first). ``slack.random_faults``
+  gives every chat.postMessage a random one; ``slack.gates.add(at=n, create_first=...)`` holds the n-th.
 * ``slack.responses``: payloads POSTed to ``slack.response_url(key)`` (what ``respond()`` sent);
   ``slack.respond_status`` makes that endpoint answer an error instead.
 * Socket Mode: ``apps.connections.open`` answers ``slack.socket_url``; a client that connects gets a ``hello``;
@@ -19,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import itertools
 import json
 import time
 from collections import deque
@@ -31,9 +36,12 @@ from urllib.parse import urlencode
 
 from aiohttp import WSMsgType, web
 
+from tests.fakes.faults import HANG, RESET, Gates, RandomFaults, reset_connection
 from tests.fakes.loopback import serving
 
-Fault = int | tuple[int, Mapping[str, str]]
+Fault = int | str | tuple[int, Mapping[str, str]]
+"""An HTTP status, a network fault (``LOST``, ``HANG``, ``RESET``), or a status with headers."""
+HISTORY_SCOPES = frozenset({"channels:history", "groups:history"})
 BOT_TOKEN = "xoxb-fake-bot-token"
 APP_TOKEN = "xapp-fake-app-token"
 SIGNING_SECRET = "fake-signing-secret"
@@ -51,6 +59,8 @@ class SlackCall:
     status: int
     answer: dict[str, Any]
     at: float
+    fault: str | None = None
+    """The network fault played on this call (its answer did not reach the client in time, or at all)."""
 
 
 @dataclass
@@ -79,8 +89,17 @@ class FakeSlack:
     in_flight: int = 0
     max_in_flight: int = 0
     base_url: str = ""
+    scopes: set[str] = field(default_factory=lambda: set(HISTORY_SCOPES) | {"chat:write", "commands"})
+    messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Top-level messages created, per channel, oldest first."""
+    replies: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    """Thread replies created, per (channel, parent ts), oldest first."""
+    hang_s: float = 5.0
+    """How long a ``HANG`` holds the answer (longer than the client's timeout)."""
+    random_faults: RandomFaults | None = None
+    gates: Gates = field(default_factory=Gates)
     _faults: deque[tuple[str | None, Fault]] = field(default_factory=deque)
-    _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _last_ts: float = 0.0
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     @property
@@ -106,8 +125,13 @@ class FakeSlack:
         return [c for c in self.calls if c.method == method]
 
     def posts(self) -> list[SlackCall]:
-        """chat.postMessage calls that succeeded, in order."""
-        return [c for c in self.calls if c.method == "chat.postMessage" and c.answer.get("ok")]
+        """chat.postMessage calls answered ok, in order."""
+        return [c for c in self.calls if c.method == "chat.postMessage" and c.answer.get("ok") and c.fault is None]
+
+    def created(self) -> list[dict[str, Any]]:
+        """Every message created (top-level and replies), in the order they were created."""
+        every = [m for ms in self.messages.values() for m in ms] + [m for ms in self.replies.values() for m in ms]
+        return sorted(every, key=lambda m: float(m["ts"]))
 
     def responded(self, key: str | None = None) -> list[dict[str, Any]]:
         """Payloads sent to response_url (under ``key``, or all)."""
@@ -133,6 +157,11 @@ class FakeSlack:
                 return fault
         return None
 
+    def _next_ts(self) -> str:
+        # Like Slack's: seconds.microseconds of the server's clock, unique per workspace and increasing.
+        self._last_ts = max(time.time(), self._last_ts + 0.000001)
+        return f"{self._last_ts:.6f}"
+
     async def api(self, request: web.Request) -> web.Response:
         """Answer one Web API call."""
         method = request.match_info["method"]
@@ -146,10 +175,32 @@ class FakeSlack:
         token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else args.get("token")
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        played: str | None = None
         try:
             if self.latency_s:
                 await asyncio.sleep(self.latency_s)
             fault = self._take_fault(method)
+            creates = method == "chat.postMessage"
+            if fault is None and creates and self.random_faults is not None:
+                fault = self.random_faults.pick()
+            gate = self.gates.due() if creates else None
+            if gate is not None and not gate.create_first:
+                self.calls.append(SlackCall(method, args, token, 0, {}, time.monotonic(), "held"))
+                await self._notify()
+                await gate.hold()
+                if gate.drop:
+                    reset_connection(request)
+                    return web.json_response({})
+            if isinstance(fault, str):
+                played = fault
+                status, answer = (0, {}) if fault == RESET else (200, self._answer(method, args, token))
+                self.calls.append(SlackCall(method, args, token, status, answer, time.monotonic(), fault))
+                await self._notify()
+                if fault == HANG:
+                    await asyncio.sleep(self.hang_s)
+                else:
+                    reset_connection(request)
+                return web.json_response(answer)
             if fault is not None:
                 status, headers = (fault, {}) if isinstance(fault, int) else fault
                 answer = {"ok": False, "error": "ratelimited" if status == 429 else "fake_fault"}
@@ -157,11 +208,42 @@ class FakeSlack:
             else:
                 status, answer = 200, self._answer(method, args, token)
                 response = web.json_response(answer)
+                if gate is not None:
+                    self.calls.append(SlackCall(method, args, token, status, answer, time.monotonic(), "held"))
+                    await self._notify()
+                    await gate.hold()
+                    return response
         finally:
             self.in_flight -= 1
-        self.calls.append(SlackCall(method, args, token, status, answer, time.monotonic()))
+        self.calls.append(SlackCall(method, args, token, status, answer, time.monotonic(), played))
         await self._notify()
         return response
+
+    def _history(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel", ""))
+        needed = "groups:history" if channel.startswith("G") else "channels:history"
+        if needed not in self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": needed, "provided": ",".join(sorted(self.scopes))}
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        oldest = float(args.get("oldest") or 0)
+        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("true", "1")
+        if method == "conversations.history":
+            found = [m for m in reversed(self.messages.get(channel, [])) if float(m["ts"]) > oldest]
+        else:
+            parent = str(args.get("ts", ""))
+            top = [m for m in self.messages.get(channel, []) if m["ts"] == parent]
+            if not top:
+                return {"ok": False, "error": "thread_not_found"}
+            found = top + [m for m in self.replies.get((channel, parent), []) if float(m["ts"]) > oldest]
+        start = int(args.get("cursor") or 0)
+        limit = int(args.get("limit") or 100)
+        page = found[start : start + limit]
+        more = start + limit < len(found)
+        shown = [m if with_metadata else {k: v for k, v in m.items() if k != "metadata"} for m in page]
+        answer: dict[str, Any] = {"ok": True, "messages": shown, "has_more": more}
+        answer["response_metadata"] = {"next_cursor": str(start + limit) if more else ""}
+        return answer
 
     def _answer(self, method: str, args: dict[str, Any], token: str | None) -> dict[str, Any]:
         if method == "apps.connections.open":
@@ -182,14 +264,31 @@ class FakeSlack:
                     "bot_id": "BFAKE",
                 }
             case "chat.postMessage":
-                if not args.get("channel"):
+                channel = str(args.get("channel") or "")
+                if not channel:
                     return {"ok": False, "error": "channel_not_found"}
-                n = next(self._ts)
-                ts = f"{1767600000 + n}.{n:06d}"
-                return {"ok": True, "channel": args["channel"], "ts": ts, "message": {"ts": ts}}
+                ts = self._next_ts()
+                message: dict[str, Any] = {
+                    "type": "message",
+                    "ts": ts,
+                    "user": BOT_USER,
+                    "bot_id": "BFAKE",
+                    "text": args.get("text", ""),
+                    "blocks": args.get("blocks") or [],
+                }
+                if isinstance(args.get("metadata"), dict):
+                    message["metadata"] = args["metadata"]
+                parent = args.get("thread_ts")
+                if parent:
+                    message["thread_ts"] = str(parent)
+                    self.replies.setdefault((channel, str(parent)), []).append(message)
+                else:
+                    self.messages.setdefault(channel, []).append(message)
+                return {"ok": True, "channel": channel, "ts": ts, "message": message}
             case "chat.postEphemeral":
-                n = next(self._ts)
-                return {"ok": True, "message_ts": f"{1767600000 + n}.{n:06d}"}
+                return {"ok": True, "message_ts": self._next_ts()}
+            case "conversations.history" | "conversations.replies":
+                return self._history(method, args)
             case "users.info":
                 user = str(args.get("user", ""))
                 return {
@@ -277,7 +376,7 @@ def reaction_event(
         "team_id": TEAM,
         "api_app_id": "A1",
         "type": "event_callback",
-        "event_id": f"Ev{ts.replace('.', '')}{user}{int(added)}",
+        "event_id": f"Ev{ts.replace('.', '')}{user}{reaction}{int(added)}",
         "event_time": int(time.time()),
         "event": {
             "type": "reaction_added" if added else "reaction_removed",

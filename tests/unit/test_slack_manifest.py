@@ -26,19 +26,27 @@ def test_manifest_declares_the_command_minimal_scopes_events_socket_mode_and_int
     (command,) = manifest["features"]["slash_commands"]
     assert command["command"] == COMMAND and command["should_escape"] is False
     scopes = sorted(manifest["oauth_config"]["scopes"]["bot"])
-    assert scopes == ["chat:write", "commands", "reactions:read", "users:read"]
+    assert scopes == ["channels:history", "chat:write", "commands", "groups:history", "reactions:read", "users:read"]
     settings = manifest["settings"]
     assert sorted(settings["event_subscriptions"]["bot_events"]) == ["reaction_added", "reaction_removed"]
     assert settings["socket_mode_enabled"] is True and settings["interactivity"]["is_enabled"] is True
 
 
 def test_every_web_api_method_the_adapter_calls_is_covered_by_a_scope() -> None:
-    needed = {"chat.postMessage": "chat:write", "chat.postEphemeral": "chat:write", "users.info": "users:read"}
+    needed = {
+        "chat.postMessage": "chat:write",
+        "chat.postEphemeral": "chat:write",
+        "users.info": "users:read",
+        "conversations.history": "channels:history",
+        "conversations.replies": "channels:history",
+    }
     sources = "\n".join(p.read_text() for p in (ROOT / "adapters" / "slack").glob("*.py"))
     called = set(re.findall(r'"(chat\.\w+|users\.\w+|reactions\.\w+|conversations\.\w+)"', sources))
     called |= {m.replace("_", ".", 1) for m in re.findall(r"\.(users_info|chat_\w+|conversations_\w+)\(", sources)}
-    assert {"chat.postMessage", "chat.postEphemeral", "users.info"} <= called <= set(needed), called
-    assert {needed[c] for c in called} <= set(load()["oauth_config"]["scopes"]["bot"])
+    assert set(needed) <= called <= set(needed), called
+    scopes = set(load()["oauth_config"]["scopes"]["bot"])
+    assert {needed[c] for c in called} <= scopes
+    assert "groups:history" in scopes  # the same two methods in private channels
 
 
 def test_readme_section_walks_through_the_setup() -> None:
