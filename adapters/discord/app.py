@@ -68,10 +68,13 @@ class SaveButton(
 ):
     """The persistent "Save" button of a card: works after a restart because its custom_id is a template."""
 
-    def __init__(self, versioned_id: str) -> None:
+    def __init__(self, versioned_id: str, key: str | None = None) -> None:
         super().__init__(
             discord.ui.Button(
-                label="Save", emoji="🔖", style=discord.ButtonStyle.secondary, custom_id=save_custom_id(versioned_id)
+                label="Save",
+                emoji="🔖",
+                style=discord.ButtonStyle.secondary,
+                custom_id=save_custom_id(versioned_id, key),
             )
         )
         self.versioned_id = versioned_id
@@ -90,10 +93,10 @@ class SaveButton(
             await client.save_from_button(interaction)
 
 
-def save_view(card: PaperCard) -> discord.ui.View:
-    """The view under a card: one persistent Save button."""
+def save_view(card: PaperCard, key: str | None = None) -> discord.ui.View:
+    """The view under a card: one persistent Save button (its custom_id carries the card's post key)."""
     view = discord.ui.View(timeout=None)
-    view.add_item(SaveButton(card.paper.versioned_id))
+    view.add_item(SaveButton(card.paper.versioned_id, key))
     return view
 
 

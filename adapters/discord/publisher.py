@@ -1,18 +1,38 @@
-"""DiscordPublisher: the Publisher port on Discord (embed cards with a Save button, summaries in threads)."""
+"""DiscordPublisher: the Publisher port on Discord (embed cards with a Save button, summaries in threads).
+
+Exactly once: every message we create carries its ledger key as its ``nonce`` with ``enforce_nonce`` (discord.py
+sends both when ``send(nonce=...)`` is given), so Discord answers a second create with the same nonce within a few
+minutes with the first message, which covers discord.py's own retries after a 5xx. Each create is bounded by
+``post_timeout_s``; a timeout, a reset or a 5xx means the message may exist (``PublishOutcomeUnknown``). Before a
+message whose outcome was unknown is sent again, it is looked for: a card by the key in its Save button's
+custom_id (nonces are not kept in the history) among our messages since the intent, a thread part by its place
+and text among our messages in the card's thread.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Final
 
 import aiohttp
 import discord
 
-from adapters.discord.translate import ThreadPost, reply_chunks, thread_messages, thread_name, to_embed
-from bot.errors import PublishError
-from bot.models import ChannelRef, MessageRef, PaperCard, Reply, ThreadSummary
+from adapters.discord.translate import (
+    ThreadPost,
+    carries_key,
+    reply_chunks,
+    thread_messages,
+    thread_name,
+    to_embed,
+)
+from bot.delivery.thread_parts import post_parts
+from bot.errors import PublishError, PublishOutcomeUnknown
+from bot.models import ChannelRef, MessageRef, PaperCard, PostKey, Reply, ThreadSummary
+from bot.ports import ThreadJournal
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +41,15 @@ THREAD_ARCHIVE_MINUTES: Final = 10080
 THREAD_EXISTS = 160004
 """Discord's error code for "A thread has already been created for this message"."""
 PLATFORM_FAULTS = (discord.DiscordException, aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError)
+NEVER_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+"""Failures before the request left: nothing can have been created."""
+HISTORY_LIMIT = 500
+"""Messages read when looking for a card by its key (from the intent on)."""
+CLOCK_SKEW = timedelta(seconds=60)
+"""Margin before the intent's time, for a clock that differs from Discord's."""
 
-ViewFactory = Callable[[PaperCard], discord.ui.View]
+ViewFactory = Callable[[PaperCard, str | None], discord.ui.View]
+"""The view under a card, given the card and its post key."""
 
 
 def publish_error(what: str, where: object, err: BaseException) -> PublishError:
@@ -36,13 +63,56 @@ def publish_error(what: str, where: object, err: BaseException) -> PublishError:
     return PublishError(f"Discord did not take {what} in {where}: {detail}")
 
 
+def may_exist(err: BaseException) -> bool:
+    """Whether a failed create may still have created the message: a 5xx, a reset, a timeout; not a refusal or a
+    connection that never opened."""
+    if isinstance(err, discord.HTTPException):
+        return err.status >= 500
+    if isinstance(err, NEVER_SENT):
+        return False
+    return isinstance(err, (aiohttp.ClientError, OSError, asyncio.TimeoutError))
+
+
+def creation_error(what: str, where: object, err: BaseException) -> PublishError:
+    """A failed create as PublishOutcomeUnknown when the message may exist, else as PublishError."""
+    error = publish_error(what, where, err)
+    return PublishOutcomeUnknown(str(error)) if may_exist(err) else error
+
+
+def _nonce(key: PostKey | None) -> str | int:
+    """The post key as the message nonce; without one, a random nonce as discord.py would pick."""
+    return key.value if key is not None else secrets.randbits(64)
+
+
+def _descriptions(message: discord.Message) -> list[str | None]:
+    return [e.description for e in message.embeds]
+
+
+def _custom_ids(message: discord.Message) -> list[str]:
+    ids: list[str] = []
+    for row in message.components:
+        for child in getattr(row, "children", ()):
+            custom_id = getattr(child, "custom_id", None)
+            if isinstance(custom_id, str):
+                ids.append(custom_id)
+    return ids
+
+
 class DiscordPublisher:
     """Posts cards, thread summaries and out-of-interaction replies; every send has ``AllowedMentions.none()``."""
 
-    def __init__(self, *, client: discord.Client, make_view: ViewFactory, save_emoji: str) -> None:
+    def __init__(
+        self,
+        *,
+        client: discord.Client,
+        make_view: ViewFactory,
+        save_emoji: str,
+        post_timeout_s: float = 30.0,
+    ) -> None:
         self._client = client
         self._make_view = make_view
         self._save_emoji = save_emoji
+        self._timeout_s = post_timeout_s
 
     async def _text_channel(self, ref: ChannelRef) -> discord.TextChannel:
         if not ref.channel.isdigit():
@@ -54,40 +124,101 @@ class DiscordPublisher:
             raise PublishError(f"{ref} is not a text channel where threads can be started from messages")
         return channel
 
-    async def post_card(self, card: PaperCard, *, channel: ChannelRef) -> MessageRef:
-        """Post a paper's embed card with a Save button, then add the save reaction for one-click saving."""
+    async def _create(self, what: str, where: object, sending: Awaitable[discord.Message]) -> discord.Message:
+        """One message create, bounded in time (discord.py's retries included); failures classified."""
+        try:
+            return await asyncio.wait_for(sending, self._timeout_s)
+        except PLATFORM_FAULTS as err:
+            raise creation_error(what, where, err) from err
+
+    def _mine(self, message: discord.Message) -> bool:
+        return self._client.user is not None and message.author.id == self._client.user.id
+
+    async def post_card(self, card: PaperCard, *, channel: ChannelRef, key: PostKey | None = None) -> MessageRef:
+        """Post a paper's embed card with a Save button (and the key as nonce), then add the save reaction.
+
+        A card whose earlier attempt may have been created (``key.sending_since``) is looked for first.
+        """
         what = f"the card of {card.paper.versioned_id}"
         try:
             target = await self._text_channel(channel)
-            message = await target.send(
-                embed=to_embed(card), view=self._make_view(card), allowed_mentions=NO_MENTIONS
-            )
         except PLATFORM_FAULTS as err:
             raise publish_error(what, channel, err) from err
+        message = await self._find_card(target, key, what) if key and key.sending_since else None
+        if message is None:
+            message = await self._create(
+                what,
+                channel,
+                target.send(
+                    embed=to_embed(card),
+                    view=self._make_view(card, key.value if key else None),
+                    allowed_mentions=NO_MENTIONS,
+                    nonce=_nonce(key),
+                ),
+            )
         try:
-            await message.add_reaction(self._save_emoji)
+            await asyncio.wait_for(message.add_reaction(self._save_emoji), self._timeout_s)
         except PLATFORM_FAULTS as err:
             # The card is posted (and goes in the ledger); saving still works with the button.
             log.warning("could not add the save reaction to %s in %s: %s", card.paper.versioned_id, channel, err)
         return MessageRef(channel, str(message.id))
 
-    async def post_thread(self, summary: ThreadSummary, *, parent: MessageRef) -> MessageRef:
+    async def _find_card(self, target: discord.TextChannel, key: PostKey, what: str) -> discord.Message | None:
+        """Our message carrying ``key`` in its Save button, created since the intent; None if there is none."""
+        assert key.sending_since is not None
+        try:
+            async for message in target.history(
+                limit=HISTORY_LIMIT, after=key.sending_since - CLOCK_SKEW, oldest_first=True
+            ):
+                if self._mine(message) and carries_key(_custom_ids(message), key.value):
+                    log.info("found %s (key %s) posted by an earlier attempt", what, key.value)
+                    return message
+        except PLATFORM_FAULTS as err:
+            raise PublishOutcomeUnknown(f"could not look for {what} in {target.id}: {err}") from err
+        return None
+
+    async def post_thread(
+        self, summary: ThreadSummary, *, parent: MessageRef, journal: ThreadJournal | None = None
+    ) -> MessageRef:
         """Start a public thread from the card and post the summary there, split to Discord's limits.
 
-        A retry after a partial failure reuses the thread and skips the parts already posted.
+        With a journal each part is recorded and carries its key as nonce; a part an earlier attempt may have sent
+        is looked for first. Without one, a retry after a partial failure skips the parts already in the thread.
         """
         posts = thread_messages(summary)
         what = f"the summary thread of {summary.paper.versioned_id}"
         try:
             channel = await self._text_channel(parent.channel)
             thread, existing = await self._open_thread(channel, parent, summary.paper.title)
-            first_id, done = (None, 0) if not existing else await self._posted_before(thread, posts)
-            for post in posts[done:]:
-                message = await thread.send(embeds=list(post.embeds), allowed_mentions=NO_MENTIONS)
-                first_id = first_id or message.id
+            if journal is None:
+                first_id, done = (None, 0) if not existing else await self._posted_before(thread, posts)
+                for post in posts[done:]:
+                    message = await self._create(
+                        what, parent.channel, thread.send(embeds=list(post.embeds), allowed_mentions=NO_MENTIONS)
+                    )
+                    first_id = first_id or message.id
+                return MessageRef(parent.channel, str(first_id or parent.message_id))
+        except PublishError:
+            raise
         except PLATFORM_FAULTS as err:
             raise publish_error(what, parent.channel, err) from err
-        return MessageRef(parent.channel, str(first_id or parent.message_id))
+
+        async def send(post: ThreadPost, key: PostKey | None) -> str:
+            sending = thread.send(embeds=list(post.embeds), allowed_mentions=NO_MENTIONS, nonce=_nonce(key))
+            return str((await self._create(what, parent.channel, sending)).id)
+
+        async def find(part: int, post: ThreadPost, _key: PostKey) -> str | None:
+            try:
+                ours = [m async for m in thread.history(limit=100, oldest_first=True) if self._mine(m)]
+            except PLATFORM_FAULTS as err:
+                raise PublishOutcomeUnknown(f"could not look for {what} in {parent.channel}: {err}") from err
+            if len(ours) > part and _descriptions(ours[part]) == [e.description for e in post.embeds]:
+                log.info("found part %d of %s posted by an earlier attempt", part, what)
+                return str(ours[part].id)
+            return None
+
+        first = await post_parts(posts, journal=journal, send=send, find=find)
+        return MessageRef(parent.channel, first or parent.message_id)
 
     async def _open_thread(
         self, channel: discord.TextChannel, parent: MessageRef, title: str
@@ -116,7 +247,7 @@ class DiscordPublisher:
         ours.reverse()
         done = 0
         for message, post in zip(ours, posts, strict=False):
-            if [e.description for e in message.embeds] != [e.description for e in post.embeds]:
+            if _descriptions(message) != [e.description for e in post.embeds]:
                 break
             done += 1
         return (ours[0].id if ours else None), done

@@ -195,7 +195,9 @@ async def start_discord(
         await client.close()
         raise ConfigError(f"[discord] api_url = {api_url!r}: GET /gateway/bot failed ({err})") from None
     DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
-    publisher = DiscordPublisher(client=client, make_view=save_view, save_emoji=settings.save_emoji)
+    publisher = DiscordPublisher(
+        client=client, make_view=save_view, save_emoji=settings.save_emoji, post_timeout_s=settings.post_timeout_s
+    )
     await sync_commands(client, guild=guild, state=SyncState(state_file))
     task = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
     task.add_done_callback(_log_gateway_end)

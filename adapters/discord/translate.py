@@ -1,8 +1,10 @@
 """Pure translation between Discord payloads and the core: options -> command text, cards -> embeds.
 
 Everything the core hands us is untrusted text (titles, abstracts, author and user names, LLM output). It is
-escaped here so that it renders as plain text: no markdown, no masked links, no mentions. Our own markup
-(bold section titles, small-print notes, links to arXiv) is added around the escaped text.
+escaped here so that it renders as plain text: no markdown, no masked links, no mentions. Control, bidi and
+zero-width characters are removed first; then mentions are broken with our own zero-width space (so untrusted text
+can neither bring one nor cancel ours). Our own markup (bold section titles, small-print notes, links to arXiv) is
+added around the escaped text.
 """
 
 from __future__ import annotations
@@ -88,7 +90,8 @@ class ThreadPost:
 
 # ---------------------------------------------------------------------------------------------- escaping
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+# C0 controls, bidi embeddings/overrides/isolates, zero-width space/(non-)joiner, word joiner and BOM.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069\u200b-\u200d\u2060\ufeff]")
 _URL = re.compile(r"https?://[^\s<>\"*|`~\[\]\\]*[^\s<>\".,:;!?'()*|`~\[\]\\_]")
 _INLINE = re.compile(r"([\\*_~`|\[\]])")
 _LINE_START = re.compile(r"^([ \t]*)([#>+-]|\d+(?=[.)]))", re.MULTILINE)
@@ -407,6 +410,12 @@ def save_target(
     return MessageRef(channel_ref(guild_id, channel_id), str(message_id))
 
 
-def save_custom_id(versioned_id: str) -> str:
-    """The custom_id of a card's Save button (at most 100 chars)."""
-    return (SAVE_ID_PREFIX + versioned_id)[:100]
+def save_custom_id(versioned_id: str, key: str | None = None) -> str:
+    """The custom_id of a card's Save button (at most 100 chars): ``arxiv-save:<paper>``, then ``/<key>`` when the
+    card has a post key, so a card can be found by its key in the channel's history (nonces are not kept there)."""
+    return (SAVE_ID_PREFIX + versioned_id + (f"/{key}" if key else ""))[:100]
+
+
+def carries_key(custom_ids: Iterable[str], key: str) -> bool:
+    """Whether one of a message's component custom_ids is a Save button carrying ``key``."""
+    return any(c.startswith(SAVE_ID_PREFIX) and c.endswith(f"/{key}") for c in custom_ids)

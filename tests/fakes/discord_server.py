@@ -18,14 +18,20 @@ Everything received is recorded (``requests``, ``messages`` per channel or threa
 ``command_syncs``, ``identifies``). ``wait_for(predicate)`` waits, with a timeout, until a predicate over the
 recorded state holds: every recorded request wakes the waiters. ``rate_limit()`` answers the next matching
 requests with a 429 as Discord sends it (``X-RateLimit-*``, ``Retry-After``, ``Via``, JSON ``retry_after`` and
-``global: false``); ``fail()`` answers them with another error status.
+``global: false``); ``fail()`` answers them with another error status; ``network_fault()`` plays ``LOST``,
+``HANG`` (optionally answering a 5xx after the hang) or ``RESET`` of ``tests.fakes.faults`` on them.
+``random_faults`` gives every message create a random fault, ``gates.add(at=n, create_first=...)`` holds the n-th.
+
+Message creates honour ``nonce`` + ``enforce_nonce`` as Discord documents them: another create with the same
+nonce by the same author within ``nonce_window_s`` returns the first message and creates nothing. A nonce longer
+than 25 characters is refused (50035). Message ids are snowflakes of the current time, as Discord's are, so
+``history(after=<time>)`` works; listed messages carry no nonce (Discord keeps it only in the create answer).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import math
 import re
@@ -39,7 +45,12 @@ from urllib.parse import unquote
 
 from aiohttp import WSMsgType, web
 
+from tests.fakes.faults import HANG, LOST, RESET, Gates, RandomFaults, reset_connection
+
 API_PREFIX = "/api/v10"
+DISCORD_EPOCH_MS = 1_420_070_400_000
+NONCE_LIMIT = 25
+MESSAGE_CREATE = re.compile(r"/channels/\d+/messages")
 BOT_ID = 1_100_000_000_000_000_001
 APP_ID = BOT_ID
 GUILD_ID = 1_200_000_000_000_000_001
@@ -89,11 +100,17 @@ class Recorded:
     body: Any
     status: int = 200
     authorization: str | None = None
+    fault: str | None = None
+    """The network fault played on this request."""
 
 
 @dataclass
 class Fault:
-    """Answer ``times`` requests matching ``method`` and ``pattern`` with ``status``, after letting ``after`` pass."""
+    """Answer ``times`` requests matching ``method`` and ``pattern`` with ``status``, after letting ``after`` pass.
+
+    ``kind`` is ``"status"`` (nothing is done), or a network fault: ``LOST``, ``HANG`` (then ``status`` when it is
+    not 0) or ``RESET``.
+    """
 
     method: str
     pattern: re.Pattern[str]
@@ -102,6 +119,7 @@ class Fault:
     headers: dict[str, str]
     times: int
     after: int = 0
+    kind: str = "status"
 
 
 @dataclass
@@ -174,8 +192,15 @@ class FakeDiscord:
         self.identifies: list[dict[str, Any]] = []
         self.interactions: dict[str, InteractionHandle] = {}
         self.faults: list[Fault] = []
+        self.nonce_window_s = 300.0
+        """How long a nonce is remembered ("the past few minutes")."""
+        self.hang_s = 5.0
+        """How long a ``HANG`` holds the answer (longer than the client's timeout)."""
+        self.random_faults: RandomFaults | None = None
+        self.gates = Gates()
+        self._nonces: dict[tuple[int, str], tuple[dict[str, Any], float]] = {}
         self.port = 0
-        self._ids = itertools.count(1_400_000_000_000_000_001)
+        self._last_id = 0
         self._changed = asyncio.Condition()
         self._ws: web.WebSocketResponse | None = None
         self._seq = 0
@@ -276,19 +301,22 @@ class FakeDiscord:
         self, method: str, pattern: str, *, times: int = 1, retry_after: float = 0.05, after: int = 0
     ) -> None:
         """Answer the next ``times`` matching requests with a 429 as Discord sends it (per-route, not global)."""
-        reset_after = f"{retry_after:.3f}"
+        self.faults.append(self._rate_limited(method, re.compile(pattern), times, retry_after, after))
+
+    @staticmethod
+    def _rate_limited(method: str, pattern: re.Pattern[str], times: int, retry_after: float, after: int) -> Fault:
         headers = {
             "X-RateLimit-Limit": "5",
             "X-RateLimit-Remaining": "0",
             "X-RateLimit-Reset": f"{time.time() + retry_after:.3f}",
-            "X-RateLimit-Reset-After": reset_after,
+            "X-RateLimit-Reset-After": f"{retry_after:.3f}",
             "X-RateLimit-Bucket": "80c17d2f203122d936070c88c8d10f33",
             "X-RateLimit-Scope": "user",
             "Retry-After": str(max(1, math.ceil(retry_after))),
             "Via": "1.1 google",
         }
         body = {"message": "You are being rate limited.", "retry_after": retry_after, "global": False}
-        self.faults.append(Fault(method, re.compile(pattern), 429, body, headers, times, after))
+        return Fault(method, pattern, 429, body, headers, times, after)
 
     def fail(
         self, method: str, pattern: str, *, status: int, code: int, message: str, times: int = 1, after: int = 0
@@ -296,6 +324,15 @@ class FakeDiscord:
         """Answer ``times`` matching requests (after ``after`` pass) with an error and Discord's JSON error body."""
         body = {"message": message, "code": code}
         self.faults.append(Fault(method, re.compile(pattern), status, body, {}, times, after))
+
+    def network_fault(
+        self, kind: str, method: str, pattern: str, *, times: int = 1, after: int = 0, then_status: int = 0
+    ) -> None:
+        """Play ``LOST``, ``HANG`` or ``RESET`` on ``times`` matching requests; a ``HANG`` with ``then_status``
+        answers that error (e.g. 500) after the hang, the message created."""
+        assert kind in (LOST, HANG, RESET)
+        body = {"message": "500: Internal Server Error", "code": 0}
+        self.faults.append(Fault(method, re.compile(pattern), then_status, body, {}, times, after, kind))
 
     def _fault_for(self, method: str, path: str) -> Fault | None:
         for fault in self.faults:
@@ -321,26 +358,69 @@ class FakeDiscord:
         self.requests.append(record)
         try:
             fault = self._fault_for(request.method, path)
-            if fault is not None:
+            creates = request.method == "POST" and MESSAGE_CREATE.fullmatch(path) is not None
+            if fault is None and creates and self.random_faults is not None:
+                fault = self._random_fault(self.random_faults.pick())
+            gate = self.gates.due() if creates else None
+            if gate is not None and not gate.create_first:
+                record.fault = "held"
+                await self._notify()
+                await gate.hold()
+                if gate.drop:
+                    record.status = 0
+                    reset_connection(request)
+                    return web.Response()
+            if fault is not None and fault.kind == "status":
                 record.status = fault.status
                 return _json(fault.body, fault.status, fault.headers)
-            needs_auth = not path.startswith(("/interactions/", "/webhooks/"))
-            if needs_auth and request.headers.get("Authorization") != f"Bot {self.token}":
-                record.status = 401
-                return _error(401, "401: Unauthorized")
-            for method, pattern, handler in self._routes:
-                match = pattern.fullmatch(path)
-                if match and method == request.method:
-                    response = await handler(request, match, body)
-                    record.status = response.status
+            if fault is not None and fault.kind == RESET:
+                record.status, record.fault = 0, RESET
+                reset_connection(request)
+                return web.Response()
+            response = await self._route(request, path, body)
+            record.status = response.status
+            if fault is not None:
+                record.fault = fault.kind
+                await self._notify()
+                if fault.kind == LOST:
+                    reset_connection(request)
                     return response
-            record.status = 404
-            return _error(404, "404: Not Found")
+                await asyncio.sleep(self.hang_s)
+                return _json(fault.body, fault.status) if fault.status else response
+            if gate is not None and gate.create_first:
+                record.fault = "held"
+                await self._notify()
+                await gate.hold()
+            return response
         finally:
             await self._notify()
 
+    async def _route(self, request: web.Request, path: str, body: Any) -> web.Response:
+        needs_auth = not path.startswith(("/interactions/", "/webhooks/"))
+        if needs_auth and request.headers.get("Authorization") != f"Bot {self.token}":
+            return _error(401, "401: Unauthorized")
+        for method, pattern, handler in self._routes:
+            match = pattern.fullmatch(path)
+            if match and method == request.method:
+                response = await handler(request, match, body)
+                assert isinstance(response, web.Response)
+                return response
+        return _error(404, "404: Not Found")
+
+    def _random_fault(self, kind: str | int | None) -> Fault | None:
+        if kind is None:
+            return None
+        anything = re.compile(".*")
+        if kind == 429:
+            return self._rate_limited("POST", anything, 1, 0.05, 0)
+        if isinstance(kind, int):
+            return Fault("POST", anything, kind, {"message": f"{kind}: Server Error", "code": 0}, {}, 1)
+        return Fault("POST", anything, 0, {}, {}, 1, 0, kind)
+
     def _snowflake(self) -> int:
-        return next(self._ids)
+        now = (time.time_ns() // 1_000_000 - DISCORD_EPOCH_MS) << 22
+        self._last_id = max(self._last_id + 1, now)
+        return self._last_id
 
     async def _me(self, request: web.Request, match: re.Match[str], body: Any) -> web.Response:
         return _json(BOT_USER)
@@ -427,12 +507,16 @@ class FakeDiscord:
         channel_id = int(match["channel"])
         if channel_id not in self.messages:
             return _error(404, "Unknown Channel", 10003)
-        found = list(reversed(self.messages[channel_id]))  # newest first, as Discord lists them
+        limit = int(request.query.get("limit", "50"))
+        found = list(self.messages[channel_id])  # oldest first
         if "before" in request.query:
             found = [m for m in found if int(m["id"]) < int(request.query["before"])]
         if "after" in request.query:
-            found = [m for m in found if int(m["id"]) > int(request.query["after"])]
-        return _json(found[: int(request.query.get("limit", "50"))])
+            # The `limit` messages right after it, newest first, as Discord pages forward.
+            found = [m for m in found if int(m["id"]) > int(request.query["after"])][:limit]
+        else:
+            found = found[-limit:] if limit else []
+        return _json([{k: v for k, v in m.items() if k != "nonce"} for m in reversed(found)])
 
     def _message(self, channel_id: int, body: Mapping[str, Any], *, flags: int = 0) -> dict[str, Any]:
         return {
@@ -460,9 +544,22 @@ class FakeDiscord:
             return _error(404, "Unknown Channel", 10003)
         if len(body.get("content") or "") > 2000 or len(body.get("embeds") or []) > 10:
             return _error(400, "Invalid Form Body", 50035)
+        nonce = body.get("nonce")
+        if nonce is not None and len(str(nonce)) > NONCE_LIMIT:
+            return _error(400, "Invalid Form Body (nonce: Must be 25 or fewer in length.)", 50035)
+        now = time.monotonic()
+        if nonce is not None and body.get("enforce_nonce"):
+            known = self._nonces.get((BOT_ID, str(nonce)))
+            if known is not None and now - known[1] < self.nonce_window_s:
+                return _json(known[0])  # the message this nonce already created; nothing new
         message = self._message(channel_id, body)
         self.messages[channel_id].append(message)
-        return _json(message)
+        if nonce is None:
+            return _json(message)
+        answered = {**message, "nonce": str(nonce)}
+        if body.get("enforce_nonce"):
+            self._nonces[(BOT_ID, str(nonce))] = (answered, now)
+        return _json(answered)
 
     async def _add_reaction(self, request: web.Request, match: re.Match[str], body: Any) -> web.Response:
         key = (int(match["channel"]), int(match["message"]))
