@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
@@ -14,15 +15,16 @@ from typing import NoReturn
 
 from adapters.composition import Services, build_services, build_source, migrate, platform_tokens_set
 from adapters.console.render import render_card, render_thread
-from adapters.runtime import close_services, run_bot
+from adapters.runtime import DRAIN_S, SHUTDOWN_GRACE_S, close_services, run_bot
 from bot.arxiv import taxonomy
 from bot.commands.parser import split_terms
 from bot.config import Settings, load_settings
 from bot.delivery.cards import card_for
+from bot.delivery.runner import ChannelOutcome
 from bot.errors import ArxivBotError, ConfigError, UserInputError
 from bot.exports.markdown import ChannelDigest, render_markdown
 from bot.logs import configure_logging
-from bot.models import ChannelRef, ScoredPaper
+from bot.models import ChannelRecord, ChannelRef, ScoredPaper
 from bot.ranking.keywords import ChannelProfile, KeywordRule, score_papers
 from bot.ranking.terms import validate_term
 
@@ -179,19 +181,62 @@ async def _digest(settings: Settings, args: argparse.Namespace) -> int:
     if not sep or not platform or not channel_id:
         raise UserInputError(f"--channel {args.channel!r} is invalid: use PLATFORM:ID, e.g. console:console")
     services = build_services(settings)
+    stopped: list[str] = []
     try:
         record = await services.channels.find(platform, channel_id)
         if record is None:
             raise UserInputError(f"no channel {args.channel!r} is known: subscribe it to a category first")
         await _connect_publisher(services, platform, settings)
-        outcome = (await services.runner.run([record]))[record.ref]
+        outcome = await _run_until_signal(services, record, stopped)
     finally:
         await close_services(services)
+    if outcome is None:
+        print(f"{args.channel}: stopped by {stopped[0]} before posting; its papers stay pending for the next run")
+        return 0
     print(
         f"{args.channel}: {outcome.posted} posted, {outcome.failed} failed, {outcome.listed} listed"
         + (f"; error: {outcome.error}" if outcome.error else "")
+        + (f"; stopped by {stopped[0]}, {outcome.unfinished} left pending for the next run" if stopped else "")
     )
+    if stopped:
+        return 0
     return 0 if outcome.failed == 0 and outcome.error is None else 1
+
+
+async def _run_until_signal(services: Services, record: ChannelRecord, stopped: list[str]) -> ChannelOutcome | None:
+    """Run one channel's digest; SIGTERM/SIGINT stop it as they stop ``run``: no new post starts, the post in flight
+    finishes and is recorded (a digest still running after the grace is cancelled). None if stopped before it
+    posted anything."""
+    loop = asyncio.get_running_loop()
+    digest = asyncio.ensure_future(services.runner.run([record]))
+    signalled = asyncio.Event()
+
+    def on_signal(name: str) -> None:
+        stopped.append(name)
+        services.runner.stop()
+        signalled.set()
+
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for sig in signals:
+        loop.add_signal_handler(sig, on_signal, sig.name)
+    try:
+        waiting = asyncio.ensure_future(signalled.wait())
+        await asyncio.wait({digest, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        if not digest.done():
+            done, _ = await asyncio.wait({digest}, timeout=SHUTDOWN_GRACE_S)
+            if not done:
+                digest.cancel()
+            await services.runner.drain(timeout_s=DRAIN_S)
+        try:
+            return (await digest)[record.ref]
+        except asyncio.CancelledError:
+            if stopped:
+                return None
+            raise
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
 
 
 async def _export(settings: Settings, args: argparse.Namespace) -> int:

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from bot.delivery.cards import author_line
 from bot.models import PaperCard, Reply, ThreadSummary
 
-# C0/C1 control characters (ESC starts terminal escape sequences) are removed from untrusted text.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# C0/C1 control characters (ESC starts terminal escape sequences), bidi controls (they reorder what follows) and
+# zero-width characters (they hide text or glue a word to a mention) are removed from untrusted text.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200b-\u200d\u2060\ufeff]")
 _REACT = re.compile(
     r"^(?P<verb>react|unreact|save|unsave-card)\s+#?(?P<n>\d{1,6})(?:\s+\S+)?$", re.IGNORECASE
 )
@@ -57,7 +58,8 @@ def to_input(line: str) -> ConsoleInput:
 
 
 def clean(text: str) -> str:
-    """Untrusted text made safe for a terminal: no control characters or escape sequences."""
+    """Untrusted text made safe for a terminal: no control characters, escape sequences, bidi controls or
+    zero-width characters."""
     return _CONTROL.sub("", text)
 
 

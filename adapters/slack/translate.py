@@ -1,10 +1,12 @@
 """Pure translation between Slack payloads and the core: commands and reactions in, Block Kit out. No I/O.
 
 Everything we post is untrusted text (paper titles and abstracts, LLM output, names users typed). Prose goes into
-``plain_text`` objects (Slack renders no formatting, links or mentions in them); every string is escaped
-(``&``, ``<``, ``>``), so ``<!channel>`` or ``<@U123>`` can never form, and ``@channel``/``@here``/``@everyone``
-get a word joiner after the ``@``. The only ``mrkdwn`` we send is the linked card title and bold section titles,
-where formatting marks in untrusted text are swapped for look-alikes.
+``plain_text`` objects (Slack renders no formatting, links or mentions in them); every string is escaped: bidi
+controls and zero-width characters are removed first (they reorder or hide text), then ``&``, ``<``, ``>`` become
+entities, so ``<!channel>`` or ``<@U123>`` can never form, and ``@channel``/``@here``/``@everyone`` get our own
+word joiner after the ``@`` (added after the removal, so untrusted text cannot bring or cancel one). The only
+``mrkdwn`` we send is the linked card title and bold section titles, where formatting marks in untrusted text are
+swapped for look-alikes.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ PDF_ACTION = "arxiv_pdf"
 WORD_JOINER = "\u2060"
 
 _ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+# Bidi embeddings, overrides and isolates; zero-width space, (non-)joiner, word joiner and BOM.
+_INVISIBLE = re.compile("[\u202a-\u202e\u2066-\u2069\u200b-\u200d\u2060\ufeff]")
 _BROADCAST = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
 _ENTITY = re.compile(r"&(amp|lt|gt);")
 # In the few mrkdwn strings, untrusted text has its formatting marks swapped for look-alikes, which Slack ignores.
@@ -74,9 +78,15 @@ class SlackMessage:
     blocks: list[Block]
 
 
+def strip_invisible(text: str) -> str:
+    """Untrusted text without bidi controls and zero-width characters."""
+    return _INVISIBLE.sub("", text)
+
+
 def escape(text: str) -> str:
-    """Untrusted text made inert for Slack: ``&<>`` as entities, broadcast words broken with a word joiner."""
-    escaped = "".join(_ESCAPES.get(ch, ch) for ch in text)
+    """Untrusted text made inert for Slack: invisible characters removed, ``&<>`` as entities, broadcast words
+    broken with our word joiner."""
+    escaped = "".join(_ESCAPES.get(ch, ch) for ch in strip_invisible(text))
     return _BROADCAST.sub(lambda m: "@" + WORD_JOINER + m[1], escaped)
 
 
@@ -110,6 +120,7 @@ def split_text(text: str, limit: int = SECTION_LIMIT) -> list[str]:
     Cuts fall between words and never inside a markdown link; only a single word longer than ``limit`` is cut
     inside (and never inside an entity). Line breaks inside a piece are kept.
     """
+    text = strip_invisible(text)
     chunks: list[str] = []
     current = ""
     pos = 0
@@ -136,7 +147,7 @@ def split_text(text: str, limit: int = SECTION_LIMIT) -> list[str]:
 
 def fit(text: str, limit: int) -> str:
     """Escape ``text`` on one line, shortened at a word boundary with an ellipsis to ``limit`` characters."""
-    line = " ".join(text.split())
+    line = " ".join(strip_invisible(text).split())
     whole = escape(line)
     if len(whole) <= limit:
         return whole
