@@ -196,7 +196,12 @@ async def _digest(settings: Settings, args: argparse.Namespace) -> int:
     print(
         f"{args.channel}: {outcome.posted} posted, {outcome.failed} failed, {outcome.listed} listed"
         + (f"; error: {outcome.error}" if outcome.error else "")
-        + (f"; stopped by {stopped[0]}, {outcome.unfinished} left pending for the next run" if stopped else "")
+        + (
+            f"; stopped by {stopped[0]}: {outcome.unfinished} papers with a card or thread still to post stay pending"
+            " for the next run"
+            if stopped
+            else ""
+        )
     )
     if stopped:
         return 0

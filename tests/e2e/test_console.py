@@ -72,3 +72,7 @@ def test_to_input() -> None:
 
 def test_clean_removes_terminal_escape_sequences() -> None:
     assert clean("title\x1b[2J\x1b]0;pwned\x07 ok") == "title[2J]0;pwned ok"
+
+
+def test_clean_removes_bidi_controls_and_zero_width_characters() -> None:
+    assert clean("Safe\u202eexe.txt\u2066x\u2069 in\u200bvis\u200c\u200d\u2060ible\ufeff") == "Safeexe.txtx invisible"

@@ -21,7 +21,7 @@ import pytest
 from adapters.composition import build_services
 from adapters.console.adapter import CONSOLE_CHANNEL
 from adapters.runtime import stop_work
-from bot.models import ChannelRef, MessageRef, PaperCard, PostKey
+from bot.models import ChannelRef, DeliveryState, MessageRef, PaperCard, PostKey
 from tests.conftest import ROOT, ctx, make_settings
 from tests.fakes.arxiv_server import HANG, FakeArxivServer
 from tests.fakes.clock import FixedClock
@@ -226,3 +226,62 @@ async def test_sigterm_during_a_digest_exits_0_and_a_restart_posts_every_paper_o
     assert len(every) == len(set(every)) == len(rows) == 25, (first_ids, second_ids, reply.text)
     assert {r.paper.versioned_id for r in rows} == set(every)
     assert len(console.threads) == 25  # no thread was posted before the SIGTERM; each is posted once now
+
+
+async def test_sigterm_during_digest_channel_finishes_the_post_in_flight_and_exits_0(
+    db_url: str, arxiv: FakeArxivServer, tmp_path: Path
+) -> None:
+    setup = build_services(make_settings(db_url, arxiv))
+    try:
+        for line in ("subscribe cs.AI cs.CL cs.DC cs.LG", f"keywords add {KEYWORDS}", "set max 25"):
+            await setup.commands.execute(ctx(channel=CONSOLE_CHANNEL), line)
+    finally:
+        await setup.aclose()
+    read_fd, write_fd = os.pipe()
+    fcntl.fcntl(write_fd, F_SETPIPE_SZ, PIPE_BYTES)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "adapters.cli", "digest", "--channel", "console:console", cwd=ROOT,
+        env=bot_env(db_url, arxiv, tmp_path), stdin=asyncio.subprocess.DEVNULL, stdout=write_fd,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    os.close(write_fd)
+    try:
+        out = b""
+        while b"[#1] " not in out:
+            chunk = await asyncio.wait_for(read_some(read_fd), timeout=60)
+            assert chunk, f"the digest ended early: {out.decode()}"
+            out += chunk
+        await wait_until(lambda: blocked_writing_to_a_full_pipe(proc.pid, read_fd), within_s=30)
+        proc.send_signal(signal.SIGTERM)  # the digest sits in the middle of printing a card
+        while chunk := await asyncio.wait_for(read_some(read_fd), timeout=60):
+            out += chunk
+        code = await asyncio.wait_for(proc.wait(), timeout=60)
+        assert proc.stderr is not None
+        err = (await proc.stderr.read()).decode()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        os.close(read_fd)
+    text = out.decode()
+    assert code == 0, err
+    assert "Traceback" not in err
+    printed = CARD_ID.findall(text)
+    summary = text.strip().splitlines()[-1]
+    assert re.fullmatch(
+        rf"console:console: {len(printed)} posted, 0 failed, \d+ listed; stopped by SIGTERM: 25 papers with a card"
+        r" or thread still to post stay pending for the next run",  # no thread went out: all 25 are unfinished
+        summary,
+    ), summary
+    assert 0 < len(printed) < 25
+
+    after = build_services(make_settings(db_url, arxiv))
+    try:
+        record = await after.channels.get(CONSOLE_CHANNEL)
+        assert record is not None and record.last_digest_at is None  # not done: rows are left
+        recorded = {r.paper.versioned_id for r in await after.ledger.posted_papers(record.id)}
+        assert recorded == set(printed)  # the card in flight at SIGTERM was finished and recorded
+        left = await after.ledger.unfinished(record.id)
+        assert len(left) == 25 and all(r.state is not DeliveryState.SENDING for r in left)
+    finally:
+        await after.aclose()

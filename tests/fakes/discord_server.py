@@ -199,6 +199,7 @@ class FakeDiscord:
         self.random_faults: RandomFaults | None = None
         self.gates = Gates()
         self._nonces: dict[tuple[int, str], tuple[dict[str, Any], float]] = {}
+        self._closing = asyncio.Event()
         self.port = 0
         self._last_id = 0
         self._changed = asyncio.Condition()
@@ -251,7 +252,9 @@ class FakeDiscord:
         self.port = server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
-        """Close the gateway and stop serving."""
+        """End hangs and release gates, close the gateway and stop serving."""
+        self._closing.set()
+        self.gates.release_all()
         if self._ws is not None:
             await self._ws.close()
         if self._runner is not None:
@@ -385,7 +388,8 @@ class FakeDiscord:
                 if fault.kind == LOST:
                     reset_connection(request)
                     return response
-                await asyncio.sleep(self.hang_s)
+                with contextlib.suppress(TimeoutError):  # a hang ends early only when the fake stops
+                    await asyncio.wait_for(self._closing.wait(), self.hang_s)
                 return _json(fault.body, fault.status) if fault.status else response
             if gate is not None and gate.create_first:
                 record.fault = "held"

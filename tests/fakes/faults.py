@@ -86,6 +86,8 @@ class Gates:
 
     def __init__(self) -> None:
         self.active: list[Gate] = []
+        self.held: list[Gate] = []
+        """Gates whose request came (held or released)."""
 
     def add(self, *, at: int, create_first: bool) -> Gate:
         """Hold request number ``at`` from now: after creating its message (``create_first``) or before."""
@@ -93,11 +95,20 @@ class Gates:
         self.active.append(gate)
         return gate
 
+    def release_all(self) -> None:
+        """Release every gate (the fake is stopping)."""
+        for gate in self.active:
+            gate.release()
+        self.active.clear()
+        for gate in self.held:
+            gate.release()
+
     def due(self) -> Gate | None:
         """Count one message-creating request; the gate whose turn it is, if any (removed from the active ones)."""
         for gate in list(self.active):
             if gate.seen == gate.at:
                 self.active.remove(gate)
+                self.held.append(gate)
                 return gate
             gate.seen += 1
         return None

@@ -23,6 +23,7 @@ Use it as ``async with running_fake_slack() as slack:`` and point ``AsyncWebClie
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -98,9 +99,10 @@ class FakeSlack:
     """How long a ``HANG`` holds the answer (longer than the client's timeout)."""
     random_faults: RandomFaults | None = None
     gates: Gates = field(default_factory=Gates)
-    _faults: deque[tuple[str | None, Fault]] = field(default_factory=deque)
+    _faults: deque[tuple[str | None, Fault, int]] = field(default_factory=deque)
     _last_ts: float = 0.0
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    _closing: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def api_url(self) -> str:
@@ -116,9 +118,9 @@ class FakeSlack:
         """A response_url whose payloads are recorded under ``key``."""
         return f"{self.base_url}/respond/{key}"
 
-    def fail(self, *faults: Fault, method: str | None = "chat.postMessage") -> None:
-        """Answer the next calls of ``method`` with these HTTP statuses (and headers), in order."""
-        self._faults.extend((method, fault) for fault in faults)
+    def fail(self, *faults: Fault, method: str | None = "chat.postMessage", after: int = 0) -> None:
+        """Answer the next calls of ``method`` (once ``after`` more have passed) with these faults, in order."""
+        self._faults.extend((method, fault, after) for fault in faults)
 
     def calls_to(self, method: str) -> list[SlackCall]:
         """Every call of one method, faults included."""
@@ -151,8 +153,11 @@ class FakeSlack:
         await self.sockets[-1].send_str(json.dumps(envelope))
 
     def _take_fault(self, method: str) -> Fault | None:
-        for i, (wanted, fault) in enumerate(self._faults):
+        for i, (wanted, fault, after) in enumerate(self._faults):
             if wanted is None or wanted == method:
+                if after > 0:
+                    self._faults[i] = (wanted, fault, after - 1)
+                    return None
                 del self._faults[i]
                 return fault
         return None
@@ -197,7 +202,8 @@ class FakeSlack:
                 self.calls.append(SlackCall(method, args, token, status, answer, time.monotonic(), fault))
                 await self._notify()
                 if fault == HANG:
-                    await asyncio.sleep(self.hang_s)
+                    with contextlib.suppress(TimeoutError):  # a hang ends early only when the fake stops
+                        await asyncio.wait_for(self._closing.wait(), self.hang_s)
                 else:
                     reset_connection(request)
                 return web.json_response(answer)
@@ -331,6 +337,8 @@ async def running_fake_slack() -> AsyncIterator[FakeSlack]:
         try:
             yield slack
         finally:
+            slack._closing.set()
+            slack.gates.release_all()
             for ws in slack.sockets:
                 await ws.close()
 

@@ -5,19 +5,32 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from adapters.composition import Services, build_services
+from adapters.discord.app import save_view
+from adapters.discord.publisher import DiscordPublisher
 from adapters.discord.runtime import DiscordAdapter
 from adapters.runtime import attach_discord
-from bot.errors import PublishError
-from bot.models import ChannelRef, Paper, PaperCard, Reply, SummarySection, ThreadSummary
+from bot.errors import PublishError, PublishOutcomeUnknown
+from bot.models import ChannelRef, Paper, PaperCard, PostKey, Reply, SummarySection, ThreadSummary
 from tests.conftest import FEED_0105, FIXTURES, make_settings
 from tests.fakes.arxiv_server import FakeArxivServer
 from tests.fakes.clock import FixedClock
-from tests.fakes.discord_server import CHANNEL_ID, GUILD_ID, MEMBER, FakeDiscord, running_discord_server
+from tests.fakes.discord_server import (
+    CHANNEL_ID,
+    GUILD_ID,
+    MEMBER,
+    SAVE_EMOJI,
+    FakeDiscord,
+    Recorded,
+    running_discord_server,
+)
+from tests.fakes.faults import HANG, LOST, RESET
+from tests.fakes.journal import MemoryJournal
 
 CHANNEL = ChannelRef("discord", str(GUILD_ID), str(CHANNEL_ID))
 CARD_POSTS = rf"/channels/{CHANNEL_ID}/messages"
@@ -214,3 +227,114 @@ async def test_replies_outside_an_interaction_go_to_the_channel_or_by_dm_without
                                   primary_category="cs.DC"), score=0, matched=(), teaser="", is_cross_list=False),
             channel=ChannelRef("discord", str(GUILD_ID), "general"),
         )
+
+
+KEY = "0123456789abcdef0123"
+SENT_AT = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+PAPER = Paper(
+    arxiv_id="2601.00644",
+    version=1,
+    title="Serving LLMs at the edge",
+    abstract="We serve large language models on small devices.",
+    authors=("Ada Lovelace",),
+    categories=("cs.DC",),
+    primary_category="cs.DC",
+)
+CARD = PaperCard(paper=PAPER, score=1.5, matched=("LLM",), teaser="We serve LLMs.", is_cross_list=False)
+
+
+def card_creates(discord_fake: FakeDiscord) -> list[Recorded]:
+    """Every POST of a card (answered or not)."""
+    return discord_fake.requests_to("POST", CARD_POSTS)
+
+
+def publisher_with_timeout(adapter: DiscordAdapter, timeout_s: float) -> DiscordPublisher:
+    """The adapter's client behind a publisher with a short create timeout."""
+    return DiscordPublisher(client=adapter.client, make_view=save_view, save_emoji=SAVE_EMOJI, post_timeout_s=timeout_s)
+
+
+async def test_every_digest_message_carries_its_ledger_key_as_an_enforced_nonce(
+    bot: DiscordAdapter, discord_fake: FakeDiscord, services: Services
+) -> None:
+    await setup_channel(discord_fake)
+    await discord_fake.run("digest-now")
+    record = await services.channels.get(CHANNEL)
+    assert record is not None
+    rows = await services.ledger.posted_since(record.id)
+    keys = {row.message_id: row.key for row in rows}
+    cards = card_creates(discord_fake)
+    assert len(cards) == len(rows) > 0
+    for request in cards:
+        message = next(m for m in discord_fake.cards() if m["embeds"] == request.body["embeds"])
+        key = keys[message["id"]]
+        assert key is not None and request.body["nonce"] == key and request.body["enforce_nonce"] is True
+        [button] = request.body["components"][0]["components"]
+        assert button["custom_id"].endswith(f"/{key}")
+        [part] = [r for r in discord_fake.requests_to("POST", rf"/channels/{message['id']}/messages")]
+        assert part.body["nonce"] == f"{key}.0" and part.body["enforce_nonce"] is True
+
+
+async def test_discord_py_retrying_a_5xx_after_a_long_hang_gets_the_first_message_back(
+    bot: DiscordAdapter, discord_fake: FakeDiscord
+) -> None:
+    discord_fake.hang_s = 0.2  # shorter than our timeout: discord.py sees the 500 and retries the same payload
+    discord_fake.network_fault(HANG, "POST", CARD_POSTS, then_status=500)
+    ref = await bot.publisher.post_card(CARD, channel=CHANNEL, key=PostKey(KEY))
+    first, retry = card_creates(discord_fake)
+    assert first.body["nonce"] == retry.body["nonce"] == KEY and first.fault == HANG
+    [card] = discord_fake.cards()  # Discord returned the message the nonce had made: no second card
+    assert ref.message_id == card["id"]
+
+
+@pytest.mark.parametrize("fault", [LOST, RESET, HANG])
+@pytest.mark.parametrize("nonce_window_s", [300.0, 0.0])
+async def test_a_card_whose_answer_never_came_is_found_or_posted_once(
+    bot: DiscordAdapter, discord_fake: FakeDiscord, fault: str, nonce_window_s: float
+) -> None:
+    discord_fake.nonce_window_s = nonce_window_s  # 0: the resend comes after Discord forgot the nonce
+    discord_fake.hang_s = 30.0
+    discord_fake.network_fault(fault, "POST", CARD_POSTS)
+    publisher = publisher_with_timeout(bot, 0.5)
+    with pytest.raises(PublishOutcomeUnknown):
+        await publisher.post_card(CARD, channel=CHANNEL, key=PostKey(KEY))
+    assert len(card_creates(discord_fake)) == 1  # no library retry of the create
+    created = len(discord_fake.cards())
+    assert created == (0 if fault == RESET else 1)
+    ref = await publisher.post_card(CARD, channel=CHANNEL, key=PostKey(KEY, sending_since=SENT_AT))
+    [card] = discord_fake.cards()
+    assert ref.message_id == card["id"]
+    assert len(card_creates(discord_fake)) == (2 if fault == RESET else 1)  # found in the history: not sent again
+    assert discord_fake.requests_to("GET", CARD_POSTS)[0].query["after"]  # the search starts at the intent
+
+
+async def test_without_the_history_search_only_the_nonce_window_stops_a_duplicate(
+    bot: DiscordAdapter, discord_fake: FakeDiscord
+) -> None:
+    # What the search is for: a resend without it is deduplicated by Discord within its window only.
+    discord_fake.network_fault(LOST, "POST", CARD_POSTS, times=2)
+    for _ in range(2):
+        with pytest.raises(PublishOutcomeUnknown):
+            await bot.publisher.post_card(CARD, channel=CHANNEL, key=PostKey(KEY))
+    assert len(discord_fake.cards()) == 1
+    discord_fake.nonce_window_s = 0.0
+    await bot.publisher.post_card(CARD, channel=CHANNEL, key=PostKey(KEY))
+    assert len(discord_fake.cards()) == 2
+
+
+async def test_a_split_thread_part_whose_answer_was_lost_is_found_after_the_nonce_window(
+    bot: DiscordAdapter, discord_fake: FakeDiscord
+) -> None:
+    parent = await bot.publisher.post_card(CARD, channel=CHANNEL, key=PostKey(KEY))
+    summary = await LongSummarizer().summarize(PAPER, language="en")
+    discord_fake.nonce_window_s = 0.0
+    discord_fake.network_fault(LOST, "POST", THREAD_POSTS, after=1)
+    journal = MemoryJournal(KEY, sent_at=SENT_AT)
+    with pytest.raises(PublishOutcomeUnknown):
+        await bot.publisher.post_thread(summary, parent=parent, journal=journal)
+    assert len(journal.posted) == 1 and journal.sending_part == 1
+    await bot.publisher.post_thread(summary, parent=parent, journal=journal)
+    thread = discord_fake.thread_of(parent.message_id)
+    assert len(thread) >= 2 and journal.done
+    assert journal.posted == [m["id"] for m in thread]  # each part once, part 1 found by its place and text
+    nonces = [r.body["nonce"] for r in discord_fake.requests_to("POST", THREAD_POSTS)]
+    assert nonces == [f"{KEY}.{n}" for n in range(len(thread))]  # part 1 was not sent a second time

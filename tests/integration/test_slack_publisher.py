@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.publisher import ChannelPacer, SlackPublisher, make_client
-from bot.errors import PublishError
-from bot.models import ChannelRef, MessageRef, Paper, PaperCard, Reply, SummarySection, ThreadSummary
+from adapters.slack.publisher import METADATA_EVENT, ChannelPacer, SlackPublisher, make_client
+from bot.errors import PublishError, PublishOutcomeUnknown
+from bot.models import ChannelRef, MessageRef, Paper, PaperCard, PostKey, Reply, SummarySection, ThreadSummary
 from tests.fakes.clock import ManualClock
+from tests.fakes.faults import HANG, LOST, RESET
+from tests.fakes.journal import MemoryJournal
 from tests.fakes.slack_api import BOT_TOKEN, TEAM, FakeSlack, running_fake_slack
 
 PAPER = Paper(
@@ -34,10 +39,15 @@ async def slack() -> AsyncIterator[FakeSlack]:
 
 
 def publisher(
-    slack: FakeSlack, *, interval: float = 0.0, bound: int = 4, pacer: ChannelPacer | None = None
+    slack: FakeSlack,
+    *,
+    interval: float = 0.0,
+    bound: int = 4,
+    pacer: ChannelPacer | None = None,
+    timeout_s: float = 30.0,
 ) -> SlackPublisher:
     """A publisher on the fake."""
-    client = make_client(token=BOT_TOKEN, api_url=slack.api_url.rstrip("/"))
+    client = make_client(token=BOT_TOKEN, api_url=slack.api_url.rstrip("/"), timeout_s=timeout_s)
     return SlackPublisher(client=client, post_interval_s=interval, max_concurrency=bound, pacer=pacer)
 
 
@@ -107,8 +117,9 @@ async def test_refusals_and_unreachable_slack_become_publish_errors(slack: FakeS
         await publisher(slack).post_card(CARD, channel=channel())
     # No retry handlers here: the retries of a refused connection are slack_sdk's, and take seconds.
     dead = SlackPublisher(client=AsyncWebClient(token=BOT_TOKEN, base_url="http://127.0.0.1:9/api/", retry_handlers=[]))
-    with pytest.raises(PublishError, match="could not be reached"):
+    with pytest.raises(PublishError, match="could not be reached") as refused:
         await dead.post_card(CARD, channel=channel())
+    assert not isinstance(refused.value, PublishOutcomeUnknown)  # the connection never opened: nothing can exist
 
 
 async def test_a_long_summary_goes_to_the_thread_as_several_replies(slack: FakeSlack) -> None:
@@ -131,3 +142,96 @@ async def test_ephemeral_reply_goes_to_the_user_and_a_public_one_to_the_channel(
     (public,) = slack.posts()
     assert ephemeral.args["user"] == "U1" and ephemeral.args["blocks"][0]["text"]["text"] == "only you"
     assert public.args["blocks"][0]["text"]["text"] == "everyone" and public.args["unfurl_links"] is False
+
+
+KEY = "0123456789abcdef0123"
+SENT_AT = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+"""When the intent of a post whose outcome was unknown was recorded (before the fake created anything)."""
+LONG = ThreadSummary(
+    paper=PAPER,
+    heading="Summary",
+    sections=tuple(SummarySection(title=f"Part {i}", body="word " * 2000) for i in range(30)),
+)
+"""Three messages or more (50 blocks each)."""
+
+
+def metadata_keys(messages: list[dict[str, Any]]) -> list[str]:
+    """The post key in each message's metadata."""
+    return [m["metadata"]["event_payload"]["key"] for m in messages]
+
+
+@pytest.mark.parametrize("fault", [LOST, RESET, 500])
+async def test_a_card_post_that_may_have_reached_slack_is_not_retried(slack: FakeSlack, fault: str | int) -> None:
+    slack.fail(fault)
+    with pytest.raises(PublishOutcomeUnknown):
+        await publisher(slack).post_card(CARD, channel=channel(), key=PostKey(KEY))
+    assert len(slack.calls_to("chat.postMessage")) == 1  # slack_sdk sent it once, and did not send it again
+    assert len(slack.messages.get("C1", [])) == (1 if fault == LOST else 0)
+
+
+@pytest.mark.parametrize("fault", [LOST, RESET, 500])
+async def test_the_resend_finds_the_card_by_its_key_or_posts_it_once(slack: FakeSlack, fault: str | int) -> None:
+    pub = publisher(slack)
+    await pub.post_card(CARD, channel=channel(), key=PostKey("another-key-of-ours"))  # a card already there
+    slack.fail(fault)
+    with pytest.raises(PublishOutcomeUnknown):
+        await pub.post_card(CARD, channel=channel(), key=PostKey(KEY))
+    ref = await pub.post_card(CARD, channel=channel(), key=PostKey(KEY, sending_since=SENT_AT))
+    assert metadata_keys(slack.messages["C1"]) == ["another-key-of-ours", KEY]  # exactly once, lost or not
+    assert ref == MessageRef(channel(), slack.messages["C1"][1]["ts"])
+    (lookup,) = slack.calls_to("conversations.history")
+    assert lookup.args["channel"] == "C1" and lookup.args["include_all_metadata"] == "true"
+    assert float(lookup.args["oldest"]) == SENT_AT.timestamp() - 60  # from the intent on (a minute of skew)
+    assert slack.messages["C1"][1]["metadata"] == {"event_type": METADATA_EVENT, "event_payload": {"key": KEY}}
+
+
+async def test_the_search_is_bounded_by_the_intents_time(slack: FakeSlack) -> None:
+    pub = publisher(slack)
+    await pub.post_card(CARD, channel=channel(), key=PostKey(KEY))
+    later = datetime.fromtimestamp(float(slack.messages["C1"][0]["ts"]), UTC) + timedelta(minutes=2)
+    await pub.post_card(CARD, channel=channel(), key=PostKey(KEY, sending_since=later))
+    assert len(slack.messages["C1"]) == 2  # the older message is outside the search: not taken for this post
+
+
+@pytest.mark.looptime
+async def test_a_hang_past_the_client_timeout_is_not_retried_and_the_card_is_found(slack: FakeSlack) -> None:
+    slack.fail(HANG)
+    slack.hang_s = 120.0
+    pub = publisher(slack, timeout_s=10.0)
+    with pytest.raises(PublishOutcomeUnknown, match="could not be reached"):
+        await pub.post_card(CARD, channel=channel(), key=PostKey(KEY))
+    assert len(slack.calls_to("chat.postMessage")) == 1 and metadata_keys(slack.messages["C1"]) == [KEY]
+    ref = await pub.post_card(CARD, channel=channel(), key=PostKey(KEY, sending_since=SENT_AT))
+    assert ref.message_id == slack.messages["C1"][0]["ts"] and len(slack.messages["C1"]) == 1
+
+
+async def test_without_the_history_scope_one_warning_names_it_and_posts_go_out_as_before(
+    slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    slack.scopes.discard("channels:history")
+    pub = publisher(slack)
+    with caplog.at_level(logging.WARNING, logger="adapters.slack.publisher"):
+        await pub.post_card(CARD, channel=channel(), key=PostKey(KEY, sending_since=SENT_AT))
+        await pub.post_card(CARD, channel=channel(), key=PostKey("k2", sending_since=SENT_AT))
+    assert [c.answer["error"] for c in slack.calls_to("conversations.history")] == ["missing_scope"] * 2
+    assert len(slack.messages["C1"]) == 2
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert "missing scope channels:history" in warning and "add channels:history to the app" in warning
+
+
+async def test_a_split_thread_reply_is_exactly_once_per_part_across_a_lost_answer(slack: FakeSlack) -> None:
+    parent = MessageRef(channel(), "1767600000.000001")
+    slack.messages["C1"] = [{"type": "message", "ts": parent.message_id, "text": "card"}]
+    journal = MemoryJournal(KEY, sent_at=SENT_AT)
+    slack.fail(LOST, after=1)  # the second part is created, its answer lost
+    pub = publisher(slack)
+    with pytest.raises(PublishOutcomeUnknown):
+        await pub.post_thread(LONG, parent=parent, journal=journal)
+    assert len(journal.posted) == 1 and journal.sending_part == 1
+    await pub.post_thread(LONG, parent=parent, journal=journal)  # the retry: part 1 is found, the rest sent
+    replies = slack.replies[("C1", parent.message_id)]
+    assert len(replies) >= 3 and journal.done
+    assert metadata_keys(replies) == [f"{KEY}.{n}" for n in range(len(replies))]  # each part once, in order
+    assert journal.posted == [r["ts"] for r in replies]
+    (lookup,) = slack.calls_to("conversations.replies")
+    assert lookup.args["ts"] == parent.message_id

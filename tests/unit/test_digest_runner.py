@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass, field
+
 from bot.errors import SourceUnavailable
 from bot.models import (
     CardPosted,
     CardSending,
     ChannelRef,
     DeliveryState,
+    MessageRef,
+    PaperCard,
     PostFailed,
+    PostKey,
+    PostUnconfirmed,
     ScoredPaper,
     ThreadPosted,
     ThreadSending,
@@ -195,3 +202,103 @@ async def test_select_scores_without_planning_or_posting() -> None:
     assert [(s.paper.arxiv_id, s.score) for s in selection.picks[A]] == [("2601.00001", 4.5), ("2601.00002", 3.0)]
     assert selection.listed == {A: 4} and selection.errors == {}
     assert core.repos.ledger.rows == [] and core.publisher.sent == []
+
+
+async def test_a_lost_answer_leaves_the_card_sending_and_the_next_delivery_finds_it_instead_of_reposting() -> None:
+    core = fake_core()
+    core.source.listings[frozenset({"cs.DC"})] = TODAY
+    await channel(core, A)
+    [record] = await core.repos.channels.all_active()
+    core.publisher.lose_answers.add("2601.00002v1")  # the platform takes the card, the answer never comes
+    outcome = (await core.runner.run([record]))[A]
+    assert (outcome.posted, outcome.failed, outcome.unfinished) == (2, 1, 1)
+    [row] = [r for r in core.repos.ledger.rows if r.arxiv_id == "2601.00002"]
+    assert (row.state, row.message_id, row.attempts) == (DeliveryState.SENDING, None, 1)
+    assert isinstance(core.repos.ledger.marks[-1][1], ThreadPosted)  # the others went on
+    assert [m for i, m in core.repos.ledger.marks if i == row.id][-1] == PostUnconfirmed("answer to 2601.00002v1 lost")
+    assert core.repos.channels.records[0].last_digest_at is None  # not done: a row is unfinished
+
+    assert await core.runner.deliver(record) == (1, 0)
+    assert core.publisher.found == [row.post_key]  # looked up by its key, not posted again
+    assert [c.paper.arxiv_id for c in core.publisher.cards] == ["2601.00001", "2601.00002", "2601.00003"]
+    assert (row.state, row.message_id) == (DeliveryState.POSTED, "m2-2601.00002v1")
+    assert len(core.publisher.threads) == 3 and await core.repos.ledger.unfinished(record.id) == []
+    # The next run of the same announcement finds nothing to post and records the digest as done.
+    again = (await core.runner.run([record]))[A]
+    assert (again.posted, again.unfinished) == (0, 0)
+    assert core.repos.channels.records[0].last_digest_at == core.clock.current
+
+
+async def test_a_crash_after_the_platform_took_the_card_is_recovered_without_a_second_post() -> None:
+    core = fake_core()
+    core.source.listings[frozenset({"cs.DC"})] = TODAY
+    await channel(core, A)
+    [record] = await core.repos.channels.all_active()
+    platform = FakePublisher(crash_after_cards=1, crash_after_posting=True)  # killed before the mark
+    try:
+        await core.new_runner(platform).run([record])
+    except SimulatedCrash:
+        pass
+    else:
+        raise AssertionError("the simulated crash did not happen")
+    sending = [r for r in core.repos.ledger.rows if r.state is DeliveryState.SENDING]
+    assert [r.arxiv_id for r in sending] == ["2601.00002"] and len(platform.cards) == 2
+    platform.crash_after_cards = None
+    outcome = (await core.new_runner(platform).run([record]))[A]  # restarted, on the same platform
+    assert (outcome.posted, outcome.unfinished) == (2, 0)
+    assert [c.paper.arxiv_id for c in platform.cards] == ["2601.00001", "2601.00002", "2601.00003"]
+    assert platform.found == [sending[0].post_key]
+    assert sorted(s.paper.arxiv_id for _, s in platform.threads) == ["2601.00001", "2601.00002", "2601.00003"]
+
+
+async def test_a_run_with_a_failed_post_or_stopped_is_not_done() -> None:
+    core = fake_core()
+    core.source.listings[frozenset({"cs.DC"})] = TODAY
+    await channel(core, A)
+    await channel(core, B)
+    core.publisher.fail_cards.add("2601.00003v1")
+    records = await core.repos.channels.all_active()
+    outcomes = await core.runner.run(records[:1])
+    assert (outcomes[A].failed, outcomes[A].unfinished, outcomes[A].error) == (1, 1, None)
+    stopped = core.new_runner()
+    stopped.stop()
+    assert (await stopped.run(records[1:]))[B].unfinished == 3
+    assert [r.last_digest_at for r in core.repos.channels.records] == [None, None]
+    # Refused, the card went back to pending (not sending): the platform proved it took nothing.
+    [refused] = await core.repos.ledger.unfinished(records[0].id)
+    assert (refused.state, refused.attempts, refused.sending_since) == (DeliveryState.PENDING, 1, None)
+
+
+@dataclass
+class HeldPublisher(FakePublisher):
+    """Holds every card post to ``held`` until ``release`` is set."""
+
+    held: ChannelRef = B
+    entered: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def post_card(self, card: PaperCard, *, channel: ChannelRef, key: PostKey | None = None) -> MessageRef:
+        if channel == self.held:
+            self.entered.set()
+            await self.release.wait()
+        return await super().post_card(card, channel=channel, key=key)
+
+
+async def test_catch_up_delivers_idle_channels_and_leaves_a_busy_one_to_its_run() -> None:
+    core = fake_core()
+    await channel(core, A)
+    await channel(core, B)
+    records = await core.repos.channels.all_active()
+    await core.repos.papers.add_many(TODAY)
+    for record in records:
+        await core.repos.ledger.plan(record.id, [ScoredPaper(paper=TODAY[0], score=4.5, matched=("LLM",))])
+    publisher = HeldPublisher()
+    runner = core.new_runner(publisher)
+    busy = asyncio.create_task(runner.deliver(records[1]))  # B's delivery is under way, its post held
+    await asyncio.wait_for(publisher.entered.wait(), timeout=5)
+    assert await runner.catch_up(records) == {A: (1, 0)}
+    assert [parent.channel for parent, _ in publisher.threads] == [A]
+    publisher.release.set()
+    assert await asyncio.wait_for(busy, timeout=5) == (1, 0)
+    assert [c.paper.arxiv_id for c in publisher.cards] == ["2601.00001", "2601.00001"]
+    assert all(r.finished for r in [row.delivery() for row in core.repos.ledger.rows])

@@ -10,7 +10,7 @@ import pytest
 
 from bot.delivery.scheduler import DigestScheduler
 from bot.errors import StoreError
-from bot.models import ChannelRef, Paper
+from bot.models import ChannelRef, Paper, ScoredPaper
 from tests.fakes.clock import FixedClock
 from tests.fakes.core import TODAY, FakeCore, ctx, fake_core
 from tests.fakes.repositories import FakePapers, fake_repositories
@@ -123,3 +123,48 @@ async def test_a_failing_missed_run_is_logged_and_the_scheduler_keeps_going(capl
     finally:
         await core.scheduler.stop()
     assert core.publisher.sent == [] and core.repos.channels.records[0].last_digest_at is None
+
+
+async def test_start_catches_up_on_unfinished_rows_of_a_channel_whose_run_is_not_missed(core: FakeCore) -> None:
+    await subscribe(core, A, "set max 2")
+    core.clock.current = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
+    await core.runner.run(await core.repos.channels.all_active())  # today's digest: done at 09:30
+    [record] = await core.repos.channels.all_active()
+    assert record.last_digest_at == core.clock.current and len(core.publisher.cards) == 2
+    # Later a manual digest planned one more paper whose post failed (its row is left pending) ...
+    core.clock.current = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+    await core.repos.ledger.plan(record.id, [ScoredPaper(paper=TODAY[3], score=1.0, matched=())])
+    # ... and the bot restarts at 11:00: no slot was missed, the catch-up posts the row anyway, without fetching.
+    core.clock.current = datetime(2026, 1, 5, 11, 0, tzinfo=UTC)
+    fetched = list(core.source.fetched)
+    await core.scheduler.start()
+    await core.scheduler.wait_idle()
+    assert [c.paper.arxiv_id for c in core.publisher.cards] == ["2601.00001", "2601.00002", "2601.00004"]
+    assert len(core.publisher.threads) == 3 and core.source.fetched == fetched
+    assert await core.repos.ledger.unfinished(record.id) == []
+    assert "catch-up" in core.scheduler.jobs()
+
+
+async def test_the_catch_up_while_running_delivers_what_a_failed_post_left_and_nothing_planned_later(
+    core: FakeCore,
+) -> None:
+    await subscribe(core, A)
+    await subscribe(core, B)
+    await core.scheduler.start()  # at 08:00: nothing missed, nothing to catch up on
+    await core.scheduler.wait_idle()
+    assert core.publisher.sent == []
+    core.clock.current = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    core.publisher.fail_cards.add("2601.00002v1")
+    await core.runner.run(await core.repos.channels.all_active())  # the 09:00 slot; one card refused in each
+    assert len(core.publisher.cards) == 4
+    ids = [r.id for r in await core.repos.channels.all_active()]
+    assert [len(await core.repos.ledger.unfinished(i)) for i in ids] == [1, 1]
+    core.publisher.fail_cards.clear()
+    core.clock.current = datetime(2026, 1, 5, 8, 59, tzinfo=UTC)  # (a clock before the plan: nothing is due)
+    await core.scheduler.catch_up()
+    assert len(core.publisher.cards) == 4
+    core.clock.current = datetime(2026, 1, 5, 9, 5, tzinfo=UTC)  # the interval job's next turn
+    await core.scheduler.catch_up()
+    assert sorted(c.paper.arxiv_id for c in core.publisher.cards[4:]) == ["2601.00002", "2601.00002"]
+    assert [len(await core.repos.ledger.unfinished(i)) for i in ids] == [0, 0]
+    assert len(core.publisher.threads) == 6

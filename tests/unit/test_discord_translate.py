@@ -250,3 +250,32 @@ def test_only_the_save_emoji_of_a_user_in_a_server_is_a_save() -> None:
     assert save_target(**(common | {"guild_id": None}), emoji="🔖", emoji_name="🔖", user_id=5) is None
     custom = common | {"save_emoji": "paper"}
     assert save_target(emoji="<:paper:99>", emoji_name="paper", user_id=5, **custom) is not None
+
+
+SMUGGLED = "Safe\u202eexe.txt\u2066x\u2069 in\u200bvis\u200c\u200dible \ufeff@\u200beveryone @\u2060here <\u200b@123>"
+INVISIBLE = re.compile("[\u202a-\u202e\u2066-\u2069\u200b-\u200d\u2060\ufeff]")
+
+
+def test_bidi_and_zero_width_characters_are_removed_and_only_our_zero_width_space_breaks_mentions() -> None:
+    assert escape(SMUGGLED) == "Safeexe.txtx invisible @\u200beveryone @\u200bhere <\u200b@123>"
+    paper = Paper(
+        arxiv_id="2601.00644",
+        version=1,
+        title=SMUGGLED,
+        abstract=SMUGGLED,
+        authors=(SMUGGLED,),
+        categories=("cs.DC",),
+        primary_category="cs.DC",
+    )
+    card = PaperCard(paper=paper, score=1.0, matched=(SMUGGLED,), teaser=SMUGGLED, is_cross_list=False)
+    embed = to_embed(card).to_dict()
+    summary = ThreadSummary(
+        paper=paper, heading=SMUGGLED, sections=(SummarySection(title=SMUGGLED, body=SMUGGLED),), tldr=SMUGGLED
+    )
+    every = [embed.get("title", ""), embed.get("description", ""), *(f["value"] for f in embed.get("fields", []))]
+    every += [e.description or "" for post in thread_messages(summary) for e in post.embeds]
+    every += [thread_name(SMUGGLED), *reply_chunks(SMUGGLED)]
+    for text in every:
+        ours = text.replace("@\u200b", "@").replace("<\u200b", "<")
+        assert INVISIBLE.search(ours) is None, text
+        assert not re.search(r"@(everyone|here)|<@", text), text

@@ -226,3 +226,49 @@ def test_to_save_click_reads_the_clicked_message() -> None:
     )
     with pytest.raises(MalformedPayload):
         to_save_click({"team": {"id": "T1"}, "user": {"id": "U3"}})
+
+
+SMUGGLED = (
+    "Safe\u202eexe.txt\u2066x\u2069 in\u200bvis\u200c\u200dible \ufeff@\u200bchannel @\u2060here <\u200b!channel>"
+    " @every\u2060one"
+)
+"""Bidi overrides and isolates, zero-width characters, and broadcasts with untrusted joiners in or around them."""
+INVISIBLE = re.compile("[\u202a-\u202e\u2066-\u2069\u200b-\u200d\u2060\ufeff]")
+
+
+def test_bidi_and_zero_width_characters_are_removed_and_only_our_joiner_breaks_broadcasts() -> None:
+    assert escape(SMUGGLED) == (
+        f"Safeexe.txtx invisible @{WORD_JOINER}channel @{WORD_JOINER}here &lt;!channel&gt; @{WORD_JOINER}everyone"
+    )
+    card = PaperCard(
+        paper=Paper(
+            arxiv_id="2601.00644",
+            version=1,
+            title=SMUGGLED,
+            abstract=SMUGGLED,
+            authors=(SMUGGLED,),
+            categories=("cs.DC",),
+            primary_category="cs.DC",
+        ),
+        score=1.0,
+        matched=(SMUGGLED,),
+        teaser=SMUGGLED,
+        is_cross_list=False,
+        requested_by=SMUGGLED,
+    )
+    summary = ThreadSummary(
+        paper=card.paper,
+        heading=SMUGGLED,
+        sections=(SummarySection(title=SMUGGLED, body=SMUGGLED * 50),),
+        note=SMUGGLED,
+        tldr=SMUGGLED,
+    )
+    every = [*texts(to_blocks(card)), card_text(card)]
+    every += [t for message in thread_blocks(summary) for t in texts(message)]
+    every += [t for m in reply_messages(Reply(text=SMUGGLED, cards=(card,))) for t in [m.text, *texts(m.blocks)]]
+    for text in every:
+        # The only invisible character left is our word joiner, right after an "@" that starts a broadcast word.
+        assert INVISIBLE.sub("", text.replace(f"@{WORD_JOINER}", "@")) == text.replace(f"@{WORD_JOINER}", "@")
+        assert LIVE.search(text.replace("<https://arxiv.org/abs/2601.00644v1|", "")) is None  # (our title link)
+        assert "\u202e" not in text and "in\u200bvis" not in text
+    assert any("Safeexe.txtx invisible" in t for t in every)
