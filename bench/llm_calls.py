@@ -29,7 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from adapters.composition import build_services
 from bot.config import load_settings
-from bot.models import ChannelRef, MessageRef, PaperCard, Reply, RuleKind, ThreadSummary, term_key
+from bot.delivery.thread_parts import post_parts
+from bot.models import ChannelRef, MessageRef, PaperCard, PostKey, Reply, RuleKind, ThreadSummary, term_key
+from bot.ports import ThreadJournal
 from bot.store import schema as db
 from bot.store.database import Database, create_engine
 from bot.store.migrations import upgrade_database
@@ -70,14 +72,21 @@ class CountingPublisher:
     cards: list[tuple[ChannelRef, str]] = field(default_factory=list)
     threads: list[tuple[ChannelRef, ThreadSummary]] = field(default_factory=list)
 
-    async def post_card(self, card: PaperCard, *, channel: ChannelRef) -> MessageRef:
+    async def post_card(self, card: PaperCard, *, channel: ChannelRef, key: PostKey | None = None) -> MessageRef:
         """Record a card."""
         self.cards.append((channel, card.paper.versioned_id))
         return MessageRef(channel, f"m{len(self.cards)}")
 
-    async def post_thread(self, summary: ThreadSummary, *, parent: MessageRef) -> MessageRef:
-        """Record a thread reply."""
-        self.threads.append((parent.channel, summary))
+    async def post_thread(
+        self, summary: ThreadSummary, *, parent: MessageRef, journal: ThreadJournal | None = None
+    ) -> MessageRef:
+        """Record a thread reply (one part, recorded in the ledger's journal)."""
+
+        async def send(part: ThreadSummary, _key: PostKey | None) -> str:
+            self.threads.append((parent.channel, part))
+            return f"t{len(self.threads)}"
+
+        await post_parts([summary], journal=journal, send=send)
         return MessageRef(parent.channel, f"t{len(self.threads)}")
 
     async def send_reply(self, reply: Reply, *, channel: ChannelRef, user_id: str | None) -> None:

@@ -362,11 +362,12 @@ class FakeDiscord:
         try:
             fault = self._fault_for(request.method, path)
             creates = request.method == "POST" and MESSAGE_CREATE.fullmatch(path) is not None
-            if fault is None and creates and self.random_faults is not None:
-                fault = self._random_fault(self.random_faults.pick())
             gate = self.gates.due() if creates else None
+            if fault is None and gate is None and creates and self.random_faults is not None:
+                fault = self._random_fault(self.random_faults.pick())
             if gate is not None and not gate.create_first:
                 record.fault = "held"
+                gate.reached.set()  # before the waiters look
                 await self._notify()
                 await gate.hold()
                 if gate.drop:
@@ -393,6 +394,7 @@ class FakeDiscord:
                 return _json(fault.body, fault.status) if fault.status else response
             if gate is not None and gate.create_first:
                 record.fault = "held"
+                gate.reached.set()  # before the waiters look
                 await self._notify()
                 await gate.hold()
             return response

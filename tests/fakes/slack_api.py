@@ -186,16 +186,20 @@ class FakeSlack:
                 await asyncio.sleep(self.latency_s)
             fault = self._take_fault(method)
             creates = method == "chat.postMessage"
-            if fault is None and creates and self.random_faults is not None:
-                fault = self.random_faults.pick()
             gate = self.gates.due() if creates else None
+            if fault is None and gate is None and creates and self.random_faults is not None:
+                fault = self.random_faults.pick()
+                if fault == 429:
+                    fault = (429, {"Retry-After": "1"})  # as Slack sends it
             if gate is not None and not gate.create_first:
                 self.calls.append(SlackCall(method, args, token, 0, {}, time.monotonic(), "held"))
+                gate.reached.set()  # before the waiters look
                 await self._notify()
                 await gate.hold()
                 if gate.drop:
                     reset_connection(request)
                     return web.json_response({})
+                gate = None  # released: the request goes on and creates its message
             if isinstance(fault, str):
                 played = fault
                 status, answer = (0, {}) if fault == RESET else (200, self._answer(method, args, token))
@@ -216,6 +220,7 @@ class FakeSlack:
                 response = web.json_response(answer)
                 if gate is not None:
                     self.calls.append(SlackCall(method, args, token, status, answer, time.monotonic(), "held"))
+                    gate.reached.set()  # before the waiters look
                     await self._notify()
                     await gate.hold()
                     return response
