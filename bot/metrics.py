@@ -17,7 +17,7 @@ ARXIV_REQUESTS = Counter(
 )  # fmt: skip
 POSTS = Counter(
     "arxivbot_posts",
-    "Messages posted by platform, kind (card, thread) and outcome (sent, failed).",
+    "Messages posted by platform, kind (card, thread) and outcome (sent, failed; unconfirmed: the answer was lost).",
     ("platform", "kind", "outcome"),
     registry=REGISTRY,
 )
