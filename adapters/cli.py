@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -223,7 +224,8 @@ async def _run_until_signal(services: Services, record: ChannelRecord, stopped: 
 
     signals = (signal.SIGTERM, signal.SIGINT)
     for sig in signals:
-        loop.add_signal_handler(sig, on_signal, sig.name)
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, on_signal, sig.name)
     try:
         waiting = asyncio.ensure_future(signalled.wait())
         await asyncio.wait({digest, waiting}, return_when=asyncio.FIRST_COMPLETED)
@@ -241,7 +243,8 @@ async def _run_until_signal(services: Services, record: ChannelRecord, stopped: 
             raise
     finally:
         for sig in signals:
-            loop.remove_signal_handler(sig)
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
 
 
 async def _export(settings: Settings, args: argparse.Namespace) -> int:

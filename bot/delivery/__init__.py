@@ -1,1 +1,2 @@
-"""Delivery: the digest runner, cards, the publisher router, the scheduler and its pure schedule maths."""
+"""Delivery: the digest runner, cards, post keys and part-by-part thread posting, the publisher router, the
+scheduler (with the catch-up) and its pure schedule maths."""
