@@ -68,9 +68,25 @@ def _creates_message(request: HttpRequest) -> bool:
     return request.url.rstrip("/").rsplit("/", 1)[-1] in MESSAGE_CREATING
 
 
-class ConnectionRetry(AsyncConnectionErrorRetryHandler):
-    """slack_sdk's retry of dropped connections, except a message-creating call that may have reached Slack:
-    that one is retried only when the connection never opened."""
+class _SparingMessageCreates(AsyncRetryHandler):
+    """Mixed into a slack_sdk retry handler: a message-creating call is never retried by it (it may have reached
+    Slack and created the message); the ledger looks for the message instead."""
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if _creates_message(request):
+            return False
+        return await super()._can_retry_async(state=state, request=request, response=response, error=error)
+
+
+class ConnectionRetry(_SparingMessageCreates, AsyncConnectionErrorRetryHandler):
+    """slack_sdk's retry of dropped connections; a message-creating call only when the connection never opened."""
 
     async def _can_retry_async(
         self,
@@ -82,25 +98,11 @@ class ConnectionRetry(AsyncConnectionErrorRetryHandler):
     ) -> bool:
         if isinstance(error, NEVER_SENT):
             return True
-        if _creates_message(request):
-            return False
         return await super()._can_retry_async(state=state, request=request, response=response, error=error)
 
 
-class ServerErrorRetry(AsyncServerErrorRetryHandler):
+class ServerErrorRetry(_SparingMessageCreates, AsyncServerErrorRetryHandler):
     """slack_sdk's retry of 500/503, except for a message-creating call (Slack may have created it)."""
-
-    async def _can_retry_async(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> bool:
-        if _creates_message(request):
-            return False
-        return await super()._can_retry_async(state=state, request=request, response=response, error=error)
 
 
 def retry_handlers() -> list[AsyncRetryHandler]:

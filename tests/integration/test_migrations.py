@@ -5,10 +5,22 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.store.database import create_engine
 from bot.store.migrations import downgrade_database, upgrade_database
 from bot.store.schema import metadata
+
+
+async def _insert_channel(conn: AsyncConnection) -> None:
+    """Channel 1, written as the schema of any revision takes it."""
+    await conn.execute(
+        sa.text(
+            "INSERT INTO channels (platform, workspace, channel, post_time, timezone, max_papers, min_score,"
+            " include_cross, language, feed_token, created_at) VALUES ('test', 'w', 'c', '09:00', 'UTC', 10,"
+            " 1.0, false, 'en', 'tok', '2026-01-05 10:00:00')"
+        )
+    )
 
 
 async def test_upgrade_matches_models_and_downgrade_is_clean(empty_db_url: str) -> None:
@@ -43,13 +55,7 @@ async def test_rule_keys_follow_matching_and_duplicates_collapse(empty_db_url: s
     try:
         await upgrade_database(engine, "0002")
         async with engine.begin() as conn:
-            await conn.execute(
-                sa.text(
-                    "INSERT INTO channels (platform, workspace, channel, post_time, timezone, max_papers, min_score,"
-                    " include_cross, language, feed_token, created_at) VALUES ('test', 'w', 'c', '09:00', 'UTC', 10,"
-                    " 1.0, false, 'en', 'tok', '2026-01-05 10:00:00')"
-                )
-            )
+            await _insert_channel(conn)
             for term, key in (("KV-cache", "kv-cache"), ("kv cache", "kv cache"), ("LLM", "llm")):
                 await conn.execute(
                     sa.text(
@@ -71,13 +77,7 @@ async def test_delivery_intent_columns_and_a_downgrade_sends_sending_parts_back_
     try:
         await upgrade_database(engine, "0003")
         async with engine.begin() as conn:
-            await conn.execute(
-                sa.text(
-                    "INSERT INTO channels (platform, workspace, channel, post_time, timezone, max_papers, min_score,"
-                    " include_cross, language, feed_token, created_at) VALUES ('test', 'w', 'c', '09:00', 'UTC', 10,"
-                    " 1.0, false, 'en', 'tok', '2026-01-05 10:00:00')"
-                )
-            )
+            await _insert_channel(conn)
             for arxiv_id in ("2601.00001", "2601.00002"):
                 await conn.execute(
                     sa.text(

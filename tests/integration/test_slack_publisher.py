@@ -8,10 +8,14 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import pytest
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.publisher import METADATA_EVENT, ChannelPacer, SlackPublisher, make_client
+from adapters.slack.publisher import METADATA_EVENT, ChannelPacer, SlackPublisher, make_client, retry_handlers
 from bot.errors import PublishError, PublishOutcomeUnknown
 from bot.models import ChannelRef, MessageRef, Paper, PaperCard, PostKey, Reply, SummarySection, ThreadSummary
 from tests.fakes.clock import ManualClock
@@ -235,3 +239,27 @@ async def test_a_split_thread_reply_is_exactly_once_per_part_across_a_lost_answe
     assert journal.posted == [r["ts"] for r in replies]
     (lookup,) = slack.calls_to("conversations.replies")
     assert lookup.args["ts"] == parent.message_id
+
+
+@pytest.mark.parametrize(
+    ("method", "error", "status", "retried"),
+    [
+        ("chat.postMessage", aiohttp.ServerDisconnectedError(), None, False),  # may have been created
+        ("chat.postMessage", aiohttp.ClientOSError(104, "Connection reset by peer"), None, False),
+        ("chat.postMessage", None, 503, False),
+        ("chat.postMessage", aiohttp.ConnectionTimeoutError(), None, True),  # never connected: nothing sent
+        ("chat.postMessage", None, 429, True),
+        ("conversations.history", aiohttp.ServerDisconnectedError(), None, True),  # a read: safe to repeat
+        ("conversations.history", None, 503, True),
+    ],
+)
+async def test_which_failures_slack_sdk_may_retry(
+    method: str, error: Exception | None, status: int | None, retried: bool
+) -> None:
+    request = HttpRequest(method="POST", url=f"https://slack.com/api/{method}", headers={})
+    response = None if status is None else HttpResponse(status_code=status, headers={"retry-after": ["0"]})
+    decisions = [
+        await handler.can_retry_async(state=RetryState(), request=request, response=response, error=error)
+        for handler in retry_handlers()
+    ]
+    assert any(decisions) is retried
