@@ -7,21 +7,26 @@ needs them. Every bad value raises ``ConfigError`` naming the key, the value and
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import re
 import tomllib
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, available_timezones
 
 from bot.errors import ConfigError
 
 ENV_PREFIX = "ARXIVBOT_"
 DEFAULT_CONFIG_PATH = Path("config.toml")
 TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_LOOSE_TIME_RE = re.compile(r"^(\d{1,2}):(\d{2})$")
+_ZONE_RE = re.compile(r"^[A-Za-z0-9_+-]+(?:/[A-Za-z0-9_+-]+)*$")
+MAX_ZONE_CHARS = 64
 LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")
 
 
@@ -49,13 +54,84 @@ def _time(value: Any) -> str | None:
     return None if TIME_RE.match(value) else "a 24-hour time HH:MM, e.g. 09:30"
 
 
-def timezone_problem(value: str) -> str | None:
-    """None when ``value`` is an IANA zone name, else the expected form."""
+def normal_time(text: str) -> str | None:
+    """A 24-hour time as ``HH:MM`` (``9:30`` -> ``09:30``), or None when ``text`` is no such time."""
+    match = _LOOSE_TIME_RE.match(text.strip())
+    if match is None:
+        return None
+    hour, minute = int(match[1]), int(match[2])
+    return f"{hour:02d}:{minute:02d}" if hour <= 23 and minute <= 59 else None
+
+
+@cache
+def _zones_by_lower() -> dict[str, str]:
+    """Every IANA zone name this machine can load, by its lower-cased spelling."""
+    return {name.lower(): name for name in available_timezones() if name != "localtime"}
+
+
+def canonical_timezone(name: str) -> str | None:
+    """The IANA zone ``name`` spells, matched case-insensitively (``europe/berlin`` -> ``Europe/Berlin``), or None.
+
+    Never raises: a region (``America``, a folder of tzdata), an over-long or odd name is simply no zone.
+    """
+    text = name.strip()
+    if not text or len(text) > MAX_ZONE_CHARS or not _ZONE_RE.match(text):
+        return None
+    found = _zones_by_lower().get(text.lower())
+    if found is None:
+        return None
     try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        return "an IANA time zone such as UTC or Europe/Berlin"
-    return None
+        ZoneInfo(found)
+    except (ValueError, OSError, KeyError):  # ZoneInfoNotFoundError is a KeyError; a folder, an OSError
+        return None
+    return found
+
+
+REGION_EXAMPLES: Mapping[str, str] = {
+    "africa": "Africa/Lagos",
+    "america": "America/New_York",
+    "antarctica": "Antarctica/McMurdo",
+    "asia": "Asia/Shanghai",
+    "atlantic": "Atlantic/Reykjavik",
+    "australia": "Australia/Sydney",
+    "europe": "Europe/Berlin",
+    "indian": "Indian/Maldives",
+    "pacific": "Pacific/Auckland",
+    "us": "US/Eastern",
+}
+"""A well-known zone of each large region, suggested when a region alone (``America``) is given as a zone."""
+
+
+def closest_timezones(name: str, n: int = 3) -> list[str]:
+    """Up to ``n`` zone names that look like ``name``, best first.
+
+    A bare city (``berlin``, ``new york``) gives its zones; a region (``America``) one example zone in it.
+    """
+    wanted = "_".join(name.strip().lower().split())[:MAX_ZONE_CHARS].strip("/")
+    if not wanted:
+        return []
+    zones = _zones_by_lower()
+    in_region = sorted(zone for lower, zone in zones.items() if lower.startswith(wanted + "/"))
+    if in_region:
+        return [REGION_EXAMPLES.get(wanted, in_region[0])]
+    by_city: dict[str, list[str]] = {}
+    for lower, zone in sorted(zones.items()):
+        by_city.setdefault(lower.rsplit("/", 1)[-1], []).append(zone)
+    city = wanted.rsplit("/", 1)[-1]
+    found = [zone for zone in by_city.get(city, []) if "/" in zone]
+    found += [zones[match] for match in difflib.get_close_matches(wanted, list(zones), n=n, cutoff=0.6)]
+    for close in difflib.get_close_matches(city, list(by_city), n=n, cutoff=0.75):
+        found += by_city[close]
+    return list(dict.fromkeys(found))[:n]
+
+
+def timezone_problem(value: str) -> str | None:
+    """None when ``value`` is an IANA zone name, else the expected form (with the closest names, if any)."""
+    if canonical_timezone(value) == value:
+        return None
+    close = closest_timezones(value)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    return f"an IANA time zone such as UTC or Europe/Berlin{hint}"
 
 
 def _language(value: Any) -> str | None:

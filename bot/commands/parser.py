@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.arxiv import taxonomy
 from bot.arxiv.ids import parse_paper_id
 from bot.commands import model as cm
-from bot.config import LANGUAGE_RE, TIME_RE
+from bot.config import LANGUAGE_RE, canonical_timezone, closest_timezones, normal_time
 from bot.errors import UserInputError
 from bot.ranking.terms import validate_term
 
@@ -208,20 +207,29 @@ def parse_feed(line: CommandWords) -> cm.Feed:
 # ---------------------------------------------------------------------------------------------- settings
 
 
+TIME_USAGE = "use set time HH:MM [Area/City], e.g. set time 09:30 Europe/Berlin"
+
+
 def parse_time(values: list[str]) -> cm.SetTime:
-    """``set time HH:MM [Area/City]``: the words after ``time``."""
-    if not 1 <= len(values) <= 2 or not TIME_RE.match(values[0]):
+    """``set time HH:MM [Area/City]``: the words after ``time`` (``9:30`` is ``09:30``; zones in any case)."""
+    time = normal_time(values[0]) if 1 <= len(values) <= 2 else None
+    if time is None:
         got = " ".join(values) or "nothing"
-        raise UserInputError(f"bad time {got!r}: use set time HH:MM [Area/City], e.g. set time 09:30 Europe/Berlin")
-    zone = values[1] if len(values) == 2 else None
-    if zone is not None:
-        try:
-            ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise UserInputError(
-                f"unknown time zone {zone!r}: use an IANA name such as UTC, Europe/Berlin or America/New_York"
-            ) from None
-    return cm.SetTime(values[0], zone)
+        raise UserInputError(f"bad time {shown(got)!r}: {TIME_USAGE}")
+    if len(values) == 1:
+        return cm.SetTime(time, None)
+    zone = canonical_timezone(values[1])
+    if zone is None:
+        close = closest_timezones(values[1])
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise UserInputError(f"unknown time zone {shown(values[1])!r}{hint}: {TIME_USAGE}")
+    return cm.SetTime(time, zone)
+
+
+def shown(text: str, limit: int = 40) -> str:
+    """User input as a reply quotes it: whitespace collapsed, at most ``limit`` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def parse_max(values: list[str]) -> cm.SetMax:

@@ -12,6 +12,7 @@ from adapters.composition import Services
 from adapters.console.adapter import ConsoleChat, ConsolePublisher
 from adapters.console.render import CommandLine, Reaction, Unknown, clean, to_input
 from tests.cli_process import bot_env, run_bot
+from tests.conftest import ZONE_MISTAKES
 from tests.fakes.arxiv_server import FakeArxivServer
 from tests.parse_count import count_parses
 
@@ -72,3 +73,17 @@ def test_to_input() -> None:
 
 def test_clean_removes_terminal_escape_sequences() -> None:
     assert clean("title\x1b[2J\x1b]0;pwned\x07 ok") == "title[2J]0;pwned ok"
+
+
+async def test_every_zone_mistake_in_set_time_is_one_line_with_the_right_form(
+    tmp_path: Path, arxiv: FakeArxivServer
+) -> None:
+    script = "".join(f"/arxiv set time 09:30 {zone}\n" for zone in ZONE_MISTAKES) + "/arxiv set time 9:30 berlin\n"
+    code, out, err = await run_bot(script + "/arxiv settings\n", bot_env(tmp_path, arxiv), "console")
+    assert code == 0, err
+    refusals = [line for line in out.splitlines() if "time zone" in line]
+    assert len(refusals) == len(ZONE_MISTAKES) + 1, out
+    assert all("set time 09:30 Europe/Berlin" in line for line in refusals)
+    assert "did you mean Europe/Berlin?" in refusals[-1]
+    assert "went wrong" not in out and "Traceback" not in out + err
+    assert "Posts at 09:00 UTC" in out  # nothing was changed

@@ -16,7 +16,7 @@ from adapters.discord.app import REACTION_EVENT, REFUSAL
 from adapters.discord.runtime import DiscordAdapter
 from adapters.runtime import BotRuntime, attach_discord
 from bot.models import ChannelRef, Reply
-from tests.conftest import FEED_0105, make_settings
+from tests.conftest import FEED_0105, ZONE_MISTAKES, make_settings
 from tests.fakes.arxiv_server import FakeArxivServer
 from tests.fakes.clock import FixedClock
 from tests.fakes.discord_server import (
@@ -267,3 +267,16 @@ async def test_help_is_an_ephemeral_code_block(bot: DiscordAdapter, discord_fake
     answer = await discord_fake.run("help", user=MEMBER)
     assert answer.ephemeral and answer.text.startswith("```\narxiv-bot commands")
     assert all(len(a["content"]) <= 2000 for a in answer.answers)
+
+
+async def test_every_zone_mistake_in_set_time_is_one_ephemeral_line_with_the_right_form(
+    bot: DiscordAdapter, discord_fake: FakeDiscord, services: Services
+) -> None:
+    for zone in ZONE_MISTAKES:
+        answer = await discord_fake.run("set", {"time": "09:30", "timezone": zone[:64]})  # Discord caps it at 64
+        assert answer.ephemeral and "\n" not in answer.text and "time zone" in answer.text, answer.text
+        assert "set time 09:30 Europe/Berlin" in answer.text and "went wrong" not in answer.text
+    assert "did you mean Europe/Berlin?" in answer.text
+    assert await services.channels.get(ChannelRef(*REF_CHANNEL)) is None
+    fixed = await discord_fake.run("set", {"time": "9:30", "timezone": "europe/berlin"})
+    assert "Posts at 09:30 Europe/Berlin" in fixed.text

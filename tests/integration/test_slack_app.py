@@ -15,7 +15,7 @@ import pytest
 from adapters.composition import build_services
 from adapters.runtime import BotRuntime
 from bot.models import ChannelRef
-from tests.conftest import FEED_0105, ROOT, make_settings
+from tests.conftest import FEED_0105, ROOT, ZONE_MISTAKES, make_settings
 from tests.fakes.arxiv_server import FakeArxivServer
 from tests.fakes.clock import FixedClock
 from tests.fakes.slack_api import (
@@ -441,3 +441,16 @@ async def test_a_failing_handler_answers_one_line_and_the_app_keeps_working(
         await slack.wait_for(lambda: slack.calls_to("chat.postEphemeral"))
         assert slack.calls_to("chat.postEphemeral")[0].status == 400
         assert "Categories: cs.DC" in await client.run("settings", "after")
+
+
+async def test_every_zone_mistake_in_set_time_is_one_line_with_the_right_form(
+    db_url: str, cs_dc: FakeArxivServer, clock: FixedClock, slack: FakeSlack
+) -> None:
+    async with slack_bot(db_url, cs_dc, clock, slack) as runtime, http_client(runtime, slack) as client:
+        for n, zone in enumerate(ZONE_MISTAKES):
+            answer = await client.run(f"set time 09:30 {zone}", f"zone{n}")
+            assert len(answer.splitlines()) == 1 and "time zone" in answer, answer
+            assert "set time 09:30 Europe/Berlin" in answer and "went wrong" not in answer
+        assert "did you mean Europe/Berlin?" in answer  # the last mistake: a bare city
+        assert await runtime.services.channels.get(CHANNEL) is None  # nothing was stored
+        assert "Posts at 09:30 Europe/Berlin" in await client.run("set time 9:30 europe/berlin", "ok")

@@ -71,6 +71,9 @@ def rejected(text: str) -> Exception:
         ("settings", cm.ShowSettings()),
         ("set time 09:30", cm.SetTime("09:30", None)),
         ("set time 21:05 Asia/Shanghai", cm.SetTime("21:05", "Asia/Shanghai")),
+        ("set time 9:30", cm.SetTime("09:30", None)),
+        ("set time 7:05 europe/BERLIN", cm.SetTime("07:05", "Europe/Berlin")),
+        ("set time 0:00 utc", cm.SetTime("00:00", "UTC")),
         ("set max 25", cm.SetMax(25)),
         ("set min-score 2.5", cm.SetMinScore(2.5)),
         ("set cross ON", cm.SetCross(True)),
@@ -120,6 +123,30 @@ def test_bad_input_is_one_clear_line(text: str, message: str) -> None:
     assert isinstance(err, UserInputError)
     assert message in str(err)
     assert "\n" not in str(err)
+
+
+@pytest.mark.parametrize(
+    ("zone", "suggested"),
+    [
+        ("berlin", "(did you mean Europe/Berlin?)"),
+        ("Berlin", "(did you mean Europe/Berlin?)"),
+        ("new york", None),  # two words: the zone is one word (a bad time line names both)
+        ("Europe/Berln", "(did you mean Europe/Berlin,"),
+        ("shanghai", "(did you mean Asia/Shanghai?)"),
+        ("America", "(did you mean America/New_York?)"),  # a region, a folder in tzdata: IsADirectoryError
+        ("Europe/../Berlin", None),  # ValueError in ZoneInfo
+        ("x" * 300, None),  # OSError (file name too long) in ZoneInfo
+        ("/etc/passwd", None),
+        ("Mars/Olympus", None),
+        ("Europe/Berlin/", None),
+    ],
+)
+def test_every_zone_mistake_is_the_one_line_refusal_with_the_right_form(zone: str, suggested: str | None) -> None:
+    err = rejected(f"set time 09:30 {zone}")
+    assert isinstance(err, UserInputError) and "\n" not in str(err) and len(str(err)) < 200
+    assert "set time 09:30 Europe/Berlin" in str(err)
+    if suggested is not None:
+        assert suggested in str(err)
 
 
 def test_unknown_subcommand_is_named_and_labelled_other() -> None:

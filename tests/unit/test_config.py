@@ -48,6 +48,10 @@ def test_environment_overrides_file(tmp_path: Path) -> None:
             "ARXIVBOT_CHANNEL__MAX_PAPERS = 500 is invalid: expected a number from 1 to 50",
         ),
         ({"ARXIVBOT_CHANNEL__TIMEZONE": "Moon/Base"}, "expected an IANA time zone"),
+        ({"ARXIVBOT_CHANNEL__TIMEZONE": "America"}, "(did you mean America/New_York?)"),  # a tzdata folder
+        ({"ARXIVBOT_CHANNEL__TIMEZONE": "berlin"}, "(did you mean Europe/Berlin?)"),
+        ({"ARXIVBOT_CHANNEL__TIMEZONE": "Europe/../Berlin"}, "expected an IANA time zone"),
+        ({"ARXIVBOT_CHANNEL__TIMEZONE": "x" * 300}, "expected an IANA time zone"),
         ({"ARXIVBOT_CHANNEL__POST_TIME": "9"}, "expected a 24-hour time HH:MM"),
         ({"ARXIVBOT_DATABASE__URL": "mysql://x"}, "expected a sqlite+aiosqlite:/// or postgresql+asyncpg:// URL"),
         ({"ARXIVBOT_NOPE__X": "1"}, "ARXIVBOT_NOPE__X names no known section"),
