@@ -84,21 +84,21 @@ def _weighted(raw: str) -> cm.WeightedTerm:
 
 
 def _categories(words: list[str], verb: str) -> tuple[str, ...]:
-    if not words:
-        raise UserInputError(f"no category given: use {verb} <category>..., e.g. {verb} cs.DC cs.LG")
+    """Categories or whole archives, separated by spaces or commas, each once, in the order given."""
+    given = [w for w in re.split(r"[\s,]+", " ".join(words)) if w]
+    if not given:
+        raise UserInputError(f"no category given: use {verb} <category>..., e.g. {verb} cs.DC cs.LG (or {verb} cs)")
     out: list[str] = []
-    for word in (w.strip(",") for w in words):
-        if not word:
-            continue
-        canonical = taxonomy.canonical_category(word)
+    for word in given:
+        canonical = taxonomy.subscription(word)
         if canonical is None:
-            close = taxonomy.closest_categories(word)
+            close = taxonomy.closest_subscriptions(word)
             hint = (
                 f"; did you mean {', '.join(close)}?"
                 if close
                 else "; see https://arxiv.org/category_taxonomy"
             )
-            raise UserInputError(f"{word!r} is not an arXiv category{hint}")
+            raise UserInputError(f"{shown(word)!r} is not an arXiv category{hint}")
         if canonical not in out:
             out.append(canonical)
     return tuple(out)

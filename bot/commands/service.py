@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from bot.arxiv import taxonomy
 from bot.commands import model as cm
 from bot.commands import prepared as preparing
 from bot.commands.prepared import PreparedCommand
@@ -186,8 +187,7 @@ class CommandService:
         record = await self._p.channels.get_or_create(ctx.channel)
         match command:
             case cm.Subscribe(categories):
-                await self._p.channels.add_categories(record.id, categories)
-                return await self._changed(record, f"Subscribed to {', '.join(categories)}")
+                return await self._subscribe(record, categories)
             case cm.Unsubscribe(categories):
                 missing = [c for c in categories if c not in record.categories]
                 if missing:
@@ -239,6 +239,17 @@ class CommandService:
                 url = f"{self._feed_base_url.rstrip('/')}/feeds/{record.feed_token}.xml"
                 return Reply(text=f"RSS feed of the papers posted in this channel: {url}")
         raise UserInputError(f"unhandled command {command!r}")  # pragma: no cover - the table parses only these
+
+    async def _subscribe(self, record: ChannelRecord, categories: tuple[str, ...]) -> Reply:
+        already = [c for c in categories if c in record.categories]
+        new = [c for c in categories if c not in record.categories]
+        if not new:
+            return Reply(text=f"Already subscribed to {', '.join(already)}; subscribed: {categories_text(record)}")
+        await self._p.channels.add_categories(record.id, new)
+        archives = [c for c in new if taxonomy.is_archive(c)]
+        whole = f" (all of {', '.join(f'{a}.*' for a in archives)})" if archives else ""
+        also = f"; already subscribed to {', '.join(already)}" if already else ""
+        return await self._changed(record, f"Subscribed to {', '.join(new)}{whole}{also}")
 
     async def _changed(self, record: ChannelRecord, text: str) -> Reply:
         fresh = await self._p.channels.by_id(record.id)

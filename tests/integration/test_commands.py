@@ -129,6 +129,16 @@ async def test_weekend_feed_means_no_announcement(services: Services, arxiv: Fak
     assert reply.text.startswith("no new papers today")
 
 
+async def test_a_whole_archive_is_stored_as_its_code_and_shown_in_the_settings(services: Services) -> None:
+    reply = await services.commands.execute(ctx(), "subscribe cs,math")
+    assert reply.text.startswith("Subscribed to cs, math (all of cs.*, math.*)\nCategories: cs, math\n")
+    record = await services.channels.get(TEST_CHANNEL)
+    assert record is not None and record.categories == ("cs", "math")
+    assert (await services.commands.execute(ctx(), "settings")).text.startswith("Categories: cs, math\n")
+    again = await services.commands.execute(ctx(), "subscribe math")
+    assert again.text == "Already subscribed to math; subscribed: cs, math"
+
+
 async def test_bad_input_changes_nothing(services: Services) -> None:
     await subscribe_llm(services)
     before = (await services.commands.execute(ctx(), "settings")).text

@@ -58,6 +58,11 @@ def rejected(text: str) -> Exception:
         ("/arxiv subscribe cs.DC", cm.Subscribe(("cs.DC",))),
         ("subscribe CS.dc, cs.LG cs.DC", cm.Subscribe(("cs.DC", "cs.LG"))),
         ("unsubscribe hep-th", cm.Unsubscribe(("hep-th",))),
+        ("subscribe cs", cm.Subscribe(("cs",))),
+        ("subscribe Math astro-ph", cm.Subscribe(("math", "astro-ph"))),
+        ("subscribe cs.DC,cs.LG", cm.Subscribe(("cs.DC", "cs.LG"))),
+        ("subscribe cs.DC,,cs.LG, cs.dc", cm.Subscribe(("cs.DC", "cs.LG"))),
+        ("unsubscribe cs,math", cm.Unsubscribe(("cs", "math"))),
         ('keywords add "speculative decoding"', cm.Keywords("add", (cm.WeightedTerm("speculative decoding"),))),
         (
             'keywords add RL, "MoE, sparse", LLM^2.5',
@@ -97,6 +102,8 @@ def test_parses(text: str, expected: cm.Command) -> None:
     [
         ("subscribe", "no category given"),
         ("subscribe cs.FAKE", "'cs.FAKE' is not an arXiv category; did you mean"),
+        ("subscribe maths", "'maths' is not an arXiv category; did you mean math,"),
+        ("subscribe , ,", "no category given"),
         ("keywords", "unknown keywords action 'nothing'"),
         ("keywords add", "no terms given"),
         ("keywords add ,,", "no terms given"),

@@ -28,6 +28,26 @@ async def test_subscribe_stores_the_categories_and_reschedules() -> None:
     assert core.schedule_changes == [record]
 
 
+async def test_subscribe_follows_whole_archives_and_comma_lists_and_says_what_was_already_followed() -> None:
+    core = fake_core()
+    reply = await core.commands.execute(ctx(), "subscribe CS, astro-ph")
+    assert reply.text.startswith("Subscribed to cs, astro-ph (all of cs.*, astro-ph.*)\nCategories: astro-ph, cs\n")
+    reply = await core.commands.execute(ctx(), "subscribe cs.DC,cs.LG math")
+    assert reply.text.startswith("Subscribed to cs.DC, cs.LG, math (all of math.*)\n")
+    reply = await core.commands.execute(ctx(), "subscribe cs.LG,hep-th cs")
+    assert reply.text.startswith("Subscribed to hep-th; already subscribed to cs.LG, cs\n")
+    updates = len(core.schedule_changes)
+    reply = await core.commands.execute(ctx(), "subscribe cs.DC cs")
+    assert reply.text == "Already subscribed to cs.DC, cs; subscribed: astro-ph, cs, cs.DC, cs.LG, hep-th, math"
+    assert len(core.schedule_changes) == updates  # nothing changed, nothing rescheduled
+    [record] = core.repos.channels.records
+    assert record.categories == ("astro-ph", "cs", "cs.DC", "cs.LG", "hep-th", "math")
+    settings = await core.commands.execute(ctx(), "settings")
+    assert settings.text.startswith("Categories: astro-ph, cs, cs.DC, cs.LG, hep-th, math\n")
+    reply = await core.commands.execute(ctx(), "unsubscribe cs,math")
+    assert reply.text.startswith("Unsubscribed from cs, math\nCategories: astro-ph, cs.DC, cs.LG, hep-th\n")
+
+
 async def test_unsubscribe_from_a_category_not_subscribed_changes_nothing() -> None:
     core = fake_core()
     await core.commands.execute(ctx(), "subscribe cs.DC")
