@@ -71,15 +71,22 @@ def _terms(text: str, usage: str) -> list[str]:
     return terms
 
 
-def _weighted(raw: str) -> cm.WeightedTerm:
-    match = _WEIGHT_RE.match(raw)
-    weight = 1.0
+def _weight_usage(term: str) -> str:
+    example = term.split("^", 1)[0].strip() or "LLM"
+    return f"use term^w with w a number from 0.1 to {MAX_WEIGHT:g}, e.g. {shown(example)}^2"
+
+
+def _weighted(typed: str) -> cm.WeightedTerm:
+    """``term`` or ``term^w``; anything else after a ``^`` (``foo^-2``, ``foo^x``, ``foo^``) is refused."""
+    raw, weight = typed, 1.0
+    match = _WEIGHT_RE.match(typed)
     if match:
         raw, weight = match["term"], float(match["weight"])
         if not 0 < weight <= MAX_WEIGHT:
-            raise UserInputError(
-                f"weight {weight:g} is out of range: use term^w with w from 0.1 to {MAX_WEIGHT:g}"
-            )
+            raise UserInputError(f"weight {weight:g} is out of range: {_weight_usage(raw)}")
+    _, caret, after = raw.rpartition("^")
+    if caret and not any(ch.isspace() for ch in after.strip()):
+        raise UserInputError(f"bad weight in {shown(typed)!r}: {_weight_usage(raw)}")
     return cm.WeightedTerm(validate_term(raw), weight)
 
 
