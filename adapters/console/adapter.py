@@ -100,9 +100,9 @@ class ConsoleChat:
                     if ref is None
                     else await self._commands.react(message=ref, user_id=CONSOLE_USER, added=added)
                 )
-                reply = result or Reply(text=f"there is no paper card #{number} to react to")
+                reply = result or Reply(text=f"There is no paper card #{number} to react to")
             case Unknown(text):
-                reply = Reply(text=f"not a command: {text!r}; commands start with /arxiv (try /arxiv help)")
+                reply = Reply(text=f"Not a command: {text!r}; commands start with /arxiv (try /arxiv help)")
             case None:
                 return
         await self._publisher.send_reply(reply, channel=CONSOLE_CHANNEL, user_id=CONSOLE_USER)

@@ -13,7 +13,7 @@ from bot.arxiv import taxonomy
 from bot.arxiv.ids import parse_paper_id
 from bot.commands import model as cm
 from bot.config import LANGUAGE_RE, canonical_timezone, closest_timezones, normal_time
-from bot.errors import UserInputError
+from bot.errors import MissingArguments, UserInputError
 from bot.ranking.terms import validate_term
 
 MAX_TERMS_PER_COMMAND = 30
@@ -94,7 +94,7 @@ def _categories(words: list[str], verb: str) -> tuple[str, ...]:
     """Categories or whole archives, separated by spaces or commas, each once, in the order given."""
     given = [w for w in re.split(r"[\s,]+", " ".join(words)) if w]
     if not given:
-        raise UserInputError(f"no category given: use {verb} <category>..., e.g. {verb} cs.DC cs.LG (or {verb} cs)")
+        raise MissingArguments(f"{verb} needs at least one category or archive, e.g. {verb} cs.DC cs.LG")
     out: list[str] = []
     for word in given:
         canonical = taxonomy.subscription(word)
@@ -146,8 +146,10 @@ def parse_keywords(line: CommandWords) -> cm.Keywords:
     usage = "keywords add|remove|set <term>, <term>... or keywords clear"
     if action == "clear":
         return cm.Keywords("clear", ())
+    if not action:
+        raise MissingArguments("keywords needs what to do: add, remove, set or clear")
     if action not in ("add", "remove", "set"):
-        raise UserInputError(f"unknown keywords action {action or 'nothing'!r}: use {usage}")
+        raise UserInputError(f"unknown keywords action {shown(action)!r}: use {usage}")
     if action == "remove":
         return cm.Keywords(action, tuple(cm.WeightedTerm(validate_term(t)) for t in _terms(rest, usage)))
     return cm.Keywords(action, tuple(_weighted(t) for t in _terms(rest, usage)))
@@ -159,14 +161,18 @@ def parse_exclude(line: CommandWords) -> cm.Exclude:
     usage = "exclude add|remove <term>, <term>... or exclude clear"
     if action == "clear":
         return cm.Exclude("clear", ())
+    if not action:
+        raise MissingArguments("exclude needs what to do: add, remove or clear")
     if action not in ("add", "remove"):
-        raise UserInputError(f"unknown exclude action {action or 'nothing'!r}: use {usage}")
+        raise UserInputError(f"unknown exclude action {shown(action)!r}: use {usage}")
     return cm.Exclude(action, tuple(validate_term(t) for t in _terms(rest, usage)))
 
 
 def parse_authors(line: CommandWords) -> cm.Authors:
     """``authors follow|unfollow <name>``."""
     action, rest = _action(line)
+    if not action:
+        raise MissingArguments("authors needs follow or unfollow and a name")
     name_text = " ".join(split_terms(rest)[:1]) if rest.strip() else ""
     if action not in ("follow", "unfollow") or not name_text:
         raise UserInputError("use authors follow|unfollow <name>, e.g. authors follow Yann LeCun")
@@ -177,6 +183,8 @@ def parse_authors(line: CommandWords) -> cm.Authors:
 
 def parse_digest(line: CommandWords) -> cm.DigestNow:
     """``digest now`` (or ``digest-now``)."""
+    if line.name == "digest" and not line.words:
+        raise MissingArguments("digest needs now: digest now")
     if line.name == "digest" and [w.lower() for w in line.words] != ["now"]:
         raise UserInputError("use digest now")
     return cm.DigestNow()
@@ -184,6 +192,8 @@ def parse_digest(line: CommandWords) -> cm.DigestNow:
 
 def parse_summarize(line: CommandWords) -> cm.Summarize:
     """``summarize <arXiv id or URL>``."""
+    if not line.words:
+        raise MissingArguments("summarize needs an arXiv id or URL, e.g. summarize 2601.00644")
     if len(line.words) != 1:
         raise UserInputError("use summarize <arXiv id or URL>, e.g. summarize 2601.00644")
     arxiv_id, version = parse_paper_id(line.words[0])
@@ -192,6 +202,8 @@ def parse_summarize(line: CommandWords) -> cm.Summarize:
 
 def parse_unsave(line: CommandWords) -> cm.Unsave:
     """``unsave <arXiv id>``."""
+    if not line.words:
+        raise MissingArguments("unsave needs an arXiv id, e.g. unsave 2601.00644")
     if len(line.words) != 1:
         raise UserInputError("use unsave <arXiv id>, e.g. unsave 2601.00644")
     return cm.Unsave(parse_paper_id(line.words[0])[0])

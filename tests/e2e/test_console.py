@@ -41,15 +41,15 @@ async def test_piped_session_posts_the_right_papers_and_a_restart_posts_nothing_
     code, out2, err2 = await run_bot("/arxiv digest now\n/arxiv saved\n", env)
     assert code == 0, err2
     assert "[#" not in out2
-    assert "nothing new to post: 4 matching papers were already posted" in out2
+    assert "Nothing new to post: 4 matching papers were already posted" in out2
     assert "Your saved papers (1)" in out2
 
 
 async def test_console_cli_bad_command_is_one_line_and_no_traceback(tmp_path: Path, arxiv: FakeArxivServer) -> None:
     code, out, err = await run_bot("/arxiv set max 99\nhello\n", bot_env(tmp_path, arxiv), "console")
     assert code == 0
-    assert "max must be from 1 to 50, not 99" in out
-    assert "not a command: 'hello'" in out
+    assert "Max must be from 1 to 50, not 99" in out
+    assert "Not a command: 'hello'" in out
     assert "Traceback" not in out + err
 
 
@@ -59,7 +59,7 @@ async def test_a_console_line_is_parsed_once_and_run(services: Services, monkeyp
     chat = ConsoleChat(commands=services.commands, publisher=ConsolePublisher(out=out), stream=io.StringIO())
     await chat.handle_line("/arxiv set max 7\n")
     await chat.handle_line("hello\n")
-    assert "Up to 7 papers a day" in out.getvalue() and "not a command: 'hello'" in out.getvalue()
+    assert "Up to 7 papers a day" in out.getvalue() and "Not a command: 'hello'" in out.getvalue()
     assert parses == ["/arxiv set max 7"]
 
 
@@ -87,3 +87,14 @@ async def test_every_zone_mistake_in_set_time_is_one_line_with_the_right_form(
     assert "did you mean Europe/Berlin?" in refusals[-1]
     assert "went wrong" not in out and "Traceback" not in out + err
     assert "Posts at 09:00 UTC" in out  # nothing was changed
+
+
+async def test_console_help_and_saved_say_react_n_the_consoles_way_of_saving(
+    tmp_path: Path, arxiv: FakeArxivServer
+) -> None:
+    code, out, err = await run_bot("/arxiv help\n/arxiv saved\n/arxiv keywords\n", bot_env(tmp_path, arxiv), "console")
+    assert code == 0, err
+    assert "Type react N to save paper card #N, unreact N to unsave it." in out
+    assert "You have no saved papers: type react N to save card #N" in out
+    assert "bookmark emoji" not in out
+    assert "Keywords needs what to do: add, remove, set or clear\n  keywords add|remove|set <terms>" in out

@@ -87,7 +87,7 @@ async def test_subscribe_keywords_digest_post_cards_with_threads_and_a_reaction_
         subscribed = await discord_fake.run("subscribe", {"categories": "cs.DC"})
         assert subscribed.text.startswith("Subscribed to cs.DC") and subscribed.ephemeral
         keywords = await discord_fake.run("keywords", {"action": "add", "terms": "LLM"})
-        assert keywords.text.startswith("Keywords: LLM")
+        assert keywords.text.startswith("Added to keywords: LLM\n")
 
         digest = await discord_fake.run("digest-now")
         assert digest.deferred and digest.ephemeral
@@ -151,11 +151,11 @@ async def test_set_takes_typed_options_together_and_refuses_an_empty_set(
     assert lines[:3] == ["Up to 5 papers a day", "Minimum score set to 2.5", "Cross-listed papers included"]
     assert "up to 5 papers with score >= 2.5; cross-lists on" in answer.text
     empty = await discord_fake.run("set", {})
-    assert empty.text.startswith("choose what to set") and empty.ephemeral
+    assert empty.text.startswith("Choose what to set") and empty.ephemeral
     zone_alone = await discord_fake.run("set", {"timezone": "Europe/Berlin"})
-    assert zone_alone.text.startswith("give the time with the time zone")
+    assert zone_alone.text.startswith("Give the time with the time zone")
     bad_time = await discord_fake.run("set", {"time": "25:00", "max": 4})
-    assert "bad time" in bad_time.text
+    assert "Bad time" in bad_time.text
     settings = await discord_fake.run("settings")
     assert "up to 5 papers" in settings.text  # the bad time stopped the whole set: max stayed 5
 
@@ -258,7 +258,7 @@ async def test_preview_is_ephemeral_with_embeds_and_posts_nothing(
     assert preview.deferred and preview.ephemeral
     assert all(a["flags"] & EPHEMERAL for a in preview.answers[1:])
     embeds = [e for a in preview.answers for e in a.get("embeds") or []]
-    assert preview.text.startswith("digest now would post") and len(embeds) >= 2
+    assert preview.text.startswith("Today's digest would post") and len(embeds) >= 2
     assert all(not a.get("components") for a in preview.answers)
     assert discord_fake.cards() == []
 

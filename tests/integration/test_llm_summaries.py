@@ -375,4 +375,4 @@ async def test_stats_show_today_and_this_month(
     assert lines[1].startswith("Today (2026-01-05): 1 LLM calls, ") and "50% (1 of 2 lookups)" in lines[1]
     assert lines[2].startswith("This month (2026-01): 2 LLM calls, ") and "33% (1 of 3 lookups)" in lines[2]
     assert "$0.0000" in lines[1]  # the fake model has no price in litellm's cost map
-    assert bad.text == "stats takes no arguments: use stats"
+    assert bad.text == "Stats takes no arguments: use stats"

@@ -151,7 +151,7 @@ def paper_id(card: SlackCall) -> str:
 async def subscribe_dc_llm(client: SlackClient) -> None:
     """The channel follows cs.DC with keyword LLM."""
     assert "Subscribed to cs.DC" in await client.run("subscribe cs.DC", "sub")
-    assert "Keywords: LLM" in await client.run("keywords add LLM", "kw")
+    assert "Added to keywords: LLM\n" in await client.run("keywords add LLM", "kw")
 
 
 async def ledger_ts(runtime: BotRuntime) -> set[str]:
@@ -297,7 +297,7 @@ async def test_reaction_removed_unsaves_and_other_reactions_or_messages_are_igno
         await slack.wait_for(lambda: len(slack.calls_to("chat.postEphemeral")) == 2)
         texts = [message_text(c.args) for c in slack.calls_to("chat.postEphemeral")]
         assert texts[0].startswith("Saved") and texts[1].startswith("Removed from your saved papers")
-        assert "you have no saved papers" in await client.run("saved", "saved")
+        assert "You have no saved papers" in await client.run("saved", "saved")
 
 
 async def test_save_button_saves_once_and_confirms_ephemerally(
@@ -340,8 +340,8 @@ async def test_admins_only_refuses_settings_changes_by_non_admins(
         http_client(runtime, slack) as client,
     ):
         refused = await client.run("subscribe cs.DC", "u2", user="U2", user_name="bob")
-        assert "only people who may manage this channel can change its settings" in refused
-        assert "you have no saved papers" in await client.run("saved", "u2-saved", user="U2")
+        assert "Only people who may manage this channel can change its settings" in refused
+        assert "You have no saved papers" in await client.run("saved", "u2-saved", user="U2")
         assert "Subscribed to cs.DC" in await client.run("subscribe cs.DC", "u1")
         asked = [c.args["user"] for c in slack.calls_to("users.info")]
         assert asked == ["U2", "U1"]
@@ -364,7 +364,7 @@ async def test_a_slash_command_is_parsed_exactly_once(
         assert [c.args["user"] for c in slack.calls_to("users.info")] == ["U1"]
 
         refused = await client.run("keywords add LLM", "refused", user="U2")
-        assert "only people who may manage this channel" in refused
+        assert "Only people who may manage this channel" in refused
         assert parses == ["subscribe cs.DC", "keywords add LLM"]
 
         # Slow: the one parse decides the "Working on it…" ack, and the same parse runs.
@@ -431,7 +431,7 @@ async def test_a_failing_handler_answers_one_line_and_the_app_keeps_working(
         assert status == 200
         await slack.wait_for(lambda: slack.responded("broken"))
         (answer,) = slack.responded("broken")
-        assert answer["text"] == "something went wrong on our side; nothing was changed, try again later"
+        assert answer["text"] == "Something went wrong on our side; nothing was changed, try again later"
         assert answer["response_type"] == "ephemeral"
 
         slack.fail(400, method="chat.postEphemeral")

@@ -8,11 +8,11 @@ from bot.commands import model as cm
 from bot.commands import parser as cp
 from bot.commands import table
 from bot.commands.prepared import PreparedCommand, prepare
-from bot.errors import UnknownCommand, UserInputError
+from bot.errors import MissingArguments, UnknownCommand, UserInputError
 
-HELP_TODAY = """arxiv-bot commands (type them after /arxiv):
+HELP_TEXT = """arxiv-bot commands (type them after /arxiv):
   help                                  this list
-  subscribe <cat> [<cat>...]            follow arXiv categories, e.g. subscribe cs.DC cs.LG
+  subscribe <cat> [<cat>...]            follow arXiv categories or archives, e.g. subscribe cs.DC cs.LG, or cs
   unsubscribe <cat> [<cat>...]          stop following categories
   keywords add|remove|set <terms>       comma separated; "quotes" keep a phrase; term^2 doubles its weight
   keywords clear                        remove every keyword
@@ -33,7 +33,33 @@ HELP_TODAY = """arxiv-bot commands (type them after /arxiv):
   stats                                 LLM calls, tokens, cost and summary cache hits, today and this month
   feed                                  the RSS feed address of this channel's papers
 React with the bookmark emoji on a paper to save it."""
-"""The help page as it was written by hand before the table: the derived page must stay byte for byte the same."""
+"""The help page in the text form (Slack; the console with its own last line)."""
+
+HELP_DISCORD = """arxiv-bot commands (type them after /arxiv):
+  help                                          this list
+  subscribe categories:<cat> [<cat>...]         follow categories or archives, e.g. categories:cs.DC cs.LG, or cs
+  unsubscribe categories:<cat> [<cat>...]       stop following categories
+  keywords action:add|remove|set terms:<terms>  comma separated; "quotes" keep a phrase; term^2 doubles its weight
+  keywords action:clear                         remove every keyword
+  exclude action:add|remove terms:<terms>       drop papers that mention these terms
+  exclude action:clear                          remove every exclude term
+  authors action:follow|unfollow name:<name>    papers by followed authors score higher
+  settings                                      show this channel's settings
+  set time:HH:MM [timezone:Area/City]           daily post time, Monday to Friday, e.g. time:09:30 timezone:Asia/Tokyo
+  set max:<1-50>                                papers per day
+  set min-score:<0-100>                         lowest score that gets posted
+  set cross:True|False                          include papers cross-listed into your categories
+  set language:<code>                           summary language, e.g. en, zh, de
+  digest-now                                    post today's papers now
+  preview                                       show what digest-now would post, without posting
+  summarize paper:<id or arXiv URL>             post one paper with its summary
+  saved                                         list the papers you saved
+  unsave paper:<id>                             forget a saved paper
+  stats                                         LLM calls, tokens, cost and summary cache hits, today and this month
+  feed                                          the RSS feed address of this channel's papers
+React with 🔖 or press Save on a paper card to save it."""
+"""The help page on Discord: the app-command form its users type (``tests/unit/test_discord_help.py`` checks each
+line against the real ``/arxiv`` command group)."""
 
 
 def parsed(text: str) -> cm.Command:
@@ -102,11 +128,8 @@ def test_parses(text: str, expected: cm.Command) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("subscribe", "no category given"),
         ("subscribe cs.FAKE", "'cs.FAKE' is not an arXiv category; did you mean"),
         ("subscribe maths", "'maths' is not an arXiv category; did you mean math,"),
-        ("subscribe , ,", "no category given"),
-        ("keywords", "unknown keywords action 'nothing'"),
         ("keywords add", "no terms given"),
         ("keywords add ,,", "no terms given"),
         ("keywords add LLM^0", "out of range"),
@@ -119,7 +142,9 @@ def test_parses(text: str, expected: cm.Command) -> None:
         ("keywords add a^2^3", "bad weight in 'a^2^3'"),
         ("exclude set x", "unknown exclude action 'set'"),
         ("authors follow", "use authors follow|unfollow <name>"),
-        ("set", "set what?"),
+        ("authors like Ada", "use authors follow|unfollow <name>"),
+        ("summarize a b", "use summarize <arXiv id or URL>"),
+        ("unsave a b", "use unsave <arXiv id>"),
         ("set time 9am", "bad time '9am'"),
         ("set time 24:00", "bad time '24:00'"),
         ("set time 09:00 Nowhere/City", "unknown time zone"),
@@ -128,9 +153,7 @@ def test_parses(text: str, expected: cm.Command) -> None:
         ("set min-score nan", "min-score must be"),
         ("set colour red", "unknown setting 'colour'"),
         ("digest later", "use digest now"),
-        ("summarize", "use summarize <arXiv id or URL>"),
         ("summarize not-an-id", "not an arXiv id"),
-        ("unsave", "use unsave <arXiv id>"),
     ],
 )
 def test_bad_input_is_one_clear_line(text: str, message: str) -> None:
@@ -164,10 +187,32 @@ def test_every_zone_mistake_is_the_one_line_refusal_with_the_right_form(zone: st
         assert suggested in str(err)
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("subscribe", "subscribe needs at least one category or archive, e.g. subscribe cs.DC cs.LG"),
+        ("subscribe , ,", "subscribe needs at least one category"),
+        ("unsubscribe", "unsubscribe needs at least one category"),
+        ("keywords", "keywords needs what to do: add, remove, set or clear"),
+        ("exclude", "exclude needs what to do: add, remove or clear"),
+        ("authors", "authors needs follow or unfollow and a name"),
+        ("set", "set needs a setting and its value"),
+        ("digest", "digest needs now: digest now"),
+        ("summarize", "summarize needs an arXiv id or URL, e.g. summarize 2601.00644"),
+        ("unsave", "unsave needs an arXiv id, e.g. unsave 2601.00644"),
+    ],
+)
+def test_a_command_without_its_arguments_is_answered_with_its_usage(text: str, message: str) -> None:
+    err = rejected(text)
+    assert isinstance(err, MissingArguments) and str(err).startswith(message)  # the service adds the usage lines
+
+
 def test_unknown_subcommand_is_named_and_labelled_other() -> None:
     command = prepare("/arxiv subscrbe cs.DC")
     assert isinstance(command.error, UnknownCommand)
-    assert str(command.error) == "unknown command 'subscrbe'."  # the service adds the platform's help page
+    # The service adds the platform's help page.
+    assert str(command.error) == "unknown command 'subscrbe' (did you mean subscribe?)"
+    assert str(rejected("frobnicate")) == "unknown command 'frobnicate'"
     assert command.spec is None and command.name == table.OTHER
     assert not command.slow and not command.mutating
 
@@ -176,12 +221,21 @@ def test_split_terms_keeps_quoted_commas() -> None:
     assert cp.split_terms('a, "b, c", “d e”,  f ') == ["a", "b, c", "d e", "f"]
 
 
-def test_help_is_derived_from_the_table_and_unchanged() -> None:
-    assert table.help_text() == HELP_TODAY
-    for platform in ("slack", "discord", "console", None):
-        assert table.help_text(platform) == HELP_TODAY  # one text form everywhere, until a row says otherwise
+def test_help_is_derived_from_the_table_in_each_platforms_own_syntax() -> None:
+    assert table.help_text() == table.help_text("slack") == HELP_TEXT
+    console = table.help_text("console").splitlines()
+    assert console[:-1] == HELP_TEXT.splitlines()[:-1]
+    assert console[-1] == "Type react N to save paper card #N, unreact N to unsave it."
+    assert table.help_text("discord") == HELP_DISCORD
     usages = [line.usage for command in table.COMMANDS for line in command.help]
-    assert [u.split()[0] for u in usages] == [line.split()[0] for line in HELP_TODAY.splitlines()[1:-1]]
+    assert [u.split()[0] for u in usages] == [line.split()[0] for line in HELP_TEXT.splitlines()[1:-1]]
+
+
+def test_a_commands_usage_is_its_lines_of_the_help_page() -> None:
+    keywords = table.find_command("keywords")
+    assert keywords is not None
+    assert table.usage_text(keywords) == "\n".join(HELP_TEXT.splitlines()[4:6])
+    assert table.usage_text(keywords, "discord").split() == " ".join(HELP_DISCORD.splitlines()[4:6]).split()
 
 
 def test_a_platform_help_override_replaces_only_that_platforms_lines() -> None:
