@@ -375,7 +375,8 @@ class CommandService:
     async def _summarize(
         self, ctx: CommandContext, record: ChannelRecord, arxiv_id: str, version: int | None
     ) -> Reply:
-        paper: Paper | None = await self._p.papers.get(arxiv_id, version) if version is not None else None
+        # A stored paper (e.g. from today's listing) is used as it is: no export API call, no wait on arXiv.
+        paper: Paper | None = await self._p.papers.get(arxiv_id, version)
         if paper is None:
             paper = await self._p.source.lookup(f"{arxiv_id}v{version}" if version else arxiv_id)
             await self._p.papers.add_many([paper])

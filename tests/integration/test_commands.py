@@ -297,6 +297,19 @@ async def test_summarize_posts_card_and_thread_and_reaction_saves(
     assert await services.commands.react(message=MessageRef(TEST_CHANNEL, "not-ours"), user_id="U7", added=True) is None
 
 
+async def test_summarize_of_a_paper_already_stored_makes_no_export_api_call(
+    services: Services, publisher: FakePublisher, arxiv: FakeArxivServer
+) -> None:
+    await subscribe_llm(services)
+    await services.commands.execute(ctx(), "preview")  # today's listing is stored, nothing posted
+    asked = len(arxiv.requests)
+    arxiv.latency_s = 30.0  # a slow arXiv: any request would outlast the test's patience
+    reply = await services.commands.execute(ctx(), "summarize arxiv.org/abs/2601.00644")
+    assert reply.posted == 1 and reply.text.startswith("Posted 2601.00644v1:")
+    assert len(arxiv.requests) == asked  # no export API call
+    assert [c.paper.versioned_id for c in publisher.cards] == ["2601.00644v1"]
+
+
 async def test_summarize_unknown_paper_is_a_clear_answer(services: Services, publisher: FakePublisher) -> None:
     reply = await services.commands.execute(ctx(), "summarize 2601.99999")
     assert "no such paper" in reply.text.lower() and "\n" not in reply.text

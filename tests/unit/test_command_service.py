@@ -244,9 +244,22 @@ async def test_summarize_looks_the_paper_up_posts_it_and_indexes_the_card() -> N
         2,
     )
     assert core.repos.ledger.rows == []  # a requested card is no digest delivery
-    # A stored version is not looked up again.
+    # A stored version is not looked up again, asked for with or without its version.
     await core.commands.execute(ctx(), "summarize 2601.00007v2")
+    await core.commands.execute(ctx(), "summarize https://arxiv.org/abs/2601.00007")
     assert core.source.looked_up == ["2601.00007"]
+
+
+async def test_summarize_of_a_paper_from_todays_listing_asks_arxiv_nothing() -> None:
+    core = fake_core()
+    core.source.listings[frozenset({"cs.DC"})] = TODAY
+    await core.commands.execute(ctx(), "subscribe cs.DC")
+    await core.commands.execute(ctx(), "preview")  # stores today's papers, posts nothing
+    core.source.fail = SourceUnavailable("arXiv is slow today")  # any lookup would fail
+    reply = await core.commands.execute(ctx(), "summarize 2601.00002")
+    assert reply.text == "Posted 2601.00002v1: LLM training with RL"
+    assert core.source.looked_up == []
+    assert [c.paper.versioned_id for c in core.publisher.cards] == ["2601.00002v1"]
 
 
 async def test_summarize_an_unknown_paper() -> None:
