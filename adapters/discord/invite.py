@@ -16,6 +16,7 @@ from bot.errors import ConfigError
 
 SCOPES = ("bot", "applications.commands")
 BOT_PERMISSIONS = discord.Permissions(
+    view_channel=True,
     send_messages=True,
     embed_links=True,
     create_public_threads=True,
@@ -23,7 +24,8 @@ BOT_PERMISSIONS = discord.Permissions(
     add_reactions=True,
     read_message_history=True,
 )
-"""Post cards (send, embed links), start and fill summary threads, add the 🔖 reaction (which needs history)."""
+"""See the channel (without it a private channel answers 50001 Missing Access), post cards (send, embed links), start
+and fill summary threads, add the 🔖 reaction (which needs history)."""
 EXIT_USAGE = 2
 
 

@@ -34,6 +34,7 @@ from bot.errors import (
     MissingArguments,
     PaperNotFound,
     PermissionDenied,
+    PublishError,
     SourceError,
     UnknownCommand,
     UserInputError,
@@ -156,6 +157,9 @@ class CommandService:
             return Reply(text=ctx.refusal or str(err))
         if isinstance(err, (UserInputError, PaperNotFound)):
             return Reply(text=str(err))
+        if isinstance(err, PublishError):
+            log.warning("command %r in %s: the platform refused the post: %s", command.text, ctx.channel, err)
+            return Reply(text=f"Could not post in this channel ({err}); nothing was posted")
         if isinstance(err, SourceError):
             log.warning("command %r in %s: arXiv failed: %s", command.text, ctx.channel, err)
             return Reply(text=f"arXiv did not answer properly ({err}); nothing was changed, try again later")
@@ -347,6 +351,8 @@ class CommandService:
                 posted=0,
             )
         failed = f"; {outcome.failed} could not be posted and will be retried" if outcome.failed else ""
+        if outcome.failed and outcome.refused:
+            failed += f" ({outcome.refused})"
         return Reply(
             text=f"Posted {outcome.posted} of {counted(outcome.listed, 'paper')} listed today{failed}",
             posted=outcome.posted,

@@ -280,3 +280,16 @@ async def test_every_zone_mistake_in_set_time_is_one_ephemeral_line_with_the_rig
     assert await services.channels.get(ChannelRef(*REF_CHANNEL)) is None
     fixed = await discord_fake.run("set", {"time": "9:30", "timezone": "europe/berlin"})
     assert "Posts at 09:30 Europe/Berlin" in fixed.text
+
+
+async def test_a_card_refused_with_50001_missing_access_tells_the_person_who_asked(
+    bot: DiscordAdapter, discord_fake: FakeDiscord
+) -> None:
+    await discord_fake.run("subscribe", {"categories": "cs.DC"})
+    await discord_fake.run("keywords", {"action": "add", "terms": "LLM"})
+    discord_fake.fail("POST", rf"/channels/{CHANNEL_ID}/messages", status=403, code=50001, message="Missing Access",
+                      times=10)  # fmt: skip
+    digest = await discord_fake.run("digest-now")
+    assert digest.text.startswith("Posted 0 of 30 papers listed today;") and "could not be posted" in digest.text
+    assert "50001" in digest.text and "permissions in this channel" in digest.text, digest.text
+    assert "went wrong" not in digest.text and discord_fake.cards() == [], digest.text

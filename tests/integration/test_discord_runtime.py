@@ -22,8 +22,9 @@ from tests.conftest import make_settings
 from tests.fakes.arxiv_server import FakeArxivServer
 from tests.fakes.discord_server import APP_ID, GUILD_ID, FakeDiscord, running_discord_server
 
-INVITE_PERMISSIONS = 2048 | 16384 | 34359738368 | 274877906944 | 64 | 65536
-"""Send messages, embed links, create public threads, send messages in threads, add reactions, read history."""
+INVITE_PERMISSIONS = 1024 | 2048 | 16384 | 34359738368 | 274877906944 | 64 | 65536
+"""View channel, send messages, embed links, create public threads, send messages in threads, add reactions, read
+history. Without View Channel a private channel answers every post with 50001 Missing Access."""
 
 
 async def start_and_close(services: Services, settings_env: dict[str, str], db_url: str, arxiv: FakeArxivServer,

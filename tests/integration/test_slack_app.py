@@ -454,3 +454,23 @@ async def test_every_zone_mistake_in_set_time_is_one_line_with_the_right_form(
         assert "did you mean Europe/Berlin?" in answer  # the last mistake: a bare city
         assert await runtime.services.channels.get(CHANNEL) is None  # nothing was stored
         assert "Posts at 09:30 Europe/Berlin" in await client.run("set time 9:30 europe/berlin", "ok")
+
+
+async def test_a_post_refused_because_the_bot_is_not_in_the_channel_tells_the_person_who_asked(
+    db_url: str, arxiv: FakeArxivServer, cs_dc: FakeArxivServer, clock: FixedClock, slack: FakeSlack
+) -> None:
+    fixture = json.loads((ROOT / "tests/fixtures/arxiv-api/id_2104.12255v1.json").read_text())
+    arxiv.papers["2104.12255"] = (fixture["status_code"], fixture["body"])
+    slack.absent_from.add("C1")
+    async with slack_bot(db_url, cs_dc, clock, slack) as runtime, http_client(runtime, slack) as client:
+        await subscribe_dc_llm(client)
+        digest = await client.run("digest now", "digest")
+        assert digest.startswith("Posted 0 of 30 papers listed today; 2 could not be posted and will be retried")
+        assert "not_in_channel" in digest and "/invite @arxiv-bot" in digest, digest
+        summarize = await client.run("summarize 2104.12255", "one")
+        assert summarize.startswith("Could not post in this channel") and "/invite @arxiv-bot" in summarize
+        assert "went wrong" not in digest + summarize and len(summarize.splitlines()) == 1
+        assert cards(slack) == []
+
+        slack.absent_from.clear()  # /invite @arxiv-bot
+        assert (await client.run("digest now", "again")).startswith("Posted 2 of 30 papers listed today")

@@ -198,7 +198,9 @@ async def test_a_refused_card_is_reported_and_posted_by_the_next_digest() -> Non
     await subscribed(core)
     core.publisher.fail_cards.add("2601.00002v1")
     reply = await core.commands.execute(ctx(), "digest now")
-    assert reply.text == "Posted 2 of 4 papers listed today; 1 could not be posted and will be retried"
+    assert reply.text == (
+        "Posted 2 of 4 papers listed today; 1 could not be posted and will be retried (refused 2601.00002v1)"
+    )
     [refused] = [r for r in core.repos.ledger.rows if r.arxiv_id == "2601.00002"]
     assert (refused.attempts, refused.last_error) == (1, "refused 2601.00002v1")
     core.publisher.fail_cards.clear()
