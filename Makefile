@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test test-pg lint typecheck bench migrate clean
+.PHONY: run test test-pg lint typecheck bench migrate config-reference clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ bench: $(STAMP)
 
 migrate: $(STAMP)
 	$(BIN)/arxiv-bot migrate
+
+# The README's configuration reference table, regenerated from the Settings dataclasses and config.toml.
+config-reference: $(STAMP)
+	$(BIN)/python scripts/config_reference.py --write
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -17,7 +17,7 @@ from adapters.console.render import render_card, render_thread
 from adapters.runtime import close_services, run_bot
 from bot.arxiv import taxonomy
 from bot.commands.parser import split_terms
-from bot.config import Settings, load_settings
+from bot.config import Settings, level_for, load_settings
 from bot.delivery.cards import card_for
 from bot.errors import ArxivBotError, ConfigError, UserInputError
 from bot.exports.markdown import ChannelDigest, render_markdown
@@ -240,10 +240,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = args.command == "console" or (
         args.command == "run" and (args.console or not platform_tokens_set())
     )
-    level = settings.log.level
-    if console or args.command in ("preview", "summarize", "digest", "export"):
-        level = "WARNING" if level in ("DEBUG", "INFO") else level  # keep the terminal for the chat itself
-    configure_logging(level=level, fmt=settings.log.format)
+    terminal_is_output = console or args.command in ("preview", "summarize", "digest", "export")
+    configure_logging(level=level_for(settings.log, terminal_is_output=terminal_is_output), fmt=settings.log.format)
     try:
         if args.command == "check-config":
             return _check_config(settings)

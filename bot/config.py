@@ -145,6 +145,11 @@ def _one_of(*choices: str) -> Callable[[Any], str | None]:
     return check
 
 
+def _log_level(value: Any) -> str | None:
+    ok = value in ("", "DEBUG", "INFO", "WARNING", "ERROR")
+    return None if ok else "one of DEBUG, INFO, WARNING, ERROR, or empty (INFO; WARNING in the console)"
+
+
 def _range(low: float, high: float) -> Callable[[Any], str | None]:
     def check(value: Any) -> str | None:
         return None if low <= value <= high else f"a number from {low:g} to {high:g}"
@@ -248,8 +253,17 @@ class HttpSettings:
 class LogSettings:
     """Logging."""
 
-    level: str = field(default="INFO", metadata=_check(_one_of("DEBUG", "INFO", "WARNING", "ERROR")))
+    level: str = field(default="", metadata=_check(_log_level))
+    """Empty: INFO, but WARNING where the terminal is the console chat or a command's output (``level_for``)."""
     format: str = field(default="text", metadata=_check(_one_of("text", "json")))
+
+
+def level_for(settings: LogSettings, *, terminal_is_output: bool) -> str:
+    """The log level to use: ``[log] level`` when it is set, else INFO, or WARNING when the terminal shows the console
+    chat or a command's answer (log lines would drown it)."""
+    if settings.level:
+        return settings.level
+    return "WARNING" if terminal_is_output else "INFO"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -267,10 +281,26 @@ class Settings:
     log: LogSettings = field(default_factory=LogSettings)
 
 
+LIST_FORMS = 'a list of strings: a comma list (a/b, c/d) or a JSON array (["a/b", "c/d"], [] for none)'
+
+
 def _describe(tp: Any) -> str:
-    return {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}.get(
-        tp, "a list of strings"
-    )
+    return {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}.get(tp, LIST_FORMS)
+
+
+def _env_list(raw: str) -> list[Any] | None:
+    """An environment value as a list: a JSON/TOML array (``[]``, ``["a/b", "c/d"]``), else a comma list.
+
+    None when it starts like an array but is not one.
+    """
+    text = raw.strip()
+    if not text.startswith("["):
+        return [part.strip() for part in text.split(",") if part.strip()]
+    try:
+        value = tomllib.loads(f"value = {text}")["value"]  # TOML arrays take JSON's string arrays as they are
+    except tomllib.TOMLDecodeError:
+        return None
+    return value if isinstance(value, list) else None
 
 
 def _coerce(key: str, raw: Any, tp: Any, *, from_env: bool) -> Any:
@@ -309,10 +339,9 @@ def _coerce(key: str, raw: Any, tp: Any, *, from_env: bool) -> Any:
             return raw
         raise bad()
     if get_origin(tp) is tuple:
-        if from_env and isinstance(raw, str):
-            return tuple(part.strip() for part in raw.split(",") if part.strip())
-        if isinstance(raw, list) and all(isinstance(x, str) for x in raw):
-            return tuple(raw)
+        items = _env_list(raw) if from_env and isinstance(raw, str) else raw
+        if isinstance(items, list) and all(isinstance(x, str) for x in items):
+            return tuple(x.strip() for x in items if x.strip())
         raise bad()
     raise bad()
 
@@ -346,6 +375,28 @@ def _build_section(name: str, cls: type[Any], values: Mapping[str, Any], env: Ma
     return cls(**kwargs)
 
 
+def _closest_setting(env_name: str, known: frozenset[str], section: str) -> str:
+    """The setting an unknown ``ARXIVBOT_`` name most likely meant, or the section's settings."""
+    key = env_name.split("__", 1)[1]
+    ours = sorted(k for k in known if k.startswith(f"{ENV_PREFIX}{section.upper()}__"))
+    close = difflib.get_close_matches(key, [k.split("__", 1)[1] for k in ours], n=1, cutoff=0.7)
+    if close:
+        return f"did you mean {ENV_PREFIX}{section.upper()}__{close[0]}?"
+    elsewhere = sorted(k for k in known if k.endswith(f"__{key}"))
+    if elsewhere:
+        return f"did you mean {elsewhere[0]}?"
+    return f"the [{section}] settings are {', '.join(ours)}"
+
+
+def setting_env_names() -> frozenset[str]:
+    """The environment variable of every setting, ``ARXIVBOT_<SECTION>__<KEY>``."""
+    return frozenset(
+        f"{ENV_PREFIX}{section.name.upper()}__{key.name.upper()}"
+        for section in dataclasses.fields(Settings)
+        for key in dataclasses.fields(get_type_hints(Settings)[section.name])
+    )
+
+
 def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Read ``path`` (default ./config.toml, optional) and apply environment overrides."""
     env = os.environ if env is None else env
@@ -366,11 +417,15 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
     unknown = sorted(set(data) - sections)
     if unknown:
         raise ConfigError(f"[{unknown[0]}] is not a known section; known: {', '.join(sorted(sections))}")
-    for env_name in env:
+    for env_name in sorted(env):
         if env_name.startswith(ENV_PREFIX) and "__" in env_name:
             section = env_name[len(ENV_PREFIX) :].split("__", 1)[0].lower()
             if section not in sections:
                 raise ConfigError(f"{env_name} names no known section; known: {', '.join(sorted(sections))}")
+            known = setting_env_names()
+            if env_name not in known:
+                hint = _closest_setting(env_name, known, section)
+                raise ConfigError(f"{env_name} is not a known setting; {hint}")
     kwargs: dict[str, Any] = {}
     for name in sections:
         values = data.get(name, {})
