@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bot.arxiv.client import ArxivClient
@@ -58,12 +56,6 @@ class Services:
         if close_summarizer is not None:
             await close_summarizer()
         await self.database.dispose()
-
-
-def platform_tokens_set(env: Mapping[str, str] | None = None) -> bool:
-    """Whether a Slack or Discord token is in the environment."""
-    env = os.environ if env is None else env
-    return any(env.get(name) for name in ("SLACK_BOT_TOKEN", "DISCORD_TOKEN"))
 
 
 def ensure_sqlite_dir(url: str) -> None:

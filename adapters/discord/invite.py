@@ -11,6 +11,7 @@ from typing import TextIO
 
 import discord
 
+from adapters.startup import PlatformUnreachable
 from bot.config import Settings
 from bot.errors import ConfigError
 
@@ -49,7 +50,8 @@ def run_invite(settings: Settings, env: Mapping[str, str] | None = None, *, out:
                     "set DISCORD_APPLICATION_ID (Developer Portal -> your app -> General Information -> "
                     "Application ID) or DISCORD_TOKEN to look it up"
                 )
-            from adapters.discord.runtime import discord_token, fetch_application_id
+            from adapters.discord.runtime import fetch_application_id
+            from adapters.discord.tokens import discord_token
 
             quiet = logging.getLogger("discord")
             level = quiet.level
@@ -64,5 +66,8 @@ def run_invite(settings: Settings, env: Mapping[str, str] | None = None, *, out:
     except (ConfigError, ValueError) as err:
         print(f"arxiv-bot: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except PlatformUnreachable as err:
+        print(f"arxiv-bot: {err}", file=sys.stderr)
+        return 1
     print(url, file=out)
     return 0
