@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol, TextIO
 
 from adapters.composition import Services, build_services
-from adapters.console.adapter import ConsoleChat, ConsolePublisher
+from adapters.console.adapter import ConsoleChat, ConsoleProgress, ConsolePublisher
 from adapters.http_server import HttpServer
 from adapters.ops_http import OpsRoutes, mount_ops_routes
 from adapters.startup import StartRetry, platform_tokens_set, uses_discord, uses_slack
@@ -133,8 +133,11 @@ class BotRuntime:
         self.start_retry = start_retry or StartRetry()
         """How long to keep trying Slack or Discord when it does not answer at start (a network outage)."""
         self.env = os.environ if env is None else env
-        self.services = services or build_services(settings)
         self.console = force_console or not platform_tokens_set(self.env)
+        self.progress = ConsoleProgress(out=sys.stdout) if self.console else None
+        """The console's progress line (arXiv retries): instead of WARNING log lines in the chat."""
+        retrying = self.progress.arxiv_retrying if self.progress is not None else None
+        self.services = services or build_services(settings, on_arxiv_retry=retrying)
         self.stop = asyncio.Event()
         self.http = HttpServer(host=settings.http.host, port=settings.http.port) if settings.http.enabled else None
         self.adapters: list[RunningAdapter] = []
@@ -163,7 +166,7 @@ class BotRuntime:
         if self.settings.scheduler.enabled:
             await self.services.scheduler.start()
         if self.console:
-            publisher = ConsolePublisher(out=sys.stdout)
+            publisher = ConsolePublisher(out=sys.stdout, progress=self.progress)
             self.services.router.add("console", publisher)
             chat = ConsoleChat(commands=self.services.commands, publisher=publisher, stream=self._console_stream)
             self._chat_task = asyncio.create_task(chat.run())

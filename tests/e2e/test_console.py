@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from adapters.composition import Services
-from adapters.console.adapter import ConsoleChat, ConsolePublisher
+from adapters.console.adapter import CONSOLE_CHANNEL, ConsoleChat, ConsoleProgress, ConsolePublisher
 from adapters.console.render import CommandLine, Reaction, Unknown, clean, to_input
+from bot.arxiv.http import RetryNotice
+from bot.models import Reply
 from tests.cli_process import bot_env, run_bot
-from tests.conftest import ZONE_MISTAKES
+from tests.conftest import FEED_0105, ZONE_MISTAKES
 from tests.fakes.arxiv_server import FakeArxivServer
 from tests.parse_count import count_parses
 
@@ -98,3 +100,44 @@ async def test_console_help_and_saved_say_react_n_the_consoles_way_of_saving(
     assert "You have no saved papers: type react N to save card #N" in out
     assert "bookmark emoji" not in out
     assert "Keywords needs what to do: add, remove, set or clear\n  keywords add|remove|set <terms>" in out
+
+
+async def test_arxiv_retries_show_as_a_progress_line_not_as_warnings_in_the_chat(
+    tmp_path: Path, arxiv: FakeArxivServer
+) -> None:
+    arxiv.feeds[frozenset({"cs.DC"})] = FEED_0105.read_bytes()
+    env = bot_env(tmp_path, arxiv)
+    script = "/arxiv subscribe cs.DC\n/arxiv keywords add LLM\n/arxiv digest now\n"
+    arxiv.fail((503, {"Retry-After": "0"}), (503, {"Retry-After": "0"}))
+    code, out, err = await run_bot(script, env, "console")
+    assert code == 0, err
+    assert "arXiv did not answer, retrying 2/5 in 0 s\narXiv did not answer, retrying 3/5 in 0 s\n" in out
+    assert "Posted 2 of 30 papers listed today" in out
+    assert err == ""  # no log line at all: the chat shows the progress instead
+
+    # An explicit [log] level is honoured in the console too: the retries are then also logged.
+    arxiv.fail((503, {"Retry-After": "0"}))
+    code, out, err = await run_bot("/arxiv digest now\n", env | {"ARXIVBOT_LOG__LEVEL": "INFO"}, "console")
+    assert code == 0, err
+    assert "arXiv did not answer, retrying 2/5 in 0 s" in out
+    assert " INFO bot.arxiv.http: arXiv GET " in err and "retrying in 0.0 s" in err
+    assert " WARNING " not in err
+
+
+class Terminal(io.StringIO):
+    """What the console writes to, as a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+async def test_on_a_terminal_the_progress_line_is_rewritten_in_place_and_wiped_before_the_next_output() -> None:
+    out = Terminal()
+    progress = ConsoleProgress(out=out)
+    progress.arxiv_retrying(RetryNotice("u", "HTTP 503", 2, 5, 6.0))
+    progress.arxiv_retrying(RetryNotice("u", "HTTP 503", 3, 5, 12.0))
+    publisher = ConsolePublisher(out=out, progress=progress)
+    await publisher.send_reply(Reply(text="Posted 1 of 1 paper listed today"), channel=CONSOLE_CHANNEL, user_id=None)
+    first, second = "arXiv did not answer, retrying 2/5 in 6 s", "arXiv did not answer, retrying 3/5 in 12 s"
+    shown, rest = out.getvalue().split(f"\r{' ' * len(second)}\r")
+    assert shown == f"\r{first}\r{second}" and "Posted 1 of 1 paper listed today" in rest and "\r" not in rest
