@@ -12,7 +12,7 @@ PYTHON ?= $(firstword $(foreach p,$(CANDIDATES),$(shell $(p) -c '$(NEW_ENOUGH)' 
 # What installs the project into .venv (the tests of this Makefile replace it with something quick).
 INSTALL = $(BIN)/python -m pip install --quiet --upgrade pip && $(BIN)/python -m pip install --quiet -e '.[dev]'
 
-.PHONY: run test test-pg lint typecheck bench migrate config-reference venv clean FORCE
+.PHONY: run test test-pg lint typecheck bench migrate lock config-reference venv clean FORCE
 
 # A .venv whose python is missing or too old (made by Python 3.10, or by an interpreter since removed) is rebuilt,
 # whatever its stamp says.
@@ -67,6 +67,14 @@ bench: $(STAMP)
 
 migrate: $(STAMP)
 	$(BIN)/arxiv-bot migrate
+
+# requirements.lock: the exact version and hashes of every package the Docker image installs (the dependencies of
+# pyproject.toml, and what building its wheel needs), for Linux and the Python of .venv. Pins already in the lock are
+# kept: `make lock LOCK_FLAGS=--upgrade` moves every one to the newest release pyproject.toml allows.
+LOCK_FLAGS ?=
+lock: $(STAMP)
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --build-deps-for wheel \
+	    --no-emit-index-url --no-emit-find-links $(LOCK_FLAGS) --output-file requirements.lock pyproject.toml
 
 # The README's configuration reference table, regenerated from the Settings dataclasses and config.toml.
 config-reference: $(STAMP)
