@@ -6,7 +6,6 @@ import asyncio
 import io
 import json
 import logging
-import socket
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -23,6 +22,7 @@ from tests.conftest import make_settings
 from tests.fakes.arxiv_server import FakeArxivServer
 from tests.fakes.clock import SteppedClock
 from tests.fakes.discord_server import APP_ID, GUILD_ID, FakeDiscord, running_discord_server
+from tests.fakes.loopback import closed_url
 
 INVITE_PERMISSIONS = 1024 | 2048 | 16384 | 34359738368 | 274877906944 | 64 | 65536
 """View channel, send messages, embed links, create public threads, send messages in threads, add reactions, read
@@ -126,16 +126,14 @@ async def test_discord_not_answering_at_start_is_retried_with_backoff_then_start
 async def test_discord_unreachable_for_every_attempt_stops_start_up_with_one_line_that_is_no_config_error(
     services: Services, db_url: str, arxiv: FakeArxivServer
 ) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed_port = sock.getsockname()[1]
-    settings = make_settings(db_url, arxiv, ARXIVBOT_DISCORD__API_URL=f"http://127.0.0.1:{closed_port}/api/v10")
+    closed = closed_url("/api/v10")
+    settings = make_settings(db_url, arxiv, ARXIVBOT_DISCORD__API_URL=closed)
     clock = SteppedClock()
     with pytest.raises(PlatformUnreachable) as caught:
         await attach_discord(services, settings=settings, env={"DISCORD_TOKEN": "t"},
                              retry=StartRetry(attempts=3, sleep=clock.sleep))  # fmt: skip
     message = str(caught.value)
-    assert message.startswith(f"Discord (http://127.0.0.1:{closed_port}/api/v10) could not be reached after 3 attempts")
+    assert message.startswith(f"Discord ({closed}) could not be reached after 3 attempts")
     assert "\n" not in message and not isinstance(caught.value, ConfigError)
     assert clock.sleeps == [2.0, 4.0]
 

@@ -4,7 +4,6 @@ registers the publisher of a started adapter."""
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -19,6 +18,7 @@ from bot.models import ChannelRef, Reply
 from tests.conftest import make_settings
 from tests.fakes.arxiv_server import FakeArxivServer
 from tests.fakes.clock import SteppedClock
+from tests.fakes.loopback import closed_url
 from tests.fakes.slack_api import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, TEAM, FakeSlack, running_fake_slack
 
 
@@ -140,9 +140,7 @@ async def test_slack_not_answering_at_start_is_retried_with_backoff_then_connect
 async def test_slack_unreachable_for_every_attempt_stops_start_up_with_one_line_that_is_no_config_error(
     services: Services, db_url: str, arxiv: FakeArxivServer
 ) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed = f"http://127.0.0.1:{sock.getsockname()[1]}/api/"
+    closed = closed_url("/api/")
     settings = make_settings(db_url, arxiv, ARXIVBOT_SLACK__API_URL=closed)
     clock = SteppedClock()
     env = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN}
