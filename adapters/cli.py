@@ -7,7 +7,6 @@ what it needs (SQLAlchemy, alembic, aiohttp, the platforms, litellm) when it run
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import os
@@ -292,6 +291,8 @@ def _check_config(settings: Settings, env: Mapping[str, str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``arxiv-bot`` command."""
     args = build_parser().parse_args(argv)
+    import asyncio  # after parsing: --help and argument errors answer without it
+
     try:
         settings = load_settings()
     except ConfigError as err:

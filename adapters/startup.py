@@ -8,7 +8,6 @@ SQLAlchemy: ``check-config`` and ``--help`` stay fast.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import stat
@@ -89,6 +88,12 @@ def console_input_missing(stream: TextIO | None) -> bool:
     return same_file or (stat.S_ISCHR(mode.st_mode) and mode.st_rdev == null.st_rdev)
 
 
+async def _sleep(seconds: float) -> None:
+    import asyncio  # here, not at the top: --help and argument errors import nothing they do not use
+
+    await asyncio.sleep(seconds)
+
+
 class PlatformUnreachable(ArxivBotError):
     """A platform could not be reached at start, after every retry (a network outage, not a setting's fault)."""
 
@@ -104,7 +109,7 @@ class StartRetry:
     attempts: int = 8
     first_delay_s: float = 2.0
     max_delay_s: float = 60.0
-    sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep)
+    sleep: Callable[[float], Awaitable[None]] = field(default=_sleep)
 
     def delay(self, attempt: int) -> float:
         """The wait after failed attempt number ``attempt`` (1-based)."""
