@@ -4,26 +4,31 @@
 #   docker run -d --name arxiv-bot -v arxiv-bot-data:/data -p 8080:8080 -e SLACK_BOT_TOKEN -e SLACK_APP_TOKEN arxiv-bot
 # `arxiv-bot run` applies the database migrations before it starts; other commands work too, e.g.
 #   docker run --rm -v arxiv-bot-data:/data arxiv-bot export --channel slack:C0123456 --format markdown
+# Reproducible: the base image is pinned to a Python release, every package to the exact version and file hashes of
+# requirements.lock (`make lock` regenerates it from pyproject.toml), and the project is installed as a wheel.
 
-# ---- build: a virtualenv with the dependencies and the project -------------------------------------------------
-FROM python:3.11-slim AS build
+# ---- build: a virtualenv with the locked dependencies, then the project (not editable: no source in the image) ----
+FROM python:3.11.14-slim-bookworm AS build
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 RUN python -m venv /opt/venv
-WORKDIR /app
+WORKDIR /src
+# The dependencies first, in a layer of their own that changes only with the lock; pip refuses any file whose hash
+# is not in it. The lock also pins what building the project's wheel needs (setuptools, wheel).
+COPY requirements.lock ./
+RUN /opt/venv/bin/pip install --require-hashes --no-deps -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY adapters ./adapters
 COPY alembic ./alembic
-COPY alembic.ini config.toml ./
-# Installed in place: the migrations in /app/alembic are found next to the bot package.
-RUN /opt/venv/bin/pip install --editable . \
-    && find /opt/venv /app -name '__pycache__' -type d -prune -exec rm -rf {} +
+# The migration scripts go into /opt/venv/share/arxiv-bot/alembic with the package (pyproject.toml's data-files).
+RUN /opt/venv/bin/pip install --no-deps --no-build-isolation . \
+    && find /opt/venv -name '__pycache__' -type d -prune -exec rm -rf {} +
 
-# ---- runtime ------------------------------------------------------------------------------------------------------
-FROM python:3.11-slim AS runtime
+# ---- runtime --------------------------------------------------------------------------------------------------
+FROM python:3.11.14-slim-bookworm AS runtime
 
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
@@ -40,7 +45,7 @@ RUN groupadd --system --gid 10001 arxivbot \
     && chown arxivbot:arxivbot /data
 
 COPY --from=build /opt/venv /opt/venv
-COPY --from=build /app /app
+COPY config.toml /app/config.toml
 # The working directory is the writable volume: state kept relative to it (data/) persists.
 WORKDIR /data
 

@@ -1,33 +1,35 @@
-"""The ``arxiv-bot`` command line."""
+"""The ``arxiv-bot`` command line.
+
+Parsing the arguments imports nothing heavy: ``--help`` and a mistyped argument answer at once. Each command imports
+what it needs (SQLAlchemy, alembic, aiohttp, the platforms, litellm) when it runs.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import json
 import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from adapters.composition import Services, build_services, build_source, migrate, platform_tokens_set
-from adapters.console.render import render_card, render_thread
-from adapters.runtime import DRAIN_S, SHUTDOWN_GRACE_S, close_services, run_bot
-from bot.arxiv import taxonomy
-from bot.commands.parser import split_terms
-from bot.config import Settings, load_settings
-from bot.delivery.cards import card_for
-from bot.delivery.runner import ChannelOutcome
+from adapters.startup import (
+    NO_PLATFORM,
+    console_input_missing,
+    platform_tokens_set,
+    start_plan,
+)
+from bot.config import Settings, level_for, load_settings
 from bot.errors import ArxivBotError, ConfigError, UserInputError
-from bot.exports.markdown import ChannelDigest, render_markdown
-from bot.logs import configure_logging
-from bot.models import ChannelRecord, ChannelRef, ScoredPaper
-from bot.ranking.keywords import ChannelProfile, KeywordRule, score_papers
-from bot.ranking.terms import validate_term
+from bot.logs import configure_logging, mask_secrets, secret_values
+
+if TYPE_CHECKING:
+    from adapters.composition import Services
+    from bot.delivery.runner import ChannelOutcome
+    from bot.models import ChannelRecord, ScoredPaper
 
 EXIT_USAGE = 2
 
@@ -73,6 +75,27 @@ def build_parser() -> OneLineParser:
     return parser
 
 
+def build_services(settings: Settings) -> Services:
+    """The wired core (imported on first use: it loads SQLAlchemy and the stores)."""
+    from adapters.composition import build_services as build
+
+    return build(settings)
+
+
+async def close_services(services: Services) -> None:
+    """Stop the core's work and close its connections (see ``adapters.runtime.close_services``)."""
+    from adapters.runtime import close_services as close
+
+    await close(services)
+
+
+async def migrate(settings: Settings) -> None:
+    """Apply every database migration (imported on first use: it loads alembic)."""
+    from adapters.composition import migrate as upgrade
+
+    await upgrade(settings)
+
+
 def paper_json(selected: ScoredPaper) -> dict[str, object]:
     """The JSON line for one selected paper."""
     p = selected.paper
@@ -90,6 +113,15 @@ def paper_json(selected: ScoredPaper) -> dict[str, object]:
 
 
 async def _preview(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.composition import build_source
+    from adapters.console.render import render_card
+    from bot.arxiv import taxonomy
+    from bot.commands.parser import split_terms
+    from bot.delivery.cards import card_for
+    from bot.models import ChannelRef
+    from bot.ranking.keywords import ChannelProfile, KeywordRule, score_papers
+    from bot.ranking.terms import validate_term
+
     categories = []
     for word in args.categories:
         canonical = taxonomy.canonical_category(word)
@@ -129,6 +161,8 @@ async def _preview(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _summarize(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.console.render import render_thread
+
     await migrate(settings)  # summaries are stored in the database, read back on the next run
     services = build_services(settings)
     try:
@@ -213,6 +247,11 @@ async def _run_until_signal(services: Services, record: ChannelRecord, stopped: 
     """Run one channel's digest; SIGTERM/SIGINT stop it as they stop ``run``: no new post starts, the post in flight
     finishes and is recorded (a digest still running after the grace is cancelled). None if stopped before it
     posted anything."""
+    import asyncio
+    import contextlib
+
+    from adapters.runtime import DRAIN_S, SHUTDOWN_GRACE_S
+
     loop = asyncio.get_running_loop()
     digest = asyncio.ensure_future(services.runner.run([record]))
     signalled = asyncio.Event()
@@ -248,6 +287,8 @@ async def _run_until_signal(services: Services, record: ChannelRecord, stopped: 
 
 
 async def _export(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.exports.markdown import ChannelDigest, render_markdown
+
     platform, sep, channel_id = args.channel.partition(":")
     if not sep or not platform or not channel_id:
         raise UserInputError(f"--channel {args.channel!r} is invalid: use PLATFORM:ID, e.g. slack:C0123456")
@@ -274,10 +315,32 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_config(settings: Settings) -> int:
+def check_platform_secrets(settings: Settings, env: Mapping[str, str], *, force_console: bool = False) -> None:
+    """Check every secret the platforms ``run`` starts need, for presence and shape, as starting them does;
+    a one-line ConfigError for the first one wrong. Nothing is called: only the platform can say it refuses one."""
+    from adapters.discord.tokens import dev_guild_id, discord_token
+    from adapters.slack.tokens import slack_secrets
+    from adapters.startup import uses_discord, uses_slack
+
+    if force_console:
+        return
+    if uses_slack(env):
+        slack_secrets(settings.slack, env, http_server=settings.http.enabled)
+    if uses_discord(env):
+        discord_token(env)
+        dev_guild_id(settings.discord)
+
+
+def _check_config(settings: Settings, env: Mapping[str, str]) -> int:
+    """Every setting (secrets masked), what ``run`` will start, and the platform secrets checked as ``run`` does."""
+    hidden = secret_values(env)
     for section, values in settings.__dict__.items():
         for key, value in values.__dict__.items():
-            print(f"[{section}] {key} = {value!r}")
+            print(mask_secrets(f"[{section}] {key} = {value!r}", hidden))
+    check_platform_secrets(settings, env)
+    print("run will start: " + ", ".join(start_plan(settings, env)))
+    if not platform_tokens_set(env) and console_input_missing(sys.stdin):
+        print(f"run would stop at once: {NO_PLATFORM}")
     print("config OK")
     return 0
 
@@ -285,21 +348,20 @@ def _check_config(settings: Settings) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``arxiv-bot`` command."""
     args = build_parser().parse_args(argv)
+    import asyncio  # after parsing: --help and argument errors answer without it
+
     try:
         settings = load_settings()
     except ConfigError as err:
         print(f"arxiv-bot: config error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    console = args.command == "console" or (
-        args.command == "run" and (args.console or not platform_tokens_set())
-    )
-    level = settings.log.level
-    if console or args.command in ("preview", "summarize", "digest", "export"):
-        level = "WARNING" if level in ("DEBUG", "INFO") else level  # keep the terminal for the chat itself
-    configure_logging(level=level, fmt=settings.log.format)
+    implied_console = args.command == "run" and not args.console and not platform_tokens_set()
+    console = args.command == "console" or (args.command == "run" and args.console) or implied_console
+    terminal_is_output = console or args.command in ("preview", "summarize", "digest", "export")
+    configure_logging(level=level_for(settings.log, terminal_is_output=terminal_is_output), fmt=settings.log.format)
     try:
         if args.command == "check-config":
-            return _check_config(settings)
+            return _check_config(settings, os.environ)
         if args.command == "discord-invite":
             from adapters.discord.invite import run_invite
 
@@ -309,6 +371,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("database is up to date")
             return 0
         if args.command in ("run", "console"):
+            if implied_console and console_input_missing(sys.stdin):
+                print(f"arxiv-bot: {NO_PLATFORM}", file=sys.stderr)
+                return EXIT_USAGE
+            check_platform_secrets(settings, os.environ, force_console=console)  # before the database is touched
+            from adapters.runtime import run_bot
+
             asyncio.run(migrate(settings))
             asyncio.run(run_bot(settings, force_console=console))
             return 0

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bot.arxiv.client import ArxivClient
 from bot.arxiv.fulltext import FullTextFetcher
-from bot.arxiv.http import ArxivHttp, same_site
+from bot.arxiv.http import ArxivHttp, RetryListener, same_site
 from bot.clock import SystemClock
 from bot.commands.service import CommandPorts, CommandService
 from bot.config import Settings
@@ -60,12 +58,6 @@ class Services:
         await self.database.dispose()
 
 
-def platform_tokens_set(env: Mapping[str, str] | None = None) -> bool:
-    """Whether a Slack or Discord token is in the environment."""
-    env = os.environ if env is None else env
-    return any(env.get(name) for name in ("SLACK_BOT_TOKEN", "DISCORD_TOKEN"))
-
-
 def ensure_sqlite_dir(url: str) -> None:
     """Create the folder of a SQLite file so a fresh checkout starts without set-up."""
     path = sqlite_path(url)
@@ -83,10 +75,13 @@ async def migrate(settings: Settings) -> None:
         await engine.dispose()
 
 
-def build_arxiv_http(settings: Settings) -> ArxivHttp:
-    """The HTTP layer for arXiv (one request at a time, spaced, retrying) from settings."""
+def build_arxiv_http(settings: Settings, *, on_retry: RetryListener | None = None) -> ArxivHttp:
+    """The HTTP layer for arXiv (one request at a time, spaced, retrying) from settings; ``on_retry`` hears of each
+    retry (the console shows it as a progress line)."""
     a = settings.arxiv
-    return ArxivHttp(min_interval_s=a.min_interval_s, timeout_s=a.timeout_s, max_retries=a.max_retries)
+    return ArxivHttp(
+        min_interval_s=a.min_interval_s, timeout_s=a.timeout_s, max_retries=a.max_retries, on_retry=on_retry
+    )
 
 
 def build_source(settings: Settings, *, http: ArxivHttp | None = None) -> ArxivClient:
@@ -122,8 +117,12 @@ def build_services(
     clock: Clock | None = None,
     source: PaperSource | None = None,
     summarizer: Summarizer | None = None,
+    on_arxiv_retry: RetryListener | None = None,
 ) -> Services:
-    """Wire the core from settings; tests may pass their own clock, source or summarizer."""
+    """Wire the core from settings; tests may pass their own clock, source or summarizer.
+
+    ``on_arxiv_retry`` hears of each retry of a request to arXiv (listings, lookups, full texts from arXiv).
+    """
     ensure_sqlite_dir(settings.database.url)
     clock = clock or SystemClock()
     database = Database(engine=create_engine(settings.database.url), clock=clock)
@@ -142,7 +141,7 @@ def build_services(
     papers = PaperStore(database=database)
     ledger = DeliveryLedger(database=database)
     saves = SaveStore(database=database)
-    arxiv_http = build_arxiv_http(settings)
+    arxiv_http = build_arxiv_http(settings, on_retry=on_arxiv_retry)
     source = source or build_source(settings, http=arxiv_http)
     usage = UsageStore(database=database, model=settings.llm.model, daily_budget_usd=settings.llm.daily_budget_usd)
     summaries = SummaryStore(database=database)

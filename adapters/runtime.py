@@ -16,10 +16,11 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol, TextIO
 
-from adapters.composition import Services, build_services, platform_tokens_set
-from adapters.console.adapter import ConsoleChat, ConsolePublisher
+from adapters.composition import Services, build_services
+from adapters.console.adapter import ConsoleChat, ConsoleProgress, ConsolePublisher
 from adapters.http_server import HttpServer
 from adapters.ops_http import OpsRoutes, mount_ops_routes
+from adapters.startup import StartRetry, platform_tokens_set, uses_discord, uses_slack
 from bot.config import Settings
 
 if TYPE_CHECKING:
@@ -65,17 +66,24 @@ async def close_services(services: Services) -> None:
 
 
 async def attach_slack(
-    services: Services, *, settings: Settings, http: HttpServer | None, env: Mapping[str, str]
+    services: Services,
+    *,
+    settings: Settings,
+    http: HttpServer | None,
+    env: Mapping[str, str],
+    retry: StartRetry | None = None,
 ) -> SlackAdapter:
     """Start Slack on the core's commands and register its publisher."""
     from adapters.slack.runtime import start_slack
 
-    adapter = await start_slack(commands=services.commands, settings=settings.slack, http=http, env=env)
+    adapter = await start_slack(commands=services.commands, settings=settings.slack, http=http, env=env, retry=retry)
     services.router.add("slack", adapter.publisher)
     return adapter
 
 
-async def attach_discord(services: Services, *, settings: Settings, env: Mapping[str, str]) -> DiscordAdapter:
+async def attach_discord(
+    services: Services, *, settings: Settings, env: Mapping[str, str], retry: StartRetry | None = None
+) -> DiscordAdapter:
     """Start Discord on the core's commands and channels and register its publisher."""
     from adapters.discord.runtime import start_discord, sync_state_path
 
@@ -85,6 +93,7 @@ async def attach_discord(services: Services, *, settings: Settings, env: Mapping
         settings=settings.discord,
         state_file=sync_state_path(settings.database.url),
         env=env,
+        retry=retry,
     )
     services.router.add("discord", adapter.publisher)
     return adapter
@@ -118,11 +127,17 @@ class BotRuntime:
         env: Mapping[str, str] | None = None,
         services: Services | None = None,
         console_stream: TextIO | None = None,
+        start_retry: StartRetry | None = None,
     ) -> None:
         self.settings = settings
+        self.start_retry = start_retry or StartRetry()
+        """How long to keep trying Slack or Discord when it does not answer at start (a network outage)."""
         self.env = os.environ if env is None else env
-        self.services = services or build_services(settings)
         self.console = force_console or not platform_tokens_set(self.env)
+        self.progress = ConsoleProgress(out=sys.stdout) if self.console else None
+        """The console's progress line (arXiv retries): instead of WARNING log lines in the chat."""
+        retrying = self.progress.arxiv_retrying if self.progress is not None else None
+        self.services = services or build_services(settings, on_arxiv_retry=retrying)
         self.stop = asyncio.Event()
         self.http = HttpServer(host=settings.http.host, port=settings.http.port) if settings.http.enabled else None
         self.adapters: list[RunningAdapter] = []
@@ -136,19 +151,22 @@ class BotRuntime:
 
     async def start(self) -> None:
         """Connect the adapters, open the HTTP server and start the scheduler."""
-        if not self.console and self.env.get("SLACK_BOT_TOKEN"):
+        retry = self.start_retry
+        if not self.console and uses_slack(self.env):
             self.adapters.append(
-                await attach_slack(self.services, settings=self.settings, http=self.http, env=self.env)
+                await attach_slack(self.services, settings=self.settings, http=self.http, env=self.env, retry=retry)
             )
-        if not self.console and self.env.get("DISCORD_TOKEN"):
-            self.adapters.append(await attach_discord(self.services, settings=self.settings, env=self.env))
+        if not self.console and uses_discord(self.env):
+            self.adapters.append(
+                await attach_discord(self.services, settings=self.settings, env=self.env, retry=retry)
+            )
         if self.http is not None:
             attach_ops_routes(self.http, self.services, ready=lambda: self.ready)
             await self.http.start()
         if self.settings.scheduler.enabled:
             await self.services.scheduler.start()
         if self.console:
-            publisher = ConsolePublisher(out=sys.stdout)
+            publisher = ConsolePublisher(out=sys.stdout, progress=self.progress)
             self.services.router.add("console", publisher)
             chat = ConsoleChat(commands=self.services.commands, publisher=publisher, stream=self._console_stream)
             self._chat_task = asyncio.create_task(chat.run())

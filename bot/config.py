@@ -7,21 +7,26 @@ needs them. Every bad value raises ``ConfigError`` naming the key, the value and
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import re
 import tomllib
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, available_timezones
 
 from bot.errors import ConfigError
 
 ENV_PREFIX = "ARXIVBOT_"
 DEFAULT_CONFIG_PATH = Path("config.toml")
 TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_LOOSE_TIME_RE = re.compile(r"^(\d{1,2}):(\d{2})$")
+_ZONE_RE = re.compile(r"^[A-Za-z0-9_+-]+(?:/[A-Za-z0-9_+-]+)*$")
+MAX_ZONE_CHARS = 64
 LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")
 
 
@@ -49,13 +54,84 @@ def _time(value: Any) -> str | None:
     return None if TIME_RE.match(value) else "a 24-hour time HH:MM, e.g. 09:30"
 
 
-def timezone_problem(value: str) -> str | None:
-    """None when ``value`` is an IANA zone name, else the expected form."""
+def normal_time(text: str) -> str | None:
+    """A 24-hour time as ``HH:MM`` (``9:30`` -> ``09:30``), or None when ``text`` is no such time."""
+    match = _LOOSE_TIME_RE.match(text.strip())
+    if match is None:
+        return None
+    hour, minute = int(match[1]), int(match[2])
+    return f"{hour:02d}:{minute:02d}" if hour <= 23 and minute <= 59 else None
+
+
+@cache
+def _zones_by_lower() -> dict[str, str]:
+    """Every IANA zone name this machine can load, by its lower-cased spelling."""
+    return {name.lower(): name for name in available_timezones() if name != "localtime"}
+
+
+def canonical_timezone(name: str) -> str | None:
+    """The IANA zone ``name`` spells, matched case-insensitively (``europe/berlin`` -> ``Europe/Berlin``), or None.
+
+    Never raises: a region (``America``, a folder of tzdata), an over-long or odd name is simply no zone.
+    """
+    text = name.strip()
+    if not text or len(text) > MAX_ZONE_CHARS or not _ZONE_RE.match(text):
+        return None
+    found = _zones_by_lower().get(text.lower())
+    if found is None:
+        return None
     try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        return "an IANA time zone such as UTC or Europe/Berlin"
-    return None
+        ZoneInfo(found)
+    except (ValueError, OSError, KeyError):  # ZoneInfoNotFoundError is a KeyError; a folder, an OSError
+        return None
+    return found
+
+
+REGION_EXAMPLES: Mapping[str, str] = {
+    "africa": "Africa/Lagos",
+    "america": "America/New_York",
+    "antarctica": "Antarctica/McMurdo",
+    "asia": "Asia/Shanghai",
+    "atlantic": "Atlantic/Reykjavik",
+    "australia": "Australia/Sydney",
+    "europe": "Europe/Berlin",
+    "indian": "Indian/Maldives",
+    "pacific": "Pacific/Auckland",
+    "us": "US/Eastern",
+}
+"""A well-known zone of each large region, suggested when a region alone (``America``) is given as a zone."""
+
+
+def closest_timezones(name: str, n: int = 3) -> list[str]:
+    """Up to ``n`` zone names that look like ``name``, best first.
+
+    A bare city (``berlin``, ``new york``) gives its zones; a region (``America``) one example zone in it.
+    """
+    wanted = "_".join(name.strip().lower().split())[:MAX_ZONE_CHARS].strip("/")
+    if not wanted:
+        return []
+    zones = _zones_by_lower()
+    in_region = sorted(zone for lower, zone in zones.items() if lower.startswith(wanted + "/"))
+    if in_region:
+        return [REGION_EXAMPLES.get(wanted, in_region[0])]
+    by_city: dict[str, list[str]] = {}
+    for lower, zone in sorted(zones.items()):
+        by_city.setdefault(lower.rsplit("/", 1)[-1], []).append(zone)
+    city = wanted.rsplit("/", 1)[-1]
+    found = [zone for zone in by_city.get(city, []) if "/" in zone]
+    found += [zones[match] for match in difflib.get_close_matches(wanted, list(zones), n=n, cutoff=0.6)]
+    for close in difflib.get_close_matches(city, list(by_city), n=n, cutoff=0.75):
+        found += by_city[close]
+    return list(dict.fromkeys(found))[:n]
+
+
+def timezone_problem(value: str) -> str | None:
+    """None when ``value`` is an IANA zone name, else the expected form (with the closest names, if any)."""
+    if canonical_timezone(value) == value:
+        return None
+    close = closest_timezones(value)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    return f"an IANA time zone such as UTC or Europe/Berlin{hint}"
 
 
 def _language(value: Any) -> str | None:
@@ -67,6 +143,11 @@ def _one_of(*choices: str) -> Callable[[Any], str | None]:
         return None if value in choices else "one of " + ", ".join(choices)
 
     return check
+
+
+def _log_level(value: Any) -> str | None:
+    ok = value in ("", "DEBUG", "INFO", "WARNING", "ERROR")
+    return None if ok else "one of DEBUG, INFO, WARNING, ERROR, or empty (INFO; WARNING in the console)"
 
 
 def _range(low: float, high: float) -> Callable[[Any], str | None]:
@@ -175,8 +256,17 @@ class HttpSettings:
 class LogSettings:
     """Logging."""
 
-    level: str = field(default="INFO", metadata=_check(_one_of("DEBUG", "INFO", "WARNING", "ERROR")))
+    level: str = field(default="", metadata=_check(_log_level))
+    """Empty: INFO, but WARNING where the terminal is the console chat or a command's output (``level_for``)."""
     format: str = field(default="text", metadata=_check(_one_of("text", "json")))
+
+
+def level_for(settings: LogSettings, *, terminal_is_output: bool) -> str:
+    """The log level to use: ``[log] level`` when it is set, else INFO, or WARNING when the terminal shows the console
+    chat or a command's answer (log lines would drown it)."""
+    if settings.level:
+        return settings.level
+    return "WARNING" if terminal_is_output else "INFO"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -194,10 +284,26 @@ class Settings:
     log: LogSettings = field(default_factory=LogSettings)
 
 
+LIST_FORMS = 'a list of strings: a comma list (a/b, c/d) or a JSON array (["a/b", "c/d"], [] for none)'
+
+
 def _describe(tp: Any) -> str:
-    return {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}.get(
-        tp, "a list of strings"
-    )
+    return {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}.get(tp, LIST_FORMS)
+
+
+def _env_list(raw: str) -> list[Any] | None:
+    """An environment value as a list: a JSON/TOML array (``[]``, ``["a/b", "c/d"]``), else a comma list.
+
+    None when it starts like an array but is not one.
+    """
+    text = raw.strip()
+    if not text.startswith("["):
+        return [part.strip() for part in text.split(",") if part.strip()]
+    try:
+        value = tomllib.loads(f"value = {text}")["value"]  # TOML arrays take JSON's string arrays as they are
+    except tomllib.TOMLDecodeError:
+        return None
+    return value if isinstance(value, list) else None
 
 
 def _coerce(key: str, raw: Any, tp: Any, *, from_env: bool) -> Any:
@@ -236,10 +342,9 @@ def _coerce(key: str, raw: Any, tp: Any, *, from_env: bool) -> Any:
             return raw
         raise bad()
     if get_origin(tp) is tuple:
-        if from_env and isinstance(raw, str):
-            return tuple(part.strip() for part in raw.split(",") if part.strip())
-        if isinstance(raw, list) and all(isinstance(x, str) for x in raw):
-            return tuple(raw)
+        items = _env_list(raw) if from_env and isinstance(raw, str) else raw
+        if isinstance(items, list) and all(isinstance(x, str) for x in items):
+            return tuple(x.strip() for x in items if x.strip())
         raise bad()
     raise bad()
 
@@ -273,6 +378,28 @@ def _build_section(name: str, cls: type[Any], values: Mapping[str, Any], env: Ma
     return cls(**kwargs)
 
 
+def _closest_setting(env_name: str, known: frozenset[str], section: str) -> str:
+    """The setting an unknown ``ARXIVBOT_`` name most likely meant, or the section's settings."""
+    key = env_name.split("__", 1)[1]
+    ours = sorted(k for k in known if k.startswith(f"{ENV_PREFIX}{section.upper()}__"))
+    close = difflib.get_close_matches(key, [k.split("__", 1)[1] for k in ours], n=1, cutoff=0.7)
+    if close:
+        return f"did you mean {ENV_PREFIX}{section.upper()}__{close[0]}?"
+    elsewhere = sorted(k for k in known if k.endswith(f"__{key}"))
+    if elsewhere:
+        return f"did you mean {elsewhere[0]}?"
+    return f"the [{section}] settings are {', '.join(ours)}"
+
+
+def setting_env_names() -> frozenset[str]:
+    """The environment variable of every setting, ``ARXIVBOT_<SECTION>__<KEY>``."""
+    return frozenset(
+        f"{ENV_PREFIX}{section.name.upper()}__{key.name.upper()}"
+        for section in dataclasses.fields(Settings)
+        for key in dataclasses.fields(get_type_hints(Settings)[section.name])
+    )
+
+
 def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Read ``path`` (default ./config.toml, optional) and apply environment overrides."""
     env = os.environ if env is None else env
@@ -293,11 +420,15 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
     unknown = sorted(set(data) - sections)
     if unknown:
         raise ConfigError(f"[{unknown[0]}] is not a known section; known: {', '.join(sorted(sections))}")
-    for env_name in env:
+    for env_name in sorted(env):
         if env_name.startswith(ENV_PREFIX) and "__" in env_name:
             section = env_name[len(ENV_PREFIX) :].split("__", 1)[0].lower()
             if section not in sections:
                 raise ConfigError(f"{env_name} names no known section; known: {', '.join(sorted(sections))}")
+            known = setting_env_names()
+            if env_name not in known:
+                hint = _closest_setting(env_name, known, section)
+                raise ConfigError(f"{env_name} is not a known setting; {hint}")
     kwargs: dict[str, Any] = {}
     for name in sections:
         values = data.get(name, {})

@@ -7,7 +7,8 @@ they occur, so callers of ``bot`` only ever catch these::
     ArxivBotError
     ├── ConfigError            a setting is missing or malformed (start-up stops with exit code 2)
     ├── UserInputError         a command or argument a user typed is wrong; the message is shown as-is
-    │   └── UnknownCommand     the subcommand does not exist (the reply shows help)
+    │   ├── UnknownCommand     the subcommand does not exist (the reply shows help)
+    │   └── MissingArguments   a command typed without what it needs (the reply shows that command's usage)
     ├── PermissionDenied       the caller may not change this channel's settings
     ├── SourceError            arXiv could not be reached or answered something unusable
     │   ├── SourceUnavailable  network error, timeout, 5xx or 429 after all retries; any other transport failure
@@ -39,6 +40,10 @@ class UserInputError(ArxivBotError):
 
 class UnknownCommand(UserInputError):
     """The subcommand does not exist."""
+
+
+class MissingArguments(UserInputError):
+    """A command was typed without the arguments it needs; the answer adds that command's usage."""
 
 
 class PermissionDenied(ArxivBotError):

@@ -24,6 +24,9 @@ FEED_0105 = FIXTURES / "arxiv-rss" / "2026-01-05_cs.AI+cs.CL+cs.DC+cs.LG.xml"
 FEED_WEEKEND = FIXTURES / "arxiv-rss" / "2026-01-10_cs.DC_weekend_empty.xml"
 ROOT = Path(__file__).parent.parent
 TEST_CHANNEL = ChannelRef("test", "w1", "c1")
+ZONE_MISTAKES = ("America", "Europe/../Berlin", "x" * 300, "Mars/Olympus", "berlin")
+"""Zone names ``set time`` must refuse with one line: a tzdata folder (IsADirectoryError in ZoneInfo), a path
+(ValueError), an over-long name (OSError), an unknown zone, a bare city (answered with Europe/Berlin)."""
 
 
 TEST_DATABASE_URL = os.environ.get("ARXIVBOT_TEST_DATABASE_URL", "")

@@ -17,6 +17,7 @@ from adapters.console.render import (
     render_thread,
     to_input,
 )
+from bot.arxiv.http import RetryNotice
 from bot.commands.service import CommandService
 from bot.delivery.thread_parts import post_parts
 from bot.models import ChannelRef, CommandContext, MessageRef, PaperCard, PostKey, Reply, ThreadSummary
@@ -30,16 +31,52 @@ BANNER = (
 )
 
 
-class ConsolePublisher:
-    """Prints cards and their threads; remembers card numbers for reactions."""
+class ConsoleProgress:
+    """One line saying what the bot waits for (arXiv retries), instead of log lines in the chat.
+
+    On a terminal the line is rewritten in place and wiped before the next output; elsewhere (a pipe, a file) each
+    notice is a line of its own.
+    """
 
     def __init__(self, *, out: TextIO) -> None:
         self._out = out
+        self._terminal = out.isatty()
+        self._shown = 0
+
+    def arxiv_retrying(self, notice: RetryNotice) -> None:
+        """arXiv did not answer: say which retry comes, and when."""
+        self.show(f"arXiv did not answer, retrying {notice.attempt}/{notice.attempts} in {notice.delay_s:.0f} s")
+
+    def show(self, text: str) -> None:
+        """Show ``text`` as the progress line."""
+        if self._terminal:
+            self._out.write("\r" + text.ljust(self._shown))
+            self._shown = len(text)
+        else:
+            self._out.write(text + "\n")
+        self._out.flush()
+
+    def clear(self) -> None:
+        """Wipe the progress line (on a terminal) so that the next output starts on a clean line."""
+        if self._shown:
+            self._out.write("\r" + " " * self._shown + "\r")
+            self._out.flush()
+            self._shown = 0
+
+
+class ConsolePublisher:
+    """Prints cards and their threads; remembers card numbers for reactions."""
+
+    def __init__(self, *, out: TextIO, progress: ConsoleProgress | None = None) -> None:
+        self._out = out
+        self._progress = progress
         self._session = format(time.time_ns() // 1_000_000, "x")
         self._count = 0
         self.cards: dict[int, MessageRef] = {}
 
     def _print(self, text: str) -> None:
+        if self._progress is not None:
+            self._progress.clear()
         print(text, file=self._out, flush=True)
 
     async def post_card(self, card: PaperCard, *, channel: ChannelRef, key: PostKey | None = None) -> MessageRef:
@@ -110,9 +147,9 @@ class ConsoleChat:
                     if ref is None
                     else await self._commands.react(message=ref, user_id=CONSOLE_USER, added=added)
                 )
-                reply = result or Reply(text=f"there is no paper card #{number} to react to")
+                reply = result or Reply(text=f"There is no paper card #{number} to react to")
             case Unknown(text):
-                reply = Reply(text=f"not a command: {text!r}; commands start with /arxiv (try /arxiv help)")
+                reply = Reply(text=f"Not a command: {text!r}; commands start with /arxiv (try /arxiv help)")
             case None:
                 return
         await self._publisher.send_reply(reply, channel=CONSOLE_CHANNEL, user_id=CONSOLE_USER)

@@ -27,6 +27,7 @@ from adapters.discord.translate import (
     to_commands,
     to_embed,
 )
+from bot.commands.replies import styled
 from bot.commands.service import CommandService
 from bot.errors import UserInputError
 from bot.models import CommandContext, MessageRef, PaperCard, Reply
@@ -36,11 +37,11 @@ log = logging.getLogger(__name__)
 
 ACK_BUDGET_S = 2.0
 """A command not done by then is deferred: Discord drops an interaction not acknowledged within 3 s."""
-REFUSAL = "changing this channel's arxiv-bot settings needs the Manage Channels permission; ask someone who has it"
-NOT_IN_GUILD = "use /arxiv in a server text channel (it does not work in direct messages)"
-FAILED = "something went wrong on our side; nothing was changed, try again later"
-OUT_OF_DATE = "this /arxiv command is out of date on Discord's side; try again in a minute (the bot re-syncs them)"
-NOT_A_CARD = "this is not one of arxiv-bot's paper cards, so there is nothing to save"
+REFUSAL = "Changing this channel's arxiv-bot settings needs the Manage Channels permission; ask someone who has it"
+NOT_IN_GUILD = "Use /arxiv in a server text channel (it does not work in direct messages)"
+FAILED = "Something went wrong on our side; nothing was changed, try again later"
+OUT_OF_DATE = "This /arxiv command is out of date on Discord's side; try again in a minute (the bot re-syncs them)"
+NOT_A_CARD = "This is not one of arxiv-bot's paper cards, so there is nothing to save"
 REACTION_EVENT = "arxiv_reaction"
 """Custom client event dispatched after each raw reaction was handled: ``(payload, Reply | None)``."""
 
@@ -151,7 +152,7 @@ class ArxivDiscordClient(discord.Client):
         try:
             texts = to_commands(cast(CommandPayload, interaction.data or {}))
         except UserInputError as err:
-            await self.answer(interaction, Reply(text=str(err)))
+            await self.answer(interaction, styled(Reply(text=str(err))))
             return
         commands = [self.service.prepare(text) for text in texts]
         if any(command.slow for command in commands):

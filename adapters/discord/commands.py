@@ -46,8 +46,8 @@ class ArxivCommands(app_commands.Group):
         )
         self.bot = bot
 
-    @app_commands.command(name="subscribe", description="Follow arXiv categories, e.g. cs.DC cs.LG")
-    @app_commands.describe(categories="Category codes separated by spaces, e.g. cs.DC cs.LG")
+    @app_commands.command(name="subscribe", description="Follow arXiv categories or whole archives, e.g. cs.DC cs.LG")
+    @app_commands.describe(categories="Category or archive codes separated by spaces, e.g. cs.DC cs.LG, or cs")
     async def subscribe(
         self, interaction: discord.Interaction[Any], categories: app_commands.Range[str, 1, 300]
     ) -> None:

@@ -11,11 +11,13 @@ from typing import TextIO
 
 import discord
 
+from adapters.startup import PlatformUnreachable
 from bot.config import Settings
 from bot.errors import ConfigError
 
 SCOPES = ("bot", "applications.commands")
 BOT_PERMISSIONS = discord.Permissions(
+    view_channel=True,
     send_messages=True,
     embed_links=True,
     create_public_threads=True,
@@ -23,7 +25,8 @@ BOT_PERMISSIONS = discord.Permissions(
     add_reactions=True,
     read_message_history=True,
 )
-"""Post cards (send, embed links), start and fill summary threads, add the 🔖 reaction (which needs history)."""
+"""See the channel (without it a private channel answers 50001 Missing Access), post cards (send, embed links), start
+and fill summary threads, add the 🔖 reaction (which needs history)."""
 EXIT_USAGE = 2
 
 
@@ -47,7 +50,8 @@ def run_invite(settings: Settings, env: Mapping[str, str] | None = None, *, out:
                     "set DISCORD_APPLICATION_ID (Developer Portal -> your app -> General Information -> "
                     "Application ID) or DISCORD_TOKEN to look it up"
                 )
-            from adapters.discord.runtime import discord_token, fetch_application_id
+            from adapters.discord.runtime import fetch_application_id
+            from adapters.discord.tokens import discord_token
 
             quiet = logging.getLogger("discord")
             level = quiet.level
@@ -62,5 +66,8 @@ def run_invite(settings: Settings, env: Mapping[str, str] | None = None, *, out:
     except (ConfigError, ValueError) as err:
         print(f"arxiv-bot: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except PlatformUnreachable as err:
+        print(f"arxiv-bot: {err}", file=sys.stderr)
+        return 1
     print(url, file=out)
     return 0

@@ -1,4 +1,8 @@
-"""Start the Discord adapter inside our event loop: log in, sync commands when they changed, connect."""
+"""Start the Discord adapter inside our event loop: log in, sync commands when they changed, connect.
+
+A token Discord refuses stops start-up with one ConfigError line; Discord not answering (a network outage, a 5xx)
+is retried with backoff by a ``StartRetry``, each wait logged, before start-up gives up with ``PlatformUnreachable``.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ from discord.gateway import DiscordWebSocket
 
 from adapters.discord.app import ArxivDiscordClient, save_view
 from adapters.discord.publisher import DiscordPublisher
+from adapters.discord.tokens import TOKEN_HELP, dev_guild_id, discord_token
+from adapters.startup import StartRetry, describe
 from bot.commands.service import CommandService
 from bot.config import DiscordSettings
 from bot.errors import ConfigError
@@ -28,32 +34,16 @@ log = logging.getLogger(__name__)
 
 LOGIN_TIMEOUT_S = 30.0
 SYNC_TIMEOUT_S = 60.0
-TOKEN_HELP = "expected the bot token from https://discord.com/developers/applications -> your app -> Bot -> Reset Token"
 
 
-def discord_token(env: Mapping[str, str]) -> str:
-    """DISCORD_TOKEN from the environment, checked for the usual mistakes (never logged)."""
-    token = env.get("DISCORD_TOKEN", "").strip()
-    if not token:
-        raise ConfigError(f"DISCORD_TOKEN is not set: {TOKEN_HELP}")
-    if token.lower().startswith("bot "):
-        raise ConfigError("DISCORD_TOKEN starts with 'Bot ': set only the token itself, without the prefix")
-    if any(ch.isspace() for ch in token) or not token.isascii():
-        raise ConfigError(f"DISCORD_TOKEN is malformed (spaces or non-ASCII characters): {TOKEN_HELP}")
-    return token
+class DiscordUnavailable(Exception):
+    """Discord did not answer one start-up request (network error, timeout, 429 or 5xx): worth retrying."""
 
 
 def dev_guild(settings: DiscordSettings) -> discord.Object | None:
     """``[discord] dev_guild_id`` as a guild to sync commands to instantly, or None."""
-    raw = settings.dev_guild_id.strip()
-    if not raw:
-        return None
-    if not raw.isdigit():
-        raise ConfigError(
-            f"[discord] dev_guild_id = {raw!r} is invalid: expected a server id (digits; Developer Mode -> "
-            "right-click the server -> Copy Server ID) or empty"
-        )
-    return discord.Object(id=int(raw))
+    guild_id = dev_guild_id(settings)
+    return None if guild_id is None else discord.Object(id=guild_id)
 
 
 def point_at(api_url: str) -> None:
@@ -155,8 +145,18 @@ def _log_gateway_end(task: asyncio.Task[None]) -> None:
         log.error("the Discord gateway connection ended: %s", task.exception())
 
 
+def _unavailable(err: BaseException) -> bool:
+    """Whether a failure talking to Discord is Discord (or the network) not answering, rather than a refusal."""
+    if isinstance(err, discord.HTTPException):
+        return err.status == 429 or err.status >= 500
+    return isinstance(err, (TimeoutError, aiohttp.ClientError, OSError, discord.GatewayNotFound))
+
+
 async def login(client: discord.Client, token: str, api_url: str) -> None:
-    """Log in (``GET /users/@me`` and ``/oauth2/applications/@me``); bad token or unreachable API -> ConfigError."""
+    """Log in once (``GET /users/@me`` and ``/oauth2/applications/@me``).
+
+    A refused token is a one-line ConfigError; no answer is DiscordUnavailable (the caller retries).
+    """
     try:
         await asyncio.wait_for(client.login(token), LOGIN_TIMEOUT_S)
     except discord.LoginFailure:
@@ -164,10 +164,26 @@ async def login(client: discord.Client, token: str, api_url: str) -> None:
         raise ConfigError(f"DISCORD_TOKEN was refused by Discord (401 Unauthorized): {TOKEN_HELP}") from None
     except (TimeoutError, discord.DiscordException, aiohttp.ClientError, OSError) as err:
         await client.close()
+        if _unavailable(err):
+            raise DiscordUnavailable(describe(err)) from None
         reason = str(err) or type(err).__name__
         raise ConfigError(
-            f"[discord] api_url = {api_url!r}: could not log in to Discord ({reason}); check the URL and the network"
+            f"[discord] api_url = {api_url!r}: could not log in to Discord ({reason}); check the URL and the token"
         ) from None
+
+
+async def _logged_in(client: ArxivDiscordClient, token: str, api_url: str) -> str:
+    """Log ``client`` in and ask where its gateway is; the gateway URL."""
+    await login(client, token, api_url)
+    try:
+        # A plain Client would connect to wss://gateway.discord.gg; ask the API (ours, in tests) where to go.
+        _shards, gateway_url, _limits = await client.http.get_bot_gateway()
+    except (discord.DiscordException, aiohttp.ClientError, OSError, TimeoutError) as err:
+        await client.close()
+        if _unavailable(err):
+            raise DiscordUnavailable(f"GET /gateway/bot: {describe(err)}") from None
+        raise ConfigError(f"[discord] api_url = {api_url!r}: GET /gateway/bot failed ({err})") from None
+    return str(gateway_url)
 
 
 async def start_discord(
@@ -177,23 +193,25 @@ async def start_discord(
     settings: DiscordSettings,
     state_file: Path,
     env: Mapping[str, str],
+    retry: StartRetry | None = None,
 ) -> DiscordAdapter:
     """Log in with DISCORD_TOKEN, sync commands if they changed since the sync recorded in ``state_file``, connect.
 
-    The caller registers ``adapter.publisher`` (before the gateway task first runs, so no event comes earlier).
+    Log-in is retried (each attempt with a fresh client) while Discord does not answer. The caller registers
+    ``adapter.publisher`` (before the gateway task first runs, so no event comes earlier).
     """
     token = discord_token(env)
     guild = dev_guild(settings)
     api_url = settings.api_url
     point_at(api_url)
-    client = ArxivDiscordClient(service=commands, channels=channels, save_emoji=settings.save_emoji)
-    await login(client, token, api_url)
-    try:
-        # A plain Client would connect to wss://gateway.discord.gg; ask the API (ours, in tests) where to go.
-        _shards, gateway_url, _limits = await client.http.get_bot_gateway()
-    except (discord.DiscordException, aiohttp.ClientError, OSError) as err:
-        await client.close()
-        raise ConfigError(f"[discord] api_url = {api_url!r}: GET /gateway/bot failed ({err})") from None
+    clients: list[ArxivDiscordClient] = []
+
+    async def attempt() -> str:
+        clients.append(ArxivDiscordClient(service=commands, channels=channels, save_emoji=settings.save_emoji))
+        return await _logged_in(clients[-1], token, api_url)
+
+    gateway_url = await (retry or StartRetry()).run(f"Discord ({api_url})", attempt, transient=(DiscordUnavailable,))
+    client = clients[-1]
     DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
     publisher = DiscordPublisher(
         client=client, make_view=save_view, save_emoji=settings.save_emoji, post_timeout_s=settings.post_timeout_s
@@ -205,12 +223,17 @@ async def start_discord(
     return DiscordAdapter(client=client, publisher=publisher, task=task)
 
 
-async def fetch_application_id(*, token: str, api_url: str) -> str:
+async def fetch_application_id(*, token: str, api_url: str, retry: StartRetry | None = None) -> str:
     """The application id of the bot behind ``token`` (``GET /oauth2/applications/@me``), for the invite URL."""
     point_at(api_url)
-    client = discord.Client(intents=discord.Intents.none())
-    await login(client, token, api_url)
+    clients: list[discord.Client] = []
+
+    async def attempt() -> None:
+        clients.append(discord.Client(intents=discord.Intents.none()))
+        await login(clients[-1], token, api_url)
+
+    await (retry or StartRetry(attempts=3)).run(f"Discord ({api_url})", attempt, transient=(DiscordUnavailable,))
     try:
-        return str(client.application_id)
+        return str(clients[-1].application_id)
     finally:
-        await client.close()
+        await clients[-1].close()

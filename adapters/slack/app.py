@@ -32,8 +32,8 @@ log = logging.getLogger(__name__)
 
 COMMAND = "/arxiv"
 WORKING = "Working on it…"
-FAILED = "something went wrong on our side; nothing was changed, try again later"
-NOT_A_CARD = "this message is not a paper card I know; use /arxiv summarize <arXiv id> to post it again"
+FAILED = "Something went wrong on our side; nothing was changed, try again later"
+NOT_A_CARD = "This message is not a paper card I know; use /arxiv summarize <arXiv id> to post it again"
 
 
 class InFlight:

@@ -1,6 +1,8 @@
 """Start Slack inside our event loop: check the tokens, build the publisher, then Socket Mode or HTTP mode.
 
 ``connect_slack_publisher`` is the one way to a Slack publisher: ``start_slack`` and ``arxiv-bot digest`` both use it.
+A token Slack refuses stops start-up with one ConfigError line; Slack not answering (a network outage, a 5xx) is
+retried with backoff by a ``StartRetry``, each wait logged, before start-up gives up with ``PlatformUnreachable``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.http_server import Handler, HttpServer
 from adapters.slack.app import InFlight, build_slack_app
 from adapters.slack.publisher import SlackPublisher, make_client
+from adapters.slack.tokens import slack_bot_token, slack_secrets
+from adapters.startup import StartRetry, describe
 from bot.commands.service import CommandService
 from bot.config import SlackSettings
 from bot.errors import ConfigError
@@ -33,6 +37,11 @@ from bot.errors import ConfigError
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 30.0
+CHECK_TIMEOUT_S = 30
+
+
+class SlackUnavailable(Exception):
+    """Slack did not answer one start-up request (network error, timeout, 429 or 5xx): worth retrying."""
 
 
 class SlackAdapter:
@@ -150,30 +159,30 @@ def events_handler(*, app: AsyncApp, signing_secret: str, guard: ReplayGuard | N
     return handle
 
 
-def _env(env: Mapping[str, str], name: str) -> str:
-    return env.get(name, "").strip()
+def _transient_status(err: SlackApiError) -> bool:
+    status = int(getattr(err.response, "status_code", 200) or 200)
+    return status == 429 or status >= 500
 
 
 async def check_bot_token(client: AsyncWebClient, api_url: str) -> str:
-    """Call ``auth.test``; return the workspace id, or raise a one-line ConfigError."""
+    """Call ``auth.test`` once; the workspace id, a one-line ConfigError for a refused token, or SlackUnavailable."""
     try:
         response = await client.auth_test()
     except SlackApiError as err:
+        if _transient_status(err):
+            raise SlackUnavailable(f"HTTP {err.response.status_code}") from None
         code = err.response.get("error", "unknown_error")
         raise ConfigError(
             f"SLACK_BOT_TOKEN was refused by Slack ({code}): expected the Bot User OAuth Token (xoxb-...) "
             "of an app installed in your workspace"
         ) from None
-    except (SlackClientError, aiohttp.ClientError, TimeoutError) as err:
-        raise ConfigError(
-            f"[slack] api_url = {api_url!r}: Slack could not be reached ({type(err).__name__}); "
-            "expected a reachable Slack Web API URL such as https://slack.com/api/"
-        ) from None
+    except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as err:
+        raise SlackUnavailable(describe(err)) from None
     return str(response.get("team_id") or "")
 
 
 async def connect_socket_mode(app: AsyncApp, *, app_token: str) -> AsyncSocketModeHandler:
-    """Open the Socket Mode WebSocket; a refused app token is a one-line ConfigError."""
+    """Open the Socket Mode WebSocket once (a refused app token: ConfigError; no answer: SlackUnavailable)."""
     handler = AsyncSocketModeHandler(app, app_token=app_token)
     try:
         # Ask for the WebSocket URL ourselves: the client's own connect loop retries a refused token forever.
@@ -181,26 +190,17 @@ async def connect_socket_mode(app: AsyncApp, *, app_token: str) -> AsyncSocketMo
         await asyncio.wait_for(handler.connect_async(), timeout=CONNECT_TIMEOUT_S)  # type: ignore[no-untyped-call]
     except SlackApiError as err:
         await handler.close_async()  # type: ignore[no-untyped-call]
+        if _transient_status(err):
+            raise SlackUnavailable(f"HTTP {err.response.status_code}") from None
         code = err.response.get("error", "unknown_error")
         raise ConfigError(
             f"SLACK_APP_TOKEN was refused by Slack ({code}): expected an app-level token (xapp-...) "
             "with the connections:write scope, from Basic Information > App-Level Tokens"
         ) from None
-    except (SlackClientError, aiohttp.ClientError, TimeoutError) as err:
+    except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as err:
         await handler.close_async()  # type: ignore[no-untyped-call]
-        raise ConfigError(
-            f"Socket Mode connection to Slack failed ({type(err).__name__}); check the network, "
-            'or use [slack] mode = "http"'
-        ) from None
+        raise SlackUnavailable(f"Socket Mode: {describe(err)}") from None
     return handler
-
-
-def slack_bot_token(env: Mapping[str, str]) -> str:
-    """SLACK_BOT_TOKEN from the environment (never logged), or a one-line ConfigError."""
-    token = _env(env, "SLACK_BOT_TOKEN")
-    if not token:
-        raise ConfigError("SLACK_BOT_TOKEN is not set: expected the Bot User OAuth Token (xoxb-...) of your Slack app")
-    return token
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -211,57 +211,60 @@ class SlackConnection:
     publisher: SlackPublisher
 
 
-async def connect_slack_publisher(settings: SlackSettings, env: Mapping[str, str]) -> SlackConnection:
-    """Check SLACK_BOT_TOKEN with ``auth.test`` and build the publisher on that client."""
-    client = make_client(token=slack_bot_token(env), api_url=settings.api_url, timeout_s=settings.post_timeout_s)
-    team_id = await check_bot_token(client, settings.api_url)
+async def connect_slack_publisher(
+    settings: SlackSettings, env: Mapping[str, str], *, retry: StartRetry | None = None
+) -> SlackConnection:
+    """Check SLACK_BOT_TOKEN with ``auth.test`` (retried while Slack does not answer) and build the publisher."""
+    token = slack_bot_token(env)
+    api_url = settings.api_url if settings.api_url.endswith("/") else settings.api_url + "/"
+    # The check has no retry handlers of its own: while starting, StartRetry is the one that retries (and says so).
+    checker = AsyncWebClient(token=token, base_url=api_url, retry_handlers=[], timeout=CHECK_TIMEOUT_S)
+    team_id = await (retry or StartRetry()).run(
+        f"Slack ({settings.api_url})", lambda: check_bot_token(checker, settings.api_url), transient=(SlackUnavailable,)
+    )
     publisher = SlackPublisher(
-        client=client, post_interval_s=settings.post_interval_s, max_concurrency=settings.max_concurrency
+        client=make_client(token=token, api_url=settings.api_url, timeout_s=settings.post_timeout_s),
+        post_interval_s=settings.post_interval_s,
+        max_concurrency=settings.max_concurrency,
     )
     return SlackConnection(team_id=team_id, publisher=publisher)
 
 
 async def start_slack(
-    *, commands: CommandService, settings: SlackSettings, http: HttpServer | None, env: Mapping[str, str]
+    *,
+    commands: CommandService,
+    settings: SlackSettings,
+    http: HttpServer | None,
+    env: Mapping[str, str],
+    retry: StartRetry | None = None,
 ) -> SlackAdapter:
     """Connect Slack: Socket Mode (``[slack] mode = "socket"``) or HTTP mode on our HTTP server.
 
     The tokens are all checked before Slack is called; the caller registers ``adapter.publisher``.
     """
-    slack_bot_token(env)
-    app_token = signing_secret = ""
-    if settings.mode == "socket":
-        app_token = _env(env, "SLACK_APP_TOKEN")
-        if not app_token:
-            raise ConfigError(
-                'SLACK_APP_TOKEN is not set: Socket Mode ([slack] mode = "socket") needs an app-level token '
-                '(xapp-...); or set [slack] mode = "http" with SLACK_SIGNING_SECRET'
-            )
-    else:
-        signing_secret = _env(env, "SLACK_SIGNING_SECRET")
-        if not signing_secret:
-            raise ConfigError(
-                'SLACK_SIGNING_SECRET is not set: [slack] mode = "http" needs the Signing Secret from your Slack '
-                "app's Basic Information page"
-            )
-        if http is None:
-            raise ConfigError('[slack] mode = "http" needs our HTTP server: expected [http] enabled = true')
-
-    connection = await connect_slack_publisher(settings, env)
+    secrets = slack_secrets(settings, env, http_server=http is not None)
+    retry = retry or StartRetry()
+    connection = await connect_slack_publisher(settings, env, retry=retry)
     publisher = connection.publisher
     in_flight = InFlight()
     app = build_slack_app(
         commands=commands,
         publisher=publisher,
         settings=settings,
-        signing_secret=signing_secret,
+        signing_secret=secrets.signing_secret,
         in_flight=in_flight,
     )
     socket: AsyncSocketModeHandler | None = None
     if settings.mode == "socket":
-        socket = await connect_socket_mode(app, app_token=app_token)
+        socket = await retry.run(
+            "Slack Socket Mode",
+            lambda: connect_socket_mode(app, app_token=secrets.app_token),
+            transient=(SlackUnavailable,),
+        )
     else:
         assert http is not None
-        http.add_route("POST", settings.events_path, events_handler(app=app, signing_secret=signing_secret))
+        http.add_route(
+            "POST", settings.events_path, events_handler(app=app, signing_secret=secrets.signing_secret)
+        )
     log.info("Slack connected to workspace %s (%s mode)", connection.team_id or "?", settings.mode)
     return SlackAdapter(app=app, publisher=publisher, in_flight=in_flight, socket=socket)

@@ -8,6 +8,8 @@
   than ``max_retry_after_s`` ends the request at once.
 * A timeout, a User-Agent, redirects followed, and an optional body size cap checked while streaming.
 * Time comes in through ``monotonic``, ``sleep`` and ``now``, so tests control it.
+* Each retry is logged at WARNING, or, when someone listens (``on_retry``: the console's progress line), reported
+  to the listener as a ``RetryNotice`` and logged at INFO only. Giving up is always a WARNING.
 
 No httpx exception leaves this module. ``map_httpx_exceptions``, around the one place a request is made,
 converts every httpx error root::
@@ -68,6 +70,23 @@ class HttpAnswer:
     body: bytes
     content_type: str
     """The ``Content-Type`` header, lower-cased; empty when there is none."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryNotice:
+    """arXiv did not answer one attempt, and the request is tried again after ``delay_s``."""
+
+    url: str
+    problem: str
+    """What went wrong (``HTTP 503``, ``ConnectTimeout``)."""
+    attempt: int
+    """The attempt about to be made, counting from 1 (the first retry is attempt 2)."""
+    attempts: int
+    """How many attempts there are in all."""
+    delay_s: float
+
+
+RetryListener = Callable[[RetryNotice], None]
 
 
 @contextmanager
@@ -140,9 +159,11 @@ class ArxivHttp:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_retry: RetryListener | None = None,
     ) -> None:
         if max_retries < 0:
             raise ValueError("max_retries must be 0 or more")
+        self._on_retry = on_retry
         self._throttle = Throttle(min_interval_s=min_interval_s, monotonic=monotonic, sleep=sleep)
         self._max_retries = max_retries
         self._backoff_s = backoff_s
@@ -190,17 +211,29 @@ class ArxivHttp:
                             delay = asked
                 if attempt + 1 == attempts:
                     break
-                log.warning(
-                    "arXiv GET %s -> %s (attempt %d of %d), retrying in %.1f s",
-                    shown,
-                    problem,
-                    attempt + 1,
-                    attempts,
-                    delay,
-                )
+                self._retrying(RetryNotice(shown, problem, attempt + 2, attempts, delay))
                 await self._sleep(delay)
         log.warning("arXiv GET %s -> %s, giving up after %d attempts", shown, problem, attempts)
         raise SourceUnavailable(f"arXiv unavailable ({problem}) for {shown} after {attempts} attempts")
+
+    def _retrying(self, notice: RetryNotice) -> None:
+        """Say that a request is retried: to the listener (and at INFO) when there is one, else at WARNING."""
+        level = logging.WARNING
+        if self._on_retry is not None:
+            level = logging.INFO
+            try:
+                self._on_retry(notice)
+            except Exception:  # a listener's fault must not stop the request
+                log.exception("the arXiv retry listener failed")
+        log.log(
+            level,
+            "arXiv GET %s -> %s (attempt %d of %d), retrying in %.1f s",
+            notice.url,
+            notice.problem,
+            notice.attempt - 1,
+            notice.attempts,
+            notice.delay_s,
+        )
 
     async def _attempt(
         self, url: str, *, params: Mapping[str, str] | None, shown: str, max_bytes: int | None

@@ -1,4 +1,8 @@
-"""arXiv's category taxonomy, shipped with the project in ``bot/arxiv/data/arxiv_categories.txt``."""
+"""arXiv's category taxonomy, shipped with the project in ``bot/arxiv/data/arxiv_categories.txt``.
+
+Categories (``cs.DC``, ``hep-th``) and archives: the groups of dotted categories (``cs``, ``math``, ``astro-ph``),
+each of which arXiv's RSS serves whole (``/rss/cs``). A channel may follow either; ``subscription`` says which.
+"""
 
 from __future__ import annotations
 
@@ -43,6 +47,41 @@ def is_category(code: str) -> bool:
 def canonical_category(code: str) -> str | None:
     """The canonical spelling of ``code`` matched case-insensitively (``CS.dc`` -> ``cs.DC``), or None."""
     return _by_lower().get(code.strip().lower())
+
+
+@cache
+def _archives_by_lower() -> dict[str, str]:
+    """Lower-cased archive code -> archive code, for every archive that has dotted categories."""
+    return {code.split(".", 1)[0].lower(): code.split(".", 1)[0] for code in _names() if "." in code}
+
+
+def all_archives() -> tuple[str, ...]:
+    """Every archive code that groups categories (``astro-ph``, ``cond-mat``, ``cs``, ``math``, ...), sorted."""
+    return tuple(sorted(_archives_by_lower().values()))
+
+
+def is_archive(code: str) -> bool:
+    """Whether ``code`` is an archive of dotted categories (``cs``, ``math``; not ``cs.DC``, not ``hep-th``)."""
+    return code in _archives_by_lower().values()
+
+
+def archive_categories(archive: str) -> tuple[str, ...]:
+    """The categories of an archive (``cs`` -> ``cs.AI``, ``cs.AR``, ...), sorted; empty for no archive."""
+    return tuple(code for code in all_categories() if code.startswith(archive + ".")) if is_archive(archive) else ()
+
+
+def subscription(code: str) -> str | None:
+    """What a channel may follow, spelled canonically: a category (``CS.dc`` -> ``cs.DC``) or an archive
+    (``CS`` -> ``cs``); None for anything else."""
+    text = code.strip().lower()
+    return _by_lower().get(text) or _archives_by_lower().get(text)
+
+
+def closest_subscriptions(code: str, n: int = 3) -> list[str]:
+    """Up to ``n`` categories or archives that look like ``code``, best first (for "did you mean" hints)."""
+    known = _by_lower() | _archives_by_lower()
+    matches = difflib.get_close_matches(code.strip().lower(), list(known), n=n, cutoff=0.6)
+    return [known[m] for m in matches]
 
 
 def closest_categories(code: str, n: int = 3) -> list[str]:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.arxiv import taxonomy
 from bot.arxiv.ids import parse_paper_id
 from bot.commands import model as cm
-from bot.config import LANGUAGE_RE, TIME_RE
-from bot.errors import UserInputError
+from bot.config import LANGUAGE_RE, canonical_timezone, closest_timezones, normal_time
+from bot.errors import MissingArguments, UserInputError
 from bot.ranking.terms import validate_term
 
 MAX_TERMS_PER_COMMAND = 30
@@ -72,34 +71,41 @@ def _terms(text: str, usage: str) -> list[str]:
     return terms
 
 
-def _weighted(raw: str) -> cm.WeightedTerm:
-    match = _WEIGHT_RE.match(raw)
-    weight = 1.0
+def _weight_usage(term: str) -> str:
+    example = term.split("^", 1)[0].strip() or "LLM"
+    return f"use term^w with w a number from 0.1 to {MAX_WEIGHT:g}, e.g. {shown(example)}^2"
+
+
+def _weighted(typed: str) -> cm.WeightedTerm:
+    """``term`` or ``term^w``; anything else after a ``^`` (``foo^-2``, ``foo^x``, ``foo^``) is refused."""
+    raw, weight = typed, 1.0
+    match = _WEIGHT_RE.match(typed)
     if match:
         raw, weight = match["term"], float(match["weight"])
         if not 0 < weight <= MAX_WEIGHT:
-            raise UserInputError(
-                f"weight {weight:g} is out of range: use term^w with w from 0.1 to {MAX_WEIGHT:g}"
-            )
+            raise UserInputError(f"weight {weight:g} is out of range: {_weight_usage(raw)}")
+    _, caret, after = raw.rpartition("^")
+    if caret and not any(ch.isspace() for ch in after.strip()):
+        raise UserInputError(f"bad weight in {shown(typed)!r}: {_weight_usage(raw)}")
     return cm.WeightedTerm(validate_term(raw), weight)
 
 
 def _categories(words: list[str], verb: str) -> tuple[str, ...]:
-    if not words:
-        raise UserInputError(f"no category given: use {verb} <category>..., e.g. {verb} cs.DC cs.LG")
+    """Categories or whole archives, separated by spaces or commas, each once, in the order given."""
+    given = [w for w in re.split(r"[\s,]+", " ".join(words)) if w]
+    if not given:
+        raise MissingArguments(f"{verb} needs at least one category or archive, e.g. {verb} cs.DC cs.LG")
     out: list[str] = []
-    for word in (w.strip(",") for w in words):
-        if not word:
-            continue
-        canonical = taxonomy.canonical_category(word)
+    for word in given:
+        canonical = taxonomy.subscription(word)
         if canonical is None:
-            close = taxonomy.closest_categories(word)
+            close = taxonomy.closest_subscriptions(word)
             hint = (
                 f"; did you mean {', '.join(close)}?"
                 if close
                 else "; see https://arxiv.org/category_taxonomy"
             )
-            raise UserInputError(f"{word!r} is not an arXiv category{hint}")
+            raise UserInputError(f"{shown(word)!r} is not an arXiv category{hint}")
         if canonical not in out:
             out.append(canonical)
     return tuple(out)
@@ -140,8 +146,10 @@ def parse_keywords(line: CommandWords) -> cm.Keywords:
     usage = "keywords add|remove|set <term>, <term>... or keywords clear"
     if action == "clear":
         return cm.Keywords("clear", ())
+    if not action:
+        raise MissingArguments("keywords needs what to do: add, remove, set or clear")
     if action not in ("add", "remove", "set"):
-        raise UserInputError(f"unknown keywords action {action or 'nothing'!r}: use {usage}")
+        raise UserInputError(f"unknown keywords action {shown(action)!r}: use {usage}")
     if action == "remove":
         return cm.Keywords(action, tuple(cm.WeightedTerm(validate_term(t)) for t in _terms(rest, usage)))
     return cm.Keywords(action, tuple(_weighted(t) for t in _terms(rest, usage)))
@@ -153,14 +161,18 @@ def parse_exclude(line: CommandWords) -> cm.Exclude:
     usage = "exclude add|remove <term>, <term>... or exclude clear"
     if action == "clear":
         return cm.Exclude("clear", ())
+    if not action:
+        raise MissingArguments("exclude needs what to do: add, remove or clear")
     if action not in ("add", "remove"):
-        raise UserInputError(f"unknown exclude action {action or 'nothing'!r}: use {usage}")
+        raise UserInputError(f"unknown exclude action {shown(action)!r}: use {usage}")
     return cm.Exclude(action, tuple(validate_term(t) for t in _terms(rest, usage)))
 
 
 def parse_authors(line: CommandWords) -> cm.Authors:
     """``authors follow|unfollow <name>``."""
     action, rest = _action(line)
+    if not action:
+        raise MissingArguments("authors needs follow or unfollow and a name")
     name_text = " ".join(split_terms(rest)[:1]) if rest.strip() else ""
     if action not in ("follow", "unfollow") or not name_text:
         raise UserInputError("use authors follow|unfollow <name>, e.g. authors follow Yann LeCun")
@@ -171,6 +183,8 @@ def parse_authors(line: CommandWords) -> cm.Authors:
 
 def parse_digest(line: CommandWords) -> cm.DigestNow:
     """``digest now`` (or ``digest-now``)."""
+    if line.name == "digest" and not line.words:
+        raise MissingArguments("digest needs now: digest now")
     if line.name == "digest" and [w.lower() for w in line.words] != ["now"]:
         raise UserInputError("use digest now")
     return cm.DigestNow()
@@ -178,6 +192,8 @@ def parse_digest(line: CommandWords) -> cm.DigestNow:
 
 def parse_summarize(line: CommandWords) -> cm.Summarize:
     """``summarize <arXiv id or URL>``."""
+    if not line.words:
+        raise MissingArguments("summarize needs an arXiv id or URL, e.g. summarize 2601.00644")
     if len(line.words) != 1:
         raise UserInputError("use summarize <arXiv id or URL>, e.g. summarize 2601.00644")
     arxiv_id, version = parse_paper_id(line.words[0])
@@ -186,6 +202,8 @@ def parse_summarize(line: CommandWords) -> cm.Summarize:
 
 def parse_unsave(line: CommandWords) -> cm.Unsave:
     """``unsave <arXiv id>``."""
+    if not line.words:
+        raise MissingArguments("unsave needs an arXiv id, e.g. unsave 2601.00644")
     if len(line.words) != 1:
         raise UserInputError("use unsave <arXiv id>, e.g. unsave 2601.00644")
     return cm.Unsave(parse_paper_id(line.words[0])[0])
@@ -208,20 +226,29 @@ def parse_feed(line: CommandWords) -> cm.Feed:
 # ---------------------------------------------------------------------------------------------- settings
 
 
+TIME_USAGE = "use set time HH:MM [Area/City], e.g. set time 09:30 Europe/Berlin"
+
+
 def parse_time(values: list[str]) -> cm.SetTime:
-    """``set time HH:MM [Area/City]``: the words after ``time``."""
-    if not 1 <= len(values) <= 2 or not TIME_RE.match(values[0]):
+    """``set time HH:MM [Area/City]``: the words after ``time`` (``9:30`` is ``09:30``; zones in any case)."""
+    time = normal_time(values[0]) if 1 <= len(values) <= 2 else None
+    if time is None:
         got = " ".join(values) or "nothing"
-        raise UserInputError(f"bad time {got!r}: use set time HH:MM [Area/City], e.g. set time 09:30 Europe/Berlin")
-    zone = values[1] if len(values) == 2 else None
-    if zone is not None:
-        try:
-            ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise UserInputError(
-                f"unknown time zone {zone!r}: use an IANA name such as UTC, Europe/Berlin or America/New_York"
-            ) from None
-    return cm.SetTime(values[0], zone)
+        raise UserInputError(f"bad time {shown(got)!r}: {TIME_USAGE}")
+    if len(values) == 1:
+        return cm.SetTime(time, None)
+    zone = canonical_timezone(values[1])
+    if zone is None:
+        close = closest_timezones(values[1])
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise UserInputError(f"unknown time zone {shown(values[1])!r}{hint}: {TIME_USAGE}")
+    return cm.SetTime(time, zone)
+
+
+def shown(text: str, limit: int = 40) -> str:
+    """User input as a reply quotes it: whitespace collapsed, at most ``limit`` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def parse_max(values: list[str]) -> cm.SetMax:

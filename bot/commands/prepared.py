@@ -11,8 +11,8 @@ import logging
 from dataclasses import dataclass
 
 from bot.commands import model as cm
-from bot.commands.parser import CommandWords
-from bot.commands.table import OTHER, CommandSpec, find_command
+from bot.commands.parser import CommandWords, shown
+from bot.commands.table import OTHER, CommandSpec, closest_command, find_command
 from bot.errors import UnknownCommand, UserInputError
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,9 @@ def prepare(text: str) -> PreparedCommand:
     head, _, tail = (line or "help").partition(" ")
     spec = find_command(head)
     if spec is None:
-        return PreparedCommand(text=text, spec=None, error=UnknownCommand(f"unknown command {head!r}."))
+        close = closest_command(head)
+        hint = f" (did you mean {close}?)" if close else ""
+        return PreparedCommand(text=text, spec=None, error=UnknownCommand(f"unknown command {shown(head)!r}{hint}"))
     try:
         command = spec.parse(CommandWords(head.lower(), tail.strip()))
     except UserInputError as err:

@@ -1,10 +1,41 @@
-"""The text of command answers that show stored state: settings, rules, saved papers, LLM usage. Pure."""
+"""The text of command answers: stored state (settings, rules, saved papers, LLM usage) and the one reply style.
+
+Every answer leaves the core through ``styled``: its first letter upper case, a one-line answer without a closing
+full stop, whatever part of the core wrote it. Counts agree with their nouns (``counted``). Pure.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 from bot.models import ChannelRecord, Reply, Rule, RuleKind, SavedPaper, UsageReport, UsageTotals
+
+_PLAIN_WORD = re.compile(r"^(?!arxiv-bot\b)[a-z]+(?:-[a-z]+)*(?=[\s,:;?!]|$)")
+"""A first word that is an ordinary lower-case word: not a code (``cs.DC``), a name (``arXiv``, ``arxiv-bot``) or a
+quote."""
+
+
+def styled_text(text: str) -> str:
+    """``text`` in the reply style: first letter upper case (unless it starts with a code or a name such as
+    ``cs.DC`` or ``arXiv``), no full stop closing a one-line answer."""
+    if _PLAIN_WORD.match(text):
+        text = text[0].upper() + text[1:]
+    if "\n" not in text and text.endswith(".") and not text.endswith(".."):
+        text = text[:-1]
+    return text
+
+
+def styled(reply: Reply) -> Reply:
+    """A reply in the reply style (see ``styled_text``)."""
+    text = styled_text(reply.text)
+    return reply if text == reply.text else replace(reply, text=text)
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 paper``, ``2 papers``: a count with its noun in the right number."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
 def categories_text(record: ChannelRecord) -> str:
@@ -27,8 +58,9 @@ def settings_text(record: ChannelRecord) -> str:
             f"Keywords: {terms_text(record.terms(RuleKind.INCLUDE))}",
             f"Exclude: {terms_text(record.terms(RuleKind.EXCLUDE))}",
             f"Followed authors: {terms_text(record.terms(RuleKind.AUTHOR))}",
-            f"Posts at {record.post_time} {record.timezone}, Monday to Friday; up to {record.max_papers} papers "
-            f"with score >= {record.min_score:g}; cross-lists {'on' if record.include_cross else 'off'}; "
+            f"Posts at {record.post_time} {record.timezone}, Monday to Friday; "
+            f"up to {counted(record.max_papers, 'paper')} with score >= {record.min_score:g}; "
+            f"cross-lists {'on' if record.include_cross else 'off'}; "
             f"language {record.language}",
         ]
     )
@@ -61,10 +93,10 @@ def stats_text(report: UsageReport) -> str:
     )
 
 
-def saved_text(saved: Sequence[SavedPaper]) -> str:
-    """The ``saved`` answer: the caller's saves, newest first."""
+def saved_text(saved: Sequence[SavedPaper], *, how_to_save: str) -> str:
+    """The ``saved`` answer: the caller's saves, newest first (``how_to_save`` when there are none)."""
     if not saved:
-        return "you have no saved papers: react with the bookmark emoji on a paper to save it"
+        return f"you have no saved papers: {how_to_save}"
     lines = [f"Your saved papers ({len(saved)}), newest first:"]
     for s in saved:
         lines.append(f"• {s.arxiv_id}v{s.version} {s.title or ''} https://arxiv.org/abs/{s.arxiv_id}v{s.version}")

@@ -12,14 +12,33 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from bot.arxiv import taxonomy
 from bot.commands import model as cm
 from bot.commands import prepared as preparing
 from bot.commands.prepared import PreparedCommand
-from bot.commands.replies import categories_text, combined, saved_text, settings_text, stats_text, terms_text
-from bot.commands.table import COMMAND_NAMES, OTHER, help_text
+from bot.commands.replies import (
+    categories_text,
+    combined,
+    counted,
+    saved_text,
+    settings_text,
+    stats_text,
+    styled,
+    terms_text,
+)
+from bot.commands.table import COMMAND_NAMES, OTHER, help_text, save_hint, usage_text
 from bot.delivery.cards import card_for, make_card
 from bot.delivery.runner import DigestRunner
-from bot.errors import ArxivBotError, PermissionDenied, SourceError, UnknownCommand, UserInputError
+from bot.errors import (
+    ArxivBotError,
+    MissingArguments,
+    PaperNotFound,
+    PermissionDenied,
+    PublishError,
+    SourceError,
+    UnknownCommand,
+    UserInputError,
+)
 from bot.metrics import COMMAND_SECONDS
 from bot.models import ChannelRecord, CommandContext, MessageRef, Paper, Reply, Rule, RuleKind, term_key
 from bot.ports import (
@@ -39,9 +58,9 @@ log = logging.getLogger(__name__)
 MAX_INCLUDE_TERMS = 100
 MAX_EXCLUDE_TERMS = 50
 MAX_AUTHORS = 50
-REFUSAL = "only people who may manage this channel can change its settings"
+REFUSAL = "Only people who may manage this channel can change its settings"
 """The core's answer to a refused settings change (a platform may word it its own way: ``ctx.refusal``)."""
-FAILED = "something went wrong on our side; nothing was changed, try again later"
+FAILED = "Something went wrong on our side; nothing was changed, try again later"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,7 +112,7 @@ class CommandService:
         """Run prepared commands sent as one request (at least one), in order, with one combined answer.
 
         Nothing runs when any of them is bad input or refused: the answer is then that one's. Never raises for a
-        non-empty list.
+        non-empty list. Every answer is in the one reply style (``replies.styled``).
         """
         if not commands:
             raise ValueError("execute_many needs at least one command")
@@ -102,12 +121,12 @@ class CommandService:
             stop = self._before_running(ctx, command)
             if stop is not None:
                 COMMAND_SECONDS.labels(command=command.name).observe(time.monotonic() - started)
-                return stop
+                return styled(stop)
         replies = []
         for command in commands:
             started = time.monotonic()
             try:
-                replies.append(await self._run(ctx, command))
+                replies.append(styled(await self._run(ctx, command)))
             finally:
                 COMMAND_SECONDS.labels(command=command.name).observe(time.monotonic() - started)
         return combined(replies)
@@ -129,12 +148,18 @@ class CommandService:
 
     def _failure(self, ctx: CommandContext, command: PreparedCommand, err: Exception) -> Reply:
         """One line for a failure: the user's mistake as it is, ours without details."""
+        platform = ctx.channel.platform
         if isinstance(err, UnknownCommand):
-            return Reply(text=f"{err}\n{help_text(ctx.channel.platform)}")
+            return Reply(text=f"{err}\n{help_text(platform)}")
+        if isinstance(err, MissingArguments) and command.spec is not None:
+            return Reply(text=f"{err}\n{usage_text(command.spec, platform)}")
         if isinstance(err, PermissionDenied):
             return Reply(text=ctx.refusal or str(err))
-        if isinstance(err, UserInputError):
+        if isinstance(err, (UserInputError, PaperNotFound)):
             return Reply(text=str(err))
+        if isinstance(err, PublishError):
+            log.warning("command %r in %s: the platform refused the post: %s", command.text, ctx.channel, err)
+            return Reply(text=f"Could not post in this channel ({err}); nothing was posted")
         if isinstance(err, SourceError):
             log.warning("command %r in %s: arXiv failed: %s", command.text, ctx.channel, err)
             return Reply(text=f"arXiv did not answer properly ({err}); nothing was changed, try again later")
@@ -165,10 +190,10 @@ class CommandService:
                 verb = "Removed from your saved papers:" if gone else "It was not saved:"
             paper = await self._p.papers.get(arxiv_id, version)
             title = f" {paper.title}" if paper else ""
-            return Reply(text=f"{verb} {arxiv_id}v{version}{title}".strip())
+            return styled(Reply(text=f"{verb} {arxiv_id}v{version}{title}".strip()))
         except Exception:
             log.exception("reaction on %s by %s failed", message, user_id)
-            return Reply(text="could not update your saved papers; try again later")
+            return styled(Reply(text="could not update your saved papers; try again later"))
 
     async def _dispatch(self, ctx: CommandContext, command: cm.Command) -> Reply:
         match command:
@@ -181,13 +206,12 @@ class CommandService:
             case cm.Unsave(arxiv_id):
                 gone = await self._p.saves.unsave(channel=ctx.channel, user_id=ctx.user_id, arxiv_id=arxiv_id)
                 return Reply(
-                    text=f"Removed {arxiv_id} from your saved papers" if gone else f"{arxiv_id} was not saved"
+                    text=f"Removed {arxiv_id} from your saved papers" if gone else f"You have not saved {arxiv_id}"
                 )
         record = await self._p.channels.get_or_create(ctx.channel)
         match command:
             case cm.Subscribe(categories):
-                await self._p.channels.add_categories(record.id, categories)
-                return await self._changed(record, f"Subscribed to {', '.join(categories)}")
+                return await self._subscribe(record, categories)
             case cm.Unsubscribe(categories):
                 missing = [c for c in categories if c not in record.categories]
                 if missing:
@@ -204,8 +228,9 @@ class CommandService:
                 return await self._edit_rules(record, RuleKind.EXCLUDE, action, rules, "exclude terms")
             case cm.Authors(action, name):
                 verb = "add" if action == "follow" else "remove"
+                done = f"Now following {name}" if verb == "add" else f"No longer following {name}"
                 return await self._edit_rules(
-                    record, RuleKind.AUTHOR, verb, [Rule(kind=RuleKind.AUTHOR, term=name)], "followed authors"
+                    record, RuleKind.AUTHOR, verb, [Rule(kind=RuleKind.AUTHOR, term=name)], "followed authors", done
                 )
             case cm.ShowSettings():
                 return Reply(text=settings_text(record))
@@ -215,7 +240,7 @@ class CommandService:
                 return await self._changed(record, f"Daily post time set to {time} {zone or record.timezone}")
             case cm.SetMax(value):
                 await self._p.channels.update(record.id, max_papers=value)
-                return await self._changed(record, f"Up to {value} papers a day")
+                return await self._changed(record, f"Up to {counted(value, 'paper')} a day")
             case cm.SetMinScore(value):
                 await self._p.channels.update(record.id, min_score=value)
                 return await self._changed(record, f"Minimum score set to {value:g}")
@@ -240,15 +265,34 @@ class CommandService:
                 return Reply(text=f"RSS feed of the papers posted in this channel: {url}")
         raise UserInputError(f"unhandled command {command!r}")  # pragma: no cover - the table parses only these
 
+    async def _subscribe(self, record: ChannelRecord, categories: tuple[str, ...]) -> Reply:
+        already = [c for c in categories if c in record.categories]
+        new = [c for c in categories if c not in record.categories]
+        if not new:
+            return Reply(text=f"Already subscribed to {', '.join(already)}; subscribed: {categories_text(record)}")
+        await self._p.channels.add_categories(record.id, new)
+        archives = [c for c in new if taxonomy.is_archive(c)]
+        whole = f" (all of {', '.join(f'{a}.*' for a in archives)})" if archives else ""
+        also = f"; already subscribed to {', '.join(already)}" if already else ""
+        return await self._changed(record, f"Subscribed to {', '.join(new)}{whole}{also}")
+
     async def _changed(self, record: ChannelRecord, text: str) -> Reply:
+        """What changed, then the settings as they now are (without repeating the line that said it)."""
         fresh = await self._p.channels.by_id(record.id)
         assert fresh is not None
         if self._on_schedule_change is not None:
             self._on_schedule_change(fresh)
-        return Reply(text=text + "\n" + settings_text(fresh))
+        settings = [line for line in settings_text(fresh).split("\n") if line != text]
+        return Reply(text="\n".join([text, *settings]))
 
     async def _edit_rules(
-        self, record: ChannelRecord, kind: RuleKind, action: str, rules: list[Rule], what: str
+        self,
+        record: ChannelRecord,
+        kind: RuleKind,
+        action: str,
+        rules: list[Rule],
+        what: str,
+        done: str | None = None,
     ) -> Reply:
         current = list(record.terms(kind))
         keys = [term_key(r.term) for r in current]
@@ -277,7 +321,17 @@ class CommandService:
         if len(new) > limit:
             return Reply(text=f"too many {what}: a channel can have at most {limit}; remove some first")
         await self._p.channels.replace_rules(record.id, kind, new)
-        return await self._changed(record, f"{what.capitalize()}: {terms_text(new)}")
+        if done is None:
+            given = {term_key(r.term): r for r in rules}  # each term once, as the channel now has it
+            now = {term_key(r.term): r for r in new}
+            added = [now.get(key, rule) for key, rule in given.items()]
+            done = {
+                "add": f"Added to {what}: {terms_text(added)}",
+                "remove": f"Removed from {what}: {terms_text(list(given.values()))}",
+                "set": f"Replaced the {what}",
+                "clear": f"Cleared the {what}",
+            }[action]
+        return await self._changed(record, done)
 
     async def _digest(self, record: ChannelRecord) -> Reply:
         if not record.categories:
@@ -290,14 +344,17 @@ class CommandService:
                 text="no new papers today: arXiv announces Monday to Friday (none on weekends and holidays)"
             )
         if outcome.posted == 0 and outcome.failed == 0:
+            done = len(outcome.selected)
             return Reply(
-                text=f"nothing new to post: {len(outcome.selected)} matching papers were already posted "
-                f"({outcome.listed} papers listed today)",
+                text=f"nothing new to post: {counted(done, 'matching paper')} {'was' if done == 1 else 'were'} "
+                f"already posted ({counted(outcome.listed, 'paper')} listed today)",
                 posted=0,
             )
         failed = f"; {outcome.failed} could not be posted and will be retried" if outcome.failed else ""
+        if outcome.failed and outcome.refused:
+            failed += f" ({outcome.refused})"
         return Reply(
-            text=f"Posted {outcome.posted} of {outcome.listed} papers listed today{failed}",
+            text=f"Posted {outcome.posted} of {counted(outcome.listed, 'paper')} listed today{failed}",
             posted=outcome.posted,
         )
 
@@ -315,16 +372,17 @@ class CommandService:
             why = (
                 "no new papers today"
                 if listed == 0
-                else f"none of {listed} papers listed today is new and matches"
+                else f"none of the {counted(listed, 'paper')} listed today is new and matches"
             )
-            return Reply(text=f"digest now would post nothing: {why}")
+            return Reply(text=f"Today's digest would post nothing: {why}")
         cards = tuple(card_for(s, record.categories) for s in fresh)
-        return Reply(text=f"digest now would post {len(cards)} papers:", cards=cards)
+        return Reply(text=f"Today's digest would post {counted(len(cards), 'paper')}:", cards=cards)
 
     async def _summarize(
         self, ctx: CommandContext, record: ChannelRecord, arxiv_id: str, version: int | None
     ) -> Reply:
-        paper: Paper | None = await self._p.papers.get(arxiv_id, version) if version is not None else None
+        # A stored paper (e.g. from today's listing) is used as it is: no export API call, no wait on arXiv.
+        paper: Paper | None = await self._p.papers.get(arxiv_id, version)
         if paper is None:
             paper = await self._p.source.lookup(f"{arxiv_id}v{version}" if version else arxiv_id)
             await self._p.papers.add_many([paper])
@@ -349,4 +407,5 @@ class CommandService:
         return Reply(text=stats_text(await self._p.usage.report()))
 
     async def _saved(self, ctx: CommandContext) -> Reply:
-        return Reply(text=saved_text(await self._p.saves.list(channel=ctx.channel, user_id=ctx.user_id)))
+        saved = await self._p.saves.list(channel=ctx.channel, user_id=ctx.user_id)
+        return Reply(text=saved_text(saved, how_to_save=save_hint(ctx.channel.platform)))

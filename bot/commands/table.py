@@ -5,12 +5,14 @@ names that label metrics, the mutating and slow sets, and the lookup of a typed 
 new row; nothing else is kept in sync by hand.
 
 Help is per platform where the syntax differs: a row's ``help`` is the text form (Slack, console), and
-``help_by_platform`` replaces it for a platform that types the command differently (e.g. Discord's app-command
-form). Today every platform shows the text form.
+``help_by_platform`` replaces it for a platform that types the command differently: Discord's app-command form
+(subcommands such as ``digest-now``, options as ``name:value``). How to save a paper differs too (a reaction, a
+button, ``react N`` in the console): ``SAVE_HINT_BY_PLATFORM`` and ``HELP_FOOTER_BY_PLATFORM``.
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -18,14 +20,25 @@ from typing import TypeVar
 
 from bot.commands import model as cm
 from bot.commands import parser as p
-from bot.errors import UserInputError
+from bot.errors import MissingArguments, UserInputError
 
 OTHER = "other"
 """The metrics label of a line whose first word is no command (never the user's text itself)."""
 HELP_HEADER = "arxiv-bot commands (type them after /arxiv):"
 HELP_FOOTER = "React with the bookmark emoji on a paper to save it."
-HELP_FOOTER_BY_PLATFORM: Mapping[str, str] = MappingProxyType({})
+HELP_FOOTER_BY_PLATFORM: Mapping[str, str] = MappingProxyType(
+    {
+        "discord": "React with 🔖 or press Save on a paper card to save it.",
+        "console": "Type react N to save paper card #N, unreact N to unsave it.",
+    }
+)
 """A platform's own last line of help, where saving works differently there."""
+SAVE_HINT = "react with the bookmark emoji on a paper to save it"
+SAVE_HINT_BY_PLATFORM: Mapping[str, str] = MappingProxyType(
+    {"discord": "react with 🔖 or press Save on a paper card to save it", "console": "type react N to save card #N"}
+)
+"""How to save a paper, as the answer to an empty ``saved`` says it."""
+DISCORD = "discord"
 USAGE_WIDTH = 36
 """Help aligns the descriptions after the widest usage of today plus two spaces."""
 
@@ -92,12 +105,19 @@ SETTINGS: tuple[SettingSpec, ...] = (
         help=HelpLine(
             "set time HH:MM [Area/City]", "daily post time (Monday to Friday), e.g. set time 09:30 Europe/Berlin"
         ),
+        help_by_platform={
+            DISCORD: HelpLine(
+                "set time:HH:MM [timezone:Area/City]",
+                "daily post time, Monday to Friday, e.g. time:09:30 timezone:Asia/Tokyo",
+            )
+        },
     ),
     SettingSpec(
         name="max",
         parse=p.parse_max,
         usage="set max <n>",
         help=HelpLine(f"set max <1-{p.MAX_MAX_PAPERS}>", "papers per day"),
+        help_by_platform={DISCORD: HelpLine(f"set max:<1-{p.MAX_MAX_PAPERS}>", "papers per day")},
     ),
     SettingSpec(
         name="min-score",
@@ -105,18 +125,23 @@ SETTINGS: tuple[SettingSpec, ...] = (
         parse=p.parse_min_score,
         usage="set min-score <x>",
         help=HelpLine(f"set min-score <0-{p.MAX_MIN_SCORE:g}>", "lowest score that gets posted"),
+        help_by_platform={DISCORD: HelpLine(f"set min-score:<0-{p.MAX_MIN_SCORE:g}>", "lowest score that gets posted")},
     ),
     SettingSpec(
         name="cross",
         parse=p.parse_cross,
         usage="set cross on|off",
         help=HelpLine("set cross on|off", "include papers cross-listed into your categories"),
+        help_by_platform={
+            DISCORD: HelpLine("set cross:True|False", "include papers cross-listed into your categories")
+        },
     ),
     SettingSpec(
         name="language",
         parse=p.parse_language,
         usage="set language <code>",
         help=HelpLine("set language <code>", "summary language, e.g. en, zh, de"),
+        help_by_platform={DISCORD: HelpLine("set language:<code>", "summary language, e.g. en, zh, de")},
     ),
 )
 
@@ -144,7 +169,7 @@ def parse_set(line: p.CommandWords) -> cm.Command:
     """``set <setting> <value>``: the setting's row parses the value."""
     words = line.words
     if not words:
-        raise UserInputError(f"set what? use {SET_USAGE}")
+        raise MissingArguments("set needs a setting and its value")
     what, values = words[0].lower(), words[1:]
     setting = _SETTINGS_BY_WORD.get(what)
     if (setting is None or setting.one_value) and len(values) != 1:
@@ -165,13 +190,26 @@ COMMANDS: tuple[CommandSpec, ...] = (
         name="subscribe",
         parse=p.parse_subscribe,
         mutating=True,
-        help=(HelpLine("subscribe <cat> [<cat>...]", "follow arXiv categories, e.g. subscribe cs.DC cs.LG"),),
+        help=(
+            HelpLine(
+                "subscribe <cat> [<cat>...]", "follow arXiv categories or archives, e.g. subscribe cs.DC cs.LG, or cs"
+            ),
+        ),
+        help_by_platform={
+            DISCORD: (
+                HelpLine(
+                    "subscribe categories:<cat> [<cat>...]",
+                    "follow categories or archives, e.g. categories:cs.DC cs.LG, or cs",
+                ),
+            )
+        },
     ),
     CommandSpec(
         name="unsubscribe",
         parse=p.parse_unsubscribe,
         mutating=True,
         help=(HelpLine("unsubscribe <cat> [<cat>...]", "stop following categories"),),
+        help_by_platform={DISCORD: (HelpLine("unsubscribe categories:<cat> [<cat>...]", "stop following categories"),)},
     ),
     CommandSpec(
         name="keywords",
@@ -185,6 +223,15 @@ COMMANDS: tuple[CommandSpec, ...] = (
             ),
             HelpLine("keywords clear", "remove every keyword"),
         ),
+        help_by_platform={
+            DISCORD: (
+                HelpLine(
+                    "keywords action:add|remove|set terms:<terms>",
+                    'comma separated; "quotes" keep a phrase; term^2 doubles its weight',
+                ),
+                HelpLine("keywords action:clear", "remove every keyword"),
+            )
+        },
     ),
     CommandSpec(
         name="exclude",
@@ -194,6 +241,12 @@ COMMANDS: tuple[CommandSpec, ...] = (
             HelpLine("exclude add|remove <terms>", "drop papers that mention these terms"),
             HelpLine("exclude clear", "remove every exclude term"),
         ),
+        help_by_platform={
+            DISCORD: (
+                HelpLine("exclude action:add|remove terms:<terms>", "drop papers that mention these terms"),
+                HelpLine("exclude action:clear", "remove every exclude term"),
+            )
+        },
     ),
     CommandSpec(
         name="authors",
@@ -201,6 +254,11 @@ COMMANDS: tuple[CommandSpec, ...] = (
         parse=p.parse_authors,
         mutating=True,
         help=(HelpLine("authors follow|unfollow <name>", "papers by followed authors score higher"),),
+        help_by_platform={
+            DISCORD: (
+                HelpLine("authors action:follow|unfollow name:<name>", "papers by followed authors score higher"),
+            )
+        },
     ),
     CommandSpec(
         name="settings",
@@ -220,12 +278,14 @@ COMMANDS: tuple[CommandSpec, ...] = (
         parse=p.parse_digest,
         slow=True,
         help=(HelpLine("digest now", "post today's papers now"),),
+        help_by_platform={DISCORD: (HelpLine("digest-now", "post today's papers now"),)},
     ),
     CommandSpec(
         name="preview",
         parse=lambda _: cm.Preview(),
         slow=True,
         help=(HelpLine("preview", 'show what "digest now" would post, without posting'),),
+        help_by_platform={DISCORD: (HelpLine("preview", "show what digest-now would post, without posting"),)},
     ),
     CommandSpec(
         name="summarize",
@@ -233,9 +293,15 @@ COMMANDS: tuple[CommandSpec, ...] = (
         parse=p.parse_summarize,
         slow=True,
         help=(HelpLine("summarize <id or arXiv URL>", "post one paper with its summary"),),
+        help_by_platform={DISCORD: (HelpLine("summarize paper:<id or arXiv URL>", "post one paper with its summary"),)},
     ),
     CommandSpec(name="saved", parse=lambda _: cm.Saved(), help=(HelpLine("saved", "list the papers you saved"),)),
-    CommandSpec(name="unsave", parse=p.parse_unsave, help=(HelpLine("unsave <id>", "forget a saved paper"),)),
+    CommandSpec(
+        name="unsave",
+        parse=p.parse_unsave,
+        help=(HelpLine("unsave <id>", "forget a saved paper"),),
+        help_by_platform={DISCORD: (HelpLine("unsave paper:<id>", "forget a saved paper"),)},
+    ),
     CommandSpec(
         name="stats",
         parse=p.parse_stats,
@@ -262,10 +328,33 @@ def find_command(word: str) -> CommandSpec | None:
     return _COMMANDS_BY_WORD.get(word.lower())
 
 
+def closest_command(word: str) -> str | None:
+    """The command name a mistyped first word most looks like (``subscrbe`` -> ``subscribe``), or None."""
+    names = [c.name for c in COMMANDS]
+    match = difflib.get_close_matches(word.lower(), [*names, *(a for c in COMMANDS for a in c.aliases)], n=1)
+    if not match:
+        return None
+    found = find_command(match[0])
+    return found.name if found is not None else None
+
+
+def _lines(lines: Iterable[HelpLine]) -> list[str]:
+    rows = list(lines)
+    width = max([USAGE_WIDTH, *(len(line.usage) for line in rows)])
+    return [f"  {line.usage.ljust(width)}  {line.summary}" for line in rows]
+
+
 def help_text(platform: str | None = None) -> str:
-    """The help page on a platform (``None``: the text form every platform shows today)."""
-    lines = [HELP_HEADER]
-    for command in COMMANDS:
-        lines += [f"  {line.usage.ljust(USAGE_WIDTH)}  {line.summary}" for line in command.help_for(platform)]
-    lines.append(HELP_FOOTER_BY_PLATFORM.get(platform or "", HELP_FOOTER))
-    return "\n".join(lines)
+    """The help page on a platform (``None``: the text form)."""
+    body = _lines(line for command in COMMANDS for line in command.help_for(platform))
+    return "\n".join([HELP_HEADER, *body, HELP_FOOTER_BY_PLATFORM.get(platform or "", HELP_FOOTER)])
+
+
+def usage_text(command: CommandSpec, platform: str | None = None) -> str:
+    """One command's lines of the help page on a platform: its usage, shown when it is typed incompletely."""
+    return "\n".join(_lines(command.help_for(platform)))
+
+
+def save_hint(platform: str | None = None) -> str:
+    """How to save a paper on a platform (``react N`` in the console)."""
+    return SAVE_HINT_BY_PLATFORM.get(platform or "", SAVE_HINT)

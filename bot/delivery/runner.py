@@ -53,6 +53,8 @@ class ChannelOutcome:
     error: str | None = None
     unfinished: int = 0
     """Rows (card or thread) still not posted when the run ended: the digest is done only when this is 0."""
+    refused: str | None = None
+    """Why the platform refused a post (the first refusal of the run), e.g. that the bot is not in the channel."""
 
 
 @dataclass(slots=True)
@@ -119,6 +121,7 @@ class DigestRunner:
         self._locks: dict[ChannelRef, asyncio.Lock] = {}
         self._stopping = False
         self._in_flight: set[asyncio.Future[Any]] = set()
+        self._refused: dict[ChannelRef, str] = {}
 
     async def select(self, records: Sequence[ChannelRecord]) -> Selection:
         """Fetch one listing per distinct category set, store the papers, score all channels in one pass."""
@@ -175,6 +178,7 @@ class DigestRunner:
                     async with slots:
                         outcome = outcomes[record.ref]
                         outcome.posted, outcome.failed, waiting = await self._post_cards(record)
+                        outcome.refused = self._refused.pop(record.ref, None)
                         return waiting
 
                 per_channel = await asyncio.gather(*(post_channel(r) for r in records))
@@ -338,6 +342,7 @@ class DigestRunner:
         except PublishError as err:
             POSTS.labels(platform=platform, kind="card", outcome="failed").inc()
             log.warning("posting %s to %s failed: %s", card.paper.versioned_id, channel, err)
+            self._refused.setdefault(channel, str(err))
             await self._ledger.mark(row, PostFailed(str(err)))
             return None
         POSTS.labels(platform=platform, kind="card", outcome="sent").inc()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sysconfig
 from pathlib import Path
 
 from alembic.config import Config
@@ -10,7 +11,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alembic import command
 
-ALEMBIC_DIR = Path(__file__).resolve().parents[2] / "alembic"
+
+def _alembic_dir() -> Path:
+    """The migration scripts: ``alembic/`` beside the ``bot`` package in a checkout (or an editable install), else
+    the copy a wheel installs under ``<prefix>/share/arxiv-bot/alembic`` (pyproject.toml's data-files)."""
+    checkout = Path(__file__).resolve().parents[2] / "alembic"
+    if (checkout / "env.py").is_file() and (checkout / "versions").is_dir():
+        return checkout
+    return Path(sysconfig.get_path("data")) / "share" / "arxiv-bot" / "alembic"
+
+
+ALEMBIC_DIR = _alembic_dir()
 
 
 def alembic_config(connection: Connection) -> Config:

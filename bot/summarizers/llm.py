@@ -5,7 +5,9 @@
   same key share one model call.
 * Source text: title and abstract, plus the full text (arXiv HTML, else PDF) reduced to a token budget.
 * The paper text is data: it goes inside random markers, and the prompt says to ignore instructions in it.
-  The answer is untrusted: parsed as JSON, each part capped in length (adapters escape it when posting).
+  The answer is untrusted: parsed as the JSON asked for, or as the sectioned markdown models write when they
+  ignore ``response_format`` (a ``TL;DR:`` line and four numbered or headed sections, in any language); each part
+  is capped in length (adapters escape it when posting). Only an answer with neither shape is a failure.
 * Retries on timeouts, 429 and 5xx, then each fallback model; after that the thread gets the abstract with
   "summary unavailable" and a WARNING names the paper and the provider's errors.
 * ``daily_budget_usd`` and ``max_summaries_per_run`` (per ``summary_run()``): past either, the abstract with a note.
@@ -123,19 +125,17 @@ def _field(value: Any) -> str:
 
 
 def parse_answer(text: str) -> tuple[str, tuple[SummarySection, ...]] | None:
-    """The TL;DR and four sections from the model's answer, capped; None when it is not the requested JSON."""
-    body = _FENCE.sub("", text.strip())
-    first, last = body.find("{"), body.rfind("}")
-    if first < 0 or last <= first:
+    """The TL;DR and four sections from the model's answer, capped: the JSON asked for, else sectioned markdown.
+
+    None when it is neither.
+    """
+    fields = _json_fields(text)
+    if fields is None:
+        fields = markdown_fields(text)
+    if fields is None:
         return None
-    try:
-        data = json.loads(body[first : last + 1])
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
-        return None
-    tldr = _clean(_field(data.get("tldr")), MAX_TLDR_CHARS, one_line=True)
-    bodies = [_clean(_field(data.get(key)), MAX_SECTION_CHARS) for key, _ in SECTIONS]
+    tldr = _clean(fields[0], MAX_TLDR_CHARS, one_line=True)
+    bodies = [_clean(body, MAX_SECTION_CHARS) for body in fields[1]]
     if not tldr or not any(bodies):
         return None
     total = sum(len(b) for b in bodies)
@@ -147,6 +147,111 @@ def parse_answer(text: str) -> tuple[str, tuple[SummarySection, ...]] | None:
         for (_, title), b in zip(SECTIONS, bodies, strict=True)
     )
     return tldr, sections
+
+
+def _json_fields(text: str) -> tuple[str, list[str]] | None:
+    """The TL;DR and the four section bodies of a JSON answer (fenced or not), or None when it is no JSON object."""
+    body = _FENCE.sub("", text.strip())
+    first, last = body.find("{"), body.rfind("}")
+    if first < 0 or last <= first:
+        return None
+    try:
+        data = json.loads(body[first : last + 1])
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    return _field(data.get("tldr")), [_field(data.get(key)) for key, _ in SECTIONS]
+
+
+_TLDR = re.compile(
+    r"^[\s#>*_-]*(?:TL\s*;?\s*DR|TLDR)[\s*_]*(?:[:：\-–—][\s*_]*)?(?P<rest>.*)$", re.IGNORECASE
+)
+_MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(?P<title>.+?)\s*#*\s*$")
+_BOLD_HEADING = re.compile(r"^\s*(?:\*\*|__)(?P<title>[^*_]{1,120}?)[:：]?(?:\*\*|__)\s*[:：]?\s*(?P<rest>.*)$")
+_NUMBERED = re.compile(r"^\s*(?P<n>\d{1,2}|[一二三四五六七八九十])\s*[.)、．:：]\s*(?P<title>.+)$")
+_NUMBER_PREFIX = re.compile(r"^\s*(?:\d{1,2}|[一二三四五六七八九十])\s*[.)、．]\s*")
+_EMPHASIS = re.compile(r"(\*\*|__)(.+?)\1")
+_BULLET = re.compile(r"^(\s*)[-*+]\s+", re.MULTILINE)
+SECTION_WORDS = (
+    ("conclusions", ("conclusion", "limitation", "future", "结论", "局限", "未来", "展望")),
+    ("results", ("result", "finding", "结果", "发现")),
+    ("method", ("method", "approach", "setup", "experiment", "方法", "设置", "实验")),
+    ("contributions", ("contribution", "novel", "贡献", "创新")),
+)
+"""Words that name each section in a heading, English and Chinese, checked in this order ("实验结果" is results)."""
+
+
+def _section_of(title: str) -> int | None:
+    """The index in ``SECTIONS`` that a heading's words name, or None."""
+    lowered = title.lower()
+    keys = [key for key, _ in SECTIONS]
+    for key, words in SECTION_WORDS:
+        if any(word in lowered for word in words):
+            return keys.index(key)
+    return None
+
+
+def _heading(line: str, style: str) -> tuple[str, str] | None:
+    """(title, text after it on the same line) when ``line`` is a heading of ``style``, else None."""
+    if style == "markdown":
+        match = _MD_HEADING.match(line)
+        return (match["title"], "") if match else None
+    if style == "bold":
+        bold = _BOLD_HEADING.match(_NUMBER_PREFIX.sub("", line, count=1))
+        return (bold["title"], bold["rest"] or "") if bold else None
+    numbered = _NUMBERED.match(line)
+    if numbered is None:
+        return None
+    whole = numbered["title"]
+    title, _, rest = whole.partition("：") if "：" in whole else whole.partition(": ")
+    title = _EMPHASIS.sub(r"\2", title).strip(" *_:")
+    short = len(title) <= 60 and not title.endswith((".", "。"))
+    return (title, rest) if rest or _section_of(title) is not None or short else None
+
+
+def markdown_fields(text: str) -> tuple[str, list[str]] | None:
+    """The TL;DR and the four section bodies of a sectioned markdown answer, or None when it has no ``TL;DR`` line
+    or fewer than two sections.
+
+    Sections are markdown headings (``## 1. Main contributions``), bold lines (``**Key results**``) or numbered
+    lines (``1. Main contributions and novelty``, ``一、主要贡献``), whichever the answer uses; each goes to the
+    section its words name, else to the next one in order.
+    """
+    lines = _FENCE.sub("", text.strip()).replace("\r\n", "\n").split("\n")
+    at = next((i for i, line in enumerate(lines) if _TLDR.match(line)), None)
+    if at is None:
+        return None
+    tldr = _TLDR.match(lines[at])["rest"].strip(" *_")  # type: ignore[index]
+    rest = lines[at + 1 :]
+    if not tldr:  # "TL;DR:" alone on its line: the sentence follows
+        while rest and not rest[0].strip():
+            rest = rest[1:]
+        if rest:
+            tldr, rest = rest[0].strip(), rest[1:]
+    for style in ("markdown", "bold", "numbered"):
+        marks = [(i, found) for i, line in enumerate(rest) if (found := _heading(line, style)) is not None]
+        named = [mark for mark in marks if _section_of(mark[1][0]) is not None]
+        if style != "markdown" and len(named) >= 2:
+            marks = named  # a numbered or bold list item inside a section is no heading
+        if len(marks) >= 2:
+            break
+    else:
+        return None
+    bodies = [""] * len(SECTIONS)
+    taken: set[int] = set()
+    for n, (i, (title, inline)) in enumerate(marks):
+        end = marks[n + 1][0] if n + 1 < len(marks) else len(rest)
+        body = "\n".join([inline, *rest[i + 1 : end]]).strip()
+        slot = _section_of(title)
+        if slot is None or slot in taken:
+            slot = next((k for k in range(len(SECTIONS)) if k not in taken), None)
+        if slot is None:  # more sections than ours: the extra text joins the last one
+            bodies[-1] = f"{bodies[-1]}\n\n{title}: {body}".strip()
+            continue
+        taken.add(slot)
+        bodies[slot] = body
+    return _EMPHASIS.sub(r"\2", tldr), [_BULLET.sub(r"\1• ", _EMPHASIS.sub(r"\2", body)) for body in bodies]
 
 
 class _CallFailed(SummaryError):
@@ -324,7 +429,7 @@ class LlmSummarizer:
                 parsed = parse_answer(answer.text)
                 if parsed is None:
                     LLM_CALLS.labels(model=model, outcome="invalid").inc()
-                    errors.append(f"{model}: the answer was not the requested JSON")
+                    errors.append(f"{model}: the answer was neither the requested JSON nor sectioned markdown")
                     break
                 LLM_CALLS.labels(model=model, outcome="ok").inc()
                 tldr, sections = parsed

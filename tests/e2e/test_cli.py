@@ -63,11 +63,12 @@ async def test_digest_for_one_channel_then_nothing_new(tmp_path: Path, arxiv: Fa
 
 
 async def test_check_config_prints_settings_without_secrets(tmp_path: Path, arxiv: FakeArxivServer) -> None:
-    env = bot_env(tmp_path, arxiv) | {"SLACK_BOT_TOKEN": "xoxb-secret-value-123"}
+    env = bot_env(tmp_path, arxiv) | {"SLACK_BOT_TOKEN": "xoxb-secret-value-123", "SLACK_APP_TOKEN": "xapp-secret-456"}
     code, out, err = await run_bot("", env, "check-config")
     assert code == 0, err
     assert f"[arxiv] rss_url = '{arxiv.rss_url}'" in out and out.strip().endswith("config OK")
-    assert "xoxb-secret-value-123" not in out + err
+    assert "run will start: Slack in Socket Mode, the HTTP server on 127.0.0.1:0" in out
+    assert "xoxb-secret-value-123" not in out + err and "xapp-secret-456" not in out + err
 
 
 async def test_digest_for_a_slack_channel_posts_through_the_slack_web_api(

@@ -9,9 +9,12 @@ from pathlib import Path
 import pytest
 
 from adapters.composition import Services
-from adapters.console.adapter import ConsoleChat, ConsolePublisher
+from adapters.console.adapter import CONSOLE_CHANNEL, ConsoleChat, ConsoleProgress, ConsolePublisher
 from adapters.console.render import CommandLine, Reaction, Unknown, clean, to_input
+from bot.arxiv.http import RetryNotice
+from bot.models import Reply
 from tests.cli_process import bot_env, run_bot
+from tests.conftest import FEED_0105, ZONE_MISTAKES
 from tests.fakes.arxiv_server import FakeArxivServer
 from tests.parse_count import count_parses
 
@@ -40,15 +43,15 @@ async def test_piped_session_posts_the_right_papers_and_a_restart_posts_nothing_
     code, out2, err2 = await run_bot("/arxiv digest now\n/arxiv saved\n", env)
     assert code == 0, err2
     assert "[#" not in out2
-    assert "nothing new to post: 4 matching papers were already posted" in out2
+    assert "Nothing new to post: 4 matching papers were already posted" in out2
     assert "Your saved papers (1)" in out2
 
 
 async def test_console_cli_bad_command_is_one_line_and_no_traceback(tmp_path: Path, arxiv: FakeArxivServer) -> None:
     code, out, err = await run_bot("/arxiv set max 99\nhello\n", bot_env(tmp_path, arxiv), "console")
     assert code == 0
-    assert "max must be from 1 to 50, not 99" in out
-    assert "not a command: 'hello'" in out
+    assert "Max must be from 1 to 50, not 99" in out
+    assert "Not a command: 'hello'" in out
     assert "Traceback" not in out + err
 
 
@@ -58,7 +61,7 @@ async def test_a_console_line_is_parsed_once_and_run(services: Services, monkeyp
     chat = ConsoleChat(commands=services.commands, publisher=ConsolePublisher(out=out), stream=io.StringIO())
     await chat.handle_line("/arxiv set max 7\n")
     await chat.handle_line("hello\n")
-    assert "Up to 7 papers a day" in out.getvalue() and "not a command: 'hello'" in out.getvalue()
+    assert "Up to 7 papers a day" in out.getvalue() and "Not a command: 'hello'" in out.getvalue()
     assert parses == ["/arxiv set max 7"]
 
 
@@ -76,3 +79,69 @@ def test_clean_removes_terminal_escape_sequences() -> None:
 
 def test_clean_removes_bidi_controls_and_zero_width_characters() -> None:
     assert clean("Safe\u202eexe.txt\u2066x\u2069 in\u200bvis\u200c\u200d\u2060ible\ufeff") == "Safeexe.txtx invisible"
+
+
+async def test_every_zone_mistake_in_set_time_is_one_line_with_the_right_form(
+    tmp_path: Path, arxiv: FakeArxivServer
+) -> None:
+    script = "".join(f"/arxiv set time 09:30 {zone}\n" for zone in ZONE_MISTAKES) + "/arxiv set time 9:30 berlin\n"
+    code, out, err = await run_bot(script + "/arxiv settings\n", bot_env(tmp_path, arxiv), "console")
+    assert code == 0, err
+    refusals = [line for line in out.splitlines() if "time zone" in line]
+    assert len(refusals) == len(ZONE_MISTAKES) + 1, out
+    assert all("set time 09:30 Europe/Berlin" in line for line in refusals)
+    assert "did you mean Europe/Berlin?" in refusals[-1]
+    assert "went wrong" not in out and "Traceback" not in out + err
+    assert "Posts at 09:00 UTC" in out  # nothing was changed
+
+
+async def test_console_help_and_saved_say_react_n_the_consoles_way_of_saving(
+    tmp_path: Path, arxiv: FakeArxivServer
+) -> None:
+    code, out, err = await run_bot("/arxiv help\n/arxiv saved\n/arxiv keywords\n", bot_env(tmp_path, arxiv), "console")
+    assert code == 0, err
+    assert "Type react N to save paper card #N, unreact N to unsave it." in out
+    assert "You have no saved papers: type react N to save card #N" in out
+    assert "bookmark emoji" not in out
+    assert "Keywords needs what to do: add, remove, set or clear\n  keywords add|remove|set <terms>" in out
+
+
+async def test_arxiv_retries_show_as_a_progress_line_not_as_warnings_in_the_chat(
+    tmp_path: Path, arxiv: FakeArxivServer
+) -> None:
+    arxiv.feeds[frozenset({"cs.DC"})] = FEED_0105.read_bytes()
+    env = bot_env(tmp_path, arxiv)
+    script = "/arxiv subscribe cs.DC\n/arxiv keywords add LLM\n/arxiv digest now\n"
+    arxiv.fail((503, {"Retry-After": "0"}), (503, {"Retry-After": "0"}))
+    code, out, err = await run_bot(script, env, "console")
+    assert code == 0, err
+    assert "arXiv did not answer, retrying 2/5 in 0 s\narXiv did not answer, retrying 3/5 in 0 s\n" in out
+    assert "Posted 2 of 30 papers listed today" in out
+    assert err == ""  # no log line at all: the chat shows the progress instead
+
+    # An explicit [log] level is honoured in the console too: the retries are then also logged.
+    arxiv.fail((503, {"Retry-After": "0"}))
+    code, out, err = await run_bot("/arxiv digest now\n", env | {"ARXIVBOT_LOG__LEVEL": "INFO"}, "console")
+    assert code == 0, err
+    assert "arXiv did not answer, retrying 2/5 in 0 s" in out
+    assert " INFO bot.arxiv.http: arXiv GET " in err and "retrying in 0.0 s" in err
+    assert " WARNING " not in err
+
+
+class Terminal(io.StringIO):
+    """What the console writes to, as a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+async def test_on_a_terminal_the_progress_line_is_rewritten_in_place_and_wiped_before_the_next_output() -> None:
+    out = Terminal()
+    progress = ConsoleProgress(out=out)
+    progress.arxiv_retrying(RetryNotice("u", "HTTP 503", 2, 5, 6.0))
+    progress.arxiv_retrying(RetryNotice("u", "HTTP 503", 3, 5, 12.0))
+    publisher = ConsolePublisher(out=out, progress=progress)
+    await publisher.send_reply(Reply(text="Posted 1 of 1 paper listed today"), channel=CONSOLE_CHANNEL, user_id=None)
+    first, second = "arXiv did not answer, retrying 2/5 in 6 s", "arXiv did not answer, retrying 3/5 in 12 s"
+    shown, rest = out.getvalue().split(f"\r{' ' * len(second)}\r")
+    assert shown == f"\r{first}\r{second}" and "Posted 1 of 1 paper listed today" in rest and "\r" not in rest

@@ -1,7 +1,9 @@
-"""Serve an aiohttp application on an ephemeral 127.0.0.1 port: the one start/stop shared by every fake."""
+"""Serve an aiohttp application on an ephemeral 127.0.0.1 port: the one start/stop shared by every fake; and a
+loopback address where nothing listens (a platform that is down)."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -19,3 +21,11 @@ async def serving(app: web.Application) -> AsyncIterator[str]:
         yield f"http://{host}:{port}"
     finally:
         await runner.cleanup()
+
+
+def closed_url(path: str = "/") -> str:
+    """``http://127.0.0.1:PORT`` + ``path`` on a port just freed: connecting to it is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}{path}"

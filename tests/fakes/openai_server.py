@@ -8,7 +8,9 @@ Use it as ``async with running_openai_server() as llm:`` and configure litellm w
 * ``llm.fail(500, 429, STALL)`` queues faults for the next requests, in order; ``llm.model_faults["m"] = 500``
   makes every request for model ``m`` fail. ``STALL`` never answers until the server stops (a timeout).
 * ``llm.answer`` replaces the answer text (a string, or a function of the request body);
-  ``overlong_answer()`` gives a hostile answer far longer than any cap.
+  ``overlong_answer()`` gives a hostile answer far longer than any cap; ``MARKDOWN_EN`` and ``MARKDOWN_ZH`` are the
+  sectioned markdown that models write when they ignore ``response_format`` (as the reference bot's summaries
+  read), ``PROSE_ANSWER`` an answer in neither shape.
 * ``llm.latency_s`` delays every answer; ``llm.max_in_flight`` is the most requests it handled at once.
 * ``llm.hold()`` makes every later request wait (recorded, in flight) until ``llm.release(n)`` lets ``n`` of
   them go on, in arrival order; ``await llm.wait_for(predicate)`` waits for a state of the fake, by events.
@@ -66,6 +68,45 @@ def summary_answer(body: dict[str, Any]) -> str:
             "conclusions": "Works with evolving targets; limited to decoder-only models; future: multi-draft.",
         }
     )
+
+
+MARKDOWN_EN = """Here is the summary of the paper.
+
+**TL;DR:** FlexSpec keeps one frozen draft model on the device while the cloud target evolves, 2.1x faster.
+
+### 1. Main contributions and novelty
+- A frozen on-device draft that needs **no retraining** when the cloud target model is updated.
+- An adaptive draft length chosen from the channel state.
+
+### 2. Method and experimental setup
+Edge-cloud speculative decoding; datasets: MT-Bench, GSM8K; baselines: EAGLE, Medusa; metric: latency.
+
+### 3. Key results
+2.1x lower latency and 35% less bandwidth than EAGLE on MT-Bench.
+
+### 4. Conclusions, limitations and future work
+Works with evolving targets; limited to decoder-only models; future work: several drafts.
+"""
+"""A summary in markdown sections with a bold TL;DR line, in English."""
+
+MARKDOWN_ZH = """TL;DR：FlexSpec 在设备端保留一个冻结的草稿模型，云端目标模型持续演进，延迟降低 2.1 倍。
+
+1. 主要贡献与创新点
+提出 FlexSpec：设备端草稿模型冻结，云端目标模型更新时无需重新训练。
+
+2. 方法与实验设置
+边云协同的 speculative decoding；数据集 MT-Bench、GSM8K；基线 EAGLE、Medusa；指标为延迟。
+
+3. 关键结果
+在 MT-Bench 上比 EAGLE 延迟降低 2.1 倍，带宽减少 35%。
+
+4. 结论、局限与未来工作
+仅适用于 decoder-only 模型；未来工作：多个草稿模型。
+"""
+"""A summary in numbered sections with a full-width colon after TL;DR, in Chinese."""
+
+PROSE_ANSWER = "I am sorry, but I can only say that this paper is about speculative decoding at the edge."
+"""An answer with neither the JSON asked for nor a TL;DR line and sections."""
 
 
 def overlong_answer(_body: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ Use it as ``async with running_fake_slack() as slack:`` and point ``AsyncWebClie
   gives every chat.postMessage a random one; ``slack.gates.add(at=n, create_first=...)`` holds the n-th.
 * ``slack.responses``: payloads POSTed to ``slack.response_url(key)`` (what ``respond()`` sent);
   ``slack.respond_status`` makes that endpoint answer an error instead.
+* ``slack.absent_from.add("C1")``: the bot is not in C1 (chat.postMessage answers ``not_in_channel``).
 * Socket Mode: ``apps.connections.open`` answers ``slack.socket_url``; a client that connects gets a ``hello``;
   ``await slack.socket_send(envelope)`` sends an envelope; ``slack.socket_acks`` records what came back.
 * ``await slack.wait_for(predicate)`` waits (with a timeout) until the predicate holds after some recorded change.
@@ -80,6 +81,8 @@ class FakeSlack:
     bot_tokens: set[str] = field(default_factory=lambda: {BOT_TOKEN})
     app_tokens: set[str] = field(default_factory=lambda: {APP_TOKEN})
     admins: set[str] = field(default_factory=set)
+    absent_from: set[str] = field(default_factory=set)
+    """Channels the bot is not in: chat.postMessage there answers ``not_in_channel``, as Slack does."""
     team_id: str = TEAM
     latency_s: float = 0.0
     respond_status: int = 200
@@ -278,6 +281,8 @@ class FakeSlack:
                 channel = str(args.get("channel") or "")
                 if not channel:
                     return {"ok": False, "error": "channel_not_found"}
+                if channel in self.absent_from:
+                    return {"ok": False, "error": "not_in_channel"}
                 ts = self._next_ts()
                 message: dict[str, Any] = {
                     "type": "message",

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from bot.arxiv.client import ArxivClient
-from bot.arxiv.http import DEFAULT_USER_AGENT, ArxivHttp
+from bot.arxiv.http import DEFAULT_USER_AGENT, ArxivHttp, RetryNotice
 from bot.errors import PaperNotFound, SourceUnavailable, UserInputError
 from bot.ports import PaperSource
 from tests.fakes.arxiv_server import DROP, HANG, FakeArxivServer, running_arxiv_server
@@ -199,6 +199,29 @@ async def test_429_retry_after_seconds_is_honoured(
     assert len(arxiv_server.requests) == 2
     assert any(r.levelno == logging.WARNING and "HTTP 429" in r.getMessage() for r in caplog.records)
     assert any(r.levelno == logging.INFO and "HTTP 200" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_retry_listener_hears_each_retry_and_the_log_keeps_them_at_info(
+    arxiv_server: FakeArxivServer, make_client: MakeClient, clock: SteppedClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    arxiv_server.fail(503, (429, {"Retry-After": "7"}))
+    heard: list[RetryNotice] = []
+    client = with_clock(make_client, clock, max_retries=4, on_retry=heard.append)
+
+    with caplog.at_level(logging.INFO, logger="bot.arxiv"):
+        listing = await client.fetch_listing(FOUR)
+
+    assert len(listing.papers) == 30
+    url = f"{arxiv_server.rss_url}/cs.AI+cs.CL+cs.DC+cs.LG"
+    assert heard == [RetryNotice(url, "HTTP 503", 2, 5, 1.0), RetryNotice(url, "HTTP 429", 3, 5, 7.0)]
+    retries = [r for r in caplog.records if "retrying" in r.getMessage()]
+    assert [r.levelno for r in retries] == [logging.INFO, logging.INFO]  # the listener shows them instead
+
+    arxiv_server.fail(503, 503, 503, 503, 503)
+    with caplog.at_level(logging.INFO, logger="bot.arxiv"), pytest.raises(SourceUnavailable):
+        await client.fetch_listing(FOUR)
+    assert [n.attempt for n in heard[2:]] == [2, 3, 4, 5]
+    assert any(r.levelno == logging.WARNING and "giving up after 5 attempts" in r.getMessage() for r in caplog.records)
 
 
 async def test_503_retry_after_http_date_is_honoured(

@@ -62,7 +62,7 @@ async def test_same_announcement_twice_posts_nothing_new(services: Services, pub
     assert len(publisher.cards) == 10
     reply = await services.commands.execute(ctx(), "digest now")
     assert len(publisher.sent) == first
-    assert reply.posted == 0 and "nothing new" in reply.text
+    assert reply.posted == 0 and "Nothing new" in reply.text
 
 
 async def test_crash_mid_run_then_restart_posts_the_rest_exactly_once(
@@ -126,26 +126,36 @@ async def test_weekend_feed_means_no_announcement(services: Services, arxiv: Fak
     arxiv.feeds[frozenset({"cs.DC"})] = FEED_WEEKEND.read_bytes()
     await services.commands.execute(ctx(), "subscribe cs.DC")
     reply = await services.commands.execute(ctx(), "digest now")
-    assert reply.text.startswith("no new papers today")
+    assert reply.text.startswith("No new papers today")
+
+
+async def test_a_whole_archive_is_stored_as_its_code_and_shown_in_the_settings(services: Services) -> None:
+    reply = await services.commands.execute(ctx(), "subscribe cs,math")
+    assert reply.text.startswith("Subscribed to cs, math (all of cs.*, math.*)\nCategories: cs, math\n")
+    record = await services.channels.get(TEST_CHANNEL)
+    assert record is not None and record.categories == ("cs", "math")
+    assert (await services.commands.execute(ctx(), "settings")).text.startswith("Categories: cs, math\n")
+    again = await services.commands.execute(ctx(), "subscribe math")
+    assert again.text == "Already subscribed to math; subscribed: cs, math"
 
 
 async def test_bad_input_changes_nothing(services: Services) -> None:
     await subscribe_llm(services)
     before = (await services.commands.execute(ctx(), "settings")).text
     for bad, expected in [
-        ("set max 0", "max must be from 1 to 50"),
-        ("set max ten", "max must be a whole number"),
-        ("set time 25:00", "bad time '25:00'"),
-        ("set time 09:00 Mars/Olympus", "unknown time zone 'Mars/Olympus'"),
-        ("set min-score -1", "min-score must be from 0 to 100"),
+        ("set max 0", "Max must be from 1 to 50"),
+        ("set max ten", "Max must be a whole number"),
+        ("set time 25:00", "Bad time '25:00'"),
+        ("set time 09:00 Mars/Olympus", "Unknown time zone 'Mars/Olympus'"),
+        ("set min-score -1", "Min-score must be from 0 to 100"),
         ("set cross maybe", "use set cross on|off"),
-        ("set language english!", "bad language code"),
+        ("set language english!", "Bad language code"),
         ("subscribe cs.DC cs.FAKE", "'cs.FAKE' is not an arXiv category; did you mean"),
-        ('keywords add "unclosed', "unclosed quote"),
+        ('keywords add "unclosed', "Unclosed quote"),
         ("keywords add " + "x" * 61, "too long"),
-        ("keywords add " + ", ".join(f"t{i}" for i in range(31)), "too many terms"),
-        ("keywords remove nothere", "not in keywords: nothere"),
-        ("unsubscribe cs.CV", "not subscribed to cs.CV"),
+        ("keywords add " + ", ".join(f"t{i}" for i in range(31)), "Too many terms"),
+        ("keywords remove nothere", "Not in keywords: nothere"),
+        ("unsubscribe cs.CV", "Not subscribed to cs.CV"),
         ("summarize abc", "abc"),
     ]:
         reply = await services.commands.execute(ctx(), bad)
@@ -156,16 +166,18 @@ async def test_bad_input_changes_nothing(services: Services) -> None:
 
 async def test_unknown_subcommand_shows_help(services: Services) -> None:
     reply = await services.commands.execute(ctx(), "frobnicate now")
-    assert reply.text.startswith("unknown command 'frobnicate'")
+    assert reply.text.startswith("Unknown command 'frobnicate'")
     assert "subscribe <cat>" in reply.text
-    assert reply.text == "unknown command 'frobnicate'.\n" + help_text(TEST_CHANNEL.platform)
+    assert reply.text == "Unknown command 'frobnicate'\n" + help_text(TEST_CHANNEL.platform)
+    typo = await services.commands.execute(ctx(), "subscrbe cs.DC")
+    assert typo.text.startswith("Unknown command 'subscrbe' (did you mean subscribe?)\narxiv-bot commands")
     assert (await services.commands.execute(ctx(), "?")).text == help_text(TEST_CHANNEL.platform)
 
 
 async def test_only_managers_change_settings_but_everyone_reads(services: Services) -> None:
     guest = ctx("U2", can_manage=False)
     reply = await services.commands.execute(guest, "subscribe cs.DC")
-    assert "only people who may manage this channel" in reply.text
+    assert "Only people who may manage this channel" in reply.text
     assert "Categories: none" in (await services.commands.execute(guest, "settings")).text
     assert "arxiv-bot commands" in (await services.commands.execute(guest, "help")).text
 
@@ -173,17 +185,17 @@ async def test_only_managers_change_settings_but_everyone_reads(services: Servic
 async def test_the_core_refuses_in_the_platforms_words_and_runs_nothing_of_a_refused_batch(
     services: Services,
 ) -> None:
-    guest = replace(ctx("U2", can_manage=False), refusal="ask a channel manager")
+    guest = replace(ctx("U2", can_manage=False), refusal="Ask a channel manager")
     prepared = [services.commands.prepare(t) for t in ("set max 5", "set cross on")]
-    assert (await services.commands.execute_many(guest, prepared)).text == "ask a channel manager"
-    assert (await services.commands.execute(guest, "keywords add LLM")).text == "ask a channel manager"
-    assert "you have no saved papers" in (await services.commands.execute(guest, "saved")).text
+    assert (await services.commands.execute_many(guest, prepared)).text == "Ask a channel manager"
+    assert (await services.commands.execute(guest, "keywords add LLM")).text == "Ask a channel manager"
+    assert "You have no saved papers" in (await services.commands.execute(guest, "saved")).text
     assert await services.channels.get(TEST_CHANNEL) is None  # nothing stored, not even the channel
 
 
 async def test_a_batch_runs_in_order_with_one_combined_answer_or_not_at_all(services: Services) -> None:
     bad = [services.commands.prepare(t) for t in ("set max 5", "set time 25:00", "set cross on")]
-    assert (await services.commands.execute_many(ctx(), bad)).text.startswith("bad time '25:00'")
+    assert (await services.commands.execute_many(ctx(), bad)).text.startswith("Bad time '25:00'")
     assert await services.channels.get(TEST_CHANNEL) is None
 
     good = [services.commands.prepare(t) for t in ("set max 5", "set cross on")]
@@ -214,9 +226,11 @@ async def test_keywords_set_remove_clear_and_weights(services: Services) -> None
     r = await services.commands.execute(ctx(), "keywords set RL, MoE")
     assert "Keywords: RL, MoE" in r.text
     r = await services.commands.execute(ctx(), "exclude add survey, review")
-    assert "Exclude terms: survey, review" in r.text
+    assert r.text.startswith("Added to exclude terms: survey, review\n") and "\nExclude: survey, review\n" in r.text
     r = await services.commands.execute(ctx(), "authors follow Yann  LeCun")
-    assert "Followed authors: Yann LeCun" in r.text
+    assert r.text.startswith("Now following Yann LeCun\n") and "\nFollowed authors: Yann LeCun\n" in r.text
+    r = await services.commands.execute(ctx(), "authors unfollow yann lecun")
+    assert r.text.startswith("No longer following yann lecun\n") and "\nFollowed authors: none\n" in r.text
     r = await services.commands.execute(ctx(), "keywords clear")
     assert "Keywords: none" in r.text
 
@@ -281,6 +295,19 @@ async def test_summarize_posts_card_and_thread_and_reaction_saves(
     assert removed is not None and removed.text.startswith("Removed")
     assert "no saved papers" in (await services.commands.execute(ctx("U7"), "saved")).text
     assert await services.commands.react(message=MessageRef(TEST_CHANNEL, "not-ours"), user_id="U7", added=True) is None
+
+
+async def test_summarize_of_a_paper_already_stored_makes_no_export_api_call(
+    services: Services, publisher: FakePublisher, arxiv: FakeArxivServer
+) -> None:
+    await subscribe_llm(services)
+    await services.commands.execute(ctx(), "preview")  # today's listing is stored, nothing posted
+    asked = len(arxiv.requests)
+    arxiv.latency_s = 30.0  # a slow arXiv: any request would outlast the test's patience
+    reply = await services.commands.execute(ctx(), "summarize arxiv.org/abs/2601.00644")
+    assert reply.posted == 1 and reply.text.startswith("Posted 2601.00644v1:")
+    assert len(arxiv.requests) == asked  # no export API call
+    assert [c.paper.versioned_id for c in publisher.cards] == ["2601.00644v1"]
 
 
 async def test_summarize_unknown_paper_is_a_clear_answer(services: Services, publisher: FakePublisher) -> None:

@@ -16,7 +16,7 @@ from adapters.discord.app import REACTION_EVENT, REFUSAL
 from adapters.discord.runtime import DiscordAdapter
 from adapters.runtime import BotRuntime, attach_discord
 from bot.models import ChannelRef, Reply
-from tests.conftest import FEED_0105, make_settings
+from tests.conftest import FEED_0105, ZONE_MISTAKES, make_settings
 from tests.fakes.arxiv_server import FakeArxivServer
 from tests.fakes.clock import FixedClock
 from tests.fakes.discord_server import (
@@ -87,7 +87,7 @@ async def test_subscribe_keywords_digest_post_cards_with_threads_and_a_reaction_
         subscribed = await discord_fake.run("subscribe", {"categories": "cs.DC"})
         assert subscribed.text.startswith("Subscribed to cs.DC") and subscribed.ephemeral
         keywords = await discord_fake.run("keywords", {"action": "add", "terms": "LLM"})
-        assert keywords.text.startswith("Keywords: LLM")
+        assert keywords.text.startswith("Added to keywords: LLM\n")
 
         digest = await discord_fake.run("digest-now")
         assert digest.deferred and digest.ephemeral
@@ -151,11 +151,11 @@ async def test_set_takes_typed_options_together_and_refuses_an_empty_set(
     assert lines[:3] == ["Up to 5 papers a day", "Minimum score set to 2.5", "Cross-listed papers included"]
     assert "up to 5 papers with score >= 2.5; cross-lists on" in answer.text
     empty = await discord_fake.run("set", {})
-    assert empty.text.startswith("choose what to set") and empty.ephemeral
+    assert empty.text.startswith("Choose what to set") and empty.ephemeral
     zone_alone = await discord_fake.run("set", {"timezone": "Europe/Berlin"})
-    assert zone_alone.text.startswith("give the time with the time zone")
+    assert zone_alone.text.startswith("Give the time with the time zone")
     bad_time = await discord_fake.run("set", {"time": "25:00", "max": 4})
-    assert "bad time" in bad_time.text
+    assert "Bad time" in bad_time.text
     settings = await discord_fake.run("settings")
     assert "up to 5 papers" in settings.text  # the bad time stopped the whole set: max stayed 5
 
@@ -258,7 +258,7 @@ async def test_preview_is_ephemeral_with_embeds_and_posts_nothing(
     assert preview.deferred and preview.ephemeral
     assert all(a["flags"] & EPHEMERAL for a in preview.answers[1:])
     embeds = [e for a in preview.answers for e in a.get("embeds") or []]
-    assert preview.text.startswith("digest now would post") and len(embeds) >= 2
+    assert preview.text.startswith("Today's digest would post") and len(embeds) >= 2
     assert all(not a.get("components") for a in preview.answers)
     assert discord_fake.cards() == []
 
@@ -267,3 +267,29 @@ async def test_help_is_an_ephemeral_code_block(bot: DiscordAdapter, discord_fake
     answer = await discord_fake.run("help", user=MEMBER)
     assert answer.ephemeral and answer.text.startswith("```\narxiv-bot commands")
     assert all(len(a["content"]) <= 2000 for a in answer.answers)
+
+
+async def test_every_zone_mistake_in_set_time_is_one_ephemeral_line_with_the_right_form(
+    bot: DiscordAdapter, discord_fake: FakeDiscord, services: Services
+) -> None:
+    for zone in ZONE_MISTAKES:
+        answer = await discord_fake.run("set", {"time": "09:30", "timezone": zone[:64]})  # Discord caps it at 64
+        assert answer.ephemeral and "\n" not in answer.text and "time zone" in answer.text, answer.text
+        assert "set time 09:30 Europe/Berlin" in answer.text and "went wrong" not in answer.text
+    assert "did you mean Europe/Berlin?" in answer.text
+    assert await services.channels.get(ChannelRef(*REF_CHANNEL)) is None
+    fixed = await discord_fake.run("set", {"time": "9:30", "timezone": "europe/berlin"})
+    assert "Posts at 09:30 Europe/Berlin" in fixed.text
+
+
+async def test_a_card_refused_with_50001_missing_access_tells_the_person_who_asked(
+    bot: DiscordAdapter, discord_fake: FakeDiscord
+) -> None:
+    await discord_fake.run("subscribe", {"categories": "cs.DC"})
+    await discord_fake.run("keywords", {"action": "add", "terms": "LLM"})
+    discord_fake.fail("POST", rf"/channels/{CHANNEL_ID}/messages", status=403, code=50001, message="Missing Access",
+                      times=10)  # fmt: skip
+    digest = await discord_fake.run("digest-now")
+    assert digest.text.startswith("Posted 0 of 30 papers listed today;") and "could not be posted" in digest.text
+    assert "50001" in digest.text and "permissions in this channel" in digest.text, digest.text
+    assert "went wrong" not in digest.text and discord_fake.cards() == [], digest.text

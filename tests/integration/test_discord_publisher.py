@@ -156,7 +156,7 @@ async def test_a_429_ends_with_each_card_posted_once_and_every_message_id_in_the
         assert len(discord_fake.thread_of(card["id"])) == 1
         assert await services.ledger.card_paper(CHANNEL, card["id"]) is not None
     again = await discord_fake.run("digest-now")
-    assert again.text.startswith("nothing new to post") and len(discord_fake.cards()) == posted
+    assert again.text.startswith("Nothing new to post") and len(discord_fake.cards()) == posted
 
 
 async def test_a_refused_card_stays_pending_and_the_next_run_posts_it_once(

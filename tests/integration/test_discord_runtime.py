@@ -6,7 +6,6 @@ import asyncio
 import io
 import json
 import logging
-import socket
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,13 +16,17 @@ from adapters.composition import Services
 from adapters.discord.invite import invite_url, run_invite
 from adapters.discord.runtime import sync_state_path
 from adapters.runtime import attach_discord
+from adapters.startup import PlatformUnreachable, StartRetry
 from bot.errors import ConfigError
 from tests.conftest import make_settings
 from tests.fakes.arxiv_server import FakeArxivServer
+from tests.fakes.clock import SteppedClock
 from tests.fakes.discord_server import APP_ID, GUILD_ID, FakeDiscord, running_discord_server
+from tests.fakes.loopback import closed_url
 
-INVITE_PERMISSIONS = 2048 | 16384 | 34359738368 | 274877906944 | 64 | 65536
-"""Send messages, embed links, create public threads, send messages in threads, add reactions, read history."""
+INVITE_PERMISSIONS = 1024 | 2048 | 16384 | 34359738368 | 274877906944 | 64 | 65536
+"""View channel, send messages, embed links, create public threads, send messages in threads, add reactions, read
+history. Without View Channel a private channel answers every post with 50001 Missing Access."""
 
 
 async def start_and_close(services: Services, settings_env: dict[str, str], db_url: str, arxiv: FakeArxivServer,
@@ -98,15 +101,53 @@ async def test_a_missing_or_invalid_token_is_one_config_error_line(
         assert fake.command_syncs == [] and fake.identifies == []
 
 
-async def test_an_unreachable_api_or_a_bad_dev_guild_is_one_config_error_line(
+async def test_discord_not_answering_at_start_is_retried_with_backoff_then_starts(
+    services: Services, db_url: str, arxiv: FakeArxivServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running_discord_server() as fake:
+        fake.fail("GET", "/users/@me", status=503, code=0, message="upstream connect error", times=2)
+        settings = make_settings(db_url, arxiv, ARXIVBOT_DISCORD__API_URL=fake.api_url)
+        clock = SteppedClock()
+        with caplog.at_level(logging.WARNING, logger="adapters.startup"):
+            adapter = await attach_discord(services, settings=settings, env={"DISCORD_TOKEN": fake.token},
+                                           retry=StartRetry(sleep=clock.sleep))  # fmt: skip
+        try:
+            await adapter.wait_ready(5)
+            assert clock.sleeps == [2.0, 4.0]
+            said = [r.getMessage() for r in caplog.records if r.name == "adapters.startup"]
+            assert [m.rsplit("; ", 1)[1] for m in said] == ["retrying 2/8 in 2 s", "retrying 3/8 in 4 s"]
+            assert all(m.startswith(f"Discord ({fake.api_url}) did not answer (") for m in said)
+            assert "ConfigError" not in caplog.text and fake.token not in caplog.text
+            assert [r.path for r in fake.requests[:3]] == ["/users/@me"] * 3
+        finally:
+            await adapter.aclose()
+
+
+async def test_discord_unreachable_for_every_attempt_stops_start_up_with_one_line_that_is_no_config_error(
     services: Services, db_url: str, arxiv: FakeArxivServer
 ) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed_port = sock.getsockname()[1]
-    settings = make_settings(db_url, arxiv, ARXIVBOT_DISCORD__API_URL=f"http://127.0.0.1:{closed_port}/api/v10")
-    with pytest.raises(ConfigError, match=r"^\[discord\] api_url = .*could not log in to Discord"):
-        await attach_discord(services, settings=settings, env={"DISCORD_TOKEN": "t"})
+    closed = closed_url("/api/v10")
+    settings = make_settings(db_url, arxiv, ARXIVBOT_DISCORD__API_URL=closed)
+    clock = SteppedClock()
+    with pytest.raises(PlatformUnreachable) as caught:
+        await attach_discord(services, settings=settings, env={"DISCORD_TOKEN": "t"},
+                             retry=StartRetry(attempts=3, sleep=clock.sleep))  # fmt: skip
+    message = str(caught.value)
+    assert message.startswith(f"Discord ({closed}) could not be reached after 3 attempts")
+    assert "\n" not in message and not isinstance(caught.value, ConfigError)
+    assert clock.sleeps == [2.0, 4.0]
+
+
+async def test_a_refused_token_or_a_bad_dev_guild_is_not_retried(
+    services: Services, db_url: str, arxiv: FakeArxivServer
+) -> None:
+    async with running_discord_server() as fake:
+        settings = make_settings(db_url, arxiv, ARXIVBOT_DISCORD__API_URL=fake.api_url)
+        clock = SteppedClock()
+        with pytest.raises(ConfigError, match=r"^DISCORD_TOKEN was refused by Discord \(401 Unauthorized\)"):
+            await attach_discord(services, settings=settings, env={"DISCORD_TOKEN": "wrong"},
+                                 retry=StartRetry(sleep=clock.sleep))  # fmt: skip
+        assert clock.sleeps == [] and len(fake.requests) == 1
     bad_guild = make_settings(db_url, arxiv, ARXIVBOT_DISCORD__DEV_GUILD_ID="my-server")
     with pytest.raises(ConfigError, match=r"^\[discord\] dev_guild_id = 'my-server' is invalid"):
         await attach_discord(services, settings=bad_guild, env={"DISCORD_TOKEN": "t"})

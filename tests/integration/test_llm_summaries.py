@@ -7,6 +7,7 @@ faults still post every paper, with the abstract and a note; the paper text is d
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from collections.abc import AsyncIterator, Callable
@@ -23,7 +24,15 @@ from bot.summarizers.llm import MAX_SECTION_CHARS, MAX_TLDR_CHARS, MAX_TOTAL_CHA
 from tests.conftest import FIXTURES, ctx, make_settings
 from tests.fakes.arxiv_server import FakeArxivServer, atom_entry
 from tests.fakes.clock import FixedClock
-from tests.fakes.openai_server import STALL, FakeOpenAIServer, overlong_answer, running_openai_server
+from tests.fakes.openai_server import (
+    MARKDOWN_EN,
+    MARKDOWN_ZH,
+    PROSE_ANSWER,
+    STALL,
+    FakeOpenAIServer,
+    overlong_answer,
+    running_openai_server,
+)
 from tests.fakes.publisher import FakePublisher
 
 MODEL = "openai/fake-model"
@@ -354,6 +363,80 @@ async def test_prompt_injection_stays_data_and_a_hostile_answer_is_capped(
     assert sum(len(s.body) for s in summary.sections) <= MAX_TOTAL_CHARS
 
 
+@pytest.mark.parametrize(
+    ("answer", "language", "tldr", "bodies"),
+    [
+        (
+            MARKDOWN_EN,
+            "en",
+            "FlexSpec keeps one frozen draft model on the device while the cloud target evolves, 2.1x faster.",
+            [
+                "• A frozen on-device draft that needs no retraining when the cloud target model is updated.\n"
+                "• An adaptive draft length chosen from the channel state.",
+                "Edge-cloud speculative decoding; datasets: MT-Bench, GSM8K; baselines: EAGLE, Medusa; "
+                "metric: latency.",
+                "2.1x lower latency and 35% less bandwidth than EAGLE on MT-Bench.",
+                "Works with evolving targets; limited to decoder-only models; future work: several drafts.",
+            ],
+        ),
+        (
+            MARKDOWN_ZH,
+            "zh",
+            "FlexSpec 在设备端保留一个冻结的草稿模型，云端目标模型持续演进，延迟降低 2.1 倍。",
+            [
+                "提出 FlexSpec：设备端草稿模型冻结，云端目标模型更新时无需重新训练。",
+                "边云协同的 speculative decoding；数据集 MT-Bench、GSM8K；基线 EAGLE、Medusa；指标为延迟。",
+                "在 MT-Bench 上比 EAGLE 延迟降低 2.1 倍，带宽减少 35%。",
+                "仅适用于 decoder-only 模型；未来工作：多个草稿模型。",
+            ],
+        ),
+        (
+            json.dumps({"tldr": "用冻结的草稿模型加速边云推理。", "contributions": "提出 FlexSpec。",
+                        "method": "边云协同。", "results": "延迟降低 2.1 倍。", "conclusions": "仅限 decoder-only。"},
+                       ensure_ascii=False),
+            "zh",
+            "用冻结的草稿模型加速边云推理。",
+            ["提出 FlexSpec。", "边云协同。", "延迟降低 2.1 倍。", "仅限 decoder-only。"],
+        ),
+    ],
+    ids=["markdown-en", "markdown-zh", "json-zh"],
+)  # fmt: skip
+async def test_a_sectioned_markdown_answer_is_a_summary_as_well_as_the_json_asked_for(
+    db_url: str, arxiv: FakeArxivServer, clock: FixedClock, publisher: FakePublisher, llm: FakeOpenAIServer,
+    answer: str, language: str, tldr: str, bodies: list[str],
+) -> None:  # fmt: skip
+    arxiv.papers["2601.00644"] = (200, atom_entry("2601.00644", "FlexSpec", "We propose FlexSpec."))
+    llm.answer = answer
+    ok_before = sample("arxivbot_llm_calls_total", model=MODEL, outcome="ok")
+    async with llm_services(db_url, arxiv, clock, publisher, llm) as services:
+        await services.commands.execute(ctx(channel=A), f"set language {language}")
+        reply = await services.commands.execute(ctx(channel=A), "summarize 2601.00644")
+    assert reply.posted == 1 and len(llm.requests) == 1
+    assert f"language code {language}" in llm.requests[0].system
+    assert llm.requests[0].body["response_format"] == {"type": "json_object"}  # asked for JSON all the same
+    (_, summary), = publisher.threads
+    assert is_model_summary(summary), summary
+    assert summary.tldr == tldr
+    assert [s.body for s in summary.sections] == bodies
+    assert sample("arxivbot_llm_calls_total", model=MODEL, outcome="ok") - ok_before == 1
+
+
+async def test_an_answer_in_neither_shape_is_a_failure_and_the_thread_gets_the_abstract(
+    db_url: str, arxiv: FakeArxivServer, clock: FixedClock, publisher: FakePublisher, llm: FakeOpenAIServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    arxiv.papers["2601.00644"] = (200, atom_entry("2601.00644", "FlexSpec", "We propose FlexSpec."))
+    llm.answer = PROSE_ANSWER
+    invalid_before = sample("arxivbot_llm_calls_total", model=MODEL, outcome="invalid")
+    async with llm_services(db_url, arxiv, clock, publisher, llm) as services:
+        with caplog.at_level(logging.WARNING):
+            await services.commands.execute(ctx(channel=A), "summarize 2601.00644")
+    (_, summary), = publisher.threads
+    assert summary.note is not None and summary.note.startswith("summary unavailable")
+    assert sample("arxivbot_llm_calls_total", model=MODEL, outcome="invalid") - invalid_before == 1
+    assert "neither the requested JSON nor sectioned markdown" in caplog.text
+
+
 async def test_stats_show_today_and_this_month(
     db_url: str, arxiv: FakeArxivServer, clock: FixedClock, publisher: FakePublisher, llm: FakeOpenAIServer
 ) -> None:
@@ -375,4 +458,4 @@ async def test_stats_show_today_and_this_month(
     assert lines[1].startswith("Today (2026-01-05): 1 LLM calls, ") and "50% (1 of 2 lookups)" in lines[1]
     assert lines[2].startswith("This month (2026-01): 2 LLM calls, ") and "33% (1 of 3 lookups)" in lines[2]
     assert "$0.0000" in lines[1]  # the fake model has no price in litellm's cost map
-    assert bad.text == "stats takes no arguments: use stats"
+    assert bad.text == "Stats takes no arguments: use stats"

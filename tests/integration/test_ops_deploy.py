@@ -21,13 +21,17 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import sysconfig
 import tomllib
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
 
 from adapters.cli import build_parser
 from adapters.composition import Services
@@ -164,40 +168,68 @@ def test_every_copied_path_exists_and_secrets_and_local_state_stay_out_of_the_co
     assert not docker_ignored("bot/models.py")
 
 
-def test_the_copied_files_are_enough_to_migrate_and_check_the_config(tmp_path: Path) -> None:
-    assemble_build_context_copies(tmp_path)
-    build_dir = last(next(iter(stages().values())), "WORKDIR")  # where the project is installed in place
+def install_like_the_image(root: Path) -> Path:
+    """Lay out the build context as the Dockerfile copies it under ``root``, build the project's wheel from the build
+    stage's files and install it, not editable, into a fresh virtualenv ``root/opt/venv`` as the image does; the
+    virtualenv's python. The dependencies come from this checkout's .venv (a .pth line adds its site-packages
+    without running its .pth files, so its editable install of the project is not seen)."""
+    assemble_build_context_copies(root)
+    build_dir = root / last(next(iter(stages().values())), "WORKDIR").lstrip("/")
+    venv = root / "opt" / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                               capture_output=True, text=True, check=True).stdout.strip())  # fmt: skip
+    (site / "dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    wheels = root / "wheels"
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-cache-dir", "--quiet"]
+    built = subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", wheels, build_dir],
+                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    [wheel] = wheels.glob("arxiv_bot-*.whl")
+    installed = subprocess.run([*pip, "--python", python, "install", "--no-deps", wheel], capture_output=True,
+                               text=True, timeout=300)  # fmt: skip
+    assert installed.returncode == 0, installed.stderr
+    return python
+
+
+def test_the_installed_wheel_is_enough_to_migrate_and_check_the_config_with_no_source_beside_it(
+    tmp_path: Path,
+) -> None:
+    python = install_like_the_image(tmp_path)
     volumes = json.loads(last(image_stage(), "VOLUME"))
-    for folder in (build_dir, *volumes):
+    for folder in volumes:
         (tmp_path / folder.lstrip("/")).mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(tmp_path / last(next(iter(stages().values())), "WORKDIR").lstrip("/"))  # the image has no /src
     workdir = tmp_path / last(image_stage(), "WORKDIR").lstrip("/")
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path)}
+    folders = {"/" + target.split("/")[1] for _, target in context_copies()} | {v.rstrip("/") for v in volumes}
     for name, value in image_env().items():
         if name.startswith(ENV_PREFIX):
-            for folder in (build_dir, *volumes):
-                value = value.replace(folder.rstrip("/") + "/", f"{tmp_path}{folder.rstrip('/')}/")
+            for folder in folders:  # the image's absolute paths, under tmp_path
+                value = value.replace(folder + "/", f"{tmp_path}{folder}/")
             env[name] = value
-    # The package is imported from the copied files, not from this checkout.
-    env["PYTHONPATH"] = str(tmp_path / build_dir.lstrip("/"))
 
-    def arxiv_bot(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "adapters.cli", *args], cwd=workdir, env=env,
-                              capture_output=True, text=True, timeout=120)  # fmt: skip
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([python, *args], cwd=workdir, env=env, capture_output=True, text=True, timeout=120)
 
-    where = subprocess.run(
-        [sys.executable, "-c", "import bot.store.migrations as m; print(m.__file__)"],
-        cwd=workdir, env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    where = run("-c", "import bot.store.migrations as m; print(m.__file__); print(m.ALEMBIC_DIR)")
     assert where.returncode == 0, where.stderr
-    assert Path(where.stdout.strip()).is_relative_to(tmp_path)
-    migrated = arxiv_bot("migrate")
+    module, scripts = (Path(line) for line in where.stdout.split())
+    assert module.is_relative_to(tmp_path / "opt" / "venv") and "site-packages" in module.parts
+    assert scripts == tmp_path / "opt" / "venv" / "share" / "arxiv-bot" / "alembic" and (scripts / "env.py").is_file()
+    assert sorted(p.name for p in (scripts / "versions").glob("*.py")) == sorted(
+        p.name for p in (ROOT / "alembic" / "versions").glob("*.py")
+    )
+    migrated = run("-m", "adapters.cli", "migrate")
     assert migrated.returncode == 0, migrated.stderr
     database = Path(env["ARXIVBOT_DATABASE__URL"].removeprefix("sqlite+aiosqlite:///"))
     assert database.is_relative_to(tmp_path) and database.exists()
     with sqlite3.connect(database) as conn:
         assert conn.execute("SELECT version_num FROM alembic_version").fetchone() is not None
-    checked = arxiv_bot("check-config")
+    checked = run("-m", "adapters.cli", "check-config")
     assert checked.returncode == 0, checked.stderr
+    assert f"[arxiv] rss_url = '{Settings().arxiv.rss_url}'" in checked.stdout  # read from the image's config.toml
 
 
 def test_the_entrypoint_is_our_console_script_and_the_command_a_subcommand() -> None:
@@ -334,3 +366,70 @@ def test_compose_runs_the_image_with_its_volume_port_and_an_optional_postgres() 
     pg = services["postgres"]["environment"]
     match = re.fullmatch(r"postgresql\+asyncpg://(\w+):[^@]+@(\w+):5432/(\w+)", url[1])
     assert match and (match[1], match[2], match[3]) == (pg["POSTGRES_USER"], "postgres", pg["POSTGRES_DB"])
+
+
+LOCK = ROOT / "requirements.lock"
+LOCKED = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[^\s;\\]+)")
+
+
+def lock_entries() -> dict[str, tuple[str, str]]:
+    """Package (normalised name) -> (its exact version in requirements.lock, its whole entry: hashes and 'via')."""
+    entries: dict[str, tuple[str, str]] = {}
+    for entry in re.split(r"\n(?=[A-Za-z0-9])", LOCK.read_text()):
+        match = LOCKED.match(entry)
+        if match is not None:
+            entries[canonicalize_name(match["name"])] = (match["version"], entry)
+    return entries
+
+
+def test_every_dependency_of_pyproject_is_locked_at_a_version_its_range_allows() -> None:
+    entries = lock_entries()
+    runtime = PYPROJECT["project"]["dependencies"]
+    build = PYPROJECT["build-system"]["requires"]
+    for text in (*runtime, *build):
+        requirement = Requirement(text)
+        name = canonicalize_name(requirement.name)
+        assert name in entries, f"{requirement.name} is in pyproject.toml but not in requirements.lock: run make lock"
+        version = entries[name][0]
+        assert requirement.specifier.contains(version, prereleases=True), (
+            f"requirements.lock pins {name}=={version}, outside pyproject.toml's {requirement}: run make lock"
+        )
+        for extra in requirement.extras:  # e.g. sqlalchemy[asyncio] needs greenlet
+            for needed in metadata.requires(requirement.name) or []:
+                needs = Requirement(needed)
+                if needs.marker is not None and needs.marker.evaluate({"extra": extra}):
+                    assert canonicalize_name(needs.name) in entries, f"{requirement}: {needs.name} is not locked"
+    for package, (version, entry) in entries.items():
+        assert "--hash=sha256:" in entry, f"{package}=={version} is locked without a hash"
+    # What the lock says it took straight from pyproject.toml is exactly the runtime and build requirements:
+    # no development tool (pytest, mypy, pip-tools) is in the image.
+    direct = {name for name, (_, entry) in entries.items() if "arxiv-bot (pyproject.toml" in entry}
+    assert direct == {canonicalize_name(Requirement(text).name) for text in (*runtime, *build)}
+
+
+def test_the_lock_is_what_make_lock_writes_with_hashes_for_this_python() -> None:
+    header = LOCK.read_text().split("\n\n", 1)[0]
+    assert "autogenerated by pip-compile" in header and "--generate-hashes" in header
+    assert f"with Python {sys.version_info.major}.{sys.version_info.minor}" in header
+    dry = subprocess.run(["make", "-n", "lock"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    command = " ".join(dry.stdout.replace("\\\n", " ").split())
+    assert "pip-compile" in command and "--output-file requirements.lock pyproject.toml" in command
+    made_with = header.split("#    pip-compile", 1)[1].split("\n", 1)[0]
+    for flag in re.findall(r"--[\w-]+", made_with):
+        assert flag in command, f"make lock does not pass {flag}, which the lock was made with"
+
+
+def test_the_image_installs_the_lock_with_hashes_then_the_project_not_editable_on_pinned_bases() -> None:
+    build = next(iter(stages().values()))
+    runs = [rest for word, rest in build if word == "RUN"]
+    copied = [rest for word, rest in build if word == "COPY"]
+    lock_install = next(i for i, r in enumerate(runs) if "requirements.lock" in r)
+    assert re.search(r"pip install --require-hashes --no-deps -r requirements\.lock", runs[lock_install])
+    assert copied[0] == "requirements.lock ./"  # the dependency layer comes before the source
+    project = next(r for r in runs if re.search(r"pip install .*--no-deps.* \.(\s|$)", r))
+    assert runs.index(project) > lock_install and "--no-build-isolation" in project  # built with the locked tools
+    assert not any(re.search(r"(^|\s)(-e|--editable)(\s|$)", r) for r in runs)
+    for stage in stages().values():
+        image = stage[0][1].split(" AS ")[0]
+        assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim-[a-z]+", image), f"{image}: pin the base image to a release"
+    assert {stage[0][1].split(" AS ")[0] for stage in stages().values()} == {build[0][1].split(" AS ")[0]}

@@ -230,7 +230,7 @@ async def test_feed_command_says_so_when_http_is_off(db_url: str, arxiv: FakeArx
     off.router.add("test", FakePublisher())
     try:
         reply = await off.commands.execute(ctx(), "feed")
-        assert "feeds are off" in reply.text and "/feeds/" not in reply.text
+        assert "Feeds are off" in reply.text and "/feeds/" not in reply.text
     finally:
         await off.aclose()
 

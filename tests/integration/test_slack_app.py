@@ -15,7 +15,7 @@ import pytest
 from adapters.composition import build_services
 from adapters.runtime import BotRuntime
 from bot.models import ChannelRef
-from tests.conftest import FEED_0105, ROOT, make_settings
+from tests.conftest import FEED_0105, ROOT, ZONE_MISTAKES, make_settings
 from tests.fakes.arxiv_server import FakeArxivServer
 from tests.fakes.clock import FixedClock
 from tests.fakes.slack_api import (
@@ -151,7 +151,7 @@ def paper_id(card: SlackCall) -> str:
 async def subscribe_dc_llm(client: SlackClient) -> None:
     """The channel follows cs.DC with keyword LLM."""
     assert "Subscribed to cs.DC" in await client.run("subscribe cs.DC", "sub")
-    assert "Keywords: LLM" in await client.run("keywords add LLM", "kw")
+    assert "Added to keywords: LLM\n" in await client.run("keywords add LLM", "kw")
 
 
 async def ledger_ts(runtime: BotRuntime) -> set[str]:
@@ -300,7 +300,7 @@ async def test_reaction_removed_unsaves_and_other_reactions_or_messages_are_igno
         await slack.wait_for(lambda: len(slack.calls_to("chat.postEphemeral")) == 2)
         texts = [message_text(c.args) for c in slack.calls_to("chat.postEphemeral")]
         assert texts[0].startswith("Saved") and texts[1].startswith("Removed from your saved papers")
-        assert "you have no saved papers" in await client.run("saved", "saved")
+        assert "You have no saved papers" in await client.run("saved", "saved")
 
 
 async def test_save_button_saves_once_and_confirms_ephemerally(
@@ -344,8 +344,8 @@ async def test_admins_only_refuses_settings_changes_by_non_admins(
         http_client(runtime, slack) as client,
     ):
         refused = await client.run("subscribe cs.DC", "u2", user="U2", user_name="bob")
-        assert "only people who may manage this channel can change its settings" in refused
-        assert "you have no saved papers" in await client.run("saved", "u2-saved", user="U2")
+        assert "Only people who may manage this channel can change its settings" in refused
+        assert "You have no saved papers" in await client.run("saved", "u2-saved", user="U2")
         assert "Subscribed to cs.DC" in await client.run("subscribe cs.DC", "u1")
         asked = [c.args["user"] for c in slack.calls_to("users.info")]
         assert asked == ["U2", "U1"]
@@ -368,7 +368,7 @@ async def test_a_slash_command_is_parsed_exactly_once(
         assert [c.args["user"] for c in slack.calls_to("users.info")] == ["U1"]
 
         refused = await client.run("keywords add LLM", "refused", user="U2")
-        assert "only people who may manage this channel" in refused
+        assert "Only people who may manage this channel" in refused
         assert parses == ["subscribe cs.DC", "keywords add LLM"]
 
         # Slow: the one parse decides the "Working on it…" ack, and the same parse runs.
@@ -435,7 +435,7 @@ async def test_a_failing_handler_answers_one_line_and_the_app_keeps_working(
         assert status == 200
         await slack.wait_for(lambda: slack.responded("broken"))
         (answer,) = slack.responded("broken")
-        assert answer["text"] == "something went wrong on our side; nothing was changed, try again later"
+        assert answer["text"] == "Something went wrong on our side; nothing was changed, try again later"
         assert answer["response_type"] == "ephemeral"
 
         slack.fail(400, method="chat.postEphemeral")
@@ -445,3 +445,36 @@ async def test_a_failing_handler_answers_one_line_and_the_app_keeps_working(
         await slack.wait_for(lambda: slack.calls_to("chat.postEphemeral"))
         assert slack.calls_to("chat.postEphemeral")[0].status == 400
         assert "Categories: cs.DC" in await client.run("settings", "after")
+
+
+async def test_every_zone_mistake_in_set_time_is_one_line_with_the_right_form(
+    db_url: str, cs_dc: FakeArxivServer, clock: FixedClock, slack: FakeSlack
+) -> None:
+    async with slack_bot(db_url, cs_dc, clock, slack) as runtime, http_client(runtime, slack) as client:
+        for n, zone in enumerate(ZONE_MISTAKES):
+            answer = await client.run(f"set time 09:30 {zone}", f"zone{n}")
+            assert len(answer.splitlines()) == 1 and "time zone" in answer, answer
+            assert "set time 09:30 Europe/Berlin" in answer and "went wrong" not in answer
+        assert "did you mean Europe/Berlin?" in answer  # the last mistake: a bare city
+        assert await runtime.services.channels.get(CHANNEL) is None  # nothing was stored
+        assert "Posts at 09:30 Europe/Berlin" in await client.run("set time 9:30 europe/berlin", "ok")
+
+
+async def test_a_post_refused_because_the_bot_is_not_in_the_channel_tells_the_person_who_asked(
+    db_url: str, arxiv: FakeArxivServer, cs_dc: FakeArxivServer, clock: FixedClock, slack: FakeSlack
+) -> None:
+    fixture = json.loads((ROOT / "tests/fixtures/arxiv-api/id_2104.12255v1.json").read_text())
+    arxiv.papers["2104.12255"] = (fixture["status_code"], fixture["body"])
+    slack.absent_from.add("C1")
+    async with slack_bot(db_url, cs_dc, clock, slack) as runtime, http_client(runtime, slack) as client:
+        await subscribe_dc_llm(client)
+        digest = await client.run("digest now", "digest")
+        assert digest.startswith("Posted 0 of 30 papers listed today; 2 could not be posted and will be retried")
+        assert "not_in_channel" in digest and "/invite @arxiv-bot" in digest, digest
+        summarize = await client.run("summarize 2104.12255", "one")
+        assert summarize.startswith("Could not post in this channel") and "/invite @arxiv-bot" in summarize
+        assert "went wrong" not in digest + summarize and len(summarize.splitlines()) == 1
+        assert cards(slack) == []
+
+        slack.absent_from.clear()  # /invite @arxiv-bot
+        assert (await client.run("digest now", "again")).startswith("Posted 2 of 30 papers listed today")

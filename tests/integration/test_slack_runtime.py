@@ -3,6 +3,7 @@ registers the publisher of a started adapter."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 import pytest
@@ -11,10 +12,13 @@ from adapters.composition import Services
 from adapters.http_server import HttpServer
 from adapters.runtime import BotRuntime, attach_slack
 from adapters.slack.runtime import start_slack
+from adapters.startup import PlatformUnreachable, StartRetry
 from bot.errors import ConfigError, PublishError
 from bot.models import ChannelRef, Reply
 from tests.conftest import make_settings
 from tests.fakes.arxiv_server import FakeArxivServer
+from tests.fakes.clock import SteppedClock
+from tests.fakes.loopback import closed_url
 from tests.fakes.slack_api import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, TEAM, FakeSlack, running_fake_slack
 
 
@@ -105,3 +109,55 @@ async def test_the_runtime_registers_the_publisher_of_the_started_adapter(
         assert post.token == BOT_TOKEN and post.args["channel"] == "C1"
     finally:
         await adapter.aclose()
+
+
+async def test_slack_not_answering_at_start_is_retried_with_backoff_then_connects(
+    services: Services, db_url: str, arxiv: FakeArxivServer, slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(db_url, arxiv, ARXIVBOT_SLACK__API_URL=slack.api_url)
+    slack.fail(503, 502, method="auth.test")
+    slack.fail(502, method="apps.connections.open")  # (500 and 503 are also retried inside slack_sdk first)
+    clock = SteppedClock()
+    env = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN}
+    with caplog.at_level(logging.WARNING, logger="adapters.startup"):
+        retry = StartRetry(sleep=clock.sleep)
+        adapter = await attach_slack(services, settings=settings, http=None, env=env, retry=retry)
+    try:
+        assert adapter.ready
+        said = [r.getMessage() for r in caplog.records if r.name == "adapters.startup"]
+        assert said[:2] == [
+            f"Slack ({slack.api_url}) did not answer (HTTP 503); retrying 2/8 in 2 s",
+            f"Slack ({slack.api_url}) did not answer (HTTP 502); retrying 3/8 in 4 s",
+        ]
+        assert said[2].startswith("Slack Socket Mode did not answer (HTTP 502)") and len(said) == 3
+        assert clock.sleeps == [2.0, 4.0, 2.0]
+        assert [c.method for c in slack.calls] == ["auth.test"] * 3 + ["apps.connections.open"] * 2
+        assert BOT_TOKEN not in caplog.text and APP_TOKEN not in caplog.text
+    finally:
+        await adapter.aclose()
+
+
+async def test_slack_unreachable_for_every_attempt_stops_start_up_with_one_line_that_is_no_config_error(
+    services: Services, db_url: str, arxiv: FakeArxivServer
+) -> None:
+    closed = closed_url("/api/")
+    settings = make_settings(db_url, arxiv, ARXIVBOT_SLACK__API_URL=closed)
+    clock = SteppedClock()
+    env = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN}
+    with pytest.raises(PlatformUnreachable) as caught:
+        retry = StartRetry(attempts=3, sleep=clock.sleep)
+        await attach_slack(services, settings=settings, http=None, env=env, retry=retry)
+    assert str(caught.value).startswith(f"Slack ({closed}) could not be reached after 3 attempts (")
+    assert "\n" not in str(caught.value) and not isinstance(caught.value, ConfigError)
+    assert clock.sleeps == [2.0, 4.0] and BOT_TOKEN not in str(caught.value)
+
+
+async def test_a_refused_token_is_not_retried(
+    services: Services, db_url: str, arxiv: FakeArxivServer, slack: FakeSlack
+) -> None:
+    settings = make_settings(db_url, arxiv, ARXIVBOT_SLACK__API_URL=slack.api_url)
+    clock = SteppedClock()
+    with pytest.raises(ConfigError, match=r"^SLACK_BOT_TOKEN was refused by Slack \(invalid_auth\)"):
+        await attach_slack(services, settings=settings, http=None, retry=StartRetry(sleep=clock.sleep),
+                           env={"SLACK_BOT_TOKEN": "xoxb-revoked", "SLACK_APP_TOKEN": APP_TOKEN})  # fmt: skip
+    assert clock.sleeps == [] and [c.method for c in slack.calls] == ["auth.test"]

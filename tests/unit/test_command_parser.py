@@ -8,11 +8,11 @@ from bot.commands import model as cm
 from bot.commands import parser as cp
 from bot.commands import table
 from bot.commands.prepared import PreparedCommand, prepare
-from bot.errors import UnknownCommand, UserInputError
+from bot.errors import MissingArguments, UnknownCommand, UserInputError
 
-HELP_TODAY = """arxiv-bot commands (type them after /arxiv):
+HELP_TEXT = """arxiv-bot commands (type them after /arxiv):
   help                                  this list
-  subscribe <cat> [<cat>...]            follow arXiv categories, e.g. subscribe cs.DC cs.LG
+  subscribe <cat> [<cat>...]            follow arXiv categories or archives, e.g. subscribe cs.DC cs.LG, or cs
   unsubscribe <cat> [<cat>...]          stop following categories
   keywords add|remove|set <terms>       comma separated; "quotes" keep a phrase; term^2 doubles its weight
   keywords clear                        remove every keyword
@@ -33,7 +33,33 @@ HELP_TODAY = """arxiv-bot commands (type them after /arxiv):
   stats                                 LLM calls, tokens, cost and summary cache hits, today and this month
   feed                                  the RSS feed address of this channel's papers
 React with the bookmark emoji on a paper to save it."""
-"""The help page as it was written by hand before the table: the derived page must stay byte for byte the same."""
+"""The help page in the text form (Slack; the console with its own last line)."""
+
+HELP_DISCORD = """arxiv-bot commands (type them after /arxiv):
+  help                                          this list
+  subscribe categories:<cat> [<cat>...]         follow categories or archives, e.g. categories:cs.DC cs.LG, or cs
+  unsubscribe categories:<cat> [<cat>...]       stop following categories
+  keywords action:add|remove|set terms:<terms>  comma separated; "quotes" keep a phrase; term^2 doubles its weight
+  keywords action:clear                         remove every keyword
+  exclude action:add|remove terms:<terms>       drop papers that mention these terms
+  exclude action:clear                          remove every exclude term
+  authors action:follow|unfollow name:<name>    papers by followed authors score higher
+  settings                                      show this channel's settings
+  set time:HH:MM [timezone:Area/City]           daily post time, Monday to Friday, e.g. time:09:30 timezone:Asia/Tokyo
+  set max:<1-50>                                papers per day
+  set min-score:<0-100>                         lowest score that gets posted
+  set cross:True|False                          include papers cross-listed into your categories
+  set language:<code>                           summary language, e.g. en, zh, de
+  digest-now                                    post today's papers now
+  preview                                       show what digest-now would post, without posting
+  summarize paper:<id or arXiv URL>             post one paper with its summary
+  saved                                         list the papers you saved
+  unsave paper:<id>                             forget a saved paper
+  stats                                         LLM calls, tokens, cost and summary cache hits, today and this month
+  feed                                          the RSS feed address of this channel's papers
+React with 🔖 or press Save on a paper card to save it."""
+"""The help page on Discord: the app-command form its users type (``tests/unit/test_discord_help.py`` checks each
+line against the real ``/arxiv`` command group)."""
 
 
 def parsed(text: str) -> cm.Command:
@@ -58,12 +84,19 @@ def rejected(text: str) -> Exception:
         ("/arxiv subscribe cs.DC", cm.Subscribe(("cs.DC",))),
         ("subscribe CS.dc, cs.LG cs.DC", cm.Subscribe(("cs.DC", "cs.LG"))),
         ("unsubscribe hep-th", cm.Unsubscribe(("hep-th",))),
+        ("subscribe cs", cm.Subscribe(("cs",))),
+        ("subscribe Math astro-ph", cm.Subscribe(("math", "astro-ph"))),
+        ("subscribe cs.DC,cs.LG", cm.Subscribe(("cs.DC", "cs.LG"))),
+        ("subscribe cs.DC,,cs.LG, cs.dc", cm.Subscribe(("cs.DC", "cs.LG"))),
+        ("unsubscribe cs,math", cm.Unsubscribe(("cs", "math"))),
         ('keywords add "speculative decoding"', cm.Keywords("add", (cm.WeightedTerm("speculative decoding"),))),
         (
             'keywords add RL, "MoE, sparse", LLM^2.5',
             cm.Keywords("add", (cm.WeightedTerm("RL"), cm.WeightedTerm("MoE, sparse"), cm.WeightedTerm("LLM", 2.5))),
         ),
         ("keywords set  a  b ,c", cm.Keywords("set", (cm.WeightedTerm("a b"), cm.WeightedTerm("c")))),
+        ("keywords add LLM ^ 2", cm.Keywords("add", (cm.WeightedTerm("LLM", 2.0),))),
+        ('keywords add "C^2 algebra"', cm.Keywords("add", (cm.WeightedTerm("C^2 algebra"),))),
         ("keywords clear", cm.Keywords("clear", ())),
         ("exclude add survey, review", cm.Exclude("add", ("survey", "review"))),
         ("exclude clear", cm.Exclude("clear", ())),
@@ -71,6 +104,9 @@ def rejected(text: str) -> Exception:
         ("settings", cm.ShowSettings()),
         ("set time 09:30", cm.SetTime("09:30", None)),
         ("set time 21:05 Asia/Shanghai", cm.SetTime("21:05", "Asia/Shanghai")),
+        ("set time 9:30", cm.SetTime("09:30", None)),
+        ("set time 7:05 europe/BERLIN", cm.SetTime("07:05", "Europe/Berlin")),
+        ("set time 0:00 utc", cm.SetTime("00:00", "UTC")),
         ("set max 25", cm.SetMax(25)),
         ("set min-score 2.5", cm.SetMinScore(2.5)),
         ("set cross ON", cm.SetCross(True)),
@@ -92,16 +128,23 @@ def test_parses(text: str, expected: cm.Command) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("subscribe", "no category given"),
         ("subscribe cs.FAKE", "'cs.FAKE' is not an arXiv category; did you mean"),
-        ("keywords", "unknown keywords action 'nothing'"),
+        ("subscribe maths", "'maths' is not an arXiv category; did you mean math,"),
         ("keywords add", "no terms given"),
         ("keywords add ,,", "no terms given"),
         ("keywords add LLM^0", "out of range"),
         ("keywords add LLM^11", "out of range"),
+        ("keywords add foo^-2", "bad weight in 'foo^-2': use term^w with w a number from 0.1 to 10, e.g. foo^2"),
+        ("keywords add foo^x", "bad weight in 'foo^x': use term^w with w a number from 0.1 to 10, e.g. foo^2"),
+        ("keywords add foo^0", "weight 0 is out of range: use term^w with w a number from 0.1 to 10, e.g. foo^2"),
+        ("keywords set RL, foo^", "bad weight in 'foo^'"),
+        ("keywords add foo^1e3", "bad weight in 'foo^1e3'"),
+        ("keywords add a^2^3", "bad weight in 'a^2^3'"),
         ("exclude set x", "unknown exclude action 'set'"),
         ("authors follow", "use authors follow|unfollow <name>"),
-        ("set", "set what?"),
+        ("authors like Ada", "use authors follow|unfollow <name>"),
+        ("summarize a b", "use summarize <arXiv id or URL>"),
+        ("unsave a b", "use unsave <arXiv id>"),
         ("set time 9am", "bad time '9am'"),
         ("set time 24:00", "bad time '24:00'"),
         ("set time 09:00 Nowhere/City", "unknown time zone"),
@@ -110,9 +153,7 @@ def test_parses(text: str, expected: cm.Command) -> None:
         ("set min-score nan", "min-score must be"),
         ("set colour red", "unknown setting 'colour'"),
         ("digest later", "use digest now"),
-        ("summarize", "use summarize <arXiv id or URL>"),
         ("summarize not-an-id", "not an arXiv id"),
-        ("unsave", "use unsave <arXiv id>"),
     ],
 )
 def test_bad_input_is_one_clear_line(text: str, message: str) -> None:
@@ -122,10 +163,56 @@ def test_bad_input_is_one_clear_line(text: str, message: str) -> None:
     assert "\n" not in str(err)
 
 
+@pytest.mark.parametrize(
+    ("zone", "suggested"),
+    [
+        ("berlin", "(did you mean Europe/Berlin?)"),
+        ("Berlin", "(did you mean Europe/Berlin?)"),
+        ("new york", None),  # two words: the zone is one word (a bad time line names both)
+        ("Europe/Berln", "(did you mean Europe/Berlin,"),
+        ("shanghai", "(did you mean Asia/Shanghai?)"),
+        ("America", "(did you mean America/New_York?)"),  # a region, a folder in tzdata: IsADirectoryError
+        ("Europe/../Berlin", None),  # ValueError in ZoneInfo
+        ("x" * 300, None),  # OSError (file name too long) in ZoneInfo
+        ("/etc/passwd", None),
+        ("Mars/Olympus", None),
+        ("Europe/Berlin/", None),
+    ],
+)
+def test_every_zone_mistake_is_the_one_line_refusal_with_the_right_form(zone: str, suggested: str | None) -> None:
+    err = rejected(f"set time 09:30 {zone}")
+    assert isinstance(err, UserInputError) and "\n" not in str(err) and len(str(err)) < 200
+    assert "set time 09:30 Europe/Berlin" in str(err)
+    if suggested is not None:
+        assert suggested in str(err)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("subscribe", "subscribe needs at least one category or archive, e.g. subscribe cs.DC cs.LG"),
+        ("subscribe , ,", "subscribe needs at least one category"),
+        ("unsubscribe", "unsubscribe needs at least one category"),
+        ("keywords", "keywords needs what to do: add, remove, set or clear"),
+        ("exclude", "exclude needs what to do: add, remove or clear"),
+        ("authors", "authors needs follow or unfollow and a name"),
+        ("set", "set needs a setting and its value"),
+        ("digest", "digest needs now: digest now"),
+        ("summarize", "summarize needs an arXiv id or URL, e.g. summarize 2601.00644"),
+        ("unsave", "unsave needs an arXiv id, e.g. unsave 2601.00644"),
+    ],
+)
+def test_a_command_without_its_arguments_is_answered_with_its_usage(text: str, message: str) -> None:
+    err = rejected(text)
+    assert isinstance(err, MissingArguments) and str(err).startswith(message)  # the service adds the usage lines
+
+
 def test_unknown_subcommand_is_named_and_labelled_other() -> None:
     command = prepare("/arxiv subscrbe cs.DC")
     assert isinstance(command.error, UnknownCommand)
-    assert str(command.error) == "unknown command 'subscrbe'."  # the service adds the platform's help page
+    # The service adds the platform's help page.
+    assert str(command.error) == "unknown command 'subscrbe' (did you mean subscribe?)"
+    assert str(rejected("frobnicate")) == "unknown command 'frobnicate'"
     assert command.spec is None and command.name == table.OTHER
     assert not command.slow and not command.mutating
 
@@ -134,12 +221,21 @@ def test_split_terms_keeps_quoted_commas() -> None:
     assert cp.split_terms('a, "b, c", “d e”,  f ') == ["a", "b, c", "d e", "f"]
 
 
-def test_help_is_derived_from_the_table_and_unchanged() -> None:
-    assert table.help_text() == HELP_TODAY
-    for platform in ("slack", "discord", "console", None):
-        assert table.help_text(platform) == HELP_TODAY  # one text form everywhere, until a row says otherwise
+def test_help_is_derived_from_the_table_in_each_platforms_own_syntax() -> None:
+    assert table.help_text() == table.help_text("slack") == HELP_TEXT
+    console = table.help_text("console").splitlines()
+    assert console[:-1] == HELP_TEXT.splitlines()[:-1]
+    assert console[-1] == "Type react N to save paper card #N, unreact N to unsave it."
+    assert table.help_text("discord") == HELP_DISCORD
     usages = [line.usage for command in table.COMMANDS for line in command.help]
-    assert [u.split()[0] for u in usages] == [line.split()[0] for line in HELP_TODAY.splitlines()[1:-1]]
+    assert [u.split()[0] for u in usages] == [line.split()[0] for line in HELP_TEXT.splitlines()[1:-1]]
+
+
+def test_a_commands_usage_is_its_lines_of_the_help_page() -> None:
+    keywords = table.find_command("keywords")
+    assert keywords is not None
+    assert table.usage_text(keywords) == "\n".join(HELP_TEXT.splitlines()[4:6])
+    assert table.usage_text(keywords, "discord").split() == " ".join(HELP_DISCORD.splitlines()[4:6]).split()
 
 
 def test_a_platform_help_override_replaces_only_that_platforms_lines() -> None:

@@ -27,6 +27,8 @@ ROW = re.compile(r"^\| `\[(\w+)\] (\w+)` \| `(ARXIVBOT_\w+)` \|", re.MULTILINE)
 REGENERATE = "run `.venv/bin/python scripts/config_reference.py --write` to refresh the README table"
 CODE_BLOCK = re.compile(r"^ *```[\w-]*\n(.*?)^ *```", re.MULTILINE | re.DOTALL)
 SHELL_CUT = {">", ">>", "|", "&&", ";", "2>"}
+ARXIV_BOT = ".venv/bin/arxiv-bot"
+"""How a fresh shell runs the command ``make run`` installs (nothing has put it on the PATH)."""
 COMPOSE_FLAGS = {"--rm", "-d", "--detach", "-f", "--follow", "-T", "--no-deps", "--build", "-i", "-t"}
 
 
@@ -57,7 +59,7 @@ def cli_invocations() -> Iterator[list[str]]:
     """The arguments of every ``arxiv-bot`` the README runs, directly or as the compose service's command."""
     services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     for words in command_lines():
-        if words[0] == "arxiv-bot":
+        if words[0] in ("arxiv-bot", ARXIV_BOT):
             yield words[1:]
         elif words[:2] == ["docker", "compose"]:
             verb, rest = words[2], words[3:]
@@ -128,6 +130,17 @@ def test_the_readme_opens_with_make_run_and_make_test_and_every_make_target_exis
             assert set(words[1:]) <= targets, words
         if words[0] == ".venv/bin/python":
             assert (ROOT / words[1]).is_file(), words
+
+
+def test_every_command_in_the_readme_runs_as_written_in_a_fresh_shell() -> None:
+    shown = list(command_lines())
+    bare = [" ".join(words) for words in shown if words[0] == "arxiv-bot"]
+    assert not bare, f"a fresh shell has no arxiv-bot on its PATH: write {ARXIV_BOT} in {bare}"
+    assert any(words[0] == ARXIV_BOT for words in shown)
+    for words in shown:
+        if words[0].startswith(".venv/bin/"):
+            assert words[0] == ARXIV_BOT or words[0] == ".venv/bin/python", words  # what pyproject installs
+    assert "Python 3.11 or newer" in README[: README.index("## ")]  # said up front, before the first section
 
 
 def test_the_backup_command_names_the_default_database_file() -> None:

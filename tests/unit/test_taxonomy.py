@@ -113,3 +113,30 @@ def test_category_name_of_unknown_code_suggests_close_ones() -> None:
 )
 def test_archive_of(code: str, archive: str) -> None:
     assert taxonomy.archive_of(code) == archive
+
+
+def test_archives_are_the_groups_of_dotted_categories() -> None:
+    archives = taxonomy.all_archives()
+    assert archives == (
+        "astro-ph", "cond-mat", "cs", "econ", "eess", "math", "nlin", "physics", "q-bio", "q-fin", "stat"
+    )  # fmt: skip
+    assert all(taxonomy.is_archive(a) and not taxonomy.is_category(a) for a in archives)
+    assert not any(taxonomy.is_archive(code) for code in ("cs.DC", "hep-th", "CS", "quant-ph", ""))
+    assert taxonomy.archive_categories("cs")[:2] == ("cs.AI", "cs.AR") and len(taxonomy.archive_categories("cs")) == 40
+    assert taxonomy.archive_categories("hep-th") == ()
+    covered = {c for a in archives for c in taxonomy.archive_categories(a)}
+    assert covered | set(STANDALONE) == set(taxonomy.all_categories())
+
+
+@pytest.mark.parametrize(
+    ("typed", "canonical"),
+    [("cs", "cs"), ("CS", "cs"), ("Astro-Ph", "astro-ph"), ("cs.dc", "cs.DC"), ("hep-th", "hep-th"),
+     ("maths", None), ("cs.", None), ("", None)],
+)  # fmt: skip
+def test_a_subscription_is_a_category_or_an_archive(typed: str, canonical: str | None) -> None:
+    assert taxonomy.subscription(typed) == canonical
+
+
+def test_closest_subscriptions_include_archives() -> None:
+    assert taxonomy.closest_subscriptions("maths")[0] == "math"
+    assert taxonomy.closest_subscriptions("cs.FAKE") == taxonomy.closest_categories("cs.FAKE")

@@ -1,0 +1,48 @@
+"""Help on Discord is the app-command form its users type: every line names a real ``/arxiv`` subcommand and its
+real options (and choices), and every subcommand and option is on the page."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, cast
+
+from discord import app_commands
+
+from adapters.discord.commands import ArxivCommands
+from bot.commands.table import help_text
+
+
+def subcommands() -> dict[str, app_commands.Command[Any, ..., Any]]:
+    group = ArxivCommands(bot=cast(Any, None))
+    return {c.name: c for c in group.commands if isinstance(c, app_commands.Command)}
+
+
+def help_lines() -> list[tuple[str, list[tuple[str, str]]]]:
+    """Each line of the Discord help page as (subcommand, [(option, value), ...])."""
+    lines = help_text("discord").splitlines()[1:-1]
+    usages = [re.split(r" {2,}", line.strip())[0] for line in lines]
+    return [(usage.split()[0], re.findall(r"([a-z][\w-]*):([^\s\]]+)", usage)) for usage in usages]
+
+
+def test_every_discord_help_line_is_a_real_subcommand_with_real_options_and_choices() -> None:
+    commands = subcommands()
+    for name, options in help_lines():
+        assert name in commands, f"/arxiv {name} is no Discord subcommand"
+        parameters = {p.display_name: p for p in commands[name].parameters}
+        assert {p for p, param in parameters.items() if param.required} <= {o for o, _ in options}
+        for option, value in options:
+            assert option in parameters, f"/arxiv {name} has no option {option}"
+            choices = [c.value for c in parameters[option].choices]
+            if choices:
+                assert set(value.split("|")) <= set(choices), f"{name} {option}: {value} not in {choices}"
+
+
+def test_every_discord_subcommand_and_option_is_on_the_help_page() -> None:
+    page = help_text("discord")
+    shown = {name for name, _ in help_lines()}
+    commands = subcommands()
+    assert shown == set(commands)
+    for name, command in commands.items():
+        for parameter in command.parameters:
+            assert f"{parameter.display_name}:" in page, f"/arxiv {name} {parameter.display_name} is not in help"
+    assert "digest now" not in page and "set time HH:MM" not in page  # no text-form syntax on Discord
