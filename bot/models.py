@@ -403,3 +403,55 @@ class UsageReport:
     month: UsageTotals
     model: str
     daily_budget_usd: float
+
+
+class SignalKind(enum.StrEnum):
+    """How a channel told the ranker what it thinks of a paper."""
+
+    SAVE = "save"
+    """A 🔖 reaction or the Save button (positive; the saves table)."""
+    LIKE = "like"
+    """``/arxiv like`` or ``arxiv-bot import`` (positive: the channel's taste)."""
+    DOWN = "down"
+    """A 👎 reaction or the "Not for us" button (negative)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelSignals:
+    """Everything one channel's people told the ranker, as arXiv ids (unversioned), oldest first."""
+
+    positives: tuple[str, ...] = ()
+    negatives: tuple[str, ...] = ()
+    changed_at: datetime | None = None
+    """When a signal was last added or removed; None when the channel has none."""
+    ranking_enabled: bool = True
+    """False after ``/arxiv ranking off``: rank by keywords only."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PickExplanation:
+    """Why the ranker placed a paper where it did, for cards and ``/arxiv why``."""
+
+    arxiv_id: str
+    mode: str
+    """"keywords" (not enough signals yet, or ranking off) or "learned"."""
+    score: float
+    matched_keywords: tuple[str, ...] = ()
+    top_terms: tuple[str, ...] = ()
+    """Terms of the paper that pushed the learned score up most."""
+    nearest_liked_title: str | None = None
+    """Title of the paper the channel liked that is most similar to this one."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RankingStatus:
+    """What ``/arxiv ranking`` shows for a channel."""
+
+    mode: str
+    """"keywords", "learned" or "off"."""
+    positives: int
+    negatives: int
+    min_positives: int
+    last_fit_at: datetime | None = None
+    quality_ap: float | None = None
+    """AP of a time split over the channel's own signals, when it has enough of them."""

@@ -9,14 +9,17 @@ from typing import Protocol
 from bot.models import (
     ChannelRecord,
     ChannelRef,
+    ChannelSignals,
     Delivery,
     DeliveryMark,
     Listing,
     MessageRef,
     Paper,
     PaperCard,
+    PickExplanation,
     PostedPaper,
     PostKey,
+    RankingStatus,
     Reply,
     Rule,
     RuleKind,
@@ -333,4 +336,28 @@ class UsageReports(Protocol):
 
     async def report(self) -> UsageReport:
         """Today's and this month's (UTC) usage, every model together, with the model and the budget."""
+        ...
+
+
+class SignalReader(Protocol):
+    """Reads what a channel's people told the ranker (saves, likes, imports, 👎)."""
+
+    async def channel_signals(self, channel_id: int) -> ChannelSignals:
+        """The channel's positives and negatives, oldest first, and whether learning is on."""
+        ...
+
+
+class ChannelRanking(Protocol):
+    """The learned ranker as commands see it: explanations and status, never a fit on the caller's time."""
+
+    async def explain(self, record: ChannelRecord, paper: Paper) -> PickExplanation:
+        """Why this paper would be ranked where it is for this channel (picked or not)."""
+        ...
+
+    async def status(self, record: ChannelRecord) -> RankingStatus:
+        """The channel's ranking mode, signal counts, last fit and own quality."""
+        ...
+
+    def signals_changed(self, channel_id: int) -> None:
+        """Note that a channel's signals changed: refit later (debounced), never now."""
         ...
