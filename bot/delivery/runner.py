@@ -27,14 +27,13 @@ from bot.models import (
     PostFailed,
     PostKey,
     PostUnconfirmed,
-    RuleKind,
     ScoredPaper,
     ThreadPosted,
     ThreadSending,
     ThreadSummary,
 )
 from bot.ports import Clock, DigestLedger, DigestLog, Papers, PaperSource, Publisher, Summarizer
-from bot.ranking.keywords import ChannelProfile, KeywordRule, score_papers
+from bot.ranking.keywords import profile_of, score_papers
 from bot.summarizers.extractive import summary_run
 
 log = logging.getLogger(__name__)
@@ -74,21 +73,6 @@ class ThreadJob:
     paper: Paper
     parent: MessageRef
     language: str
-
-
-def profile_of(record: ChannelRecord, *, author_bonus: float) -> ChannelProfile:
-    """The scorer's view of a channel."""
-    return ChannelProfile(
-        channel=record.ref,
-        categories=frozenset(record.categories),
-        include=tuple(KeywordRule(term=r.term, weight=r.weight) for r in record.terms(RuleKind.INCLUDE)),
-        exclude=tuple(r.term for r in record.terms(RuleKind.EXCLUDE)),
-        authors=tuple(r.term for r in record.terms(RuleKind.AUTHOR)),
-        include_cross=record.include_cross,
-        max_papers=record.max_papers,
-        min_score=record.min_score,
-        author_bonus=author_bonus,
-    )
 
 
 class DigestRunner:
