@@ -21,6 +21,7 @@ from bot.store.ledger import DeliveryLedger
 from bot.store.migrations import upgrade_database
 from bot.store.papers import PaperStore
 from bot.store.saves import SaveStore
+from bot.store.signals import SignalStore
 from bot.store.summaries import SummaryStore, UsageStore
 from bot.summarizers.extractive import ExtractiveSummarizer
 from bot.summarizers.llm import LlmSummarizer
@@ -37,6 +38,7 @@ class Services:
     papers: PaperStore
     ledger: DeliveryLedger
     saves: SaveStore
+    signals: SignalStore
     summaries: SummaryStore
     summarizer: Summarizer
     router: PublisherRouter
@@ -141,6 +143,7 @@ def build_services(
     papers = PaperStore(database=database)
     ledger = DeliveryLedger(database=database)
     saves = SaveStore(database=database)
+    signals = SignalStore(database=database)
     arxiv_http = build_arxiv_http(settings, on_retry=on_arxiv_retry)
     source = source or build_source(settings, http=arxiv_http)
     usage = UsageStore(database=database, model=settings.llm.model, daily_budget_usd=settings.llm.daily_budget_usd)
@@ -189,6 +192,7 @@ def build_services(
         papers=papers,
         ledger=ledger,
         saves=saves,
+        signals=signals,
         summaries=summaries,
         summarizer=summarizer,
         router=router,

@@ -416,6 +416,19 @@ class SignalKind(enum.StrEnum):
     """A 👎 reaction or the "Not for us" button (negative)."""
 
 
+class SignalSource(enum.StrEnum):
+    """Where a stored like or 👎 came from (one row per source and person: removing a reaction keeps a button)."""
+
+    REACTION = "reaction"
+    """A 👎 reaction on a card (the console's ``react N 👎``)."""
+    BUTTON = "button"
+    """The "Not for us" button on a card (the console's ``down N``)."""
+    LIKE = "like"
+    """``/arxiv like``."""
+    IMPORT = "import"
+    """``arxiv-bot import``."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChannelSignals:
     """Everything one channel's people told the ranker, as arXiv ids (unversioned), oldest first."""

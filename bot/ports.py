@@ -25,6 +25,7 @@ from bot.models import (
     RuleKind,
     SavedPaper,
     ScoredPaper,
+    SignalSource,
     StoredSummary,
     SummaryKey,
     ThreadSummary,
@@ -344,6 +345,39 @@ class SignalReader(Protocol):
 
     async def channel_signals(self, channel_id: int) -> ChannelSignals:
         """The channel's positives and negatives, oldest first, and whether learning is on."""
+        ...
+
+
+class SignalRecorder(Protocol):
+    """Writes what a channel's people tell the ranker: 👎 given and taken back, papers liked or imported."""
+
+    async def record_down(self, *, channel_id: int, arxiv_id: str, user_id: str, source: SignalSource) -> bool:
+        """Mark a paper not relevant for the channel; False (the first one kept) if this person already did so
+        from this source. An unknown channel id is a ``StoreError``."""
+        ...
+
+    async def remove_down(self, *, channel_id: int, arxiv_id: str, user_id: str, source: SignalSource) -> bool:
+        """Take back this person's 👎 from this source; False if there was none."""
+        ...
+
+    async def record_likes(
+        self, *, channel_id: int, arxiv_ids: Sequence[str], user_id: str, source: SignalSource
+    ) -> int:
+        """Add papers to the channel's taste (repeats kept once); returns how many were new for this person and
+        source. An unknown channel id is a ``StoreError`` and stores nothing."""
+        ...
+
+
+class RankingControls(Protocol):
+    """The switches of a channel's learned ranking."""
+
+    async def reset_signals(self, channel_id: int) -> None:
+        """Forget what the channel taught the ranker: likes, imports and 👎 go, saves made so far stop counting
+        (they stay saved); keywords and settings are kept."""
+        ...
+
+    async def set_ranking_enabled(self, channel_id: int, enabled: bool) -> None:
+        """Switch the learned ranking on or off for a channel; an unknown channel id changes nothing."""
         ...
 
 
