@@ -100,7 +100,7 @@ async def test_console_help_and_saved_say_react_n_the_consoles_way_of_saving(
 ) -> None:
     code, out, err = await run_bot("/arxiv help\n/arxiv saved\n/arxiv keywords\n", bot_env(tmp_path, arxiv), "console")
     assert code == 0, err
-    assert "Type react N to save paper card #N, unreact N to unsave it." in out
+    assert "Type react N to save paper card #N, unreact N to unsave it; down N" in out
     assert "You have no saved papers: type react N to save card #N" in out
     assert "bookmark emoji" not in out
     assert "Keywords needs what to do: add, remove, set or clear\n  keywords add|remove|set <terms>" in out
