@@ -14,7 +14,7 @@ from bot.delivery.router import PublisherRouter
 from bot.delivery.runner import DigestRunner
 from bot.delivery.scheduler import DigestScheduler
 from bot.models import ChannelDefaults
-from bot.ports import ChannelRanking, Clock, PaperSource, Summarizer
+from bot.ports import ChannelRanking, Clock, PaperLookup, PaperSource, Summarizer
 from bot.ranking.service import LearnedRanking
 from bot.store.channels import ChannelStore
 from bot.store.database import Database, create_engine, sqlite_path
@@ -41,6 +41,8 @@ class Services:
     saves: SaveStore
     signals: SignalStore
     ranking: ChannelRanking
+    lookup: PaperLookup
+    """Many papers at once (the export API in batches), for likes and imports."""
     summaries: SummaryStore
     summarizer: Summarizer
     router: PublisherRouter
@@ -203,6 +205,7 @@ def build_services(
         saves=saves,
         signals=signals,
         ranking=ranking,
+        lookup=lookup,
         summaries=summaries,
         summarizer=summarizer,
         router=router,
