@@ -62,6 +62,13 @@ async def reaction_handled(adapter: DiscordAdapter, fire: Any) -> Reply | None:
     return reply  # type: ignore[no-any-return]
 
 
+async def llm_digest(discord_fake: FakeDiscord) -> None:
+    """The channel follows cs.DC with keyword LLM and gets today's digest."""
+    await discord_fake.run("subscribe", {"categories": "cs.DC"})
+    await discord_fake.run("keywords", {"action": "add", "terms": "LLM"})
+    await discord_fake.run("digest-now")
+
+
 def embed_text(message: dict[str, Any]) -> str:
     """All embed descriptions of a message."""
     return "\n".join(e.get("description", "") for e in message["embeds"])
@@ -189,9 +196,7 @@ async def test_bad_input_gets_one_ephemeral_line(bot: DiscordAdapter, discord_fa
 async def test_a_reaction_removed_unsaves_and_other_reactions_are_ignored(
     bot: DiscordAdapter, discord_fake: FakeDiscord, services: Services
 ) -> None:
-    await discord_fake.run("subscribe", {"categories": "cs.DC"})
-    await discord_fake.run("keywords", {"action": "add", "terms": "LLM"})
-    await discord_fake.run("digest-now")
+    await llm_digest(discord_fake)
     card = discord_fake.cards()[0]
     thread_message = discord_fake.thread_of(card["id"])[0]
 
@@ -213,9 +218,7 @@ async def test_the_save_button_works_after_a_restart(
     env = {"DISCORD_TOKEN": discord_fake.token}
     first = await attach_discord(services, settings=settings, env=env)
     await first.wait_ready(5)
-    await discord_fake.run("subscribe", {"categories": "cs.DC"})
-    await discord_fake.run("keywords", {"action": "add", "terms": "LLM"})
-    await discord_fake.run("digest-now")
+    await llm_digest(discord_fake)
     await first.aclose()
 
     second = await attach_discord(services, settings=settings, env=env)
@@ -244,9 +247,7 @@ async def negatives(services: Services) -> tuple[str, ...]:
 async def test_a_thumbs_down_reaction_records_a_negative_and_removing_it_takes_it_back(
     bot: DiscordAdapter, discord_fake: FakeDiscord, services: Services
 ) -> None:
-    await discord_fake.run("subscribe", {"categories": "cs.DC"})
-    await discord_fake.run("keywords", {"action": "add", "terms": "LLM"})
-    await discord_fake.run("digest-now")
+    await llm_digest(discord_fake)
     card = discord_fake.cards()[0]
     versioned = card["embeds"][0]["url"].rsplit("/", 1)[1]
     marked = await reaction_handled(bot, lambda: discord_fake.react(card["id"], emoji="👎"))
@@ -268,9 +269,7 @@ async def test_the_not_for_us_button_records_a_negative_after_a_restart_and_togg
     env = {"DISCORD_TOKEN": discord_fake.token}
     first = await attach_discord(services, settings=settings, env=env)
     await first.wait_ready(5)
-    await discord_fake.run("subscribe", {"categories": "cs.DC"})
-    await discord_fake.run("keywords", {"action": "add", "terms": "LLM"})
-    await discord_fake.run("digest-now")
+    await llm_digest(discord_fake)
     await first.aclose()
 
     second = await attach_discord(services, settings=settings, env=env)
@@ -296,9 +295,7 @@ async def test_the_not_for_us_button_records_a_negative_after_a_restart_and_togg
 async def test_like_why_and_ranking_run_as_discord_subcommands(
     bot: DiscordAdapter, discord_fake: FakeDiscord, services: Services
 ) -> None:
-    await discord_fake.run("subscribe", {"categories": "cs.DC"})
-    await discord_fake.run("keywords", {"action": "add", "terms": "LLM"})
-    await discord_fake.run("digest-now")
+    await llm_digest(discord_fake)
     card = discord_fake.cards()[0]
     arxiv_id = card["embeds"][0]["url"].rsplit("/", 1)[1].rsplit("v", 1)[0]
     liked = await discord_fake.run("like", {"papers": arxiv_id}, user=MEMBER)

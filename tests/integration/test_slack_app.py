@@ -148,6 +148,23 @@ def paper_id(card: SlackCall) -> str:
     return str(next(e["value"] for e in actions["elements"] if e["action_id"] == "arxiv_save"))
 
 
+def button_click(slack: FakeSlack, card: SlackCall, action_id: str, *, trigger_id: str) -> dict[str, Any]:
+    """The interactivity payload of U2 clicking one of a card's buttons."""
+    return {
+        "type": "block_actions",
+        "team": {"id": TEAM, "domain": "fakelab"},
+        "user": {"id": "U2", "username": "bob", "team_id": TEAM},
+        "api_app_id": "A1",
+        "token": "deprecated-verification-token",
+        "trigger_id": trigger_id,
+        "channel": {"id": "C1", "name": "papers"},
+        "container": {"type": "message", "message_ts": card.answer["ts"], "channel_id": "C1"},
+        "message": {"ts": card.answer["ts"], "type": "message"},
+        "response_url": slack.response_url(action_id),
+        "actions": [{"type": "button", "action_id": action_id, "block_id": "b", "value": paper_id(card)}],
+    }
+
+
 async def subscribe_dc_llm(client: SlackClient) -> None:
     """The channel follows cs.DC with keyword LLM."""
     assert "Subscribed to cs.DC" in await client.run("subscribe cs.DC", "sub")
@@ -310,21 +327,7 @@ async def test_save_button_saves_once_and_confirms_ephemerally(
         await subscribe_dc_llm(client)
         await client.run("digest now", "digest")
         card = cards(slack)[0]
-        click = {
-            "type": "block_actions",
-            "team": {"id": TEAM, "domain": "fakelab"},
-            "user": {"id": "U2", "username": "bob", "team_id": TEAM},
-            "api_app_id": "A1",
-            "token": "deprecated-verification-token",
-            "trigger_id": "1.2.3",
-            "channel": {"id": "C1", "name": "papers"},
-            "container": {"type": "message", "message_ts": card.answer["ts"], "channel_id": "C1"},
-            "message": {"ts": card.answer["ts"], "type": "message"},
-            "response_url": slack.response_url("click"),
-            "actions": [
-                {"type": "button", "action_id": "arxiv_save", "block_id": "b", "value": paper_id(card)},
-            ],
-        }
+        click = button_click(slack, card, "arxiv_save", trigger_id="1.2.3")
         assert await client.click(click) == 200
         # A second click is a new request (its own trigger_id); an identical body would be a replay, ignored.
         assert await client.click({**click, "trigger_id": "1.2.4"}) == 200
@@ -379,19 +382,7 @@ async def test_the_not_for_us_button_records_a_negative_and_a_second_press_takes
             if e["action_id"] == "arxiv_down"
         ]
         assert button["text"]["text"] == "Not for us" and button["value"] == paper_id(card)
-        click = {
-            "type": "block_actions",
-            "team": {"id": TEAM, "domain": "fakelab"},
-            "user": {"id": "U2", "username": "bob", "team_id": TEAM},
-            "api_app_id": "A1",
-            "token": "deprecated-verification-token",
-            "trigger_id": "2.2.3",
-            "channel": {"id": "C1", "name": "papers"},
-            "container": {"type": "message", "message_ts": card.answer["ts"], "channel_id": "C1"},
-            "message": {"ts": card.answer["ts"], "type": "message"},
-            "response_url": slack.response_url("down"),
-            "actions": [{"type": "button", "action_id": "arxiv_down", "block_id": "b", "value": paper_id(card)}],
-        }
+        click = button_click(slack, card, "arxiv_down", trigger_id="2.2.3")
         assert await client.click(click) == 200
         await slack.wait_for(lambda: len(slack.calls_to("chat.postEphemeral")) == 1)
         assert await channel_negatives(runtime) == (paper_id(card).rsplit("v", 1)[0],)
