@@ -14,7 +14,8 @@ from bot.delivery.router import PublisherRouter
 from bot.delivery.runner import DigestRunner
 from bot.delivery.scheduler import DigestScheduler
 from bot.models import ChannelDefaults
-from bot.ports import Clock, PaperSource, Summarizer
+from bot.ports import ChannelRanking, Clock, PaperSource, Summarizer
+from bot.ranking.service import LearnedRanking
 from bot.store.channels import ChannelStore
 from bot.store.database import Database, create_engine, sqlite_path
 from bot.store.ledger import DeliveryLedger
@@ -39,6 +40,7 @@ class Services:
     ledger: DeliveryLedger
     saves: SaveStore
     signals: SignalStore
+    ranking: ChannelRanking
     summaries: SummaryStore
     summarizer: Summarizer
     router: PublisherRouter
@@ -144,8 +146,12 @@ def build_services(
     ledger = DeliveryLedger(database=database)
     saves = SaveStore(database=database)
     signals = SignalStore(database=database)
+    ranking = LearnedRanking(
+        signals=signals, min_positives=settings.ranking.min_positives, author_bonus=c.author_bonus
+    )
     arxiv_http = build_arxiv_http(settings, on_retry=on_arxiv_retry)
     source = source or build_source(settings, http=arxiv_http)
+    lookup = source if isinstance(source, ArxivClient) else build_source(settings, http=arxiv_http)
     usage = UsageStore(database=database, model=settings.llm.model, daily_budget_usd=settings.llm.daily_budget_usd)
     summaries = SummaryStore(database=database)
     summarizer = summarizer or build_summarizer(settings, summaries=summaries, usage=usage, arxiv_http=arxiv_http)
@@ -179,6 +185,9 @@ def build_services(
             source=source,
             summarizer=summarizer,
             publisher=router,
+            signals=signals,
+            ranking=ranking,
+            lookup=lookup,
             usage=usage,
         ),
         on_schedule_change=scheduler.channel_changed if settings.scheduler.enabled else None,
@@ -193,6 +202,7 @@ def build_services(
         ledger=ledger,
         saves=saves,
         signals=signals,
+        ranking=ranking,
         summaries=summaries,
         summarizer=summarizer,
         router=router,

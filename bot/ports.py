@@ -45,6 +45,15 @@ class PaperSource(Protocol):
         ...
 
 
+class PaperLookup(Protocol):
+    """Many papers by id at once (arXiv's export API with many ids per request), for likes and imports."""
+
+    async def lookup_many(self, arxiv_ids: Sequence[str]) -> list[Paper]:
+        """The newest version of each paper arXiv has among these unversioned ids, in the order asked; ids it does
+        not know are left out. Raises ``SourceError`` when arXiv does not answer."""
+        ...
+
+
 class Publisher(Protocol):
     """Where posts go: one platform's channels."""
 
@@ -387,6 +396,10 @@ class RankingControls(Protocol):
     async def set_ranking_enabled(self, channel_id: int, enabled: bool) -> None:
         """Switch the learned ranking on or off for a channel; an unknown channel id changes nothing."""
         ...
+
+
+class ChannelSignalStore(SignalReader, SignalRecorder, RankingControls, Protocol):
+    """The signal roles the command handlers and the import use, together."""
 
 
 class ChannelRanking(Protocol):

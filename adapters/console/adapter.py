@@ -10,6 +10,7 @@ from typing import TextIO
 
 from adapters.console.render import (
     CommandLine,
+    NotForUs,
     Reaction,
     Unknown,
     render_card,
@@ -29,7 +30,8 @@ CONSOLE_CHANNEL = ChannelRef("console", "local", "console")
 CONSOLE_USER = "you"
 BANNER = (
     "arxiv-bot console. Type /arxiv help for commands, 'react N' to save card #N (🔖), 'unreact N' to unsave,\n"
-    "Ctrl-D to quit. Try: /arxiv subscribe cs.DC  then  /arxiv keywords add LLM  then  /arxiv digest now"
+    "'down N' (or 'react N 👎') if card #N is not for this channel, Ctrl-D to quit.\n"
+    "Try: /arxiv subscribe cs.DC  then  /arxiv keywords add LLM  then  /arxiv digest now"
 )
 
 
@@ -150,14 +152,18 @@ class ConsoleChat:
             case CommandLine(text):
                 ctx = CommandContext(channel=CONSOLE_CHANNEL, user_id=CONSOLE_USER, user_name=CONSOLE_USER)
                 reply = await self._commands.execute(ctx, self._commands.prepare(text))
-            case Reaction(number, added):
+            case Reaction(number, added, kind):
                 ref = self._publisher.cards.get(number)
                 result = (
                     None
                     if ref is None
-                    else await self._commands.react(message=ref, user_id=CONSOLE_USER, added=added)
+                    else await self._commands.react(message=ref, user_id=CONSOLE_USER, added=added, kind=kind)
                 )
                 reply = result or Reply(text=f"There is no paper card #{number} to react to")
+            case NotForUs(number):
+                ref = self._publisher.cards.get(number)
+                result = None if ref is None else await self._commands.not_for_us(message=ref, user_id=CONSOLE_USER)
+                reply = result or Reply(text=f"There is no paper card #{number} to mark")
             case Unknown(text):
                 reply = Reply(text=f"Not a command: {text!r}; commands start with /arxiv (try /arxiv help)")
             case None:

@@ -22,7 +22,7 @@ import discord
 from bot.arxiv import taxonomy
 from bot.delivery.cards import shorten
 from bot.errors import UserInputError
-from bot.models import ChannelRef, MessageRef, PaperCard, ThreadSummary
+from bot.models import ChannelRef, MessageRef, PaperCard, SignalKind, ThreadSummary
 
 PLATFORM = "discord"
 CONTENT_LIMIT = 2000
@@ -37,6 +37,8 @@ TLDR_LIMIT = 1000
 CHOICES_LIMIT = 25
 CHOICE_TEXT_LIMIT = 100
 SAVE_ID_PREFIX = "arxiv-save:"
+DOWN_ID_PREFIX = "arxiv-down:"
+DOWN_EMOJI = "👎"
 
 ARCHIVE_COLOURS: Mapping[str, int] = {
     "cs": 0x2F6FDE,
@@ -343,8 +345,12 @@ def to_commands(data: CommandPayload) -> list[str]:
             return _set_commands(values)
         case "digest-now":
             return ["digest now"]
-        case "summarize" | "unsave":
+        case "summarize" | "unsave" | "why":
             return [f"{name} {_text(values, 'paper')}".strip()]
+        case "like":
+            return [f"like {_text(values, 'papers')}".strip()]
+        case "ranking":
+            return [f"ranking {_text(values, 'action').replace('-', ' ')}".strip()]
         case "settings" | "preview" | "saved" | "help" | "stats" | "feed":
             return [name]
     raise UserInputError(f"unknown command {name!r}: see /arxiv help")
@@ -391,11 +397,15 @@ def channel_ref(guild_id: int | str, channel_id: int | str) -> ChannelRef:
     return ChannelRef(PLATFORM, str(guild_id), str(channel_id))
 
 
+_SKIN_TONES = re.compile("[\U0001f3fb-\U0001f3ff]")
+
+
 def _emoji_key(text: str) -> str:
-    return text.replace("\ufe0f", "").strip()
+    # Without the emoji presentation selector and skin tones: 👎🏽 is a 👎.
+    return _SKIN_TONES.sub("", text.replace("\ufe0f", "")).strip()
 
 
-def save_target(
+def reaction_target(
     *,
     emoji: str,
     emoji_name: str | None,
@@ -405,20 +415,30 @@ def save_target(
     message_id: int,
     user_id: int,
     bot_id: int | None,
-) -> MessageRef | None:
-    """The card message a reaction saves or unsaves, or None when the reaction is not a save."""
+) -> tuple[MessageRef, SignalKind] | None:
+    """The card message a reaction is on and what it says (the save emoji: save; 👎: not for us), or None when
+    the reaction is neither (or is ours, or outside a server)."""
     if guild_id is None or user_id == bot_id:
         return None
-    wanted = _emoji_key(save_emoji)
-    if _emoji_key(emoji) != wanted and _emoji_key(emoji_name or "") != wanted:
+    given = {_emoji_key(emoji), _emoji_key(emoji_name or "")}
+    if _emoji_key(save_emoji) in given:
+        kind = SignalKind.SAVE
+    elif DOWN_EMOJI in given:
+        kind = SignalKind.DOWN
+    else:
         return None
-    return MessageRef(channel_ref(guild_id, channel_id), str(message_id))
+    return MessageRef(channel_ref(guild_id, channel_id), str(message_id)), kind
 
 
 def save_custom_id(versioned_id: str, key: str | None = None) -> str:
     """The custom_id of a card's Save button (at most 100 chars): ``arxiv-save:<paper>``, then ``/<key>`` when the
     card has a post key, so a card can be found by its key in the channel's history (nonces are not kept there)."""
     return (SAVE_ID_PREFIX + versioned_id + (f"/{key}" if key else ""))[:100]
+
+
+def down_custom_id(versioned_id: str, key: str | None = None) -> str:
+    """The custom_id of a card's "Not for us" button: ``arxiv-down:<paper>``, then ``/<key>`` as the Save button."""
+    return (DOWN_ID_PREFIX + versioned_id + (f"/{key}" if key else ""))[:100]
 
 
 def carries_key(custom_ids: Iterable[str], key: str) -> bool:

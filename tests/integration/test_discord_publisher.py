@@ -271,8 +271,10 @@ async def test_every_digest_message_carries_its_ledger_key_as_an_enforced_nonce(
         message = next(m for m in discord_fake.cards() if m["embeds"][0]["footer"] == footer)
         key = keys[message["id"]]
         assert key is not None and request.body["nonce"] == key and request.body["enforce_nonce"] is True
-        [button] = request.body["components"][0]["components"]
-        assert button["custom_id"].endswith(f"/{key}")
+        save, down = request.body["components"][0]["components"]
+        assert save["custom_id"].startswith("arxiv-save:") and save["custom_id"].endswith(f"/{key}")
+        assert down["custom_id"].startswith("arxiv-down:") and down["custom_id"].endswith(f"/{key}")
+        assert down["label"] == "Not for us"
         [part] = [r for r in discord_fake.requests_to("POST", rf"/channels/{message['id']}/messages")]
         assert part.body["nonce"] == f"{key}.0" and part.body["enforce_nonce"] is True
 
