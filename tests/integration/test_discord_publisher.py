@@ -362,8 +362,9 @@ async def test_each_digest_card_is_edited_once_to_show_its_tldr_and_keeps_its_sa
     assert record is not None and await services.ledger.unfinished(record.id) == []
     keys = {row.message_id: row.key for row in await services.ledger.posted_since(record.id)}
     for card in cards:
-        [button] = card["components"][0]["components"]  # the edit left the Save button as it was
-        assert button["custom_id"].endswith(f"/{keys[card['id']]}")
+        save, down = card["components"][0]["components"]  # the edit left the buttons as they were
+        assert save["custom_id"].startswith("arxiv-save:") and down["custom_id"].startswith("arxiv-down:")
+        assert save["custom_id"].endswith(f"/{keys[card['id']]}") and down["custom_id"].endswith(f"/{keys[card['id']]}")
     again = await discord_fake.run("digest-now")
     assert again.text.startswith("Nothing new to post") and len(discord_fake.edits) == posted
 
