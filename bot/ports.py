@@ -75,6 +75,14 @@ class Publisher(Protocol):
         """
         ...
 
+    async def update_card(self, card: PaperCard, *, message: MessageRef, key: PostKey | None = None) -> None:
+        """Show ``card`` (now with its ``tldr``) in place of the card posted as ``message``; never posts a message.
+
+        Repeating it changes nothing. ``PublishError`` when it did not happen (``PublishOutcomeUnknown`` when it
+        may have), ``PublishRefused`` when the platform will not take it (the message is gone, no access).
+        """
+        ...
+
     async def send_reply(self, reply: Reply, *, channel: ChannelRef, user_id: str | None) -> None:
         """Send a command reply outside an interaction (ephemeral to ``user_id`` when set)."""
         ...

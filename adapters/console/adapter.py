@@ -14,6 +14,7 @@ from adapters.console.render import (
     Reaction,
     Unknown,
     render_card,
+    render_card_update,
     render_reply,
     render_thread,
     to_input,
@@ -21,6 +22,7 @@ from adapters.console.render import (
 from bot.arxiv.http import RetryNotice
 from bot.commands.service import CommandService
 from bot.delivery.thread_parts import post_parts
+from bot.errors import PublishRefused
 from bot.models import ChannelRef, CommandContext, MessageRef, PaperCard, PostKey, Reply, ThreadSummary
 from bot.ports import ThreadJournal
 
@@ -88,6 +90,14 @@ class ConsolePublisher:
         self.cards[self._count] = ref
         self._print(render_card(card, self._count))
         return ref
+
+    async def update_card(self, card: PaperCard, *, message: MessageRef, key: PostKey | None = None) -> None:
+        """Reprint a card's title under its number with what changed, its TL;DR (a terminal cannot change what it
+        printed)."""
+        number = next((n for n, ref in self.cards.items() if ref == message), None)
+        if number is None:
+            raise PublishRefused(f"{message.message_id} is not a card this console printed")
+        self._print(render_card_update(card, number))
 
     async def post_thread(
         self, summary: ThreadSummary, *, parent: MessageRef, journal: ThreadJournal | None = None

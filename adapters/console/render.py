@@ -97,8 +97,18 @@ def render_card(card: PaperCard, number: int) -> str:
         f"{INDENT}{p.abs_url}  PDF: {p.pdf_url}",
         _wrap(card.teaser, INDENT),
     ]
+    if card.tldr and card.tldr.strip():
+        lines.append(_wrap(f"TL;DR: {card.tldr}", INDENT))
     if card.requested_by:
         lines.append(f"{INDENT}(requested by {clean(card.requested_by)})")
+    return "\n".join(lines)
+
+
+def render_card_update(card: PaperCard, number: int) -> str:
+    """An updated card, reprinted: its number and title, and its TL;DR."""
+    lines = [f"[#{number}, updated] {clean(card.paper.title)}"]
+    if card.tldr and card.tldr.strip():
+        lines.append(_wrap(f"TL;DR: {card.tldr}", INDENT))
     return "\n".join(lines)
 
 

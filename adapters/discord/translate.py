@@ -32,6 +32,8 @@ FIELD_LIMIT = 1024
 MESSAGE_EMBED_LIMIT = 6000
 EMBEDS_PER_MESSAGE = 10
 THREAD_NAME_LIMIT = 100
+TLDR_LIMIT = 1000
+"""Characters of the TL;DR shown on a card (the whole summary is in its thread)."""
 CHOICES_LIMIT = 25
 CHOICE_TEXT_LIMIT = 100
 SAVE_ID_PREFIX = "arxiv-save:"
@@ -214,9 +216,12 @@ def _categories_line(card: PaperCard) -> str:
 
 
 def to_embed(card: PaperCard) -> discord.Embed:
-    """The embed of one paper card: linked title, teaser, authors / categories / score / matched fields."""
+    """The embed of one paper card: linked title, teaser, its TL;DR once the summary is ready, authors /
+    categories / score / matched fields."""
     p = card.paper
     lines = [escape(card.teaser), f"[abs]({p.abs_url}) · [PDF]({p.pdf_url})"]
+    if card.tldr and card.tldr.strip():
+        lines.insert(1, f"**TL;DR** {fit(card.tldr, TLDR_LIMIT)}")
     if card.requested_by:
         lines.append(f"-# requested by {fit(card.requested_by, 80)}")
     embed = discord.Embed(

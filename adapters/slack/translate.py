@@ -195,8 +195,8 @@ def card_text(card: PaperCard) -> str:
 
 
 def to_blocks(card: PaperCard, *, with_actions: bool = True) -> list[Block]:
-    """A paper card: linked title, authors, category and score line, teaser, and the PDF, Save and Not for us
-    buttons."""
+    """A paper card: linked title, authors, category and score line, teaser, its TL;DR once the summary is ready,
+    and the PDF, Save and Not for us buttons."""
     p = card.paper
     meta = [p.primary_category + (" (cross-list)" if card.is_cross_list else ""), p.versioned_id]
     meta.append(f"score {card.score:g}")
@@ -213,6 +213,8 @@ def to_blocks(card: PaperCard, *, with_actions: bool = True) -> list[Block]:
     ]
     if card.teaser.strip():
         blocks.append({"type": "section", "text": plain(fit(card.teaser, SECTION_LIMIT))})
+    if card.tldr and card.tldr.strip():
+        blocks.append({"type": "section", "text": plain(fit(f"TL;DR: {card.tldr}", SECTION_LIMIT))})
     if with_actions:
         blocks.append(
             {

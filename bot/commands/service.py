@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.arxiv import taxonomy
 from bot.commands import model as cm
@@ -519,6 +519,11 @@ class CommandService:
         await self._p.ledger.record_card(record.id, ref.message_id, paper)
         summary = await self._p.summarizer.summarize(paper, language=record.language)
         await self._p.publisher.post_thread(summary, parent=ref)
+        if summary.tldr and summary.tldr.strip():
+            try:
+                await self._p.publisher.update_card(replace(card, tldr=summary.tldr), message=ref)
+            except PublishError as err:  # the card and its thread are posted: the TL;DR on the card is a bonus
+                log.warning("could not show the TL;DR on the card of %s in %s: %s", paper.versioned_id, ref, err)
         return Reply(text=f"Posted {paper.versioned_id}: {paper.title}", posted=1)
 
     async def _stats(self) -> Reply:

@@ -96,6 +96,10 @@ deliveries = sa.Table(
     sa.Column("sending_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("posted_at", sa.DateTime(timezone=True), nullable=True),
+    # The update of the posted card with its summary's TL;DR: NULL (nothing to show), pending, done or refused.
+    # Indexed: a row whose card update is pending is unfinished too.
+    sa.Column("card_update", sa.String(16), nullable=True, index=True),
+    sa.Column("tldr", sa.Text, nullable=True),
     sa.UniqueConstraint("channel_id", "arxiv_id", name="uq_deliveries_channel_paper"),
 )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from tests.cli_process import bot_env, run_bot
@@ -53,7 +54,9 @@ async def test_digest_for_one_channel_then_nothing_new(tmp_path: Path, arxiv: Fa
     assert code == 0, err
     code, out, err = await run_bot("", env, "digest", "--channel", "console:console")
     assert code == 0, err
-    assert out.count("[#") == 2 and out.strip().endswith("console:console: 2 posted, 0 failed, 30 listed")
+    assert len(re.findall(r"^\[#\d+\] ", out, re.MULTILINE)) == 2  # two cards, then each reprinted with its TL;DR
+    assert len(re.findall(r"^\[#\d+, updated\] ", out, re.MULTILINE)) == 2
+    assert out.strip().endswith("console:console: 2 posted, 0 failed, 30 listed")
     code, out, err = await run_bot("", env, "digest", "--channel", "console:console")
     assert "[#" not in out and out.strip().endswith("0 posted, 0 failed, 30 listed")
     code, out, err = await run_bot("", env, "digest", "--channel", "console:nowhere")

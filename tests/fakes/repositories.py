@@ -19,6 +19,9 @@ from bot.models import (
     CHANNEL_SETTINGS,
     CardPosted,
     CardSending,
+    CardUpdated,
+    CardUpdateFailed,
+    CardUpdateState,
     ChannelDefaults,
     ChannelRecord,
     ChannelRef,
@@ -272,11 +275,13 @@ class LedgerRow:
     post_key: str | None = None
     sending_at: datetime | None = None
     posted_at: datetime | None = None
+    card_update: CardUpdateState | None = None
+    tldr: str | None = None
 
     @property
     def unfinished(self) -> bool:
-        """Whether the card or the thread is not posted yet."""
-        return self.thread_state is not DeliveryState.POSTED
+        """Whether the card or the thread is not posted yet, or the card's TL;DR update is pending."""
+        return self.thread_state is not DeliveryState.POSTED or self.card_update is CardUpdateState.PENDING
 
     def delivery(self) -> Delivery:
         """The row as the ledger hands it out."""
@@ -295,6 +300,8 @@ class LedgerRow:
             key=self.post_key,
             sending_since=self.sending_at,
             thread_parts=self.thread_parts,
+            card_update=self.card_update,
+            tldr=self.tldr,
         )
 
 
@@ -394,12 +401,31 @@ class FakeLedger:
                 if row is not None:
                     row.thread_state, row.post_key, row.sending_at, row.thread_parts = sending, key, now, part
                 return replace(delivery, thread_state=sending, key=key, sending_since=now, thread_parts=part)
-            case ThreadPosted(message_id, part, last):
+            case ThreadPosted(message_id, part, last, tldr):
                 state = DeliveryState.POSTED if last else DeliveryState.PENDING
+                due = last and bool(tldr and tldr.strip())
                 if row is not None:
                     row.thread_state, row.thread_parts, row.sending_at = state, part + 1, None
                     row.thread_message_id = row.thread_message_id or message_id
-                return replace(delivery, thread_state=state, thread_parts=part + 1, sending_since=None)
+                    if due:
+                        row.card_update, row.tldr = CardUpdateState.PENDING, tldr
+                marked = replace(delivery, thread_state=state, thread_parts=part + 1, sending_since=None)
+                return replace(marked, card_update=CardUpdateState.PENDING, tldr=tldr) if due else marked
+            case CardUpdated():
+                if row is not None:
+                    row.card_update, row.last_error = CardUpdateState.DONE, None
+                return replace(delivery, card_update=CardUpdateState.DONE)
+            case CardUpdateFailed(error, refused):
+                if row is not None:
+                    row.attempts += 1
+                    row.last_error = error[:MAX_ERROR_CHARS]
+                    if refused:
+                        row.card_update = CardUpdateState.REFUSED
+                return replace(
+                    delivery,
+                    attempts=delivery.attempts + 1,
+                    card_update=CardUpdateState.REFUSED if refused else delivery.card_update,
+                )
             case PostFailed(error):
                 if row is not None:
                     row.attempts += 1
