@@ -339,6 +339,18 @@ class SavedPaper:
     saved_at: datetime
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExportFile:
+    """A file made for one person (a BibTeX or RIS export of saved papers), sent to them privately."""
+
+    name: str
+    """The file name, e.g. ``arxiv-saved.bib``."""
+    content: bytes
+    media_type: str
+    title: str
+    """How the file is described where it is shared, e.g. "3 saved papers (BibTeX)"."""
+
+
 def term_key(term: str) -> str:
     """A keyword's matching form, under which it is unique per channel: its lowercase runs of letters and
     digits joined by single spaces ("KV-cache", "kv cache" and "KV_Cache" are all ``kv cache``)."""

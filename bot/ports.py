@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from datetime import date, datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from bot.models import (
     ChannelRecord,
@@ -12,6 +12,7 @@ from bot.models import (
     ChannelSignals,
     Delivery,
     DeliveryMark,
+    ExportFile,
     Listing,
     MessageRef,
     Paper,
@@ -67,6 +68,16 @@ class Publisher(Protocol):
 
     async def send_reply(self, reply: Reply, *, channel: ChannelRef, user_id: str | None) -> None:
         """Send a command reply outside an interaction (ephemeral to ``user_id`` when set)."""
+        ...
+
+
+@runtime_checkable
+class PrivateFiles(Protocol):
+    """Sends a file to one person only (a Slack DM, a Discord ephemeral follow-up, a file on the console)."""
+
+    async def send_file(self, file: ExportFile, *, channel: ChannelRef, user_id: str) -> str:
+        """Send ``file`` privately to ``user_id`` (who typed a command in ``channel``); returns where it went, as
+        the answer names it ("in a direct message"). Raises ``PublishError`` when the platform does not take it."""
         ...
 
 
@@ -278,6 +289,19 @@ class SavedPapers(Protocol):
 
     async def list(self, *, channel: ChannelRef, user_id: str, limit: int = 50) -> list[SavedPaper]:
         """A user's saves in this workspace, newest first (ties: the later save first), at most ``limit``."""
+        ...
+
+
+class SavedLibrary(Protocol):
+    """Saved papers whole, each at its newest stored version: what the BibTeX and RIS exports hold."""
+
+    async def user_saved_papers(self, *, channel: ChannelRef, user_id: str) -> list[Paper]:
+        """A user's saved papers in the channel's workspace whose paper is stored, newest save first."""
+        ...
+
+    async def channel_saved_papers(self, channel_id: int, *, since: datetime | None = None) -> list[Paper]:
+        """Every paper saved in one channel (saved at or after ``since``) that is stored, each once, newest save
+        first."""
         ...
 
 

@@ -26,6 +26,7 @@ from bot.ports import (
     LatestSummaries,
     Papers,
     PostedHistory,
+    SavedLibrary,
     SavedPapers,
     SummaryCache,
     UsageBudget,
@@ -68,6 +69,10 @@ class UsageRepository(UsageRecorder, UsageBudget, UsageReports, Protocol):
     """Every usage role."""
 
 
+class SaveRepository(SavedPapers, SavedLibrary, Protocol):
+    """Every saves role."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Repositories:
     """One implementation of every repository, on one clock, plus a look at what the ports do not show."""
@@ -76,7 +81,7 @@ class Repositories:
     channels: ChannelRepository
     papers: Papers
     ledger: LedgerRepository
-    saves: SavedPapers
+    saves: SaveRepository
     summaries: SummaryRepository
     usage: UsageRepository
     last_error: Callable[[int], Awaitable[str | None]]
