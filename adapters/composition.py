@@ -13,6 +13,7 @@ from bot.config import Settings
 from bot.delivery.router import PublisherRouter
 from bot.delivery.runner import DigestRunner
 from bot.delivery.scheduler import DigestScheduler
+from bot.exports.links import OneTimeLinks
 from bot.models import ChannelDefaults
 from bot.ports import Clock, PaperSource, Summarizer
 from bot.store.channels import ChannelStore
@@ -43,6 +44,8 @@ class Services:
     runner: DigestRunner
     commands: CommandService
     scheduler: DigestScheduler
+    links: OneTimeLinks | None = None
+    """One-time download links of exported files, served by the HTTP server (None when it is off)."""
 
     async def aclose(self) -> None:
         """Start no new post, stop the scheduler (waiting for a digest still running), close network and database
@@ -166,6 +169,7 @@ def build_services(
         misfire_grace_s=settings.scheduler.misfire_grace_s,
         catch_up_interval_s=settings.scheduler.catch_up_interval_s,
     )
+    links = OneTimeLinks(base_url=settings.http.public_url, clock=clock) if settings.http.enabled else None
     commands = CommandService(
         ports=CommandPorts(
             channels=channels,
@@ -177,6 +181,8 @@ def build_services(
             summarizer=summarizer,
             publisher=router,
             usage=usage,
+            files=router,
+            links=links,
         ),
         on_schedule_change=scheduler.channel_changed if settings.scheduler.enabled else None,
         feed_base_url=settings.http.public_url if settings.http.enabled else None,
@@ -195,4 +201,5 @@ def build_services(
         runner=runner,
         commands=commands,
         scheduler=scheduler,
+        links=links,
     )

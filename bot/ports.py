@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from bot.models import (
@@ -78,6 +78,19 @@ class PrivateFiles(Protocol):
     async def send_file(self, file: ExportFile, *, channel: ChannelRef, user_id: str) -> str:
         """Send ``file`` privately to ``user_id`` (who typed a command in ``channel``); returns where it went, as
         the answer names it ("in a direct message"). Raises ``PublishError`` when the platform does not take it."""
+        ...
+
+
+class FileLinks(Protocol):
+    """Download links for a file that could not be sent privately (one download each, short-lived)."""
+
+    @property
+    def ttl(self) -> timedelta:
+        """How long a link works."""
+        ...
+
+    def issue(self, file: ExportFile) -> str:
+        """Keep ``file`` for one download; returns the link."""
         ...
 
 

@@ -16,6 +16,7 @@ from bot.commands.parser import MAX_MAX_PAPERS, MAX_MIN_SCORE
 KeywordAction = Literal["add", "remove", "set", "clear"]
 ExcludeAction = Literal["add", "remove", "clear"]
 AuthorAction = Literal["follow", "unfollow"]
+ExportFormat = Literal["bibtex", "ris"]
 
 
 class CommandHost(Protocol):
@@ -157,9 +158,16 @@ class ArxivCommands(app_commands.Group):
         """Post one paper."""
         await self.bot.run_command(interaction)
 
-    @app_commands.command(name="saved", description="List the papers you saved, newest first")
-    async def saved(self, interaction: discord.Interaction[Any]) -> None:
-        """List saves."""
+    @app_commands.command(name="saved", description="List the papers you saved, newest first, or export them")
+    @app_commands.describe(export="Send your saved papers to you as a BibTeX or RIS file instead")
+    async def saved(self, interaction: discord.Interaction[Any], export: ExportFormat | None = None) -> None:
+        """List or export saves."""
+        await self.bot.run_command(interaction)
+
+    @app_commands.command(name="channel-saves", description="Every paper saved in this channel, as a file for you")
+    @app_commands.describe(export="BibTeX or RIS")
+    async def channel_saves(self, interaction: discord.Interaction[Any], export: ExportFormat) -> None:
+        """Export the channel's saves."""
         await self.bot.run_command(interaction)
 
     @app_commands.command(name="unsave", description="Forget a saved paper")

@@ -340,7 +340,9 @@ def to_commands(data: CommandPayload) -> list[str]:
             return ["digest now"]
         case "summarize" | "unsave":
             return [f"{name} {_text(values, 'paper')}".strip()]
-        case "settings" | "preview" | "saved" | "help" | "stats" | "feed":
+        case "saved" | "channel-saves" if _text(values, "export"):
+            return [f"{name} export {_text(values, 'export')}"]
+        case "settings" | "preview" | "saved" | "channel-saves" | "help" | "stats" | "feed":
             return [name]
     raise UserInputError(f"unknown command {name!r}: see /arxiv help")
 

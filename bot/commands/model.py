@@ -121,6 +121,15 @@ class Saved:
 
 
 @dataclass(frozen=True, slots=True)
+class ExportSaves:
+    """Send saved papers as a file to the caller: ``mine`` (their saves) or the whole channel's."""
+
+    format: str
+    """``bibtex`` or ``ris``."""
+    channel: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Unsave:
     """Forget a save."""
 
@@ -154,6 +163,7 @@ Command = (
     | Preview
     | Summarize
     | Saved
+    | ExportSaves
     | Unsave
     | Stats
     | Feed

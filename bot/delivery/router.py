@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from bot.errors import PublishError
-from bot.models import ChannelRef, MessageRef, PaperCard, PostKey, Reply, ThreadSummary
-from bot.ports import Publisher, ThreadJournal
+from bot.models import ChannelRef, ExportFile, MessageRef, PaperCard, PostKey, Reply, ThreadSummary
+from bot.ports import PrivateFiles, Publisher, ThreadJournal
 
 
 class PublisherRouter:
@@ -38,3 +38,10 @@ class PublisherRouter:
     async def send_reply(self, reply: Reply, *, channel: ChannelRef, user_id: str | None) -> None:
         """Send a reply through the channel's platform."""
         await self._for(channel).send_reply(reply, channel=channel, user_id=user_id)
+
+    async def send_file(self, file: ExportFile, *, channel: ChannelRef, user_id: str) -> str:
+        """Send a file privately through the channel's platform, if its publisher can."""
+        publisher = self._for(channel)
+        if not isinstance(publisher, PrivateFiles):
+            raise PublishError(f"{channel.platform} cannot send files privately")
+        return await publisher.send_file(file, channel=channel, user_id=user_id)
