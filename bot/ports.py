@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from bot.models import (
+    AlertState,
     ChannelRecord,
     ChannelRef,
     ChannelSignals,
@@ -30,6 +31,7 @@ from bot.models import (
     SummaryKey,
     ThreadSummary,
     UsageReport,
+    VersionAlert,
 )
 
 
@@ -91,6 +93,20 @@ class FileLinks(Protocol):
 
     def issue(self, file: ExportFile) -> str:
         """Keep ``file`` for one download; returns the link."""
+        ...
+
+
+@runtime_checkable
+class VersionNotices(Protocol):
+    """Where version alerts go: a private note to a person, a reply in a card's thread. Both carry ``key``; when
+    ``key.sending_since`` is set the message may exist already and is looked for first."""
+
+    async def send_note(self, text: str, *, channel: ChannelRef, user_id: str, key: PostKey) -> str:
+        """Send plain ``text`` privately to ``user_id`` (a direct message on ``channel``'s platform); its id."""
+        ...
+
+    async def reply_in_thread(self, text: str, *, parent: MessageRef, key: PostKey) -> str:
+        """Reply plain ``text`` in the thread of ``parent``; the reply's id."""
         ...
 
 
@@ -315,6 +331,43 @@ class SavedLibrary(Protocol):
     async def channel_saved_papers(self, channel_id: int, *, since: datetime | None = None) -> list[Paper]:
         """Every paper saved in one channel (saved at or after ``since``) that is stored, each once, newest save
         first."""
+        ...
+
+
+class AlertLedger(Protocol):
+    """The version-alert ledger: one row per new version and saver (or card thread), written before sending."""
+
+    async def plan_alerts(self, papers: Iterable[Paper]) -> int:
+        """Record an alert for each replacement among ``papers`` (announce type replace or replace-cross) of a paper
+        saved at an older version: a note per saver who did not turn alerts off, a thread reply per channel where
+        it was saved and its card is known. Rows that exist (same kind, target, paper and version) are left alone.
+        Returns how many rows were written."""
+        ...
+
+    async def unsent_alerts(self) -> list[VersionAlert]:
+        """Alerts pending or sending, oldest first."""
+        ...
+
+    async def mark_alert(
+        self,
+        alert: VersionAlert,
+        state: AlertState,
+        *,
+        key: str | None = None,
+        error: str | None = None,
+        comments: str | None = None,
+    ) -> VersionAlert:
+        """Record an alert's state: ``sending`` with its key (the intent, now; ``comments`` kept with it), ``sent``,
+        back to ``pending`` or ``failed`` after a refusal (``error`` counts an attempt), or ``sending`` again after
+        an unknown outcome."""
+        ...
+
+
+class AlertPreferences(Protocol):
+    """Who wants version alerts (everyone, until they say ``/arxiv alerts off``)."""
+
+    async def set_alerts(self, *, channel: ChannelRef, user_id: str, on: bool) -> bool:
+        """Turn a person's alerts on or off in the channel's workspace; False if they already were."""
         ...
 
 

@@ -113,6 +113,17 @@ class ConsolePublisher:
         """Print a reply."""
         self._print(render_reply(reply, self._count + 1))
 
+    async def send_note(self, text: str, *, channel: ChannelRef, user_id: str, key: PostKey) -> str:
+        """Print a private note (the console has one person)."""
+        self._print(f"── note for {user_id}: {text}")
+        return f"note-{key.value}"
+
+    async def reply_in_thread(self, text: str, *, parent: MessageRef, key: PostKey) -> str:
+        """Print a reply under a card's thread."""
+        number = next((n for n, ref in self.cards.items() if ref == parent), None)
+        self._print(f"── thread{f' of #{number}' if number is not None else ''}: {text}")
+        return f"{parent.message_id}/alert-{key.value}"
+
     async def send_file(self, file: ExportFile, *, channel: ChannelRef, user_id: str) -> str:
         """Write the file into the export folder (never over an earlier one); the answer names its path."""
         try:

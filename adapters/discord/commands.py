@@ -17,6 +17,7 @@ KeywordAction = Literal["add", "remove", "set", "clear"]
 ExcludeAction = Literal["add", "remove", "clear"]
 AuthorAction = Literal["follow", "unfollow"]
 ExportFormat = Literal["bibtex", "ris"]
+OnOff = Literal["on", "off"]
 
 
 class CommandHost(Protocol):
@@ -168,6 +169,12 @@ class ArxivCommands(app_commands.Group):
     @app_commands.describe(export="BibTeX or RIS")
     async def channel_saves(self, interaction: discord.Interaction[Any], export: ExportFormat) -> None:
         """Export the channel's saves."""
+        await self.bot.run_command(interaction)
+
+    @app_commands.command(name="alerts", description="A private note when a paper you saved gets a new version")
+    @app_commands.describe(state="on (the default) or off")
+    async def alerts(self, interaction: discord.Interaction[Any], state: OnOff) -> None:
+        """Turn version alerts on or off."""
         await self.bot.run_command(interaction)
 
     @app_commands.command(name="unsave", description="Forget a saved paper")

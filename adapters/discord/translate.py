@@ -340,6 +340,8 @@ def to_commands(data: CommandPayload) -> list[str]:
             return ["digest now"]
         case "summarize" | "unsave":
             return [f"{name} {_text(values, 'paper')}".strip()]
+        case "alerts":
+            return [f"alerts {_text(values, 'state')}".strip()]
         case "saved" | "channel-saves" if _text(values, "export"):
             return [f"{name} export {_text(values, 'export')}"]
         case "settings" | "preview" | "saved" | "channel-saves" | "help" | "stats" | "feed":

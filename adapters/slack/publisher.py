@@ -354,6 +354,24 @@ class SlackPublisher:
             raise PublishError(f"Slack could not be reached for files.uploadV2 to {dm}: {err!r}") from None
         return "in your direct messages with arxiv-bot"
 
+    async def send_note(self, text: str, *, channel: ChannelRef, user_id: str, key: PostKey) -> str:
+        """A private note in the user's direct messages with the bot, carrying ``key`` (looked for first in the DM's
+        history when it may exist: that needs the ``im:history`` scope)."""
+        dm = await self.open_dm(channel, user_id)
+        return await self._post_text(dm, text, key=key)
+
+    async def reply_in_thread(self, text: str, *, parent: MessageRef, key: PostKey) -> str:
+        """A reply in a card's thread, carrying ``key`` (looked for first when it may exist)."""
+        return await self._post_text(parent.channel, text, key=key, thread_ts=parent.message_id)
+
+    async def _post_text(self, channel: ChannelRef, text: str, *, key: PostKey, thread_ts: str | None = None) -> str:
+        if key.sending_since is not None:
+            found = await self._find(channel, key, thread_ts=thread_ts)
+            if found is not None:
+                return found
+        [message] = reply_messages(Reply(text=text))[:1]
+        return await self._post(channel, text=message.text, blocks=message.blocks, thread_ts=thread_ts, key=key)
+
 
 def _refusal(method: str, channel: ChannelRef, err: SlackApiError) -> SlackRefusal:
     code = str(err.response.get("error", "unknown_error"))

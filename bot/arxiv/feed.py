@@ -83,6 +83,7 @@ def parse_api_entry(xml: bytes | str, *, requested_id: str | None = None) -> Pap
         published=_date_of(entry.get("published")),
         doi=_clean(entry.get("arxiv_doi")) or None,
         journal_ref=_clean(entry.get("arxiv_journal_ref")) or None,
+        comments=_clean(entry.get("arxiv_comment")) or None,
     )
 
 
@@ -130,6 +131,7 @@ def _paper_from_item(entry: Mapping[str, Any], *, requested: frozenset[str], cha
         published=_date_of(entry.get("published")) or channel_date,
         doi=_clean(entry.get("arxiv_doi")) or None,
         journal_ref=_clean(entry.get("arxiv_journal_reference")) or None,
+        comments=_clean(entry.get("arxiv_comments") or entry.get("arxiv_comment")) or None,
     )
 
 

@@ -130,6 +130,13 @@ class ExportSaves:
 
 
 @dataclass(frozen=True, slots=True)
+class Alerts:
+    """Turn the caller's notes about new versions of their saved papers on or off."""
+
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Unsave:
     """Forget a save."""
 
@@ -164,6 +171,7 @@ Command = (
     | Summarize
     | Saved
     | ExportSaves
+    | Alerts
     | Unsave
     | Stats
     | Feed

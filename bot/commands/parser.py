@@ -234,6 +234,15 @@ def parse_channel_saves(line: CommandWords) -> cm.ExportSaves:
     return cm.ExportSaves(_export(line.words, CHANNEL_SAVES_USAGE), channel=True)
 
 
+def parse_alerts(line: CommandWords) -> cm.Alerts:
+    """``alerts on|off``."""
+    if not line.words:
+        raise MissingArguments("alerts needs on or off")
+    if len(line.words) != 1 or line.words[0].lower() not in ("on", "off"):
+        raise UserInputError(f"{shown(' '.join(line.words))!r} is not on or off: use alerts on|off")
+    return cm.Alerts(on=line.words[0].lower() == "on")
+
+
 def parse_stats(line: CommandWords) -> cm.Stats:
     """``stats``, nothing after it."""
     if line.words:

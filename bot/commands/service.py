@@ -55,6 +55,7 @@ from bot.models import (
     term_key,
 )
 from bot.ports import (
+    AlertPreferences,
     CommandChannels,
     CommandLedger,
     FileLinks,
@@ -108,6 +109,8 @@ class CommandPorts:
     """Where exported files go privately by default (the adapter may pass its own per command)."""
     links: FileLinks | None = None
     """One-time download links, when a file cannot be sent privately (None: the HTTP server is off)."""
+    alert_preferences: AlertPreferences | None = None
+    """Who wants version alerts (None: alerts are not kept by this bot)."""
 
 
 def permitted(ctx: CommandContext, command: PreparedCommand) -> bool:
@@ -242,6 +245,8 @@ class CommandService:
                 return await self._saved(ctx)
             case cm.Stats():
                 return await self._stats()
+            case cm.Alerts(on):
+                return await self._alerts(ctx, on)
             case cm.Unsave(arxiv_id):
                 gone = await self._p.saves.unsave(channel=ctx.channel, user_id=ctx.user_id, arxiv_id=arxiv_id)
                 return Reply(
@@ -477,6 +482,16 @@ class CommandService:
         link = self._p.links.issue(file)
         minutes = int(self._p.links.ttl.total_seconds() // 60)
         return Reply(text=f"{name} ({label}, {what}): download it once within {minutes} minutes at {link}")
+
+    async def _alerts(self, ctx: CommandContext, on: bool) -> Reply:
+        if self._p.alert_preferences is None:
+            return Reply(text="version alerts are not kept by this bot")
+        changed = await self._p.alert_preferences.set_alerts(channel=ctx.channel, user_id=ctx.user_id, on=on)
+        if on:
+            done = "Version alerts on" if changed else "Version alerts were already on"
+            return Reply(text=f"{done}: you get a private note when a paper you saved gets a new version")
+        done = "Version alerts off" if changed else "Version alerts were already off"
+        return Reply(text=f"{done}: no more notes about new versions of your saved papers (alerts on to undo)")
 
     async def _saved(self, ctx: CommandContext) -> Reply:
         saved = await self._p.saves.list(channel=ctx.channel, user_id=ctx.user_id)

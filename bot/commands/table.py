@@ -327,6 +327,15 @@ COMMANDS: tuple[CommandSpec, ...] = (
         },
     ),
     CommandSpec(
+        name="alerts",
+        aliases=("alert",),
+        parse=p.parse_alerts,
+        help=(HelpLine("alerts on|off", "a private note when a paper you saved gets a new version (on by default)"),),
+        help_by_platform={
+            DISCORD: (HelpLine("alerts state:on|off", "a private note when a paper you saved gets a new version"),)
+        },
+    ),
+    CommandSpec(
         name="unsave",
         parse=p.parse_unsave,
         help=(HelpLine("unsave <id>", "forget a saved paper"),),

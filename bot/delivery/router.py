@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from bot.errors import PublishError
 from bot.models import ChannelRef, ExportFile, MessageRef, PaperCard, PostKey, Reply, ThreadSummary
-from bot.ports import PrivateFiles, Publisher, ThreadJournal
+from bot.ports import PrivateFiles, Publisher, ThreadJournal, VersionNotices
 
 
 class PublisherRouter:
@@ -45,3 +45,17 @@ class PublisherRouter:
         if not isinstance(publisher, PrivateFiles):
             raise PublishError(f"{channel.platform} cannot send files privately")
         return await publisher.send_file(file, channel=channel, user_id=user_id)
+
+    def _notices(self, channel: ChannelRef) -> VersionNotices:
+        publisher = self._for(channel)
+        if not isinstance(publisher, VersionNotices):
+            raise PublishError(f"{channel.platform} cannot send version alerts")
+        return publisher
+
+    async def send_note(self, text: str, *, channel: ChannelRef, user_id: str, key: PostKey) -> str:
+        """Send a private note through the channel's platform."""
+        return await self._notices(channel).send_note(text, channel=channel, user_id=user_id, key=key)
+
+    async def reply_in_thread(self, text: str, *, parent: MessageRef, key: PostKey) -> str:
+        """Reply in a card's thread through its channel's platform."""
+        return await self._notices(parent.channel).reply_in_thread(text, parent=parent, key=key)

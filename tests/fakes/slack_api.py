@@ -21,7 +21,8 @@ Use it as ``async with running_fake_slack() as slack:`` and point ``AsyncWebClie
 * Files as ``files_upload_v2`` sends them: ``files.getUploadURLExternal`` hands out an upload URL on this server,
   the bytes POSTed there are kept, ``files.completeUploadExternal`` shares them into ``channel_id``:
   ``slack.shared_files`` lists each shared file (id, name, title, channel, content). ``conversations.open`` with
-  ``users`` opens (and re-opens) the DM ``D<user>``. They need ``files:write`` / ``im:write`` in ``slack.scopes``.
+  ``users`` opens (and re-opens) the DM ``D<user>``. They need ``files:write`` / ``im:write`` in ``slack.scopes``;
+  reading a DM's history needs ``im:history``.
 * ``await slack.wait_for(predicate)`` waits (with a timeout) until the predicate holds after some recorded change.
 """
 
@@ -103,7 +104,8 @@ class FakeSlack:
     max_in_flight: int = 0
     base_url: str = ""
     scopes: set[str] = field(
-        default_factory=lambda: set(HISTORY_SCOPES) | {"chat:write", "commands", "files:write", "im:write"}
+        default_factory=lambda: set(HISTORY_SCOPES)
+        | {"chat:write", "commands", "files:write", "im:write", "im:history"}
     )
     uploads: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Files announced with files.getUploadURLExternal, by file id: filename, length, content (once uploaded)."""
@@ -250,7 +252,7 @@ class FakeSlack:
 
     def _history(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         channel = str(args.get("channel", ""))
-        needed = "groups:history" if channel.startswith("G") else "channels:history"
+        needed = {"G": "groups:history", "D": "im:history"}.get(channel[:1], "channels:history")
         if needed not in self.scopes:
             return {"ok": False, "error": "missing_scope", "needed": needed, "provided": ",".join(sorted(self.scopes))}
         if not channel:

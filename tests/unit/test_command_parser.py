@@ -31,6 +31,7 @@ HELP_TEXT = """arxiv-bot commands (type them after /arxiv):
   saved                                 list the papers you saved
   saved export bibtex|ris               your saved papers as a file for your reference manager, privately
   channel-saves export bibtex|ris       every paper saved in this channel, as a file, privately
+  alerts on|off                         a private note when a paper you saved gets a new version (on by default)
   unsave <id>                           forget a saved paper
   stats                                 LLM calls, tokens, cost and summary cache hits, today and this month
   feed                                  the RSS feed address of this channel's papers
@@ -58,6 +59,7 @@ HELP_DISCORD = """arxiv-bot commands (type them after /arxiv):
   saved                                         list the papers you saved
   saved export:bibtex|ris                       your saved papers as a file for your reference manager
   channel-saves export:bibtex|ris               every paper saved in this channel, as a file
+  alerts state:on|off                           a private note when a paper you saved gets a new version
   unsave paper:<id>                             forget a saved paper
   stats                                         LLM calls, tokens, cost and summary cache hits, today and this month
   feed                                          the RSS feed address of this channel's papers

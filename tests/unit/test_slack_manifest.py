@@ -32,6 +32,7 @@ def test_manifest_declares_the_command_minimal_scopes_events_socket_mode_and_int
         "commands",
         "files:write",
         "groups:history",
+        "im:history",
         "im:write",
         "reactions:read",
         "users:read",
