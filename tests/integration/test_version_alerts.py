@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from adapters.discord.runtime import DiscordAdapter
 from tests.conftest import FEED_0105
 from tests.fakes.arxiv_server import FakeArxivServer, atom_entry
 from tests.fakes.clock import FixedClock
+from tests.fakes.discord_server import MEMBER, FakeDiscord
 from tests.fakes.faults import LOST
 from tests.fakes.slack_api import FakeSlack, reaction_event
+from tests.integration.test_discord_app import bot, discord_fake, reaction_handled
 from tests.integration.test_slack_app import cards, cs_dc, http_client, paper_id, slack, slack_bot, subscribe_dc_llm
 
-__all__ = ["cs_dc", "slack"]  # the fixtures, imported to be used here
+__all__ = ["bot", "cs_dc", "discord_fake", "slack"]  # the fixtures, imported to be used here
 REPLACEMENTS = Path(__file__).parents[1] / "fixtures" / "arxiv-rss" / "2026-01-06_cs.DC_replacements.xml"
 SAVED = "2601.00644"
 
@@ -77,3 +80,28 @@ async def test_alerts_on_again_and_answers(
         assert "Version alerts were already off" in await client.run("alerts off", "c")
         assert "Version alerts on" in await client.run("alerts on", "d")
         assert "use alerts on|off" in await client.run("alerts maybe", "e")
+
+
+async def test_discord_alert_is_a_direct_message_and_a_reply_in_the_cards_thread(
+    bot: DiscordAdapter, discord_fake: FakeDiscord, arxiv: FakeArxivServer
+) -> None:
+    await discord_fake.run("subscribe", {"categories": "cs.DC"})
+    await discord_fake.run("keywords", {"action": "add", "terms": "LLM"})
+    digest = await discord_fake.run("digest-now")
+    await discord_fake.answered(digest)
+    card = next(c for c in discord_fake.cards() if c["embeds"][0]["url"].endswith(f"{SAVED}v1"))
+    reply = await reaction_handled(bot, lambda: discord_fake.react(card["id"], user=MEMBER))
+    assert reply is not None and reply.text.startswith("Saved")
+
+    arxiv.feeds[frozenset({"cs.DC"})] = REPLACEMENTS.read_bytes()
+    for _ in range(2):
+        again = await discord_fake.run("digest-now")
+        await discord_fake.answered(again)
+    dm = [m for m in discord_fake.messages.get(MEMBER.id + 7, []) if " is out: " in m["content"]]
+    assert len(dm) == 1
+    assert dm[0]["content"].startswith("v3 of FlexSpec") and f"/abs/{SAVED}v3" in dm[0]["content"]
+    in_thread = [m for m in discord_fake.thread_of(card["id"]) if " is out: " in m["content"]]
+    assert [m["content"] for m in in_thread] == [dm[0]["content"]]
+    creates = [r for r in discord_fake.requests if r.method == "POST" and " is out: " in str(r.body)]
+    assert len(creates) == 2 and all(r.body["allowed_mentions"] == {"parse": []} and r.body["nonce"] for r in creates)
+    assert "@everyone" not in dm[0]["content"] and "comments: none" in dm[0]["content"]  # no API entry: none
