@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from bot.delivery.thread_parts import new_post_key
-from bot.errors import PaperNotFound, PublishError, PublishOutcomeUnknown, SourceError
+from bot.errors import PaperNotFound, PlatformNotConnected, PublishError, PublishOutcomeUnknown, SourceError
 from bot.models import AlertKind, AlertState, MessageRef, Paper, PostKey, VersionAlert
 from bot.ports import AlertLedger, PaperSource, VersionNotices
 
@@ -105,6 +105,12 @@ class VersionAlerter:
             else:
                 assert alert.message_id is not None, "a thread row names its card"
                 await self._notices.reply_in_thread(text, parent=MessageRef(alert.channel, alert.message_id), key=key)
+        except PlatformNotConnected as err:
+            # Another process (the one connected to that platform) sends it; a row never sent stays pending.
+            log.info("version alert %s waits for its platform: %s", alert.id, err)
+            if alert.sending_since is not None and key.sending_since is None:
+                await self._ledger.mark_alert(alert, AlertState.PENDING)
+            return 0
         except PublishOutcomeUnknown as err:
             log.warning("version alert %s may have been sent; will look for it: %s", alert.id, err)
             await self._ledger.mark_alert(alert, AlertState.SENDING, error=str(err))

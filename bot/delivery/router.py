@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from bot.errors import PublishError
+from bot.errors import PlatformNotConnected, PublishError
 from bot.models import ChannelRef, ExportFile, MessageRef, PaperCard, PostKey, Reply, ThreadSummary
 from bot.ports import PrivateFiles, Publisher, ThreadJournal, VersionNotices
 
@@ -23,7 +23,7 @@ class PublisherRouter:
         try:
             return self._publishers[channel.platform]
         except KeyError:
-            raise PublishError(f"{channel.platform} is not connected; cannot post to {channel}") from None
+            raise PlatformNotConnected(f"{channel.platform} is not connected; cannot post to {channel}") from None
 
     async def post_card(self, card: PaperCard, *, channel: ChannelRef, key: PostKey | None = None) -> MessageRef:
         """Post a card through the channel's platform."""

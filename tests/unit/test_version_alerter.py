@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.delivery.alerts import MAX_ATTEMPTS, VersionAlerter, alert_text
+from bot.delivery.router import PublisherRouter
 from bot.models import AlertKind, AlertState, ChannelRef, VersionAlert
 from tests.fakes.alerts import FakeAlertLedger, FakeNotices
 
@@ -68,3 +69,11 @@ async def test_after_stop_nothing_is_sent() -> None:
     ledger, notices, alerter = setup(row(1))
     alerter.stop()
     assert await alerter.deliver() == 0 and notices.sent == [] and ledger.rows[1].state is AlertState.PENDING
+
+
+async def test_a_platform_not_connected_here_costs_no_attempt() -> None:
+    ledger = FakeAlertLedger(rows={1: row(1)})
+    alerter = VersionAlerter(ledger=ledger, notices=PublisherRouter(publishers={}))
+    for _ in range(MAX_ATTEMPTS + 1):
+        assert await alerter.deliver() == 0
+    assert (ledger.rows[1].state, ledger.rows[1].attempts) == (AlertState.PENDING, 0)
