@@ -203,11 +203,14 @@ class SchedulerSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class SlackSettings:
-    """Slack: Socket Mode when SLACK_APP_TOKEN is set, else HTTP mode on our HTTP server."""
+    """Slack: Socket Mode or HTTP mode; one workspace (SLACK_BOT_TOKEN) or every one that installs the app through
+    OAuth (SLACK_CLIENT_ID, SLACK_CLIENT_SECRET) at ``install_path`` of our HTTP server."""
 
     mode: str = field(default="socket", metadata=_check(_one_of("socket", "http")))
     api_url: str = field(default="https://slack.com/api/", metadata=_check(_http_url))
     events_path: str = "/slack/events"
+    install_path: str = "/slack/install"
+    redirect_path: str = "/slack/oauth_redirect"
     admins_only: bool = False
     save_emoji: str = "bookmark"
     max_concurrency: int = field(default=4, metadata=_check(_range(1, 64)))

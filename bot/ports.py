@@ -118,7 +118,7 @@ class ChannelReader(Protocol):
         ...
 
     async def all_active(self) -> list[ChannelRecord]:
-        """Every channel subscribed to at least one category, by row id."""
+        """Every active channel subscribed to at least one category, by row id."""
         ...
 
 

@@ -15,7 +15,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -117,8 +117,9 @@ def retry_handlers() -> list[AsyncRetryHandler]:
     ]
 
 
-def make_client(*, token: str, api_url: str, timeout_s: float = 30.0) -> AsyncWebClient:
-    """A Web API client for ``api_url`` (which must end with ``/``) with our retry handlers."""
+def make_client(*, token: str | None, api_url: str, timeout_s: float = 30.0) -> AsyncWebClient:
+    """A Web API client for ``api_url`` (which must end with ``/``) with our retry handlers; ``token`` None when each
+    call names its own (many workspaces)."""
     base_url = api_url if api_url.endswith("/") else api_url + "/"
     # slack_sdk types the timeout as int but hands it to aiohttp.ClientTimeout, which takes a float.
     timeout: Any = timeout_s
@@ -168,8 +169,19 @@ class ChannelPacer:
             await self._sleep(slot - now)
 
 
+class WorkspaceTokens(Protocol):
+    """The bot token of each workspace (many workspaces installed through OAuth)."""
+
+    async def token_for(self, workspace: str) -> str:
+        """The token that posts in ``workspace``; a PublishError when there is none (it uninstalled the app)."""
+        ...
+
+
 class SlackPublisher:
-    """Posts cards, thread replies and command replies through ``chat.postMessage``/``chat.postEphemeral``."""
+    """Posts cards, thread replies and command replies through ``chat.postMessage``/``chat.postEphemeral``.
+
+    With ``tokens`` every call carries the token of its channel's workspace; without, the client's one token.
+    """
 
     def __init__(
         self,
@@ -178,8 +190,10 @@ class SlackPublisher:
         post_interval_s: float = 1.0,
         max_concurrency: int = 4,
         pacer: ChannelPacer | None = None,
+        tokens: WorkspaceTokens | None = None,
     ) -> None:
         self.client = client
+        self._tokens = tokens
         self._pacer = pacer if pacer is not None else ChannelPacer(interval_s=post_interval_s)
         self._max_concurrency = max_concurrency
         self._bounds: dict[str, asyncio.Semaphore] = {}
@@ -197,14 +211,15 @@ class SlackPublisher:
         """One Web API call (JSON body, or ``params`` as a GET query); failures as PublishError, and as
         PublishOutcomeUnknown when a message-creating call may have reached Slack."""
         creates = method in MESSAGE_CREATING
+        auth = {} if self._tokens is None else {"token": await self._tokens.token_for(channel.workspace)}
         try:
             async with self._bound(channel.workspace):
                 if params is not None:
                     response = await self.client.api_call(
-                        method, http_verb="GET", params={"channel": channel.channel, **params}
+                        method, http_verb="GET", params={"channel": channel.channel, **params, **auth}
                     )
                 else:
-                    response = await self.client.api_call(method, json={"channel": channel.channel, **args})
+                    response = await self.client.api_call(method, json={"channel": channel.channel, **args, **auth})
         except SlackApiError as err:
             code = str(err.response.get("error", "unknown_error"))
             text = f"Slack refused {method} to {channel}: {code}{_HINTS.get(code, '')}"

@@ -95,6 +95,11 @@ class DigestScheduler:
         """Re-read all slots after a channel's settings changed."""
         self._spawn(self._resync_logged())
 
+    def channels_resumed(self) -> None:
+        """Re-read all slots and catch up, after paused channels became active again (a workspace came back)."""
+        self._spawn(self._resync_logged())
+        self._spawn(self.catch_up())
+
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
@@ -138,11 +143,14 @@ class DigestScheduler:
             log.exception("could not update the schedule")
 
     async def catch_up(self, *, skip: Collection[int] = ()) -> None:
-        """Deliver the unfinished rows planned by now of every channel (but those in ``skip`` and those a run is
-        posting to), independent of missed slots: what a stop, a crash or a failed post left behind."""
+        """Deliver the unfinished rows planned by now of every active channel (but those in ``skip`` and those a run
+        is posting to), independent of missed slots: what a stop, a crash or a failed post left behind. A paused
+        channel's rows wait for its workspace to come back."""
         try:
             ids = await self._ledger.unfinished_channels(planned_before=self._clock.now())
-            records = [r for i in ids if i not in skip and (r := await self._channels.by_id(i)) is not None]
+            records = [
+                r for i in ids if i not in skip and (r := await self._channels.by_id(i)) is not None and r.active
+            ]
             if not records:
                 return
             log.info("catching up on unfinished posts in %d channel(s)", len(records))
