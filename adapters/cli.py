@@ -318,7 +318,7 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
 def check_platform_secrets(settings: Settings, env: Mapping[str, str], *, force_console: bool = False) -> None:
     """Check every secret the platforms ``run`` starts need, for presence and shape, as starting them does;
     a one-line ConfigError for the first one wrong. Nothing is called: only the platform can say it refuses one."""
-    from adapters.discord.tokens import dev_guild_id, discord_token
+    from adapters.discord.tokens import dev_guild_id, discord_shards, discord_token
     from adapters.slack.tokens import slack_secrets
     from adapters.startup import uses_discord, uses_slack
 
@@ -329,6 +329,7 @@ def check_platform_secrets(settings: Settings, env: Mapping[str, str], *, force_
     if uses_discord(env):
         discord_token(env)
         dev_guild_id(settings.discord)
+        discord_shards(settings.discord)
 
 
 def _check_config(settings: Settings, env: Mapping[str, str]) -> int:

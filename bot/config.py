@@ -220,12 +220,14 @@ class SlackSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class DiscordSettings:
-    """Discord."""
+    """Discord: one process runs every shard, or the slice ``shard_ids`` of ``shard_count``."""
 
     api_url: str = field(default="https://discord.com/api/v10", metadata=_check(_http_url))
     dev_guild_id: str = ""
     save_emoji: str = "🔖"
     post_timeout_s: float = field(default=30.0, metadata=_check(_positive))
+    shard_count: int = field(default=0, metadata=_check(_range(0, 10000)))
+    shard_ids: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
