@@ -377,9 +377,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return EXIT_USAGE
             check_platform_secrets(settings, os.environ, force_console=console)  # before the database is touched
             from adapters.runtime import run_bot
+            from bot.store.process_lock import single_process_lock
 
-            asyncio.run(migrate(settings))
-            asyncio.run(run_bot(settings, force_console=console))
+            lock = single_process_lock(settings.database.url)  # one bot per SQLite file, for its whole life
+            try:
+                asyncio.run(migrate(settings))
+                asyncio.run(run_bot(settings, force_console=console))
+            finally:
+                if lock is not None:
+                    lock.release()
             return 0
         if args.command == "preview":
             return asyncio.run(_preview(settings, args))
