@@ -16,7 +16,8 @@ from bot.delivery.scheduler import DigestScheduler
 from bot.models import ChannelDefaults
 from bot.ports import Clock, PaperSource, Summarizer
 from bot.store.channels import ChannelStore
-from bot.store.database import Database, create_engine, sqlite_path
+from bot.store.database import Database, create_engine, is_sqlite, sqlite_path
+from bot.store.leases import LeasedLedger, Leases
 from bot.store.ledger import DeliveryLedger
 from bot.store.migrations import upgrade_database
 from bot.store.papers import PaperStore
@@ -43,12 +44,16 @@ class Services:
     runner: DigestRunner
     commands: CommandService
     scheduler: DigestScheduler
+    leases: Leases | None = None
+    """On PostgreSQL: this replica's claims on slots and ledger rows (several replicas share one database)."""
 
     async def aclose(self) -> None:
         """Start no new post, stop the scheduler (waiting for a digest still running), close network and database
         connections. A running bot first bounds that wait with ``adapters.runtime.stop_work``."""
         self.runner.stop()
         await self.scheduler.stop()
+        if self.leases is not None:
+            await self.leases.stop_heartbeat()
         close = getattr(self.source, "aclose", None)
         if close is not None:
             await close()
@@ -139,7 +144,9 @@ def build_services(
         ),
     )
     papers = PaperStore(database=database)
-    ledger = DeliveryLedger(database=database)
+    # On PostgreSQL several replicas may share the database: each posts only the ledger rows it holds a lease on.
+    leases = None if is_sqlite(settings.database.url) else Leases(database=database, lease_s=settings.database.lease_s)
+    ledger = DeliveryLedger(database=database) if leases is None else LeasedLedger(database=database, leases=leases)
     saves = SaveStore(database=database)
     arxiv_http = build_arxiv_http(settings, on_retry=on_arxiv_retry)
     source = source or build_source(settings, http=arxiv_http)
@@ -165,6 +172,7 @@ def build_services(
         clock=clock,
         misfire_grace_s=settings.scheduler.misfire_grace_s,
         catch_up_interval_s=settings.scheduler.catch_up_interval_s,
+        claims=leases,
     )
     commands = CommandService(
         ports=CommandPorts(
@@ -195,4 +203,5 @@ def build_services(
         runner=runner,
         commands=commands,
         scheduler=scheduler,
+        leases=leases,
     )

@@ -182,6 +182,8 @@ class BotRuntime:
         if self.http is not None:
             attach_ops_routes(self.http, self.services, ready=lambda: self.ready)
             await self.http.start()
+        if self.services.leases is not None:
+            self.services.leases.start_heartbeat()
         if self.settings.scheduler.enabled:
             await self.services.scheduler.start()
         if self.console:

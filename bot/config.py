@@ -177,6 +177,7 @@ class DatabaseSettings:
     """Where state lives."""
 
     url: str = field(default="sqlite+aiosqlite:///data/arxiv-bot.db", metadata=_check(_db_url))
+    lease_s: float = field(default=120.0, metadata=_check(_range(1, 120)))
 
 
 @dataclass(frozen=True, kw_only=True)

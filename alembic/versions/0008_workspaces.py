@@ -1,4 +1,5 @@
-"""Workspaces: installations through OAuth, and channels paused while their workspace has uninstalled the app.
+"""Workspaces and replicas: installations through OAuth, channels paused while their workspace has uninstalled
+the app, and the leases several replicas on PostgreSQL share the work with.
 
 Revision ID: 0008
 Revises: 0004
@@ -8,7 +9,8 @@ Create Date: 2026-12-02
 digest and no catch-up there, settings and ledger rows kept for when it comes back. ``workspaces`` records each
 workspace an installation covers and its organization (a Slack Enterprise Grid org), so a post finds the token of
 an org-wide install. slack_sdk's own tables (slack_bots, slack_installations, slack_oauth_states) are created by
-its stores, not here.
+its stores, not here. ``deliveries.lease_holder``/``lease_until`` say which replica posts a row and until when;
+``slot_claims`` which replica runs each scheduled slot of a day.
 """
 
 from __future__ import annotations
@@ -39,8 +41,22 @@ def upgrade() -> None:
         sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("platform", "workspace", name="pk_workspaces"),
     )
+    op.add_column("deliveries", sa.Column("lease_holder", sa.String(64), nullable=True))
+    op.add_column("deliveries", sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True))
+    op.create_table(
+        "slot_claims",
+        sa.Column("slot", sa.String(80), nullable=False),
+        sa.Column("day", sa.Date, nullable=False),
+        sa.Column("holder", sa.String(64), nullable=False),
+        sa.Column("lease_until", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("slot", "day", name="pk_slot_claims"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("slot_claims")
+    op.drop_column("deliveries", "lease_until")
+    op.drop_column("deliveries", "lease_holder")
     op.drop_table("workspaces")
     op.drop_column("channels", "active")

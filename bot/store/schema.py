@@ -68,6 +68,18 @@ workspaces = sa.Table(
     sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# Several replicas (PostgreSQL): each scheduled slot's run of a day is claimed by one replica, with a lease its
+# heartbeat renews; a claim whose lease ran out unfinished is taken over by another replica (bot.store.leases).
+slot_claims = sa.Table(
+    "slot_claims",
+    metadata,
+    sa.Column("slot", sa.String(80), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("holder", sa.String(64), nullable=False),
+    sa.Column("lease_until", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+)
+
 FOREIGN_TABLES = frozenset({"slack_bots", "slack_installations", "slack_oauth_states"})
 """Tables other libraries create and own in our database (slack_sdk's installation and OAuth state stores): not ours
 to migrate, and left out of alembic's autogenerate."""
@@ -115,6 +127,9 @@ deliveries = sa.Table(
     sa.Column("sending_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("posted_at", sa.DateTime(timezone=True), nullable=True),
+    # Several replicas (PostgreSQL): the replica posting the row, until when (bot.store.leases).
+    sa.Column("lease_holder", sa.String(64), nullable=True),
+    sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
     sa.UniqueConstraint("channel_id", "arxiv_id", name="uq_deliveries_channel_paper"),
 )
 
