@@ -14,7 +14,9 @@ import pytest
 from adapters.composition import Services, build_services
 from adapters.discord.app import REACTION_EVENT, REFUSAL
 from adapters.discord.runtime import DiscordAdapter
+from adapters.discord.translate import reply_chunks
 from adapters.runtime import BotRuntime, attach_discord
+from bot.commands.table import help_text
 from bot.models import ChannelRef, Reply
 from tests.conftest import FEED_0105, ZONE_MISTAKES, make_settings
 from tests.fakes.arxiv_server import FakeArxivServer
@@ -343,7 +345,9 @@ async def test_preview_is_ephemeral_with_embeds_and_posts_nothing(
 
 
 async def test_help_is_an_ephemeral_code_block(bot: DiscordAdapter, discord_fake: FakeDiscord) -> None:
-    answer = await discord_fake.run("help", user=MEMBER)
+    pages = reply_chunks(help_text("discord"), code=True)
+    answer = await discord_fake.answered(await discord_fake.slash("help", user=MEMBER), count=len(pages))
+    assert len(pages) == 2 and [a["content"] for a in answer.answers] == pages
     assert answer.ephemeral and answer.text.startswith("```\narxiv-bot commands")
     assert all(len(a["content"]) <= 2000 for a in answer.answers)
 
