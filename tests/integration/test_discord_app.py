@@ -302,6 +302,7 @@ async def test_like_why_and_ranking_run_as_discord_subcommands(
     arxiv_id = card["embeds"][0]["url"].rsplit("/", 1)[1].rsplit("v", 1)[0]
     liked = await discord_fake.run("like", {"papers": arxiv_id}, user=MEMBER)
     assert liked.text.startswith("Added 1 paper to this channel's taste")
+    assert liked.text.endswith("The ranking learns once the channel has 5 positive signals (1 so far)")
     why = await discord_fake.run("why", {"paper": arxiv_id}, user=MEMBER)
     # Discord's escaping keeps "2601.00397v1" at the start of a line from reading as a numbered list item.
     assert why.text.replace("\\", "").startswith(f"{arxiv_id}v") and "Matched keywords: LLM" in why.text
