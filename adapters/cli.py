@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from bot.models import ChannelRecord, ScoredPaper
 
 EXIT_USAGE = 2
+EXPORT_FORMATS = ("markdown", "bibtex", "ris")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -68,10 +69,17 @@ def build_parser() -> OneLineParser:
     summarize.add_argument("--json", action="store_true", help="print one JSON object")
     digest = sub.add_parser("digest", help="run one channel's digest now")
     digest.add_argument("--channel", required=True, metavar="PLATFORM:ID")
-    export = sub.add_parser("export", help="print a channel's posted papers as a markdown digest")
+    export = sub.add_parser(
+        "export", help="print a channel's posted (or --saved) papers as a markdown digest, BibTeX or RIS"
+    )
     export.add_argument("--channel", required=True, metavar="PLATFORM:ID")
-    export.add_argument("--format", choices=["markdown"], default="markdown", help="output format (markdown)")
-    export.add_argument("--since", metavar="DATE", help="only papers posted on or after DATE (YYYY-MM-DD, UTC)")
+    export.add_argument(
+        "--format", choices=EXPORT_FORMATS, default="markdown", help="output format (default markdown)"
+    )
+    export.add_argument(
+        "--since", metavar="DATE", help="only papers posted (or saved) on or after DATE (YYYY-MM-DD, UTC)"
+    )
+    export.add_argument("--saved", action="store_true", help="the papers saved in the channel, not those posted")
     library = sub.add_parser(
         "import", help="add a paper library to a channel's taste: BibTeX, or one arXiv id or URL a line"
     )
@@ -292,7 +300,9 @@ async def _run_until_signal(services: Services, record: ChannelRecord, stopped: 
 
 
 async def _export(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.exports.bibtex import render_bibtex
     from bot.exports.markdown import ChannelDigest, render_markdown
+    from bot.exports.ris import render_ris
 
     platform, sep, channel_id = args.channel.partition(":")
     if not sep or not platform or not channel_id:
@@ -303,20 +313,33 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
             since = date.fromisoformat(args.since)
         except ValueError:
             raise UserInputError(f"--since {args.since!r} is invalid: use a date YYYY-MM-DD, e.g. 2026-01-05") from None
+    saved = bool(getattr(args, "saved", False))
+    if saved and args.format == "markdown":
+        raise UserInputError("--saved exports BibTeX or RIS: add --format bibtex or --format ris")
     services = build_services(settings)
     try:
         record = await services.channels.find(platform, channel_id)
         if record is None:
             raise UserInputError(f"no channel {args.channel!r} is known: check the platform and channel id")
         start = None if since is None else datetime.combine(since, time.min, tzinfo=UTC)
-        posted = await services.ledger.posted_papers(record.id, since=start)
-        summaries = await services.summaries.newest_for((p.paper for p in posted), language=record.language)
+        if saved:
+            papers = await services.saves.channel_saved_papers(record.id, since=start)
+        else:
+            posted = await services.ledger.posted_papers(record.id, since=start)
+            papers = [p.paper for p in posted]
+            if args.format == "markdown":
+                summaries = await services.summaries.newest_for(papers, language=record.language)
     finally:
         await close_services(services)
-    digest = ChannelDigest(
-        channel=args.channel, categories=record.categories, papers=posted, summaries=summaries, since=since
-    )
-    sys.stdout.write(render_markdown(digest))
+    if args.format == "bibtex":
+        sys.stdout.write(render_bibtex(papers))
+    elif args.format == "ris":
+        sys.stdout.write(render_ris(papers))
+    else:
+        digest = ChannelDigest(
+            channel=args.channel, categories=record.categories, papers=posted, summaries=summaries, since=since
+        )
+        sys.stdout.write(render_markdown(digest))
     return 0
 
 

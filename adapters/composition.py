@@ -10,12 +10,15 @@ from bot.arxiv.http import ArxivHttp, RetryListener, same_site
 from bot.clock import SystemClock
 from bot.commands.service import CommandPorts, CommandService
 from bot.config import Settings
+from bot.delivery.alerts import VersionAlerter
 from bot.delivery.router import PublisherRouter
 from bot.delivery.runner import DigestRunner
 from bot.delivery.scheduler import DigestScheduler
+from bot.exports.links import OneTimeLinks
 from bot.models import ChannelDefaults
 from bot.ports import ChannelRanking, Clock, PaperLookup, PaperSource, Summarizer
 from bot.ranking.service import LearnedRanking
+from bot.store.alerts import AlertStore
 from bot.store.channels import ChannelStore
 from bot.store.database import Database, create_engine, sqlite_path
 from bot.store.ledger import DeliveryLedger
@@ -49,6 +52,10 @@ class Services:
     runner: DigestRunner
     commands: CommandService
     scheduler: DigestScheduler
+    links: OneTimeLinks | None = None
+    """One-time download links of exported files, served by the HTTP server (None when it is off)."""
+    alerts: AlertStore | None = None
+    """The version-alert ledger and who turned alerts off."""
 
     async def aclose(self) -> None:
         """Start no new post, stop the scheduler (waiting for a digest still running), close network and database
@@ -162,6 +169,7 @@ def build_services(
     summaries = SummaryStore(database=database)
     summarizer = summarizer or build_summarizer(settings, summaries=summaries, usage=usage, arxiv_http=arxiv_http)
     router = PublisherRouter(publishers={})
+    alerts = AlertStore(database=database)
     runner = DigestRunner(
         source=source,
         channels=channels,
@@ -172,6 +180,7 @@ def build_services(
         clock=clock,
         author_bonus=c.author_bonus,
         summary_concurrency=settings.llm.concurrency,
+        alerts=VersionAlerter(ledger=alerts, notices=router, source=source),
     )
     scheduler = DigestScheduler(
         runner=runner,
@@ -181,6 +190,7 @@ def build_services(
         misfire_grace_s=settings.scheduler.misfire_grace_s,
         catch_up_interval_s=settings.scheduler.catch_up_interval_s,
     )
+    links = OneTimeLinks(base_url=settings.http.public_url, clock=clock) if settings.http.enabled else None
     commands = CommandService(
         ports=CommandPorts(
             channels=channels,
@@ -195,6 +205,9 @@ def build_services(
             ranking=ranking,
             lookup=lookup,
             usage=usage,
+            files=router,
+            links=links,
+            alert_preferences=alerts,
         ),
         on_schedule_change=scheduler.channel_changed if settings.scheduler.enabled else None,
         feed_base_url=settings.http.public_url if settings.http.enabled else None,
@@ -216,4 +229,6 @@ def build_services(
         runner=runner,
         commands=commands,
         scheduler=scheduler,
+        links=links,
+        alerts=alerts,
     )

@@ -79,6 +79,11 @@ class PublishOutcomeUnknown(PublishError):
     """The request may have reached the platform before it failed: the post may exist."""
 
 
+class PlatformNotConnected(PublishError):
+    """No publisher of that platform runs in this process (e.g. ``arxiv-bot digest`` posts to one platform only):
+    nothing was tried, so nothing counts as an attempt."""
+
+
 class SummaryError(ArxivBotError):
     """The summarizer failed after retries and fallbacks."""
 

@@ -36,6 +36,8 @@ class Paper:
     published: date | None = None
     doi: str | None = None
     journal_ref: str | None = None
+    comments: str | None = None
+    """arXiv's comments field ("12 pages, accepted at ..."), when the source gave it; not kept in the papers table."""
 
     @property
     def versioned_id(self) -> str:
@@ -376,6 +378,64 @@ class SavedPaper:
     version: int
     title: str | None
     saved_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExportFile:
+    """A file made for one person (a BibTeX or RIS export of saved papers), sent to them privately."""
+
+    name: str
+    """The file name, e.g. ``arxiv-saved.bib``."""
+    content: bytes
+    media_type: str
+    title: str
+    """How the file is described where it is shared, e.g. "3 saved papers (BibTeX)"."""
+
+
+class AlertKind(enum.StrEnum):
+    """Who hears of a new version of a saved paper."""
+
+    NOTE = "note"
+    """A private note to one person who saved it."""
+    THREAD = "thread"
+    """A reply in the card's thread, in a channel where it was saved."""
+
+
+class AlertState(enum.StrEnum):
+    """Where a version alert stands: ``pending`` -> ``sending`` (intent recorded, the platform may hold it) ->
+    ``sent``; ``failed`` after too many refusals."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VersionAlert:
+    """One row of the version-alert ledger: one new version, told once to one saver or one card's thread."""
+
+    id: int
+    kind: AlertKind
+    channel: ChannelRef
+    """The channel where the paper was saved (a note goes to the saver's direct messages on its platform)."""
+    arxiv_id: str
+    version: int
+    title: str
+    comments: str | None
+    user_id: str | None = None
+    """The saver (notes)."""
+    message_id: str | None = None
+    """The card whose thread gets the reply (threads)."""
+    state: AlertState = AlertState.PENDING
+    key: str | None = None
+    sending_since: datetime | None = None
+    attempts: int = 0
+
+    @property
+    def abs_url(self) -> str:
+        """The abstract page of the new version."""
+        return f"https://arxiv.org/abs/{self.arxiv_id}v{self.version}"
 
 
 def term_key(term: str) -> str:

@@ -8,6 +8,7 @@ and ``answer`` sends the Reply back (ephemeral, every send with ``AllowedMention
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import re
 from typing import Any, cast
@@ -16,7 +17,7 @@ import discord
 from discord import app_commands
 
 from adapters.discord.commands import ArxivCommands
-from adapters.discord.publisher import NO_MENTIONS, PLATFORM_FAULTS
+from adapters.discord.publisher import NO_MENTIONS, PLATFORM_FAULTS, publish_error
 from adapters.discord.translate import (
     DOWN_ID_PREFIX,
     SAVE_ID_PREFIX,
@@ -32,8 +33,8 @@ from adapters.discord.translate import (
 )
 from bot.commands.replies import styled
 from bot.commands.service import CommandService
-from bot.errors import UserInputError
-from bot.models import CommandContext, MessageRef, PaperCard, Reply
+from bot.errors import PublishError, UserInputError
+from bot.models import ChannelRef, CommandContext, ExportFile, MessageRef, PaperCard, Reply
 from bot.store.channels import ChannelStore
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,8 @@ NOT_IN_GUILD = "Use /arxiv in a server text channel (it does not work in direct 
 FAILED = "Something went wrong on our side; nothing was changed, try again later"
 OUT_OF_DATE = "This /arxiv command is out of date on Discord's side; try again in a minute (the bot re-syncs them)"
 NOT_A_CARD = "This is not one of arxiv-bot's paper cards, so there is nothing to save"
+DEFAULT_ATTACHMENT_LIMIT = 10 * 1024 * 1024
+"""The attachment size limit when the interaction does not say (Discord's default for a server without boosts)."""
 REACTION_EVENT = "arxiv_reaction"
 """Custom client event dispatched after each raw reaction was handled: ``(payload, Reply | None)``."""
 
@@ -64,6 +67,33 @@ def command_context(interaction: discord.Interaction[Any]) -> CommandContext | N
         can_manage=permissions.manage_channels or permissions.administrator,
         refusal=REFUSAL,
     )
+
+
+class InteractionFiles:
+    """``PrivateFiles`` within one interaction: the file goes as an ephemeral follow-up with an attachment, which
+    only the person who typed the command sees."""
+
+    def __init__(self, interaction: discord.Interaction[Any]) -> None:
+        self._interaction = interaction
+
+    async def send_file(self, file: ExportFile, *, channel: ChannelRef, user_id: str) -> str:
+        """Attach ``file`` to an ephemeral message to the caller (deferring first if nothing was answered yet)."""
+        interaction = self._interaction
+        if str(interaction.user.id) != user_id:
+            raise PublishError("a file goes only to the person who typed the command")
+        limit = getattr(interaction, "filesize_limit", 0) or DEFAULT_ATTACHMENT_LIMIT
+        if len(file.content) > limit:
+            raise PublishError(f"{file.name} is larger than Discord's attachment limit here ({limit} bytes)")
+        attachment = discord.File(io.BytesIO(file.content), filename=file.name, description=file.title[:1024])
+        try:
+            if not interaction.response.is_done():
+                await interaction.response.defer(thinking=True, ephemeral=True)
+            await interaction.followup.send(
+                content=file.title, file=attachment, ephemeral=True, allowed_mentions=NO_MENTIONS
+            )
+        except PLATFORM_FAULTS as err:
+            raise publish_error(f"the file {file.name}", channel, err) from None
+        return "here, visible only to you"
 
 
 class SaveButton(
@@ -200,7 +230,7 @@ class ArxivDiscordClient(discord.Client):
         commands = [self.service.prepare(text) for text in texts]
         if any(command.slow for command in commands):
             await interaction.response.defer(thinking=True, ephemeral=True)
-        work = asyncio.ensure_future(self.service.execute_many(ctx, commands))
+        work = asyncio.ensure_future(self.service.execute_many(ctx, commands, files=InteractionFiles(interaction)))
         if not interaction.response.is_done():
             done, _ = await asyncio.wait({work}, timeout=ACK_BUDGET_S)
             if not done:

@@ -17,6 +17,8 @@ KeywordAction = Literal["add", "remove", "set", "clear"]
 ExcludeAction = Literal["add", "remove", "clear"]
 AuthorAction = Literal["follow", "unfollow"]
 RankingAction = Literal["on", "off", "reset", "reset-confirm"]
+ExportFormat = Literal["bibtex", "ris"]
+OnOff = Literal["on", "off"]
 
 
 class CommandHost(Protocol):
@@ -158,9 +160,22 @@ class ArxivCommands(app_commands.Group):
         """Post one paper."""
         await self.bot.run_command(interaction)
 
-    @app_commands.command(name="saved", description="List the papers you saved, newest first")
-    async def saved(self, interaction: discord.Interaction[Any]) -> None:
-        """List saves."""
+    @app_commands.command(name="saved", description="List the papers you saved, newest first, or export them")
+    @app_commands.describe(export="Send your saved papers to you as a BibTeX or RIS file instead")
+    async def saved(self, interaction: discord.Interaction[Any], export: ExportFormat | None = None) -> None:
+        """List or export saves."""
+        await self.bot.run_command(interaction)
+
+    @app_commands.command(name="channel-saves", description="Every paper saved in this channel, as a file for you")
+    @app_commands.describe(export="BibTeX or RIS")
+    async def channel_saves(self, interaction: discord.Interaction[Any], export: ExportFormat) -> None:
+        """Export the channel's saves."""
+        await self.bot.run_command(interaction)
+
+    @app_commands.command(name="alerts", description="A private note when a paper you saved gets a new version")
+    @app_commands.describe(state="on (the default) or off")
+    async def alerts(self, interaction: discord.Interaction[Any], state: OnOff) -> None:
+        """Turn version alerts on or off."""
         await self.bot.run_command(interaction)
 
     @app_commands.command(name="unsave", description="Forget a saved paper")

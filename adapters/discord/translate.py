@@ -351,7 +351,11 @@ def to_commands(data: CommandPayload) -> list[str]:
             return [f"like {_text(values, 'papers')}".strip()]
         case "ranking":
             return [f"ranking {_text(values, 'action').replace('-', ' ')}".strip()]
-        case "settings" | "preview" | "saved" | "help" | "stats" | "feed":
+        case "alerts":
+            return [f"alerts {_text(values, 'state')}".strip()]
+        case "saved" | "channel-saves" if _text(values, "export"):
+            return [f"{name} export {_text(values, 'export')}"]
+        case "settings" | "preview" | "saved" | "channel-saves" | "help" | "stats" | "feed":
             return [name]
     raise UserInputError(f"unknown command {name!r}: see /arxiv help")
 

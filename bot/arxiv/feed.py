@@ -99,6 +99,7 @@ def _paper_from_api_entry(entry: Mapping[str, Any], *, wanted: str) -> Paper:
         published=_date_of(entry.get("published")),
         doi=_clean(entry.get("arxiv_doi")) or None,
         journal_ref=_clean(entry.get("arxiv_journal_ref")) or None,
+        comments=_clean(entry.get("arxiv_comment")) or None,
     )
 
 
@@ -146,6 +147,7 @@ def _paper_from_item(entry: Mapping[str, Any], *, requested: frozenset[str], cha
         published=_date_of(entry.get("published")) or channel_date,
         doi=_clean(entry.get("arxiv_doi")) or None,
         journal_ref=_clean(entry.get("arxiv_journal_reference")) or None,
+        comments=_clean(entry.get("arxiv_comments") or entry.get("arxiv_comment")) or None,
     )
 
 

@@ -121,6 +121,22 @@ class Saved:
 
 
 @dataclass(frozen=True, slots=True)
+class ExportSaves:
+    """Send saved papers as a file to the caller: ``mine`` (their saves) or the whole channel's."""
+
+    format: str
+    """``bibtex`` or ``ris``."""
+    channel: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Alerts:
+    """Turn the caller's notes about new versions of their saved papers on or off."""
+
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Unsave:
     """Forget a save."""
 
@@ -188,6 +204,8 @@ Command = (
     | Preview
     | Summarize
     | Saved
+    | ExportSaves
+    | Alerts
     | Unsave
     | Stats
     | Feed

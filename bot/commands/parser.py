@@ -209,6 +209,40 @@ def parse_unsave(line: CommandWords) -> cm.Unsave:
     return cm.Unsave(parse_paper_id(line.words[0])[0])
 
 
+EXPORT_FORMATS = ("bibtex", "ris")
+SAVED_USAGE = "use saved, or saved export bibtex|ris"
+CHANNEL_SAVES_USAGE = "use channel-saves export bibtex|ris"
+
+
+def _export(words: list[str], usage: str) -> str:
+    if len(words) != 2 or words[0].lower() != "export" or words[1].lower() not in EXPORT_FORMATS:
+        raise UserInputError(f"{shown(' '.join(words))!r} is not an export: {usage}")
+    return words[1].lower()
+
+
+def parse_saved(line: CommandWords) -> cm.Saved | cm.ExportSaves:
+    """``saved`` (the list), or ``saved export bibtex|ris`` (the caller's saves as a file)."""
+    if not line.words:
+        return cm.Saved()
+    return cm.ExportSaves(_export(line.words, SAVED_USAGE))
+
+
+def parse_channel_saves(line: CommandWords) -> cm.ExportSaves:
+    """``channel-saves export bibtex|ris``: every paper saved in this channel, as a file."""
+    if not line.words:
+        raise MissingArguments("channel-saves needs export and a format")
+    return cm.ExportSaves(_export(line.words, CHANNEL_SAVES_USAGE), channel=True)
+
+
+def parse_alerts(line: CommandWords) -> cm.Alerts:
+    """``alerts on|off``."""
+    if not line.words:
+        raise MissingArguments("alerts needs on or off")
+    if len(line.words) != 1 or line.words[0].lower() not in ("on", "off"):
+        raise UserInputError(f"{shown(' '.join(line.words))!r} is not on or off: use alerts on|off")
+    return cm.Alerts(on=line.words[0].lower() == "on")
+
+
 def parse_stats(line: CommandWords) -> cm.Stats:
     """``stats``, nothing after it."""
     if line.words:

@@ -46,7 +46,7 @@ class PreparedCommand:
     @property
     def slow(self) -> bool:
         """Whether running it may outlast a platform's acknowledgement window (bad input is answered at once)."""
-        return self.command is not None and self.spec is not None and self.spec.slow
+        return self.command is not None and self.spec is not None and self.spec.is_slow(self.command)
 
 
 def prepare(text: str) -> PreparedCommand:

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from bot.arxiv import taxonomy
 from bot.commands import model as cm
@@ -44,10 +45,13 @@ from bot.errors import (
     UnknownCommand,
     UserInputError,
 )
+from bot.exports.bibtex import render_bibtex
+from bot.exports.ris import render_ris
 from bot.metrics import COMMAND_SECONDS
 from bot.models import (
     ChannelRecord,
     CommandContext,
+    ExportFile,
     MessageRef,
     Paper,
     Reply,
@@ -58,14 +62,18 @@ from bot.models import (
     term_key,
 )
 from bot.ports import (
+    AlertPreferences,
     ChannelRanking,
     ChannelSignalStore,
     CommandChannels,
     CommandLedger,
+    FileLinks,
     PaperLookup,
     Papers,
     PaperSource,
+    PrivateFiles,
     Publisher,
+    SavedLibrary,
     SavedPapers,
     Summarizer,
     UsageReports,
@@ -83,6 +91,17 @@ REFUSAL = "Only people who may manage this channel can change its settings"
 FAILED = "Something went wrong on our side; nothing was changed, try again later"
 
 
+EXPORTS = {
+    "bibtex": ("bib", "application/x-bibtex", "BibTeX", render_bibtex),
+    "ris": ("ris", "application/x-research-info-systems", "RIS", render_ris),
+}
+"""Per export format: file extension, media type, name, renderer."""
+
+
+class CommandSaves(SavedPapers, SavedLibrary, Protocol):
+    """The saves roles the command handlers use, together."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CommandPorts:
     """Everything the handlers reach."""
@@ -90,7 +109,7 @@ class CommandPorts:
     channels: CommandChannels
     papers: Papers
     ledger: CommandLedger
-    saves: SavedPapers
+    saves: CommandSaves
     runner: DigestRunner
     source: PaperSource
     summarizer: Summarizer
@@ -101,6 +120,12 @@ class CommandPorts:
     """Many papers at once, for ``like``."""
     usage: UsageReports | None = None
     """LLM usage for ``stats`` (None: the command says there is nothing to show)."""
+    files: PrivateFiles | None = None
+    """Where exported files go privately by default (the adapter may pass its own per command)."""
+    links: FileLinks | None = None
+    """One-time download links, when a file cannot be sent privately (None: the HTTP server is off)."""
+    alert_preferences: AlertPreferences | None = None
+    """Who wants version alerts (None: alerts are not kept by this bot)."""
 
 
 def permitted(ctx: CommandContext, command: PreparedCommand) -> bool:
@@ -129,15 +154,21 @@ class CommandService:
         """Parse one command line once; never raises (bad input is answered by ``execute``)."""
         return preparing.prepare(text)
 
-    async def execute(self, ctx: CommandContext, command: PreparedCommand | str) -> Reply:
+    async def execute(
+        self, ctx: CommandContext, command: PreparedCommand | str, *, files: PrivateFiles | None = None
+    ) -> Reply:
         """Run one prepared command (a text is prepared first: a convenience for tests and scripts); never raises."""
-        return await self.execute_many(ctx, [self.prepare(command) if isinstance(command, str) else command])
+        prepared = self.prepare(command) if isinstance(command, str) else command
+        return await self.execute_many(ctx, [prepared], files=files)
 
-    async def execute_many(self, ctx: CommandContext, commands: Sequence[PreparedCommand]) -> Reply:
+    async def execute_many(
+        self, ctx: CommandContext, commands: Sequence[PreparedCommand], *, files: PrivateFiles | None = None
+    ) -> Reply:
         """Run prepared commands sent as one request (at least one), in order, with one combined answer.
 
         Nothing runs when any of them is bad input or refused: the answer is then that one's. Never raises for a
-        non-empty list. Every answer is in the one reply style (``replies.styled``).
+        non-empty list. Every answer is in the one reply style (``replies.styled``). ``files`` sends an exported
+        file privately within this request (a Discord interaction); by default ``ports.files`` does.
         """
         if not commands:
             raise ValueError("execute_many needs at least one command")
@@ -151,7 +182,7 @@ class CommandService:
         for command in commands:
             started = time.monotonic()
             try:
-                replies.append(styled(await self._run(ctx, command)))
+                replies.append(styled(await self._run(ctx, command, files or self._p.files)))
             finally:
                 COMMAND_SECONDS.labels(command=command.name).observe(time.monotonic() - started)
         return combined(replies)
@@ -164,9 +195,11 @@ class CommandService:
             return self._failure(ctx, command, PermissionDenied(REFUSAL))
         return None
 
-    async def _run(self, ctx: CommandContext, command: PreparedCommand) -> Reply:
+    async def _run(self, ctx: CommandContext, command: PreparedCommand, files: PrivateFiles | None) -> Reply:
         assert command.command is not None, "a command that did not parse never runs"
         try:
+            if isinstance(command.command, cm.ExportSaves):
+                return await self._export_saves(ctx, command.command, files)
             return await self._dispatch(ctx, command.command)
         except Exception as err:
             return self._failure(ctx, command, err)
@@ -281,6 +314,8 @@ class CommandService:
                 return await self._saved(ctx)
             case cm.Stats():
                 return await self._stats()
+            case cm.Alerts(on):
+                return await self._alerts(ctx, on)
             case cm.Unsave(arxiv_id):
                 gone = await self._p.saves.unsave(channel=ctx.channel, user_id=ctx.user_id, arxiv_id=arxiv_id)
                 here = await self._p.channels.get(ctx.channel) if gone else None
@@ -532,6 +567,49 @@ class CommandService:
         if self._p.usage is None:
             return Reply(text="LLM usage is not recorded by this bot")
         return Reply(text=stats_text(await self._p.usage.report()))
+
+    async def _export_saves(self, ctx: CommandContext, command: cm.ExportSaves, files: PrivateFiles | None) -> Reply:
+        """The caller's (or the channel's) saved papers as a BibTeX or RIS file, sent to the caller privately, else
+        as a one-time link."""
+        extension, media_type, label, render = EXPORTS[command.format]
+        if command.channel:
+            record = await self._p.channels.get(ctx.channel)
+            papers = [] if record is None else await self._p.saves.channel_saved_papers(record.id)
+            if not papers:
+                return Reply(text="nobody has saved a paper in this channel yet")
+            name, whose = f"arxiv-channel-saves.{extension}", "saved in this channel"
+        else:
+            papers = await self._p.saves.user_saved_papers(channel=ctx.channel, user_id=ctx.user_id)
+            if not papers:
+                return Reply(text=f"you have no saved papers: {save_hint(ctx.channel.platform)}")
+            name, whose = f"arxiv-saved.{extension}", "you saved"
+        what = f"{counted(len(papers), 'paper')} {whose}"
+        file = ExportFile(
+            name=name, content=render(papers).encode("utf-8"), media_type=media_type, title=f"{what} ({label})"
+        )
+        problem = "this platform cannot send files"
+        if files is not None:
+            try:
+                where = await files.send_file(file, channel=ctx.channel, user_id=ctx.user_id)
+                return Reply(text=f"Sent you {name} ({label}, {what}) {where}")
+            except PublishError as err:
+                log.warning("could not send %s privately to %s in %s: %s", name, ctx.user_id, ctx.channel, err)
+                problem = str(err)
+        if self._p.links is None:
+            return Reply(text=f"could not send you the file ({problem}) and the bot's HTTP server is off")
+        link = self._p.links.issue(file)
+        minutes = int(self._p.links.ttl.total_seconds() // 60)
+        return Reply(text=f"{name} ({label}, {what}): download it once within {minutes} minutes at {link}")
+
+    async def _alerts(self, ctx: CommandContext, on: bool) -> Reply:
+        if self._p.alert_preferences is None:
+            return Reply(text="version alerts are not kept by this bot")
+        changed = await self._p.alert_preferences.set_alerts(channel=ctx.channel, user_id=ctx.user_id, on=on)
+        if on:
+            done = "Version alerts on" if changed else "Version alerts were already on"
+            return Reply(text=f"{done}: you get a private note when a paper you saved gets a new version")
+        done = "Version alerts off" if changed else "Version alerts were already off"
+        return Reply(text=f"{done}: no more notes about new versions of your saved papers (alerts on to undo)")
 
     async def _saved(self, ctx: CommandContext) -> Reply:
         saved = await self._p.saves.list(channel=ctx.channel, user_id=ctx.user_id)

@@ -100,6 +100,12 @@ class CommandSpec:
     """For a command whose arguments decide it (``ranking`` shows to anyone; ``ranking off`` is a change)."""
     slow: bool = False
     """May take longer than a platform's acknowledgement window (adapters acknowledge first)."""
+    slow_if: Callable[[cm.Command], bool] | None = None
+    """Slow only for some of its forms (``saved export`` is, ``saved`` is not)."""
+
+    def is_slow(self, command: cm.Command) -> bool:
+        """Whether this parsed form of the command may outlast the acknowledgement window."""
+        return self.slow or (self.slow_if is not None and self.slow_if(command))
 
     def help_for(self, platform: str | None) -> tuple[HelpLine, ...]:
         """This command's help lines on a platform."""
@@ -314,7 +320,40 @@ COMMANDS: tuple[CommandSpec, ...] = (
         help=(HelpLine("summarize <id or arXiv URL>", "post one paper with its summary"),),
         help_by_platform={DISCORD: (HelpLine("summarize paper:<id or arXiv URL>", "post one paper with its summary"),)},
     ),
-    CommandSpec(name="saved", parse=lambda _: cm.Saved(), help=(HelpLine("saved", "list the papers you saved"),)),
+    CommandSpec(
+        name="saved",
+        parse=p.parse_saved,
+        slow_if=lambda command: isinstance(command, cm.ExportSaves),
+        help=(
+            HelpLine("saved", "list the papers you saved"),
+            HelpLine("saved export bibtex|ris", "your saved papers as a file for your reference manager, privately"),
+        ),
+        help_by_platform={
+            DISCORD: (
+                HelpLine("saved", "list the papers you saved"),
+                HelpLine("saved export:bibtex|ris", "your saved papers as a file for your reference manager"),
+            )
+        },
+    ),
+    CommandSpec(
+        name="channel-saves",
+        aliases=("channel-saved",),
+        parse=p.parse_channel_saves,
+        slow=True,
+        help=(HelpLine("channel-saves export bibtex|ris", "every paper saved in this channel, as a file, privately"),),
+        help_by_platform={
+            DISCORD: (HelpLine("channel-saves export:bibtex|ris", "every paper saved in this channel, as a file"),)
+        },
+    ),
+    CommandSpec(
+        name="alerts",
+        aliases=("alert",),
+        parse=p.parse_alerts,
+        help=(HelpLine("alerts on|off", "a private note when a paper you saved gets a new version (on by default)"),),
+        help_by_platform={
+            DISCORD: (HelpLine("alerts state:on|off", "a private note when a paper you saved gets a new version"),)
+        },
+    ),
     CommandSpec(
         name="unsave",
         parse=p.parse_unsave,
@@ -374,7 +413,7 @@ COMMAND_NAMES = frozenset(c.name for c in COMMANDS)
 MUTATING = frozenset(c.name for c in COMMANDS if c.mutating or c.mutating_if is not None)
 """Commands that change a channel's settings, always or with some arguments (and may need a permission)."""
 SLOW = frozenset(c.name for c in COMMANDS if c.slow)
-"""Commands that may take longer than a platform's acknowledgement window."""
+"""Commands that may take longer than a platform's acknowledgement window (in every form; see ``is_slow``)."""
 
 
 def find_command(word: str) -> CommandSpec | None:

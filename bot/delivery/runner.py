@@ -9,6 +9,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from bot.delivery.alerts import VersionAlerter
 from bot.delivery.cards import card_for
 from bot.delivery.thread_parts import new_post_key, part_key
 from bot.errors import ArxivBotError, PublishError, PublishOutcomeUnknown, PublishRefused, SourceError
@@ -127,6 +128,7 @@ class DigestRunner:
         author_bonus: float,
         summary_concurrency: int = 4,
         channel_concurrency: int = 8,
+        alerts: VersionAlerter | None = None,
     ) -> None:
         self._source = source
         self._channels = channels
@@ -142,6 +144,7 @@ class DigestRunner:
         self._stopping = False
         self._in_flight: set[asyncio.Future[Any]] = set()
         self._refused: dict[ChannelRef, str] = {}
+        self._alerts = alerts
 
     async def select(self, records: Sequence[ChannelRecord]) -> Selection:
         """Fetch one listing per distinct category set, store the papers, score all channels in one pass."""
@@ -165,6 +168,8 @@ class DigestRunner:
             for record in members:
                 listed[record.ref] = len(listing.papers)
         await self._papers.add_many(union.values())
+        if self._alerts is not None:
+            await self._alerts.plan(union.values())  # new versions of saved papers: recorded, sent after posting
         profiles = [profile_of(r, author_bonus=self._author_bonus) for r in records if r.ref in listed]
         picks = score_papers(list(union.values()), profiles) if profiles else {}
         return Selection(
@@ -208,6 +213,7 @@ class DigestRunner:
                     outcome.unfinished = len(await self._ledger.unfinished(record.id))
                     if outcome.error is None and outcome.unfinished == 0:
                         await self._channels.set_last_digest(record.id, self._clock.now())
+        await self.deliver_alerts()
         return outcomes
 
     async def deliver(self, record: ChannelRecord) -> tuple[int, int]:
@@ -231,7 +237,15 @@ class DigestRunner:
             async with slots:
                 return record.ref, await self.deliver(record)
 
-        return dict(await asyncio.gather(*(one(r) for r in idle)))
+        delivered = dict(await asyncio.gather(*(one(r) for r in idle)))
+        await self.deliver_alerts()
+        return delivered
+
+    async def deliver_alerts(self) -> int:
+        """Send the version alerts not sent yet (none when alerts are not wired, or after ``stop``)."""
+        if self._alerts is None or self._stopping:
+            return 0
+        return await self._alerts.deliver()
 
     @asynccontextmanager
     async def _holding(self, refs: Iterable[ChannelRef]) -> AsyncIterator[None]:
@@ -351,6 +365,8 @@ class DigestRunner:
     def stop(self) -> None:
         """Start no new post: posts in flight finish and are recorded, the rest stays pending in the ledger."""
         self._stopping = True
+        if self._alerts is not None:
+            self._alerts.stop()
 
     async def drain(self, timeout_s: float) -> None:
         """Stop, then wait up to ``timeout_s`` for the posts in flight to be posted and recorded."""

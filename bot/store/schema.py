@@ -206,3 +206,42 @@ llm_usage = sa.Table(
     sa.Column("cache_hits", sa.Integer, nullable=False, server_default="0"),
     sa.Column("cache_misses", sa.Integer, nullable=False, server_default="0"),
 )
+
+# New versions of saved papers: one row per (kind, target, paper, version), written before the platform call, so that
+# no saver hears of a version twice whatever restarts happen. kind "note": a private note to one saver (target
+# "platform:workspace:user"); kind "thread": a reply in the card's thread of a channel where it was saved
+# (target "channel:<id>").
+version_alerts = sa.Table(
+    "version_alerts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("target", sa.String(160), nullable=False),
+    sa.Column("arxiv_id", sa.String(64), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("channel_id", sa.Integer, sa.ForeignKey("channels.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("user_id", sa.String(64), nullable=True),
+    sa.Column("message_id", sa.String(64), nullable=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("comments", sa.Text, nullable=True),
+    # pending -> sending (intent recorded with post_key, just before the platform call) -> sent; "failed" after
+    # too many refused attempts.
+    sa.Column("state", sa.String(16), nullable=False, index=True),
+    sa.Column("post_key", sa.String(25), nullable=True),
+    sa.Column("sending_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+    sa.UniqueConstraint("kind", "target", "arxiv_id", "version", name="uq_version_alerts_target_paper_version"),
+)
+
+# People who turned version alerts off (/arxiv alerts off), per platform and workspace.
+alert_optouts = sa.Table(
+    "alert_optouts",
+    metadata,
+    sa.Column("platform", sa.String(16), primary_key=True),
+    sa.Column("workspace", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.String(64), primary_key=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -21,6 +21,8 @@ recorded state holds: every recorded request wakes the waiters. ``rate_limit()``
 requests with a 429 as Discord sends it (``X-RateLimit-*``, ``Retry-After``, ``Via``, JSON ``retry_after`` and
 ``global: false``); ``fail()`` answers them with another error status; ``network_fault()`` plays ``LOST``,
 ``HANG`` (optionally answering a 5xx after the hang) or ``RESET`` of ``tests.fakes.faults`` on them.
+A message with files comes as ``multipart/form-data``; its recorded body is ``payload_json`` with the files
+under ``"files"`` (filename, content type, bytes), and the answered message lists them as ``attachments``.
 ``random_faults`` gives every message create a random fault, ``gates.add(at=n, create_first=...)`` holds the n-th.
 
 Message creates honour ``nonce`` + ``enforce_nonce`` as Discord documents them: another create with the same
@@ -41,6 +43,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.parser import BytesParser
+from email.policy import HTTP
 from typing import Any
 from urllib.parse import unquote
 
@@ -173,6 +177,24 @@ def _json(data: Any, status: int = 200, headers: Mapping[str, str] | None = None
 
 def _error(status: int, message: str, code: int = 0) -> web.Response:
     return _json({"message": message, "code": code}, status)
+
+
+def _multipart(content_type: str, raw: bytes) -> dict[str, Any]:
+    """A message sent with files, as Discord reads it: ``payload_json`` is the body, each ``files[n]`` part an
+    attachment (recorded under ``"files"`` with its filename, content type and bytes)."""
+    message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
+    body: dict[str, Any] = {}
+    files: list[dict[str, Any]] = []
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        data = part.get_payload(decode=True)
+        assert isinstance(data, bytes)
+        if name == "payload_json":
+            body.update(json.loads(data))
+        elif isinstance(name, str) and name.startswith("files["):
+            files.append({"filename": part.get_filename(), "content_type": part.get_content_type(), "data": data})
+    body["files"] = files
+    return body
 
 
 _WEBHOOK_MESSAGE = r"/webhooks/(?P<app>\d+)/(?P<token>[^/]+)/messages/(?P<message>[^/]+)"
@@ -360,6 +382,8 @@ class FakeDiscord:
         body: Any = None
         if raw and request.content_type == "application/json":
             body = json.loads(raw)
+        elif raw and request.content_type == "multipart/form-data":
+            body = _multipart(request.headers["Content-Type"], raw)
         record = Recorded(
             request.method, path, dict(request.query), body, authorization=request.headers.get("Authorization")
         )
@@ -538,7 +562,16 @@ class FakeDiscord:
             "author": BOT_USER,
             "embeds": body.get("embeds") or [],
             "components": body.get("components") or [],
-            "attachments": [],
+            "attachments": [
+                {
+                    "id": str(self._snowflake()),
+                    "filename": f["filename"],
+                    "size": len(f["data"]),
+                    "url": f"https://cdn.discordapp.test/{f['filename']}",
+                    "proxy_url": f"https://media.discordapp.test/{f['filename']}",
+                }
+                for f in body.get("files") or []
+            ],
             "mentions": [],
             "mention_roles": [],
             "mention_everyone": False,

@@ -8,6 +8,7 @@ with ties broken by row id. ``tests/integration/repository_contract/`` runs one 
 
 from __future__ import annotations
 
+import builtins
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -251,6 +252,11 @@ class FakePapers:
     def lookup(self, arxiv_id: str, version: int) -> Paper | None:
         """One stored version, for the fakes that join papers (the ledger's history, saved titles)."""
         return self._papers.get((arxiv_id, version))
+
+    def newest(self, arxiv_id: str) -> Paper | None:
+        """The newest stored version of a paper, for the fakes that join papers (saved papers whole)."""
+        versions = [p for (i, _v), p in self._papers.items() if i == arxiv_id]
+        return max(versions, key=lambda p: p.version, default=None)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -581,6 +587,25 @@ class FakeSaves:
                 )
             )
         return out
+
+    async def user_saved_papers(self, *, channel: ChannelRef, user_id: str) -> builtins.list[Paper]:
+        """A user's saved papers in this workspace (newest stored version), newest save first."""
+        key = (channel.platform, channel.workspace, user_id)
+        return self._saved_papers([r for r in self.rows if (r.platform, r.workspace, r.user_id) == key])
+
+    async def channel_saved_papers(self, channel_id: int, *, since: datetime | None = None) -> builtins.list[Paper]:
+        """Every paper saved in one channel (at or after ``since``), each once, newest save first."""
+        return self._saved_papers(
+            [r for r in self.rows if r.channel_id == channel_id and (since is None or r.saved_at >= as_utc(since))]
+        )
+
+    def _saved_papers(self, rows: builtins.list[SaveRow]) -> builtins.list[Paper]:
+        first: dict[str, Paper] = {}
+        for row in sorted(rows, key=lambda r: (r.saved_at, r.id), reverse=True):
+            paper = self._papers.newest(row.arxiv_id)
+            if paper is not None:
+                first.setdefault(row.arxiv_id, paper)
+        return list(first.values())
 
     def _find(self, channel: ChannelRef, user_id: str, arxiv_id: str) -> SaveRow | None:
         key = (channel.platform, channel.workspace, user_id, arxiv_id)

@@ -20,6 +20,11 @@ Use it as ``async with running_fake_slack() as slack:`` and point ``AsyncWebClie
 * ``slack.absent_from.add("C1")``: the bot is not in C1 (chat.postMessage answers ``not_in_channel``).
 * Socket Mode: ``apps.connections.open`` answers ``slack.socket_url``; a client that connects gets a ``hello``;
   ``await slack.socket_send(envelope)`` sends an envelope; ``slack.socket_acks`` records what came back.
+* Files as ``files_upload_v2`` sends them: ``files.getUploadURLExternal`` hands out an upload URL on this server,
+  the bytes POSTed there are kept, ``files.completeUploadExternal`` shares them into ``channel_id``:
+  ``slack.shared_files`` lists each shared file (id, name, title, channel, content). ``conversations.open`` with
+  ``users`` opens (and re-opens) the DM ``D<user>``. They need ``files:write`` / ``im:write`` in ``slack.scopes``;
+  reading a DM's history needs ``im:history``.
 * ``await slack.wait_for(predicate)`` waits (with a timeout) until the predicate holds after some recorded change.
 """
 
@@ -46,6 +51,11 @@ from tests.fakes.loopback import serving
 Fault = int | str | tuple[int, Mapping[str, str]]
 """An HTTP status, a network fault (``LOST``, ``HANG``, ``RESET``), or a status with headers."""
 HISTORY_SCOPES = frozenset({"channels:history", "groups:history"})
+SCOPE_OF = {
+    "files.getUploadURLExternal": "files:write",
+    "files.completeUploadExternal": "files:write",
+    "conversations.open": "im:write",
+}
 BOT_TOKEN = "xoxb-fake-bot-token"
 APP_TOKEN = "xapp-fake-app-token"
 SIGNING_SECRET = "fake-signing-secret"
@@ -95,7 +105,14 @@ class FakeSlack:
     in_flight: int = 0
     max_in_flight: int = 0
     base_url: str = ""
-    scopes: set[str] = field(default_factory=lambda: set(HISTORY_SCOPES) | {"chat:write", "commands"})
+    scopes: set[str] = field(
+        default_factory=lambda: set(HISTORY_SCOPES)
+        | {"chat:write", "commands", "files:write", "im:write", "im:history"}
+    )
+    uploads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Files announced with files.getUploadURLExternal, by file id: filename, length, content (once uploaded)."""
+    shared_files: list[dict[str, Any]] = field(default_factory=list)
+    """Files shared by files.completeUploadExternal, in order: id, name, title, channel, content."""
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     """Top-level messages created, per channel, oldest first."""
     replies: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
@@ -239,7 +256,7 @@ class FakeSlack:
 
     def _history(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         channel = str(args.get("channel", ""))
-        needed = "groups:history" if channel.startswith("G") else "channels:history"
+        needed = {"G": "groups:history", "D": "im:history"}.get(channel[:1], "channels:history")
         if needed not in self.scopes:
             return {"ok": False, "error": "missing_scope", "needed": needed, "provided": ",".join(sorted(self.scopes))}
         if not channel:
@@ -294,6 +311,9 @@ class FakeSlack:
             return {"ok": True, "url": self.socket_url}
         if token not in self.bot_tokens:
             return {"ok": False, "error": "invalid_auth"}
+        scope = SCOPE_OF.get(method)
+        if scope is not None and scope not in self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": scope, "provided": ",".join(sorted(self.scopes))}
         match method:
             case "auth.test":
                 return {
@@ -335,6 +355,20 @@ class FakeSlack:
                 return {"ok": True, "message_ts": self._next_ts()}
             case "conversations.history" | "conversations.replies":
                 return self._history(method, args)
+            case "conversations.open":
+                users = str(args.get("users") or "")
+                if not users or "," in users:
+                    return {"ok": False, "error": "users_list_not_supplied" if not users else "not_implemented"}
+                return {"ok": True, "channel": {"id": f"D{users}", "is_im": True, "user": users}}
+            case "files.getUploadURLExternal":
+                filename, length = str(args.get("filename") or ""), str(args.get("length") or "")
+                if not filename or not length.isdigit():
+                    return {"ok": False, "error": "invalid_arguments"}
+                file_id = f"F{len(self.uploads) + 1:08d}"
+                self.uploads[file_id] = {"filename": filename, "length": int(length), "content": None}
+                return {"ok": True, "upload_url": f"{self.base_url}/upload/{file_id}", "file_id": file_id}
+            case "files.completeUploadExternal":
+                return self._complete_upload(args)
             case "users.info":
                 user = str(args.get("user", ""))
                 return {
@@ -342,6 +376,42 @@ class FakeSlack:
                     "user": {"id": user, "name": user.lower(), "is_admin": user in self.admins, "is_owner": False},
                 }
         return {"ok": False, "error": "unknown_method"}
+
+    def _complete_upload(self, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            files = json.loads(str(args.get("files") or "[]"))
+        except ValueError:
+            return {"ok": False, "error": "invalid_json"}
+        channel = str(args.get("channel_id") or "")
+        if channel in self.absent_from:
+            return {"ok": False, "error": "not_in_channel"}
+        shared = []
+        for f in files:
+            upload = self.uploads.get(str(f.get("id")))
+            if upload is None or upload["content"] is None:
+                return {"ok": False, "error": "file_not_found"}
+            entry = {
+                "id": f["id"],
+                "name": upload["filename"],
+                "title": f.get("title") or upload["filename"],
+                "channel": channel,
+                "content": upload["content"],
+            }
+            shared.append(entry)
+        self.shared_files.extend(shared)
+        return {"ok": True, "files": [{k: v for k, v in e.items() if k != "content"} for e in shared]}
+
+    async def upload(self, request: web.Request) -> web.Response:
+        """Receive the bytes of a file announced with files.getUploadURLExternal (as files.slack.com does)."""
+        upload = self.uploads.get(request.match_info["file_id"])
+        body = await request.read()
+        if upload is None:
+            return web.Response(status=404, text="unknown file")
+        if len(body) != upload["length"]:
+            return web.Response(status=400, text="length mismatch")
+        upload["content"] = body
+        await self._notify()
+        return web.Response(text=f"OK - {len(body)}")
 
     async def respond(self, request: web.Request) -> web.Response:
         """Record one response_url payload."""
@@ -372,6 +442,7 @@ async def running_fake_slack() -> AsyncIterator[FakeSlack]:
     app = web.Application()
     app.router.add_route("*", "/api/{method}", slack.api)
     app.router.add_post("/respond/{key}", slack.respond)
+    app.router.add_post("/upload/{file_id}", slack.upload)
     app.router.add_get("/socket-mode", slack.socket_mode)
     async with serving(app) as slack.base_url:
         try:

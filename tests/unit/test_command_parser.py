@@ -29,6 +29,9 @@ HELP_TEXT = """arxiv-bot commands (type them after /arxiv):
   preview                               show what "digest now" would post, without posting
   summarize <id or arXiv URL>           post one paper with its summary
   saved                                 list the papers you saved
+  saved export bibtex|ris               your saved papers as a file for your reference manager, privately
+  channel-saves export bibtex|ris       every paper saved in this channel, as a file, privately
+  alerts on|off                         a private note when a paper you saved gets a new version (on by default)
   unsave <id>                           forget a saved paper
   stats                                 LLM calls, tokens, cost and summary cache hits, today and this month
   feed                                  the RSS feed address of this channel's papers
@@ -59,6 +62,9 @@ HELP_DISCORD = """arxiv-bot commands (type them after /arxiv):
   preview                                       show what digest-now would post, without posting
   summarize paper:<id or arXiv URL>             post one paper with its summary
   saved                                         list the papers you saved
+  saved export:bibtex|ris                       your saved papers as a file for your reference manager
+  channel-saves export:bibtex|ris               every paper saved in this channel, as a file
+  alerts state:on|off                           a private note when a paper you saved gets a new version
   unsave paper:<id>                             forget a saved paper
   stats                                         LLM calls, tokens, cost and summary cache hits, today and this month
   feed                                          the RSS feed address of this channel's papers
@@ -300,7 +306,8 @@ def test_every_name_and_alias_selects_exactly_its_own_row() -> None:
 
 def test_mutating_and_slow_are_derived_from_the_rows() -> None:
     assert table.MUTATING == {"subscribe", "unsubscribe", "keywords", "exclude", "authors", "set", "ranking"}
-    assert table.SLOW == {"digest", "preview", "summarize", "like", "why"}
+    assert table.SLOW == {"digest", "preview", "summarize", "like", "why", "channel-saves"}
+    assert prepare("saved export ris").slow and not prepare("saved").slow
     assert table.MUTATING == {c.name for c in table.COMMANDS if c.mutating or c.mutating_if is not None}
     assert table.COMMAND_NAMES == {c.name for c in table.COMMANDS}
 

@@ -27,6 +27,7 @@ from bot.ports import (
     Papers,
     PostedHistory,
     RankingControls,
+    SavedLibrary,
     SavedPapers,
     SignalReader,
     SignalRecorder,
@@ -76,6 +77,10 @@ class UsageRepository(UsageRecorder, UsageBudget, UsageReports, Protocol):
     """Every usage role."""
 
 
+class SaveRepository(SavedPapers, SavedLibrary, Protocol):
+    """Every saves role."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Repositories:
     """One implementation of every repository, on one clock, plus a look at what the ports do not show."""
@@ -84,7 +89,7 @@ class Repositories:
     channels: ChannelRepository
     papers: Papers
     ledger: LedgerRepository
-    saves: SavedPapers
+    saves: SaveRepository
     signals: SignalRepository
     summaries: SummaryRepository
     usage: UsageRepository
