@@ -67,9 +67,13 @@ class Services:
         await self.scheduler.stop()
         if self.leases is not None:
             await self.leases.stop_heartbeat()
-        close = getattr(self.source, "aclose", None)
-        if close is not None:
-            await close()
+        clients: list[object] = [self.source]
+        if all(self.lookup is not c for c in clients):  # a second client only when a test gave its own source
+            clients.append(self.lookup)
+        for client in clients:
+            close = getattr(client, "aclose", None)
+            if close is not None:
+                await close()
         close_summarizer = getattr(self.summarizer, "aclose", None)
         if close_summarizer is not None:
             await close_summarizer()

@@ -149,6 +149,18 @@ def liked_text(outcome: LikeOutcome) -> str:
     return "\n".join(lines)
 
 
+def learning_text(status: RankingStatus) -> str:
+    """One line after a ``like``: whether the ranking learns from the channel's signals yet."""
+    if status.mode == "off":
+        return "Learning is off in this channel (ranking on switches it back on); the likes are kept"
+    if status.mode == "learned":
+        return f"The ranking learns from this channel's {counted(status.positives, 'positive signal')}"
+    return (
+        f"The ranking learns once the channel has {counted(status.min_positives, 'positive signal')} "
+        f"({status.positives} so far)"
+    )
+
+
 _MODES = {"learned": "learned ranking", "keywords": "keyword ranking", "off": "keyword ranking (learning off)"}
 
 

@@ -22,6 +22,7 @@ from bot.commands.replies import (
     combined,
     counted,
     explanation_text,
+    learning_text,
     liked_text,
     ranking_text,
     reset_prompt_text,
@@ -377,7 +378,8 @@ class CommandService:
                 outcome = await self._liking.like(
                     channel_id=record.id, arxiv_ids=arxiv_ids, user_id=ctx.user_id, source=SignalSource.LIKE
                 )
-                return Reply(text=liked_text(outcome))
+                status = await self._p.ranking.status(record)
+                return Reply(text=f"{liked_text(outcome)}\n{learning_text(status)}")
             case cm.Why(arxiv_id, version):
                 paper = await self._paper(arxiv_id, version)
                 return Reply(text=explanation_text(paper, await self._p.ranking.explain(record, paper)))

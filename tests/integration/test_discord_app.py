@@ -14,7 +14,9 @@ import pytest
 from adapters.composition import Services, build_services
 from adapters.discord.app import REACTION_EVENT, REFUSAL
 from adapters.discord.runtime import DiscordAdapter
+from adapters.discord.translate import reply_chunks
 from adapters.runtime import BotRuntime, attach_discord
+from bot.commands.table import help_text
 from bot.models import ChannelRef, Reply
 from tests.conftest import FEED_0105, ZONE_MISTAKES, make_settings
 from tests.fakes.arxiv_server import FakeArxivServer
@@ -300,6 +302,7 @@ async def test_like_why_and_ranking_run_as_discord_subcommands(
     arxiv_id = card["embeds"][0]["url"].rsplit("/", 1)[1].rsplit("v", 1)[0]
     liked = await discord_fake.run("like", {"papers": arxiv_id}, user=MEMBER)
     assert liked.text.startswith("Added 1 paper to this channel's taste")
+    assert liked.text.endswith("The ranking learns once the channel has 5 positive signals (1 so far)")
     why = await discord_fake.run("why", {"paper": arxiv_id}, user=MEMBER)
     # Discord's escaping keeps "2601.00397v1" at the start of a line from reading as a numbered list item.
     assert why.text.replace("\\", "").startswith(f"{arxiv_id}v") and "Matched keywords: LLM" in why.text
@@ -343,7 +346,9 @@ async def test_preview_is_ephemeral_with_embeds_and_posts_nothing(
 
 
 async def test_help_is_an_ephemeral_code_block(bot: DiscordAdapter, discord_fake: FakeDiscord) -> None:
-    answer = await discord_fake.run("help", user=MEMBER)
+    pages = reply_chunks(help_text("discord"), code=True)
+    answer = await discord_fake.answered(await discord_fake.slash("help", user=MEMBER), count=len(pages))
+    assert len(pages) == 2 and [a["content"] for a in answer.answers] == pages
     assert answer.ephemeral and answer.text.startswith("```\narxiv-bot commands")
     assert all(len(a["content"]) <= 2000 for a in answer.answers)
 

@@ -15,8 +15,10 @@ from adapters.cli import main
 from adapters.composition import Services
 from adapters.discord.invite import invite_url, run_invite
 from adapters.discord.runtime import sync_state_path
+from adapters.discord.translate import reply_chunks
 from adapters.runtime import attach_discord
 from adapters.startup import PlatformUnreachable, StartRetry
+from bot.commands.table import help_text
 from bot.errors import ConfigError
 from tests.conftest import make_settings
 from tests.fakes.arxiv_server import FakeArxivServer
@@ -37,7 +39,9 @@ async def start_and_close(services: Services, settings_env: dict[str, str], db_u
     try:
         await adapter.wait_ready(5)
         assert adapter.ready
-        answer = await fake.run("help")
+        # The help page is two messages on Discord: wait for both before closing.
+        pages = len(reply_chunks(help_text("discord"), code=True))
+        answer = await fake.answered(await fake.slash("help"), count=pages)
         assert "arxiv-bot commands" in answer.text
     finally:
         await adapter.aclose()

@@ -101,6 +101,7 @@ async def test_like_stores_known_papers_fetches_the_rest_in_one_batch_and_names_
         "• 2601.00008 MoE routing",
         "Already counted (saved, liked or imported before, or given twice): 2601.00001",
         "Not on arXiv, nothing stored: 2601.99999",
+        "The ranking learns once the channel has 5 positive signals (0 so far)",  # as the fake ranking says
     ]
     # 2601.00002 was stored from the listing: only the others were asked for, in one batch.
     assert core.source.batches == [("2601.00007", "2601.00008", "2601.99999")]
@@ -113,6 +114,7 @@ async def test_like_stores_known_papers_fetches_the_rest_in_one_batch_and_names_
     assert again.text.splitlines() == [
         "No paper added to this channel's taste",
         "Already counted (saved, liked or imported before, or given twice): 2601.00007",
+        "The ranking learns once the channel has 5 positive signals (0 so far)",
     ]
 
 
