@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from bot.models import ChannelRecord, ScoredPaper
 
 EXIT_USAGE = 2
+EXPORT_FORMATS = ("markdown", "bibtex", "ris")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -68,10 +69,22 @@ def build_parser() -> OneLineParser:
     summarize.add_argument("--json", action="store_true", help="print one JSON object")
     digest = sub.add_parser("digest", help="run one channel's digest now")
     digest.add_argument("--channel", required=True, metavar="PLATFORM:ID")
-    export = sub.add_parser("export", help="print a channel's posted papers as a markdown digest")
+    export = sub.add_parser(
+        "export", help="print a channel's posted (or --saved) papers as a markdown digest, BibTeX or RIS"
+    )
     export.add_argument("--channel", required=True, metavar="PLATFORM:ID")
-    export.add_argument("--format", choices=["markdown"], default="markdown", help="output format (markdown)")
-    export.add_argument("--since", metavar="DATE", help="only papers posted on or after DATE (YYYY-MM-DD, UTC)")
+    export.add_argument(
+        "--format", choices=EXPORT_FORMATS, default="markdown", help="output format (default markdown)"
+    )
+    export.add_argument(
+        "--since", metavar="DATE", help="only papers posted (or saved) on or after DATE (YYYY-MM-DD, UTC)"
+    )
+    export.add_argument("--saved", action="store_true", help="the papers saved in the channel, not those posted")
+    library = sub.add_parser(
+        "import", help="add a paper library to a channel's taste: BibTeX, or one arXiv id or URL a line"
+    )
+    library.add_argument("--channel", required=True, metavar="PLATFORM:ID")
+    library.add_argument("file", metavar="FILE", help="a .bib file, or a text file with one arXiv id or URL a line")
     return parser
 
 
@@ -287,7 +300,9 @@ async def _run_until_signal(services: Services, record: ChannelRecord, stopped: 
 
 
 async def _export(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.exports.bibtex import render_bibtex
     from bot.exports.markdown import ChannelDigest, render_markdown
+    from bot.exports.ris import render_ris
 
     platform, sep, channel_id = args.channel.partition(":")
     if not sep or not platform or not channel_id:
@@ -298,20 +313,98 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
             since = date.fromisoformat(args.since)
         except ValueError:
             raise UserInputError(f"--since {args.since!r} is invalid: use a date YYYY-MM-DD, e.g. 2026-01-05") from None
+    saved = bool(getattr(args, "saved", False))
+    if saved and args.format == "markdown":
+        raise UserInputError("--saved exports BibTeX or RIS: add --format bibtex or --format ris")
     services = build_services(settings)
     try:
         record = await services.channels.find(platform, channel_id)
         if record is None:
             raise UserInputError(f"no channel {args.channel!r} is known: check the platform and channel id")
         start = None if since is None else datetime.combine(since, time.min, tzinfo=UTC)
-        posted = await services.ledger.posted_papers(record.id, since=start)
-        summaries = await services.summaries.newest_for((p.paper for p in posted), language=record.language)
+        if saved:
+            papers = await services.saves.channel_saved_papers(record.id, since=start)
+        else:
+            posted = await services.ledger.posted_papers(record.id, since=start)
+            papers = [p.paper for p in posted]
+            if args.format == "markdown":
+                summaries = await services.summaries.newest_for(papers, language=record.language)
     finally:
         await close_services(services)
-    digest = ChannelDigest(
-        channel=args.channel, categories=record.categories, papers=posted, summaries=summaries, since=since
+    if args.format == "bibtex":
+        sys.stdout.write(render_bibtex(papers))
+    elif args.format == "ris":
+        sys.stdout.write(render_ris(papers))
+    else:
+        digest = ChannelDigest(
+            channel=args.channel, categories=record.categories, papers=posted, summaries=summaries, since=since
+        )
+        sys.stdout.write(render_markdown(digest))
+    return 0
+
+
+MAX_LIBRARY_BYTES = 50_000_000
+"""A library file larger than this is refused (a BibTeX export of tens of thousands of entries is far smaller)."""
+MAX_PROBLEMS_SHOWN = 50
+LIBRARY_FORMS = "give a BibTeX file, or a text file with one arXiv id or URL a line"
+
+
+def read_library(path: str) -> str:
+    """A library file's text; a one-line ``UserInputError`` for a missing, unreadable, huge or non-text file."""
+    from pathlib import Path
+
+    try:
+        data = Path(path).read_bytes()[: MAX_LIBRARY_BYTES + 1]
+    except OSError as err:
+        raise UserInputError(f"cannot read {path}: {err.strerror or err}") from None
+    if len(data) > MAX_LIBRARY_BYTES:
+        raise UserInputError(f"{path} is larger than {MAX_LIBRARY_BYTES // 1_000_000} MB: split it")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise UserInputError(f"{path} is not a UTF-8 text file: {LIBRARY_FORMS}") from None
+    if "\x00" in text:
+        raise UserInputError(f"{path} is not a text file: {LIBRARY_FORMS}")
+    return text
+
+
+async def _import(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.models import SignalSource
+    from bot.signals.library import scan_library
+    from bot.signals.likes import Liking
+
+    platform, sep, channel_id = args.channel.partition(":")
+    if not sep or not platform or not channel_id:
+        raise UserInputError(f"--channel {args.channel!r} is invalid: use PLATFORM:ID, e.g. slack:C0123456")
+    scan = scan_library(read_library(args.file))
+    for problem in scan.problems[:MAX_PROBLEMS_SHOWN]:
+        print(f"{args.file}: {problem}")
+    if len(scan.problems) > MAX_PROBLEMS_SHOWN:
+        print(f"{args.file}: and {len(scan.problems) - MAX_PROBLEMS_SHOWN} more bad entries")
+    skipped = f"{len(scan.without_arxiv)} without an arXiv id, {len(scan.problems)} bad"
+    if not scan.ids:
+        raise UserInputError(
+            f"no arXiv ids in {args.file} ({scan.entries} entries read: {skipped}); nothing was stored"
+        )
+    services = build_services(settings)
+    try:
+        record = await services.channels.find(platform, channel_id)
+        if record is None:
+            raise UserInputError(f"no channel {args.channel!r} is known: subscribe it to a category first")
+        liking = Liking(
+            papers=services.papers, lookup=services.lookup, signals=services.signals, ranking=services.ranking
+        )
+        outcome = await liking.like(
+            channel_id=record.id, arxiv_ids=scan.ids, user_id="import", source=SignalSource.IMPORT
+        )
+    finally:
+        await close_services(services)
+    if outcome.unknown:
+        print(f"{args.file}: not on arXiv, nothing stored: {', '.join(outcome.unknown)}")
+    print(
+        f"{args.channel}: {outcome.found} found ({len(outcome.liked)} added to the channel's taste, "
+        f"{len(outcome.duplicates)} duplicates), {len(outcome.unknown)} unknown; {skipped}"
     )
-    sys.stdout.write(render_markdown(digest))
     return 0
 
 
@@ -358,7 +451,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     implied_console = args.command == "run" and not args.console and not platform_tokens_set()
     console = args.command == "console" or (args.command == "run" and args.console) or implied_console
-    terminal_is_output = console or args.command in ("preview", "summarize", "digest", "export")
+    terminal_is_output = console or args.command in ("preview", "summarize", "digest", "export", "import")
     configure_logging(level=level_for(settings.log, terminal_is_output=terminal_is_output), fmt=settings.log.format)
     try:
         if args.command == "check-config":
@@ -395,6 +488,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_digest(settings, args))
         if args.command == "export":
             return asyncio.run(_export(settings, args))
+        if args.command == "import":
+            return asyncio.run(_import(settings, args))
     except UserInputError as err:
         print(f"arxiv-bot: error: {err}", file=sys.stderr)
         return EXIT_USAGE

@@ -10,11 +10,15 @@ from bot.arxiv.http import ArxivHttp, RetryListener, same_site
 from bot.clock import SystemClock
 from bot.commands.service import CommandPorts, CommandService
 from bot.config import Settings
+from bot.delivery.alerts import VersionAlerter
 from bot.delivery.router import PublisherRouter
 from bot.delivery.runner import DigestRunner
 from bot.delivery.scheduler import DigestScheduler
+from bot.exports.links import OneTimeLinks
 from bot.models import ChannelDefaults
-from bot.ports import Clock, PaperSource, Summarizer
+from bot.ports import ChannelRanking, Clock, PaperLookup, PaperSource, Summarizer
+from bot.ranking.service import LearnedRanking
+from bot.store.alerts import AlertStore
 from bot.store.channels import ChannelStore
 from bot.store.database import Database, create_engine, is_sqlite, sqlite_path
 from bot.store.leases import LeasedLedger, Leases
@@ -22,6 +26,7 @@ from bot.store.ledger import DeliveryLedger
 from bot.store.migrations import upgrade_database
 from bot.store.papers import PaperStore
 from bot.store.saves import SaveStore
+from bot.store.signals import SignalStore
 from bot.store.summaries import SummaryStore, UsageStore
 from bot.summarizers.extractive import ExtractiveSummarizer
 from bot.summarizers.llm import LlmSummarizer
@@ -38,12 +43,20 @@ class Services:
     papers: PaperStore
     ledger: DeliveryLedger
     saves: SaveStore
+    signals: SignalStore
+    ranking: ChannelRanking
+    lookup: PaperLookup
+    """Many papers at once (the export API in batches), for likes and imports."""
     summaries: SummaryStore
     summarizer: Summarizer
     router: PublisherRouter
     runner: DigestRunner
     commands: CommandService
     scheduler: DigestScheduler
+    links: OneTimeLinks | None = None
+    """One-time download links of exported files, served by the HTTP server (None when it is off)."""
+    alerts: AlertStore | None = None
+    """The version-alert ledger and who turned alerts off."""
     leases: Leases | None = None
     """On PostgreSQL: this replica's claims on slots and ledger rows (several replicas share one database)."""
 
@@ -148,12 +161,18 @@ def build_services(
     leases = None if is_sqlite(settings.database.url) else Leases(database=database, lease_s=settings.database.lease_s)
     ledger = DeliveryLedger(database=database) if leases is None else LeasedLedger(database=database, leases=leases)
     saves = SaveStore(database=database)
+    signals = SignalStore(database=database)
+    ranking = LearnedRanking(
+        signals=signals, min_positives=settings.ranking.min_positives, author_bonus=c.author_bonus
+    )
     arxiv_http = build_arxiv_http(settings, on_retry=on_arxiv_retry)
     source = source or build_source(settings, http=arxiv_http)
+    lookup = source if isinstance(source, ArxivClient) else build_source(settings, http=arxiv_http)
     usage = UsageStore(database=database, model=settings.llm.model, daily_budget_usd=settings.llm.daily_budget_usd)
     summaries = SummaryStore(database=database)
     summarizer = summarizer or build_summarizer(settings, summaries=summaries, usage=usage, arxiv_http=arxiv_http)
     router = PublisherRouter(publishers={})
+    alerts = AlertStore(database=database)
     runner = DigestRunner(
         source=source,
         channels=channels,
@@ -164,6 +183,7 @@ def build_services(
         clock=clock,
         author_bonus=c.author_bonus,
         summary_concurrency=settings.llm.concurrency,
+        alerts=VersionAlerter(ledger=alerts, notices=router, source=source),
     )
     scheduler = DigestScheduler(
         runner=runner,
@@ -174,6 +194,7 @@ def build_services(
         catch_up_interval_s=settings.scheduler.catch_up_interval_s,
         claims=leases,
     )
+    links = OneTimeLinks(base_url=settings.http.public_url, clock=clock) if settings.http.enabled else None
     commands = CommandService(
         ports=CommandPorts(
             channels=channels,
@@ -184,7 +205,13 @@ def build_services(
             source=source,
             summarizer=summarizer,
             publisher=router,
+            signals=signals,
+            ranking=ranking,
+            lookup=lookup,
             usage=usage,
+            files=router,
+            links=links,
+            alert_preferences=alerts,
         ),
         on_schedule_change=scheduler.channel_changed if settings.scheduler.enabled else None,
         feed_base_url=settings.http.public_url if settings.http.enabled else None,
@@ -197,11 +224,16 @@ def build_services(
         papers=papers,
         ledger=ledger,
         saves=saves,
+        signals=signals,
+        ranking=ranking,
+        lookup=lookup,
         summaries=summaries,
         summarizer=summarizer,
         router=router,
         runner=runner,
         commands=commands,
         scheduler=scheduler,
+        links=links,
+        alerts=alerts,
         leases=leases,
     )

@@ -1,4 +1,5 @@
-"""Operations endpoints on the shared HTTP server: /healthz, /readyz, /metrics and each channel's RSS feed.
+"""Operations endpoints on the shared HTTP server: /healthz, /readyz, /metrics, each channel's RSS feed, and the
+one-time download links of exported files (``/files/<token>/<name>``).
 
 Handlers are thin: the feed body comes from ``bot.exports.rss.render_rss``, the metrics from ``bot.metrics.render``.
 They get exactly the lookups they use (a database ping, the channel by feed token, its posted cards and stored
@@ -23,7 +24,7 @@ from aiohttp import web
 from adapters.http_server import Handler, HttpServer
 from bot import metrics
 from bot.exports.rss import MAX_FEED_ITEMS, ChannelFeed, entity_tag, render_rss, rfc822
-from bot.models import ChannelRecord, Paper, PostedPaper, ThreadSummary, as_utc
+from bot.models import ChannelRecord, ExportFile, Paper, PostedPaper, ThreadSummary, as_utc
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ Ping = Callable[[], Awaitable[None]]
 """Raise unless the database answers."""
 ChannelByFeedToken = Callable[[str], Awaitable[ChannelRecord | None]]
 """The channel whose RSS feed has this token, or None."""
+TakeFile = Callable[[str], ExportFile | None]
+"""The file of a one-time link's token, once (None: unknown, taken or expired)."""
 
 
 class PostedHistory(Protocol):
@@ -147,6 +150,7 @@ class OpsRoutes:
     stored_summaries: StoredSummaries
     public_url: str
     ready: Callable[[], bool]
+    take_file: TakeFile | None = None
     monitor: LoopMonitor = field(default_factory=LoopMonitor)
 
     async def healthz(self, _request: web.Request) -> web.Response:
@@ -195,6 +199,22 @@ class OpsRoutes:
             return web.Response(status=304, headers=headers)
         return web.Response(body=body, headers={**headers, "Content-Type": RSS_CONTENT_TYPE})
 
+    async def download(self, request: web.Request) -> web.Response:
+        """An exported file, once per link; an unknown, used or expired token is a bare 404."""
+        token = request.match_info.get("token", "")
+        file = self.take_file(token) if self.take_file is not None and _TOKEN.match(token) else None
+        if file is None:
+            return web.Response(status=404, text="not found (a download link works once, for a short time)\n")
+        return web.Response(
+            body=file.content,
+            headers={
+                "Content-Type": f"{file.media_type}; charset=utf-8",
+                "Content-Disposition": f'attachment; filename="{file.name}"',
+                "Cache-Control": "no-store",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
     async def _render(self, record: ChannelRecord) -> tuple[bytes, datetime]:
         items = await self.posted_papers(record.id, limit=MAX_FEED_ITEMS)
         summaries = await self.stored_summaries((i.paper for i in items), language=record.language)
@@ -230,6 +250,7 @@ def mount_ops_routes(
     stored_summaries: StoredSummaries,
     public_url: str,
     ready: Callable[[], bool],
+    take_file: TakeFile | None = None,
 ) -> OpsRoutes:
     """Add the operations routes to ``http`` (before it starts)."""
     routes = OpsRoutes(
@@ -239,11 +260,13 @@ def mount_ops_routes(
         stored_summaries=stored_summaries,
         public_url=public_url,
         ready=ready,
+        take_file=take_file,
     )
     http.add_route("GET", "/healthz", _guarded(routes.healthz))
     http.add_route("GET", "/readyz", _guarded(routes.readyz))
     http.add_route("GET", "/metrics", _guarded(routes.metrics))
     http.add_route("GET", "/feeds/{token}.xml", _guarded(routes.feed))
+    http.add_route("GET", "/files/{token}/{name}", _guarded(routes.download))
     http.app.on_startup.append(routes._on_startup)
     http.app.on_cleanup.append(routes._on_cleanup)
     return routes

@@ -128,6 +128,7 @@ def attach_ops_routes(http: HttpServer, services: Services, *, ready: Callable[[
         stored_summaries=services.summaries.newest_for,
         public_url=services.settings.http.public_url,
         ready=ready,
+        take_file=services.links.take if services.links is not None else None,
     )
 
 

@@ -36,6 +36,8 @@ class Paper:
     published: date | None = None
     doi: str | None = None
     journal_ref: str | None = None
+    comments: str | None = None
+    """arXiv's comments field ("12 pages, accepted at ..."), when the source gave it; not kept in the papers table."""
 
     @property
     def versioned_id(self) -> str:
@@ -104,6 +106,8 @@ class PaperCard:
     is_cross_list: bool
     requested_by: str | None = None
     """User name that asked for it with ``summarize``, or None for the daily digest."""
+    tldr: str | None = None
+    """The summary's one-line TL;DR, shown on the card once the summary is ready (untrusted text)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -245,11 +249,29 @@ class Delivery:
     the platform may hold it from then on."""
     thread_parts: int = 0
     """How many parts of the thread reply are posted (a long summary is several messages)."""
+    card_update: CardUpdateState | None = None
+    """Whether the posted card still has to show the summary's TL;DR (None: it has nothing to show)."""
+    tldr: str | None = None
+    """The TL;DR the card is to show (kept with the row so that an interrupted update is retried as it was)."""
 
     @property
     def finished(self) -> bool:
-        """Whether card and thread are both posted (a thread is only ever posted after its card)."""
-        return self.thread_state is DeliveryState.POSTED
+        """Whether card and thread are both posted and the card shows its TL;DR if it has one (a thread is only
+        ever posted after its card, the TL;DR update after the thread)."""
+        return self.thread_state is DeliveryState.POSTED and self.card_update is not CardUpdateState.PENDING
+
+
+class CardUpdateState(enum.StrEnum):
+    """Where the update of a posted card with its summary's TL;DR stands.
+
+    An edit creates no message and repeating it changes nothing, so it needs no ``sending`` step: ``pending`` until
+    the platform confirms it, retried after any failure that may be passing, ``refused`` when the platform will not
+    take it (the card was deleted, the bot lost access): the card stays as it was posted.
+    """
+
+    PENDING = "pending"
+    DONE = "done"
+    REFUSED = "refused"
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,11 +298,28 @@ class ThreadSending:
 
 @dataclass(frozen=True, slots=True)
 class ThreadPosted:
-    """Part ``part`` of a ledger row's thread reply is posted as ``message_id``; ``last``: the thread is done."""
+    """Part ``part`` of a ledger row's thread reply is posted as ``message_id``; ``last``: the thread is done.
+
+    With ``tldr`` (on the last part) the card is then due to show it (``CardUpdateState.PENDING``).
+    """
 
     message_id: str
     part: int = 0
     last: bool = True
+    tldr: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CardUpdated:
+    """The posted card now shows its TL;DR."""
+
+
+@dataclass(frozen=True, slots=True)
+class CardUpdateFailed:
+    """Updating the card failed: ``refused`` when the platform will not take it (given up), else retried later."""
+
+    error: str
+    refused: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,7 +337,9 @@ class PostUnconfirmed:
     error: str
 
 
-DeliveryMark = CardSending | CardPosted | ThreadSending | ThreadPosted | PostFailed | PostUnconfirmed
+DeliveryMark = (
+    CardSending | CardPosted | ThreadSending | ThreadPosted | PostFailed | PostUnconfirmed
+) | CardUpdated | CardUpdateFailed
 """What happened to a ledger row's post."""
 
 
@@ -339,6 +380,64 @@ class SavedPaper:
     version: int
     title: str | None
     saved_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExportFile:
+    """A file made for one person (a BibTeX or RIS export of saved papers), sent to them privately."""
+
+    name: str
+    """The file name, e.g. ``arxiv-saved.bib``."""
+    content: bytes
+    media_type: str
+    title: str
+    """How the file is described where it is shared, e.g. "3 saved papers (BibTeX)"."""
+
+
+class AlertKind(enum.StrEnum):
+    """Who hears of a new version of a saved paper."""
+
+    NOTE = "note"
+    """A private note to one person who saved it."""
+    THREAD = "thread"
+    """A reply in the card's thread, in a channel where it was saved."""
+
+
+class AlertState(enum.StrEnum):
+    """Where a version alert stands: ``pending`` -> ``sending`` (intent recorded, the platform may hold it) ->
+    ``sent``; ``failed`` after too many refusals."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VersionAlert:
+    """One row of the version-alert ledger: one new version, told once to one saver or one card's thread."""
+
+    id: int
+    kind: AlertKind
+    channel: ChannelRef
+    """The channel where the paper was saved (a note goes to the saver's direct messages on its platform)."""
+    arxiv_id: str
+    version: int
+    title: str
+    comments: str | None
+    user_id: str | None = None
+    """The saver (notes)."""
+    message_id: str | None = None
+    """The card whose thread gets the reply (threads)."""
+    state: AlertState = AlertState.PENDING
+    key: str | None = None
+    sending_since: datetime | None = None
+    attempts: int = 0
+
+    @property
+    def abs_url(self) -> str:
+        """The abstract page of the new version."""
+        return f"https://arxiv.org/abs/{self.arxiv_id}v{self.version}"
 
 
 def term_key(term: str) -> str:
@@ -416,6 +515,19 @@ class SignalKind(enum.StrEnum):
     """``/arxiv like`` or ``arxiv-bot import`` (positive: the channel's taste)."""
     DOWN = "down"
     """A 👎 reaction or the "Not for us" button (negative)."""
+
+
+class SignalSource(enum.StrEnum):
+    """Where a stored like or 👎 came from (one row per source and person: removing a reaction keeps a button)."""
+
+    REACTION = "reaction"
+    """A 👎 reaction on a card (the console's ``react N 👎``)."""
+    BUTTON = "button"
+    """The "Not for us" button on a card (the console's ``down N``)."""
+    LIKE = "like"
+    """``/arxiv like``."""
+    IMPORT = "import"
+    """``arxiv-bot import``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

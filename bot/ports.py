@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from datetime import date, datetime
-from typing import Protocol
+from datetime import date, datetime, timedelta
+from typing import Protocol, runtime_checkable
 
 from bot.models import (
+    AlertState,
     ChannelRecord,
     ChannelRef,
     ChannelSignals,
     Delivery,
     DeliveryMark,
+    ExportFile,
     Listing,
     MessageRef,
     Paper,
@@ -25,10 +27,12 @@ from bot.models import (
     RuleKind,
     SavedPaper,
     ScoredPaper,
+    SignalSource,
     StoredSummary,
     SummaryKey,
     ThreadSummary,
     UsageReport,
+    VersionAlert,
 )
 
 
@@ -41,6 +45,15 @@ class PaperSource(Protocol):
 
     async def lookup(self, paper_id: str) -> Paper:
         """Return one paper by id; raise ``PaperNotFound`` if there is none."""
+        ...
+
+
+class PaperLookup(Protocol):
+    """Many papers by id at once (arXiv's export API with many ids per request), for likes and imports."""
+
+    async def lookup_many(self, arxiv_ids: Sequence[str]) -> list[Paper]:
+        """The newest version of each paper arXiv has among these unversioned ids, in the order asked; ids it does
+        not know are left out. Raises ``SourceError`` when arXiv does not answer."""
         ...
 
 
@@ -65,8 +78,53 @@ class Publisher(Protocol):
         """
         ...
 
+    async def update_card(self, card: PaperCard, *, message: MessageRef, key: PostKey | None = None) -> None:
+        """Show ``card`` (now with its ``tldr``) in place of the card posted as ``message``; never posts a message.
+
+        Repeating it changes nothing. ``PublishError`` when it did not happen (``PublishOutcomeUnknown`` when it
+        may have), ``PublishRefused`` when the platform will not take it (the message is gone, no access).
+        """
+        ...
+
     async def send_reply(self, reply: Reply, *, channel: ChannelRef, user_id: str | None) -> None:
         """Send a command reply outside an interaction (ephemeral to ``user_id`` when set)."""
+        ...
+
+
+@runtime_checkable
+class PrivateFiles(Protocol):
+    """Sends a file to one person only (a Slack DM, a Discord ephemeral follow-up, a file on the console)."""
+
+    async def send_file(self, file: ExportFile, *, channel: ChannelRef, user_id: str) -> str:
+        """Send ``file`` privately to ``user_id`` (who typed a command in ``channel``); returns where it went, as
+        the answer names it ("in a direct message"). Raises ``PublishError`` when the platform does not take it."""
+        ...
+
+
+class FileLinks(Protocol):
+    """Download links for a file that could not be sent privately (one download each, short-lived)."""
+
+    @property
+    def ttl(self) -> timedelta:
+        """How long a link works."""
+        ...
+
+    def issue(self, file: ExportFile) -> str:
+        """Keep ``file`` for one download; returns the link."""
+        ...
+
+
+@runtime_checkable
+class VersionNotices(Protocol):
+    """Where version alerts go: a private note to a person, a reply in a card's thread. Both carry ``key``; when
+    ``key.sending_since`` is set the message may exist already and is looked for first."""
+
+    async def send_note(self, text: str, *, channel: ChannelRef, user_id: str, key: PostKey) -> str:
+        """Send plain ``text`` privately to ``user_id`` (a direct message on ``channel``'s platform); its id."""
+        ...
+
+    async def reply_in_thread(self, text: str, *, parent: MessageRef, key: PostKey) -> str:
+        """Reply plain ``text`` in the thread of ``parent``; the reply's id."""
         ...
 
 
@@ -281,6 +339,56 @@ class SavedPapers(Protocol):
         ...
 
 
+class SavedLibrary(Protocol):
+    """Saved papers whole, each at its newest stored version: what the BibTeX and RIS exports hold."""
+
+    async def user_saved_papers(self, *, channel: ChannelRef, user_id: str) -> list[Paper]:
+        """A user's saved papers in the channel's workspace whose paper is stored, newest save first."""
+        ...
+
+    async def channel_saved_papers(self, channel_id: int, *, since: datetime | None = None) -> list[Paper]:
+        """Every paper saved in one channel (saved at or after ``since``) that is stored, each once, newest save
+        first."""
+        ...
+
+
+class AlertLedger(Protocol):
+    """The version-alert ledger: one row per new version and saver (or card thread), written before sending."""
+
+    async def plan_alerts(self, papers: Iterable[Paper]) -> int:
+        """Record an alert for each replacement among ``papers`` (announce type replace or replace-cross) of a paper
+        saved at an older version: a note per saver who did not turn alerts off, a thread reply per channel where
+        it was saved and its card is known. Rows that exist (same kind, target, paper and version) are left alone.
+        Returns how many rows were written."""
+        ...
+
+    async def unsent_alerts(self) -> list[VersionAlert]:
+        """Alerts pending or sending, oldest first."""
+        ...
+
+    async def mark_alert(
+        self,
+        alert: VersionAlert,
+        state: AlertState,
+        *,
+        key: str | None = None,
+        error: str | None = None,
+        comments: str | None = None,
+    ) -> VersionAlert:
+        """Record an alert's state: ``sending`` with its key (the intent, now; ``comments`` kept with it), ``sent``,
+        back to ``pending`` or ``failed`` after a refusal (``error`` counts an attempt), or ``sending`` again after
+        an unknown outcome."""
+        ...
+
+
+class AlertPreferences(Protocol):
+    """Who wants version alerts (everyone, until they say ``/arxiv alerts off``)."""
+
+    async def set_alerts(self, *, channel: ChannelRef, user_id: str, on: bool) -> bool:
+        """Turn a person's alerts on or off in the channel's workspace; False if they already were."""
+        ...
+
+
 class SummaryCache(Protocol):
     """Summaries paid for once: stored under their ``SummaryKey``, the first one stored for a key kept."""
 
@@ -345,6 +453,43 @@ class SignalReader(Protocol):
     async def channel_signals(self, channel_id: int) -> ChannelSignals:
         """The channel's positives and negatives, oldest first, and whether learning is on."""
         ...
+
+
+class SignalRecorder(Protocol):
+    """Writes what a channel's people tell the ranker: 👎 given and taken back, papers liked or imported."""
+
+    async def record_down(self, *, channel_id: int, arxiv_id: str, user_id: str, source: SignalSource) -> bool:
+        """Mark a paper not relevant for the channel; False (the first one kept) if this person already did so
+        from this source. An unknown channel id is a ``StoreError``."""
+        ...
+
+    async def remove_down(self, *, channel_id: int, arxiv_id: str, user_id: str, source: SignalSource) -> bool:
+        """Take back this person's 👎 from this source; False if there was none."""
+        ...
+
+    async def record_likes(
+        self, *, channel_id: int, arxiv_ids: Sequence[str], user_id: str, source: SignalSource
+    ) -> int:
+        """Add papers to the channel's taste (repeats kept once); returns how many were new for this person and
+        source. An unknown channel id is a ``StoreError`` and stores nothing."""
+        ...
+
+
+class RankingControls(Protocol):
+    """The switches of a channel's learned ranking."""
+
+    async def reset_signals(self, channel_id: int) -> None:
+        """Forget what the channel taught the ranker: likes, imports and 👎 go, saves made so far stop counting
+        (they stay saved); keywords and settings are kept."""
+        ...
+
+    async def set_ranking_enabled(self, channel_id: int, enabled: bool) -> None:
+        """Switch the learned ranking on or off for a channel; an unknown channel id changes nothing."""
+        ...
+
+
+class ChannelSignalStore(SignalReader, SignalRecorder, RankingControls, Protocol):
+    """The signal roles the command handlers and the import use, together."""
 
 
 class ChannelRanking(Protocol):

@@ -6,13 +6,16 @@ import asyncio
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import TextIO
 
 from adapters.console.render import (
     CommandLine,
+    NotForUs,
     Reaction,
     Unknown,
     render_card,
+    render_card_update,
     render_reply,
     render_thread,
     to_input,
@@ -20,14 +23,18 @@ from adapters.console.render import (
 from bot.arxiv.http import RetryNotice
 from bot.commands.service import CommandService
 from bot.delivery.thread_parts import post_parts
-from bot.models import ChannelRef, CommandContext, MessageRef, PaperCard, PostKey, Reply, ThreadSummary
+from bot.errors import PublishError, PublishRefused
+from bot.models import ChannelRef, CommandContext, ExportFile, MessageRef, PaperCard, PostKey, Reply, ThreadSummary
 from bot.ports import ThreadJournal
 
 CONSOLE_CHANNEL = ChannelRef("console", "local", "console")
 CONSOLE_USER = "you"
+EXPORT_DIR = Path("data/exports")
+"""Where the console writes exported files (relative to the working directory, beside the default database)."""
 BANNER = (
     "arxiv-bot console. Type /arxiv help for commands, 'react N' to save card #N (🔖), 'unreact N' to unsave,\n"
-    "Ctrl-D to quit. Try: /arxiv subscribe cs.DC  then  /arxiv keywords add LLM  then  /arxiv digest now"
+    "'down N' (or 'react N 👎') if card #N is not for this channel, Ctrl-D to quit.\n"
+    "Try: /arxiv subscribe cs.DC  then  /arxiv keywords add LLM  then  /arxiv digest now"
 )
 
 
@@ -67,9 +74,12 @@ class ConsoleProgress:
 class ConsolePublisher:
     """Prints cards and their threads; remembers card numbers for reactions."""
 
-    def __init__(self, *, out: TextIO, progress: ConsoleProgress | None = None) -> None:
+    def __init__(
+        self, *, out: TextIO, progress: ConsoleProgress | None = None, export_dir: Path = EXPORT_DIR
+    ) -> None:
         self._out = out
         self._progress = progress
+        self._export_dir = export_dir
         self._session = format(time.time_ns() // 1_000_000, "x")
         self._count = 0
         self.cards: dict[int, MessageRef] = {}
@@ -86,6 +96,14 @@ class ConsolePublisher:
         self.cards[self._count] = ref
         self._print(render_card(card, self._count))
         return ref
+
+    async def update_card(self, card: PaperCard, *, message: MessageRef, key: PostKey | None = None) -> None:
+        """Reprint a card's title under its number with what changed, its TL;DR (a terminal cannot change what it
+        printed)."""
+        number = next((n for n, ref in self.cards.items() if ref == message), None)
+        if number is None:
+            raise PublishRefused(f"{message.message_id} is not a card this console printed")
+        self._print(render_card_update(card, number))
 
     async def post_thread(
         self, summary: ThreadSummary, *, parent: MessageRef, journal: ThreadJournal | None = None
@@ -105,6 +123,35 @@ class ConsolePublisher:
     async def send_reply(self, reply: Reply, *, channel: ChannelRef, user_id: str | None) -> None:
         """Print a reply."""
         self._print(render_reply(reply, self._count + 1))
+
+    async def send_note(self, text: str, *, channel: ChannelRef, user_id: str, key: PostKey) -> str:
+        """Print a private note (the console has one person)."""
+        self._print(f"── note for {user_id}: {text}")
+        return f"note-{key.value}"
+
+    async def reply_in_thread(self, text: str, *, parent: MessageRef, key: PostKey) -> str:
+        """Print a reply under a card's thread."""
+        number = next((n for n, ref in self.cards.items() if ref == parent), None)
+        self._print(f"── thread{f' of #{number}' if number is not None else ''}: {text}")
+        return f"{parent.message_id}/alert-{key.value}"
+
+    async def send_file(self, file: ExportFile, *, channel: ChannelRef, user_id: str) -> str:
+        """Write the file into the export folder (never over an earlier one); the answer names its path."""
+        try:
+            self._export_dir.mkdir(parents=True, exist_ok=True)
+            stem, dot, extension = file.name.rpartition(".")
+            path, n = self._export_dir / file.name, 0
+            while True:
+                try:
+                    with path.open("xb") as handle:
+                        handle.write(file.content)
+                    break
+                except FileExistsError:
+                    n += 1
+                    path = self._export_dir / f"{stem}-{n}{dot}{extension}"
+        except OSError as err:
+            raise PublishError(f"could not write {file.name} into {self._export_dir}: {err.strerror or err}") from None
+        return f"as the file {path}"
 
 
 class ConsoleChat:
@@ -140,14 +187,18 @@ class ConsoleChat:
             case CommandLine(text):
                 ctx = CommandContext(channel=CONSOLE_CHANNEL, user_id=CONSOLE_USER, user_name=CONSOLE_USER)
                 reply = await self._commands.execute(ctx, self._commands.prepare(text))
-            case Reaction(number, added):
+            case Reaction(number, added, kind):
                 ref = self._publisher.cards.get(number)
                 result = (
                     None
                     if ref is None
-                    else await self._commands.react(message=ref, user_id=CONSOLE_USER, added=added)
+                    else await self._commands.react(message=ref, user_id=CONSOLE_USER, added=added, kind=kind)
                 )
                 reply = result or Reply(text=f"There is no paper card #{number} to react to")
+            case NotForUs(number):
+                ref = self._publisher.cards.get(number)
+                result = None if ref is None else await self._commands.not_for_us(message=ref, user_id=CONSOLE_USER)
+                reply = result or Reply(text=f"There is no paper card #{number} to mark")
             case Unknown(text):
                 reply = Reply(text=f"Not a command: {text!r}; commands start with /arxiv (try /arxiv help)")
             case None:

@@ -1,4 +1,5 @@
-"""The Discord client: runs the ``/arxiv`` commands (declared in ``commands.py``), the Save button and reaction saves.
+"""The Discord client: runs the ``/arxiv`` commands (declared in ``commands.py``), the Save and Not for us buttons
+and reactions (🔖 saves, 👎 marks a paper not for the channel).
 
 Handlers are thin: ``translate.to_commands`` turns an interaction into CommandService text, the core runs it,
 and ``answer`` sends the Reply back (ephemeral, every send with ``AllowedMentions.none()``).
@@ -7,6 +8,7 @@ and ``answer`` sends the Reply back (ephemeral, every send with ``AllowedMention
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import re
 from collections.abc import Sequence
@@ -16,22 +18,24 @@ import discord
 from discord import app_commands
 
 from adapters.discord.commands import ArxivCommands
-from adapters.discord.publisher import NO_MENTIONS, PLATFORM_FAULTS
+from adapters.discord.publisher import NO_MENTIONS, PLATFORM_FAULTS, publish_error
 from adapters.discord.translate import (
+    DOWN_ID_PREFIX,
     SAVE_ID_PREFIX,
     CommandPayload,
     batch_embeds,
     channel_ref,
+    down_custom_id,
+    reaction_target,
     reply_chunks,
     save_custom_id,
-    save_target,
     to_commands,
     to_embed,
 )
 from bot.commands.replies import styled
 from bot.commands.service import CommandService
-from bot.errors import UserInputError
-from bot.models import CommandContext, MessageRef, PaperCard, Reply
+from bot.errors import PublishError, UserInputError
+from bot.models import ChannelRef, CommandContext, ExportFile, MessageRef, PaperCard, Reply
 from bot.store.channels import ChannelStore
 
 log = logging.getLogger(__name__)
@@ -43,6 +47,8 @@ NOT_IN_GUILD = "Use /arxiv in a server text channel (it does not work in direct 
 FAILED = "Something went wrong on our side; nothing was changed, try again later"
 OUT_OF_DATE = "This /arxiv command is out of date on Discord's side; try again in a minute (the bot re-syncs them)"
 NOT_A_CARD = "This is not one of arxiv-bot's paper cards, so there is nothing to save"
+DEFAULT_ATTACHMENT_LIMIT = 10 * 1024 * 1024
+"""The attachment size limit when the interaction does not say (Discord's default for a server without boosts)."""
 REACTION_EVENT = "arxiv_reaction"
 """Custom client event dispatched after each raw reaction was handled: ``(payload, Reply | None)``."""
 
@@ -62,6 +68,33 @@ def command_context(interaction: discord.Interaction[Any]) -> CommandContext | N
         can_manage=permissions.manage_channels or permissions.administrator,
         refusal=REFUSAL,
     )
+
+
+class InteractionFiles:
+    """``PrivateFiles`` within one interaction: the file goes as an ephemeral follow-up with an attachment, which
+    only the person who typed the command sees."""
+
+    def __init__(self, interaction: discord.Interaction[Any]) -> None:
+        self._interaction = interaction
+
+    async def send_file(self, file: ExportFile, *, channel: ChannelRef, user_id: str) -> str:
+        """Attach ``file`` to an ephemeral message to the caller (deferring first if nothing was answered yet)."""
+        interaction = self._interaction
+        if str(interaction.user.id) != user_id:
+            raise PublishError("a file goes only to the person who typed the command")
+        limit = getattr(interaction, "filesize_limit", 0) or DEFAULT_ATTACHMENT_LIMIT
+        if len(file.content) > limit:
+            raise PublishError(f"{file.name} is larger than Discord's attachment limit here ({limit} bytes)")
+        attachment = discord.File(io.BytesIO(file.content), filename=file.name, description=file.title[:1024])
+        try:
+            if not interaction.response.is_done():
+                await interaction.response.defer(thinking=True, ephemeral=True)
+            await interaction.followup.send(
+                content=file.title, file=attachment, ephemeral=True, allowed_mentions=NO_MENTIONS
+            )
+        except PLATFORM_FAULTS as err:
+            raise publish_error(f"the file {file.name}", channel, err) from None
+        return "here, visible only to you"
 
 
 class SaveButton(
@@ -95,11 +128,51 @@ class SaveButton(
             await client.save_from_button(interaction)
 
 
+class NotForUsButton(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    template=re.escape(DOWN_ID_PREFIX) + r"(?P<paper>[A-Za-z0-9./\-]{1,90})",
+):
+    """The persistent "Not for us" button of a card (a 👎 for the ranking); pressed again, it takes that back."""
+
+    def __init__(self, versioned_id: str, key: str | None = None) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Not for us",
+                emoji="👎",
+                style=discord.ButtonStyle.secondary,
+                custom_id=down_custom_id(versioned_id, key),
+            )
+        )
+        self.versioned_id = versioned_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: Any, /
+    ) -> NotForUsButton:
+        """Rebuild the button from a pressed custom_id."""
+        return cls(match["paper"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        """Mark the card's paper not for this channel (or take that back) for the presser."""
+        client = interaction.client
+        if isinstance(client, ArxivDiscordClient):
+            await client.down_from_button(interaction)
+
+
 def save_view(card: PaperCard, key: str | None = None) -> discord.ui.View:
-    """The view under a card: one persistent Save button (its custom_id carries the card's post key)."""
+    """The view under a card: the persistent Save and Not for us buttons (their custom_ids carry the post key)."""
     view = discord.ui.View(timeout=None)
     view.add_item(SaveButton(card.paper.versioned_id, key))
+    view.add_item(NotForUsButton(card.paper.versioned_id, key))
     return view
+
+
+def _pressed_card(interaction: discord.Interaction[Any]) -> MessageRef | None:
+    """The card message whose button was pressed; None outside a server."""
+    message = interaction.message
+    if interaction.guild_id is None or interaction.channel_id is None or message is None:
+        return None
+    return MessageRef(channel_ref(interaction.guild_id, interaction.channel_id), str(message.id))
 
 
 class ArxivDiscordClient(discord.AutoShardedClient):
@@ -138,8 +211,8 @@ class ArxivDiscordClient(discord.AutoShardedClient):
         self.gateway_ready = asyncio.Event()
 
     async def setup_hook(self) -> None:
-        """Register the Save button's template so cards posted before a restart keep working."""
-        self.add_dynamic_items(SaveButton)
+        """Register the buttons' templates so cards posted before a restart keep working."""
+        self.add_dynamic_items(SaveButton, NotForUsButton)
 
     def _running_shards(self) -> set[int]:
         return set(self.shard_ids) if self.shard_ids is not None else set(range(self.shard_count or 1))
@@ -184,7 +257,7 @@ class ArxivDiscordClient(discord.AutoShardedClient):
         commands = [self.service.prepare(text) for text in texts]
         if any(command.slow for command in commands):
             await interaction.response.defer(thinking=True, ephemeral=True)
-        work = asyncio.ensure_future(self.service.execute_many(ctx, commands))
+        work = asyncio.ensure_future(self.service.execute_many(ctx, commands, files=InteractionFiles(interaction)))
         if not interaction.response.is_done():
             done, _ = await asyncio.wait({work}, timeout=ACK_BUDGET_S)
             if not done:
@@ -221,24 +294,35 @@ class ArxivDiscordClient(discord.AutoShardedClient):
 
     async def save_from_button(self, interaction: discord.Interaction[Any]) -> None:
         """The Save button: save the card's paper for the presser (same as the reaction)."""
-        message = interaction.message
-        if interaction.guild_id is None or interaction.channel_id is None or message is None:
-            reply: Reply | None = Reply(text=NOT_IN_GUILD)
-        else:
-            ref = MessageRef(channel_ref(interaction.guild_id, interaction.channel_id), str(message.id))
-            reply = await self.service.react(message=ref, user_id=str(interaction.user.id), added=True)
+        ref = _pressed_card(interaction)
+        reply = (
+            Reply(text=NOT_IN_GUILD)
+            if ref is None
+            else await self.service.react(message=ref, user_id=str(interaction.user.id), added=True)
+        )
+        await self.answer(interaction, reply or Reply(text=NOT_A_CARD))
+
+    async def down_from_button(self, interaction: discord.Interaction[Any]) -> None:
+        """The Not for us button: mark the card's paper not for this channel, or take that back."""
+        ref = _pressed_card(interaction)
+        reply = (
+            Reply(text=NOT_IN_GUILD)
+            if ref is None
+            else await self.service.not_for_us(message=ref, user_id=str(interaction.user.id))
+        )
         await self.answer(interaction, reply or Reply(text=NOT_A_CARD))
 
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
-        """A save-emoji reaction on one of our cards saves its paper for the reacting user."""
+        """A save-emoji reaction on one of our cards saves its paper for the reacting user; 👎 marks it not for
+        this channel."""
         await self._reaction(payload, added=True)
 
     async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
-        """Removing the save-emoji reaction unsaves the paper."""
+        """Removing the save-emoji reaction unsaves the paper; removing 👎 takes the mark back."""
         await self._reaction(payload, added=False)
 
     async def _reaction(self, payload: discord.RawReactionActionEvent, *, added: bool) -> None:
-        target = save_target(
+        target = reaction_target(
             emoji=str(payload.emoji),
             emoji_name=payload.emoji.name,
             save_emoji=self.save_emoji,
@@ -250,10 +334,11 @@ class ArxivDiscordClient(discord.AutoShardedClient):
         )
         reply = None
         if target is not None:
+            card, kind = target
             # Discord has no ephemeral answer to a reaction: the reaction itself is the feedback.
-            reply = await self.service.react(message=target, user_id=str(payload.user_id), added=added)
+            reply = await self.service.react(message=card, user_id=str(payload.user_id), added=added, kind=kind)
             if reply is not None:
-                log.info("reaction by %s on %s: %s", payload.user_id, target.message_id, reply.text.split("\n")[0])
+                log.info("reaction by %s on %s: %s", payload.user_id, card.message_id, reply.text.split("\n")[0])
         self.dispatch(REACTION_EVENT, payload, reply)
 
     # ------------------------------------------------------------------------------------------ errors

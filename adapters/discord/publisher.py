@@ -30,7 +30,7 @@ from adapters.discord.translate import (
     to_embed,
 )
 from bot.delivery.thread_parts import post_parts
-from bot.errors import PublishError, PublishOutcomeUnknown
+from bot.errors import PublishError, PublishOutcomeUnknown, PublishRefused
 from bot.models import ChannelRef, MessageRef, PaperCard, PostKey, Reply, ThreadSummary
 from bot.ports import ThreadJournal
 
@@ -163,6 +163,24 @@ class DiscordPublisher:
             log.warning("could not add the save reaction to %s in %s: %s", card.paper.versioned_id, channel, err)
         return MessageRef(channel, str(message.id))
 
+    async def update_card(self, card: PaperCard, *, message: MessageRef, key: PostKey | None = None) -> None:
+        """Edit the posted card's embed to ``card`` (now with its TL;DR); its Save button and reaction stay.
+
+        An edit creates nothing, and repeating it changes nothing; a deleted card or lost access is
+        ``PublishRefused``.
+        """
+        what = f"the card of {card.paper.versioned_id}"
+        try:
+            target = await self._text_channel(message.channel)
+            if not message.message_id.isdigit():
+                raise PublishRefused(f"{message.message_id!r} is not a Discord message id")
+            partial = target.get_partial_message(int(message.message_id))
+            await asyncio.wait_for(partial.edit(embed=to_embed(card), allowed_mentions=NO_MENTIONS), self._timeout_s)
+        except (discord.NotFound, discord.Forbidden) as err:
+            raise PublishRefused(str(publish_error(f"the update of {what}", message.channel, err))) from err
+        except PLATFORM_FAULTS as err:
+            raise publish_error(f"the update of {what}", message.channel, err) from err
+
     async def _find_card(self, target: discord.TextChannel, key: PostKey, what: str) -> discord.Message | None:
         """Our message carrying ``key`` in its Save button, created since the intent; None if there is none."""
         assert key.sending_since is not None
@@ -266,3 +284,45 @@ class DiscordPublisher:
                 await target.send(embed=to_embed(card), allowed_mentions=NO_MENTIONS)
         except PLATFORM_FAULTS as err:
             raise publish_error("a reply", channel, err) from err
+
+    async def send_note(self, text: str, *, channel: ChannelRef, user_id: str, key: PostKey) -> str:
+        """A private note by direct message, with ``key`` as its enforced nonce; when it may exist, our message with
+        the same text since the intent is looked for first."""
+        if not user_id.isdigit():
+            raise PublishError(f"{user_id!r} is not a Discord user id")
+        try:
+            user = await self._client.fetch_user(int(user_id))
+            dm = await user.create_dm()
+        except PLATFORM_FAULTS as err:
+            raise publish_error("a direct message", f"user {user_id}", err) from err
+        return await self._send_text(dm, text, key, f"user {user_id}")
+
+    async def reply_in_thread(self, text: str, *, parent: MessageRef, key: PostKey) -> str:
+        """A reply in the card's thread (the thread started from the card has the card's id)."""
+        if not parent.message_id.isdigit():
+            raise PublishError(f"{parent.message_id!r} is not a Discord message id")
+        try:
+            thread = self._client.get_channel(int(parent.message_id)) or await self._client.fetch_channel(
+                int(parent.message_id)
+            )
+        except PLATFORM_FAULTS as err:
+            raise publish_error("a thread reply", parent.channel, err) from err
+        if not isinstance(thread, discord.Thread):
+            raise PublishError(f"the card {parent.message_id} in {parent.channel} has no thread")
+        return await self._send_text(thread, text, key, parent.channel)
+
+    async def _send_text(self, target: discord.abc.Messageable, text: str, key: PostKey, where: object) -> str:
+        [content] = reply_chunks(text)[:1]
+        if key.sending_since is not None:
+            try:
+                async for message in target.history(after=key.sending_since - CLOCK_SKEW, limit=HISTORY_LIMIT):
+                    if self._mine(message) and message.content == content:
+                        return str(message.id)
+            except PLATFORM_FAULTS as err:
+                raise PublishOutcomeUnknown(f"could not look for message {key.value} in {where}: {err}") from err
+        sent = await self._create(
+            "a version alert",
+            where,
+            target.send(content, nonce=key.value, allowed_mentions=NO_MENTIONS, suppress_embeds=True),
+        )
+        return str(sent.id)

@@ -27,7 +27,17 @@ from bot.store.workspaces import WorkspaceStore
 log = logging.getLogger(__name__)
 
 PLATFORM = "slack"
-BOT_SCOPES = ("commands", "chat:write", "reactions:read", "users:read", "channels:history", "groups:history")
+BOT_SCOPES = (
+    "commands",
+    "chat:write",
+    "reactions:read",
+    "users:read",
+    "channels:history",
+    "groups:history",
+    "files:write",
+    "im:history",
+    "im:write",
+)
 """What the app asks for when a workspace installs it: the bot scopes of manifest.yml."""
 STATE_EXPIRATION_S = 600
 CREATE_TABLES_LOCK = 0x61727869760001

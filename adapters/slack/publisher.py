@@ -40,15 +40,15 @@ from adapters.slack.translate import (
     to_blocks,
 )
 from bot.delivery.thread_parts import post_parts
-from bot.errors import PublishError, PublishOutcomeUnknown
-from bot.models import ChannelRef, MessageRef, PaperCard, PostKey, Reply, ThreadSummary
+from bot.errors import PublishError, PublishOutcomeUnknown, PublishRefused
+from bot.models import ChannelRef, ExportFile, MessageRef, PaperCard, PostKey, Reply, ThreadSummary
 from bot.ports import ThreadJournal
 
 log = logging.getLogger(__name__)
 
 METADATA_EVENT = "arxiv_bot_post"
 """The ``metadata.event_type`` of every message we post; ``event_payload.key`` is the ledger key."""
-MESSAGE_CREATING = frozenset({"chat.postMessage", "chat.postEphemeral"})
+MESSAGE_CREATING = frozenset({"chat.postMessage", "chat.postEphemeral", "files.completeUploadExternal"})
 NEVER_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
 """Failures before the request left: nothing can have been created."""
 CLOCK_SKEW = timedelta(seconds=60)
@@ -57,6 +57,12 @@ HISTORY_PAGE = 200
 HISTORY_PAGES = 20
 """A key is looked for among at most this many pages of messages since the intent."""
 HISTORY_SCOPES = {"channels:history", "groups:history", "im:history", "mpim:history"}
+
+UPDATE_REFUSALS = frozenset(
+    {"message_not_found", "cant_update_message", "edit_window_closed", "channel_not_found", "is_archived"}
+    | {"not_in_channel"}
+)
+"""chat.update errors that no retry can change: the card stays as it was posted."""
 
 _HINTS = {
     "not_in_channel": "; invite the bot to the channel first (/invite @arxiv-bot)",
@@ -326,6 +332,20 @@ class SlackPublisher:
         ts = await self._post(channel, text=card_text(card), blocks=to_blocks(card), key=key)
         return MessageRef(channel, ts)
 
+    async def update_card(self, card: PaperCard, *, message: MessageRef, key: PostKey | None = None) -> None:
+        """Replace the posted card's text and blocks (``chat.update``: the same message, now with its TL;DR); the
+        key stays in its metadata. Repeating it changes nothing; what Slack will never take is ``PublishRefused``."""
+        args: dict[str, Any] = {"ts": message.message_id, "text": card_text(card), "blocks": to_blocks(card)}
+        meta = metadata(key)
+        if meta is not None:
+            args["metadata"] = meta
+        try:
+            await self._call("chat.update", message.channel, **args)
+        except SlackRefusal as err:
+            if err.code in UPDATE_REFUSALS:
+                raise PublishRefused(str(err)) from None
+            raise
+
     async def post_thread(
         self, summary: ThreadSummary, *, parent: MessageRef, journal: ThreadJournal | None = None
     ) -> MessageRef:
@@ -351,6 +371,61 @@ class SlackPublisher:
                 )
             else:
                 await self._post(channel, text=message.text, blocks=message.blocks)
+
+    async def open_dm(self, channel: ChannelRef, user_id: str) -> ChannelRef:
+        """The direct-message channel with a user of ``channel``'s workspace (``conversations.open``, im:write)."""
+        try:
+            async with self._bound(channel.workspace):
+                response = await self.client.conversations_open(users=user_id)
+        except SlackApiError as err:
+            raise _refusal("conversations.open", channel, err) from None
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as err:
+            raise PublishError(f"Slack could not be reached for conversations.open in {channel}: {err!r}") from None
+        opened = response.get("channel")
+        dm = opened.get("id") if isinstance(opened, dict) else None
+        if not isinstance(dm, str) or not dm:
+            raise PublishError(f"Slack answered conversations.open in {channel} without a channel id")
+        return ChannelRef(channel.platform, channel.workspace, dm)
+
+    async def send_file(self, file: ExportFile, *, channel: ChannelRef, user_id: str) -> str:
+        """Upload a file into the caller's direct messages with the bot (files.uploadV2: get an upload URL, send
+        the bytes, complete the upload into the DM). Needs the ``im:write`` and ``files:write`` scopes."""
+        dm = await self.open_dm(channel, user_id)
+        try:
+            async with self._bound(channel.workspace):
+                await self.client.files_upload_v2(
+                    channel=dm.channel, content=file.content, filename=file.name, title=file.title
+                )
+        except SlackApiError as err:
+            raise _refusal("files.uploadV2", dm, err) from None
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as err:
+            raise PublishError(f"Slack could not be reached for files.uploadV2 to {dm}: {err!r}") from None
+        return "in your direct messages with arxiv-bot"
+
+    async def send_note(self, text: str, *, channel: ChannelRef, user_id: str, key: PostKey) -> str:
+        """A private note in the user's direct messages with the bot, carrying ``key`` (looked for first in the DM's
+        history when it may exist: that needs the ``im:history`` scope)."""
+        dm = await self.open_dm(channel, user_id)
+        return await self._post_text(dm, text, key=key)
+
+    async def reply_in_thread(self, text: str, *, parent: MessageRef, key: PostKey) -> str:
+        """A reply in a card's thread, carrying ``key`` (looked for first when it may exist)."""
+        return await self._post_text(parent.channel, text, key=key, thread_ts=parent.message_id)
+
+    async def _post_text(self, channel: ChannelRef, text: str, *, key: PostKey, thread_ts: str | None = None) -> str:
+        if key.sending_since is not None:
+            found = await self._find(channel, key, thread_ts=thread_ts)
+            if found is not None:
+                return found
+        [message] = reply_messages(Reply(text=text))[:1]
+        return await self._post(channel, text=message.text, blocks=message.blocks, thread_ts=thread_ts, key=key)
+
+
+def _refusal(method: str, channel: ChannelRef, err: SlackApiError) -> SlackRefusal:
+    code = str(err.response.get("error", "unknown_error"))
+    needed = str(err.response.get("needed") or "")
+    hint = f" (add the {needed} scope to the app and reinstall it)" if code == "missing_scope" and needed else ""
+    return SlackRefusal(f"Slack refused {method} to {channel}: {code}{hint}", code=code, needed=needed)
 
 
 class SlackRefusal(PublishError):

@@ -121,6 +121,22 @@ class Saved:
 
 
 @dataclass(frozen=True, slots=True)
+class ExportSaves:
+    """Send saved papers as a file to the caller: ``mine`` (their saves) or the whole channel's."""
+
+    format: str
+    """``bibtex`` or ``ris``."""
+    channel: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Alerts:
+    """Turn the caller's notes about new versions of their saved papers on or off."""
+
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Unsave:
     """Forget a save."""
 
@@ -135,6 +151,40 @@ class Feed:
 @dataclass(frozen=True, slots=True)
 class Stats:
     """Show today's and this month's LLM usage."""
+
+
+@dataclass(frozen=True, slots=True)
+class Like:
+    """Add papers to the channel's taste (the learned ranking's positives)."""
+
+    arxiv_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Why:
+    """Explain how the ranking sees one paper for this channel."""
+
+    arxiv_id: str
+    version: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ShowRanking:
+    """Show the channel's ranking mode, signals, last fit and quality."""
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchRanking:
+    """Switch the learned ranking on or off."""
+
+    enabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ResetRanking:
+    """Forget the channel's learned signals (keeping keywords); without ``confirmed`` only say what would go."""
+
+    confirmed: bool
 
 
 Command = (
@@ -154,7 +204,14 @@ Command = (
     | Preview
     | Summarize
     | Saved
+    | ExportSaves
+    | Alerts
     | Unsave
     | Stats
     | Feed
+    | Like
+    | Why
+    | ShowRanking
+    | SwitchRanking
+    | ResetRanking
 )

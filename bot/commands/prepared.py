@@ -41,12 +41,12 @@ class PreparedCommand:
     @property
     def mutating(self) -> bool:
         """Whether running it changes the channel's settings (bad input changes nothing)."""
-        return self.command is not None and self.spec is not None and self.spec.mutating
+        return self.command is not None and self.spec is not None and self.spec.changes_settings(self.command)
 
     @property
     def slow(self) -> bool:
         """Whether running it may outlast a platform's acknowledgement window (bad input is answered at once)."""
-        return self.command is not None and self.spec is not None and self.spec.slow
+        return self.command is not None and self.spec is not None and self.spec.is_slow(self.command)
 
 
 def prepare(text: str) -> PreparedCommand:

@@ -127,6 +127,10 @@ deliveries = sa.Table(
     sa.Column("sending_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("posted_at", sa.DateTime(timezone=True), nullable=True),
+    # The update of the posted card with its summary's TL;DR: NULL (nothing to show), pending, done or refused.
+    # Indexed: a row whose card update is pending is unfinished too.
+    sa.Column("card_update", sa.String(16), nullable=True, index=True),
+    sa.Column("tldr", sa.Text, nullable=True),
     # Several replicas (PostgreSQL): the replica posting the row, until when (bot.store.leases).
     sa.Column("lease_holder", sa.String(64), nullable=True),
     sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
@@ -154,9 +158,49 @@ saves = sa.Table(
     sa.Column("user_id", sa.String(64), nullable=False),
     sa.Column("arxiv_id", sa.String(64), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("channel_id", sa.Integer, sa.ForeignKey("channels.id", ondelete="SET NULL"), nullable=True),
+    # Indexed: a channel's saves are its ranker's positives.
+    sa.Column(
+        "channel_id", sa.Integer, sa.ForeignKey("channels.id", ondelete="SET NULL"), nullable=True, index=True
+    ),
     sa.Column("saved_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("platform", "workspace", "user_id", "arxiv_id", name="uq_saves_user_paper"),
+)
+
+# A channel's learned-ranking switches, a row once one is set (no row: on, never reset, never changed). Its own
+# table: SQLite can only drop a column of ``channels`` by rebuilding it, which would cascade to every child row.
+channel_ranking = sa.Table(
+    "channel_ranking",
+    metadata,
+    sa.Column("channel_id", sa.Integer, sa.ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True),
+    # Off after ``/arxiv ranking off``.
+    sa.Column("ranking_enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    # Saves made before the last ``/arxiv ranking reset`` no longer teach the ranker.
+    sa.Column("signals_reset_at", sa.DateTime(timezone=True), nullable=True),
+    # When a signal was last added or removed (a removal leaves no row behind to date it).
+    sa.Column("signals_changed_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+# What a channel's people told the ranker besides saves: likes and imports (kind "like"), 👎 and "Not for us"
+# (kind "down"). One row per channel, paper, kind, source and person: a repeat is kept once, and removing a 👎
+# reaction leaves the same person's "Not for us" button in place.
+ranking_signals = sa.Table(
+    "ranking_signals",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("channel_id", sa.Integer, sa.ForeignKey("channels.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("arxiv_id", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint(
+        "channel_id",
+        "arxiv_id",
+        "kind",
+        "source",
+        "user_id",
+        name="uq_ranking_signals_channel_paper_kind_source_user",
+    ),
 )
 
 
@@ -195,4 +239,43 @@ llm_usage = sa.Table(
     sa.Column("cost_usd", sa.Float, nullable=False, server_default="0"),
     sa.Column("cache_hits", sa.Integer, nullable=False, server_default="0"),
     sa.Column("cache_misses", sa.Integer, nullable=False, server_default="0"),
+)
+
+# New versions of saved papers: one row per (kind, target, paper, version), written before the platform call, so that
+# no saver hears of a version twice whatever restarts happen. kind "note": a private note to one saver (target
+# "platform:workspace:user"); kind "thread": a reply in the card's thread of a channel where it was saved
+# (target "channel:<id>").
+version_alerts = sa.Table(
+    "version_alerts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("target", sa.String(160), nullable=False),
+    sa.Column("arxiv_id", sa.String(64), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("channel_id", sa.Integer, sa.ForeignKey("channels.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("user_id", sa.String(64), nullable=True),
+    sa.Column("message_id", sa.String(64), nullable=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("comments", sa.Text, nullable=True),
+    # pending -> sending (intent recorded with post_key, just before the platform call) -> sent; "failed" after
+    # too many refused attempts.
+    sa.Column("state", sa.String(16), nullable=False, index=True),
+    sa.Column("post_key", sa.String(25), nullable=True),
+    sa.Column("sending_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+    sa.UniqueConstraint("kind", "target", "arxiv_id", "version", name="uq_version_alerts_target_paper_version"),
+)
+
+# People who turned version alerts off (/arxiv alerts off), per platform and workspace.
+alert_optouts = sa.Table(
+    "alert_optouts",
+    metadata,
+    sa.Column("platform", sa.String(16), primary_key=True),
+    sa.Column("workspace", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.String(64), primary_key=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )

@@ -3,7 +3,8 @@
 Use it as ``async with running_discord_server() as discord_fake:`` and point the bot at
 ``discord_fake.api_url`` (``[discord] api_url``) with ``DISCORD_TOKEN=discord_fake.token``.
 
-REST: ``/users/@me``, ``/oauth2/applications/@me``, ``/gateway/bot``, channels and their messages (post, list),
+REST: ``/users/@me``, ``/oauth2/applications/@me``, ``/gateway/bot``, channels and their messages (post, list,
+edit: ``edits`` records each),
 reactions, threads started from a message, DM channels, interaction callbacks, webhook follow-ups and edits,
 and bulk overwrites of global and guild application commands. Answers are JSON with
 ``Content-Type: application/json`` exactly, as Discord sends them.
@@ -23,6 +24,8 @@ recorded state holds: every recorded request wakes the waiters. ``rate_limit()``
 requests with a 429 as Discord sends it (``X-RateLimit-*``, ``Retry-After``, ``Via``, JSON ``retry_after`` and
 ``global: false``); ``fail()`` answers them with another error status; ``network_fault()`` plays ``LOST``,
 ``HANG`` (optionally answering a 5xx after the hang) or ``RESET`` of ``tests.fakes.faults`` on them.
+A message with files comes as ``multipart/form-data``; its recorded body is ``payload_json`` with the files
+under ``"files"`` (filename, content type, bytes), and the answered message lists them as ``attachments``.
 ``random_faults`` gives every message create a random fault, ``gates.add(at=n, create_first=...)`` holds the n-th.
 
 Message creates honour ``nonce`` + ``enforce_nonce`` as Discord documents them: another create with the same
@@ -43,6 +46,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.parser import BytesParser
+from email.policy import HTTP
 from typing import Any
 from urllib.parse import unquote
 
@@ -177,6 +182,24 @@ def _error(status: int, message: str, code: int = 0) -> web.Response:
     return _json({"message": message, "code": code}, status)
 
 
+def _multipart(content_type: str, raw: bytes) -> dict[str, Any]:
+    """A message sent with files, as Discord reads it: ``payload_json`` is the body, each ``files[n]`` part an
+    attachment (recorded under ``"files"`` with its filename, content type and bytes)."""
+    message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
+    body: dict[str, Any] = {}
+    files: list[dict[str, Any]] = []
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        data = part.get_payload(decode=True)
+        assert isinstance(data, bytes)
+        if name == "payload_json":
+            body.update(json.loads(data))
+        elif isinstance(name, str) and name.startswith("files["):
+            files.append({"filename": part.get_filename(), "content_type": part.get_content_type(), "data": data})
+    body["files"] = files
+    return body
+
+
 _WEBHOOK_MESSAGE = r"/webhooks/(?P<app>\d+)/(?P<token>[^/]+)/messages/(?P<message>[^/]+)"
 Handler = Callable[[web.Request, re.Match[str], Any], Awaitable[web.StreamResponse]]
 
@@ -195,6 +218,8 @@ class FakeDiscord:
         self.identifies: list[dict[str, Any]] = []
         self.interactions: dict[str, InteractionHandle] = {}
         self.faults: list[Fault] = []
+        self.edits: list[dict[str, Any]] = []
+        """Every message edit made (channel, message id, the body sent), in order."""
         self.nonce_window_s = 300.0
         """How long a nonce is remembered ("the past few minutes")."""
         self.hang_s = 5.0
@@ -226,6 +251,7 @@ class FakeDiscord:
             ("GET", re.compile(r"/channels/(?P<channel>\d+)"), self._get_channel),
             ("GET", re.compile(r"/channels/(?P<channel>\d+)/messages"), self._list_messages),
             ("POST", re.compile(r"/channels/(?P<channel>\d+)/messages"), self._post_message),
+            ("PATCH", re.compile(r"/channels/(?P<channel>\d+)/messages/(?P<message>\d+)"), self._edit_message),
             (
                 "PUT",
                 re.compile(r"/channels/(?P<channel>\d+)/messages/(?P<message>\d+)/reactions/(?P<emoji>[^/]+)/@me"),
@@ -286,14 +312,15 @@ class FakeDiscord:
         return [r for r in self.requests if r.method == method and compiled.fullmatch(r.path)]
 
     def message_bodies(self) -> list[dict[str, Any]]:
-        """Every message body the bot sent (channel and thread posts, interaction answers, follow-ups, edits)."""
+        """Every message body the bot sent (channel and thread posts and edits, interaction answers, follow-ups and
+        their edits)."""
         bodies: list[dict[str, Any]] = []
         for r in self.requests:
             if r.status == 429 or not isinstance(r.body, dict):
                 continue
             if r.method == "POST" and re.fullmatch(r"/channels/\d+/messages|/webhooks/\d+/[^/]+", r.path):
                 bodies.append(r.body)
-            elif r.method == "PATCH" and r.path.startswith("/webhooks/"):
+            elif r.method == "PATCH" and re.fullmatch(r"/webhooks/.+|/channels/\d+/messages/\d+", r.path):
                 bodies.append(r.body)
             elif r.path.endswith("/callback") and r.body.get("type") in (4, 7):
                 bodies.append(r.body["data"])
@@ -364,6 +391,8 @@ class FakeDiscord:
         body: Any = None
         if raw and request.content_type == "application/json":
             body = json.loads(raw)
+        elif raw and request.content_type == "multipart/form-data":
+            body = _multipart(request.headers["Content-Type"], raw)
         record = Recorded(
             request.method, path, dict(request.query), body, authorization=request.headers.get("Authorization")
         )
@@ -542,7 +571,16 @@ class FakeDiscord:
             "author": BOT_USER,
             "embeds": body.get("embeds") or [],
             "components": body.get("components") or [],
-            "attachments": [],
+            "attachments": [
+                {
+                    "id": str(self._snowflake()),
+                    "filename": f["filename"],
+                    "size": len(f["data"]),
+                    "url": f"https://cdn.discordapp.test/{f['filename']}",
+                    "proxy_url": f"https://media.discordapp.test/{f['filename']}",
+                }
+                for f in body.get("files") or []
+            ],
             "mentions": [],
             "mention_roles": [],
             "mention_everyone": False,
@@ -575,6 +613,26 @@ class FakeDiscord:
         if body.get("enforce_nonce"):
             self._nonces[(BOT_ID, str(nonce))] = (answered, now)
         return _json(answered)
+
+    async def _edit_message(self, request: web.Request, match: re.Match[str], body: Any) -> web.Response:
+        """Edit a message as Discord does: only the fields sent change (content, embeds, components, flags), the id
+        stays, ``edited_timestamp`` is set; someone else's message cannot be edited (50005)."""
+        channel_id, message_id = int(match["channel"]), match["message"]
+        if channel_id not in self.messages:
+            return _error(404, "Unknown Channel", 10003)
+        message = next((m for m in self.messages[channel_id] if m["id"] == message_id), None)
+        if message is None:
+            return _error(404, "Unknown Message", 10008)
+        if message["author"]["id"] != BOT_USER["id"]:
+            return _error(403, "Cannot edit a message authored by another user", 50005)
+        if len((body or {}).get("content") or "") > 2000 or len((body or {}).get("embeds") or []) > 10:
+            return _error(400, "Invalid Form Body", 50035)
+        for name in ("content", "embeds", "components", "flags"):
+            if name in (body or {}):
+                message[name] = body[name]
+        message["edited_timestamp"] = _now()
+        self.edits.append({"channel_id": channel_id, "message_id": message_id, "body": body})
+        return _json({k: v for k, v in message.items() if k != "nonce"})
 
     async def _add_reaction(self, request: web.Request, match: re.Match[str], body: Any) -> web.Response:
         key = (int(match["channel"]), int(match["message"]))

@@ -3,6 +3,8 @@
 Use it as ``async with running_fake_slack() as slack:`` and point ``AsyncWebClient(base_url=slack.api_url)``
 (or ``ARXIVBOT_SLACK__API_URL``) at it. Tests read and steer it directly:
 
+* ``chat.update`` changes a message in place as Slack does (same ts, new text and blocks, ``edited``;
+  ``message_not_found``, ``cant_update_message``); ``slack.updates`` lists every update made.
 * ``slack.calls``: every Web API call (method, arguments, token, HTTP status, answer, time, fault), faults included;
   ``slack.posts()`` the chat.postMessage calls that were answered ok.
 * ``slack.messages`` / ``slack.replies``: every message chat.postMessage created, per channel and per thread, with
@@ -18,6 +20,11 @@ Use it as ``async with running_fake_slack() as slack:`` and point ``AsyncWebClie
 * ``slack.absent_from.add("C1")``: the bot is not in C1 (chat.postMessage answers ``not_in_channel``).
 * Socket Mode: ``apps.connections.open`` answers ``slack.socket_url``; a client that connects gets a ``hello``;
   ``await slack.socket_send(envelope)`` sends an envelope; ``slack.socket_acks`` records what came back.
+* Files as ``files_upload_v2`` sends them: ``files.getUploadURLExternal`` hands out an upload URL on this server,
+  the bytes POSTed there are kept, ``files.completeUploadExternal`` shares them into ``channel_id``:
+  ``slack.shared_files`` lists each shared file (id, name, title, channel, content). ``conversations.open`` with
+  ``users`` opens (and re-opens) the DM ``D<user>``. They need ``files:write`` / ``im:write`` in ``slack.scopes``;
+  reading a DM's history needs ``im:history``.
 * ``await slack.wait_for(predicate)`` waits (with a timeout) until the predicate holds after some recorded change.
 * OAuth v2 (many workspaces): ``slack.installing = ("T2", None)`` is the team (and enterprise) whose user approves
   the app on ``GET /oauth/v2/authorize``, which redirects to the ``redirect_uri`` with a one-time code;
@@ -50,6 +57,11 @@ from tests.fakes.loopback import serving
 Fault = int | str | tuple[int, Mapping[str, str]]
 """An HTTP status, a network fault (``LOST``, ``HANG``, ``RESET``), or a status with headers."""
 HISTORY_SCOPES = frozenset({"channels:history", "groups:history"})
+SCOPE_OF = {
+    "files.getUploadURLExternal": "files:write",
+    "files.completeUploadExternal": "files:write",
+    "conversations.open": "im:write",
+}
 BOT_TOKEN = "xoxb-fake-bot-token"
 APP_TOKEN = "xapp-fake-app-token"
 SIGNING_SECRET = "fake-signing-secret"
@@ -101,11 +113,20 @@ class FakeSlack:
     in_flight: int = 0
     max_in_flight: int = 0
     base_url: str = ""
-    scopes: set[str] = field(default_factory=lambda: set(HISTORY_SCOPES) | {"chat:write", "commands"})
+    scopes: set[str] = field(
+        default_factory=lambda: set(HISTORY_SCOPES)
+        | {"chat:write", "commands", "files:write", "im:write", "im:history"}
+    )
+    uploads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Files announced with files.getUploadURLExternal, by file id: filename, length, content (once uploaded)."""
+    shared_files: list[dict[str, Any]] = field(default_factory=list)
+    """Files shared by files.completeUploadExternal, in order: id, name, title, channel, content."""
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     """Top-level messages created, per channel, oldest first."""
     replies: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     """Thread replies created, per (channel, parent ts), oldest first."""
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    """Every update chat.update made (channel, ts, new text and blocks), in order."""
     hang_s: float = 5.0
     """How long a ``HANG`` holds the answer (longer than the client's timeout)."""
     random_faults: RandomFaults | None = None
@@ -300,7 +321,7 @@ class FakeSlack:
 
     def _history(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         channel = str(args.get("channel", ""))
-        needed = "groups:history" if channel.startswith("G") else "channels:history"
+        needed = {"G": "groups:history", "D": "im:history"}.get(channel[:1], "channels:history")
         if needed not in self.scopes:
             return {"ok": False, "error": "missing_scope", "needed": needed, "provided": ",".join(sorted(self.scopes))}
         if not channel:
@@ -324,6 +345,30 @@ class FakeSlack:
         answer["response_metadata"] = {"next_cursor": str(start + limit) if more else ""}
         return answer
 
+    def _update(self, args: dict[str, Any]) -> dict[str, Any]:
+        """chat.update as Slack does it: the message with this ts in the channel gets the new text and blocks (and
+        metadata when given), keeps its ts and is marked edited; someone else's message cannot be updated."""
+        channel, ts = str(args.get("channel") or ""), str(args.get("ts") or "")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        if channel in self.absent_from:
+            return {"ok": False, "error": "not_in_channel"}
+        threads = [ms for (c, _), ms in self.replies.items() if c == channel]
+        found = [m for ms in [self.messages.get(channel, []), *threads] for m in ms if m["ts"] == ts]
+        if not found:
+            return {"ok": False, "error": "message_not_found"}
+        message = found[0]
+        if message.get("user") != BOT_USER:
+            return {"ok": False, "error": "cant_update_message"}
+        message["text"] = args.get("text", message.get("text", ""))
+        if "blocks" in args:
+            message["blocks"] = args.get("blocks") or []
+        if isinstance(args.get("metadata"), dict):
+            message["metadata"] = args["metadata"]
+        message["edited"] = {"user": BOT_USER, "ts": self._next_ts()}
+        self.updates.append({"channel": channel, "ts": ts, "text": message["text"], "blocks": message["blocks"]})
+        return {"ok": True, "channel": channel, "ts": ts, "text": message["text"], "message": dict(message)}
+
     def _answer(self, method: str, args: dict[str, Any], token: str | None) -> dict[str, Any]:
         if method == "apps.connections.open":
             if token not in self.app_tokens:
@@ -331,6 +376,9 @@ class FakeSlack:
             return {"ok": True, "url": self.socket_url}
         if token not in self.bot_tokens and token not in self.team_tokens:
             return {"ok": False, "error": "invalid_auth"}
+        scope = SCOPE_OF.get(method)
+        if scope is not None and scope not in self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": scope, "provided": ",".join(sorted(self.scopes))}
         team = self.team_tokens.get(str(token), self.team_id)
         match method:
             case "auth.test":
@@ -367,10 +415,26 @@ class FakeSlack:
                 else:
                     self.messages.setdefault(channel, []).append(message)
                 return {"ok": True, "channel": channel, "ts": ts, "message": message}
+            case "chat.update":
+                return self._update(args)
             case "chat.postEphemeral":
                 return {"ok": True, "message_ts": self._next_ts()}
             case "conversations.history" | "conversations.replies":
                 return self._history(method, args)
+            case "conversations.open":
+                users = str(args.get("users") or "")
+                if not users or "," in users:
+                    return {"ok": False, "error": "users_list_not_supplied" if not users else "not_implemented"}
+                return {"ok": True, "channel": {"id": f"D{users}", "is_im": True, "user": users}}
+            case "files.getUploadURLExternal":
+                filename, length = str(args.get("filename") or ""), str(args.get("length") or "")
+                if not filename or not length.isdigit():
+                    return {"ok": False, "error": "invalid_arguments"}
+                file_id = f"F{len(self.uploads) + 1:08d}"
+                self.uploads[file_id] = {"filename": filename, "length": int(length), "content": None}
+                return {"ok": True, "upload_url": f"{self.base_url}/upload/{file_id}", "file_id": file_id}
+            case "files.completeUploadExternal":
+                return self._complete_upload(args)
             case "users.info":
                 user = str(args.get("user", ""))
                 return {
@@ -378,6 +442,42 @@ class FakeSlack:
                     "user": {"id": user, "name": user.lower(), "is_admin": user in self.admins, "is_owner": False},
                 }
         return {"ok": False, "error": "unknown_method"}
+
+    def _complete_upload(self, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            files = json.loads(str(args.get("files") or "[]"))
+        except ValueError:
+            return {"ok": False, "error": "invalid_json"}
+        channel = str(args.get("channel_id") or "")
+        if channel in self.absent_from:
+            return {"ok": False, "error": "not_in_channel"}
+        shared = []
+        for f in files:
+            upload = self.uploads.get(str(f.get("id")))
+            if upload is None or upload["content"] is None:
+                return {"ok": False, "error": "file_not_found"}
+            entry = {
+                "id": f["id"],
+                "name": upload["filename"],
+                "title": f.get("title") or upload["filename"],
+                "channel": channel,
+                "content": upload["content"],
+            }
+            shared.append(entry)
+        self.shared_files.extend(shared)
+        return {"ok": True, "files": [{k: v for k, v in e.items() if k != "content"} for e in shared]}
+
+    async def upload(self, request: web.Request) -> web.Response:
+        """Receive the bytes of a file announced with files.getUploadURLExternal (as files.slack.com does)."""
+        upload = self.uploads.get(request.match_info["file_id"])
+        body = await request.read()
+        if upload is None:
+            return web.Response(status=404, text="unknown file")
+        if len(body) != upload["length"]:
+            return web.Response(status=400, text="length mismatch")
+        upload["content"] = body
+        await self._notify()
+        return web.Response(text=f"OK - {len(body)}")
 
     async def respond(self, request: web.Request) -> web.Response:
         """Record one response_url payload."""
@@ -408,6 +508,7 @@ async def running_fake_slack() -> AsyncIterator[FakeSlack]:
     app = web.Application()
     app.router.add_route("*", "/api/{method}", slack.api)
     app.router.add_post("/respond/{key}", slack.respond)
+    app.router.add_post("/upload/{file_id}", slack.upload)
     app.router.add_get("/socket-mode", slack.socket_mode)
     app.router.add_get("/oauth/v2/authorize", slack.authorize)
     async with serving(app) as slack.base_url:

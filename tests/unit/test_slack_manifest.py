@@ -27,7 +27,17 @@ def test_manifest_declares_the_command_minimal_scopes_events_socket_mode_and_int
     (command,) = manifest["features"]["slash_commands"]
     assert command["command"] == COMMAND and command["should_escape"] is False
     scopes = sorted(manifest["oauth_config"]["scopes"]["bot"])
-    assert scopes == ["channels:history", "chat:write", "commands", "groups:history", "reactions:read", "users:read"]
+    assert scopes == [
+        "channels:history",
+        "chat:write",
+        "commands",
+        "files:write",
+        "groups:history",
+        "im:history",
+        "im:write",
+        "reactions:read",
+        "users:read",
+    ]
     assert sorted(BOT_SCOPES) == scopes  # what an OAuth install asks for
     settings = manifest["settings"]
     assert sorted(settings["event_subscriptions"]["bot_events"]) == [
@@ -40,13 +50,19 @@ def test_every_web_api_method_the_adapter_calls_is_covered_by_a_scope() -> None:
     needed = {
         "chat.postMessage": "chat:write",
         "chat.postEphemeral": "chat:write",
+        "chat.update": "chat:write",  # the card shows its TL;DR once the summary is ready
         "users.info": "users:read",
         "conversations.history": "channels:history",
         "conversations.replies": "channels:history",
+        "conversations.open": "im:write",
+        "files.upload_v2": "files:write",
+        "files.uploadV2": "files:write",
+        "files.completeUploadExternal": "files:write",
     }
     sources = "\n".join(p.read_text() for p in (ROOT / "adapters" / "slack").glob("*.py"))
-    called = set(re.findall(r'"(chat\.\w+|users\.\w+|reactions\.\w+|conversations\.\w+)"', sources))
-    called |= {m.replace("_", ".", 1) for m in re.findall(r"\.(users_info|chat_\w+|conversations_\w+)\(", sources)}
+    called = set(re.findall(r'"(chat\.\w+|users\.\w+|reactions\.\w+|conversations\.\w+|files\.\w+)"', sources))
+    calls = re.findall(r"\.(users_info|chat_\w+|conversations_\w+|files_\w+)\(", sources)
+    called |= {m.replace("_", ".", 1) for m in calls}
     assert set(needed) <= called <= set(needed), called
     scopes = set(load()["oauth_config"]["scopes"]["bot"])
     assert {needed[c] for c in called} <= scopes

@@ -26,7 +26,11 @@ from bot.ports import (
     LatestSummaries,
     Papers,
     PostedHistory,
+    RankingControls,
+    SavedLibrary,
     SavedPapers,
+    SignalReader,
+    SignalRecorder,
     SummaryCache,
     UsageBudget,
     UsageRecorder,
@@ -38,6 +42,7 @@ from bot.store.database import Database, create_engine
 from bot.store.ledger import DeliveryLedger
 from bot.store.papers import PaperStore
 from bot.store.saves import SaveStore
+from bot.store.signals import SignalStore
 from bot.store.summaries import SummaryStore, UsageStore
 from tests.fakes.clock import FixedClock
 from tests.fakes.repositories import fake_repositories
@@ -60,12 +65,20 @@ class LedgerRepository(DeliveryPlanning, DeliveryMarks, DeliveredPapers, CardInd
     """Every ledger role."""
 
 
+class SignalRepository(SignalReader, SignalRecorder, RankingControls, Protocol):
+    """Every ranking-signal role."""
+
+
 class SummaryRepository(SummaryCache, LatestSummaries, Protocol):
     """Every summary role."""
 
 
 class UsageRepository(UsageRecorder, UsageBudget, UsageReports, Protocol):
     """Every usage role."""
+
+
+class SaveRepository(SavedPapers, SavedLibrary, Protocol):
+    """Every saves role."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,7 +89,8 @@ class Repositories:
     channels: ChannelRepository
     papers: Papers
     ledger: LedgerRepository
-    saves: SavedPapers
+    saves: SaveRepository
+    signals: SignalRepository
     summaries: SummaryRepository
     usage: UsageRepository
     last_error: Callable[[int], Awaitable[str | None]]
@@ -107,6 +121,7 @@ async def repos(store_url: str | None, clock: FixedClock) -> AsyncIterator[Repos
             papers=fakes.papers,
             ledger=fakes.ledger,
             saves=fakes.saves,
+            signals=fakes.signals,
             summaries=fakes.summaries,
             usage=fakes.usage,
             last_error=fake_last_error,
@@ -128,6 +143,7 @@ async def repos(store_url: str | None, clock: FixedClock) -> AsyncIterator[Repos
             papers=PaperStore(database=database),
             ledger=DeliveryLedger(database=database),
             saves=SaveStore(database=database),
+            signals=SignalStore(database=database),
             summaries=SummaryStore(database=database),
             usage=UsageStore(database=database, model=MODEL, daily_budget_usd=BUDGET_USD),
             last_error=sql_last_error,

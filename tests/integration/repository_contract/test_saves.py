@@ -85,3 +85,32 @@ async def test_a_save_naming_an_unknown_channel_is_refused(repos: Repositories) 
     with pytest.raises(StoreError):
         await repos.saves.save(channel=A, channel_id=999_999, user_id="U1", arxiv_id="2601.00001", version=1)
     assert await repos.saves.list(channel=A, user_id="U1") == []
+
+
+async def test_saved_papers_whole_newest_version_newest_save_first(repos: Repositories, clock: FixedClock) -> None:
+    a = (await repos.channels.get_or_create(A)).id
+    b = (await repos.channels.get_or_create(B)).id
+    await repos.papers.add_many(
+        [paper("2601.00001", 1, title="One v1"), paper("2601.00001", 3, title="One v3"), paper("2601.00002", 1)]
+    )
+    start = clock.current
+    for user, arxiv_id, channel_id in (
+        ("U1", "2601.00001", a),
+        ("U1", "2601.00002", b),
+        ("U1", "2601.00009", a),  # not stored: left out
+        ("U2", "2601.00001", a),
+        ("U2", "2601.00002", a),
+    ):
+        clock.current += timedelta(seconds=1)
+        await repos.saves.save(channel=A, channel_id=channel_id, user_id=user, arxiv_id=arxiv_id, version=1)
+    mine = await repos.saves.user_saved_papers(channel=B, user_id="U1")
+    assert [(p.arxiv_id, p.version, p.title) for p in mine] == [
+        ("2601.00002", 1, "Title of 2601.00002v1"),
+        ("2601.00001", 3, "One v3"),
+    ]
+    assert await repos.saves.user_saved_papers(channel=OTHER_WORKSPACE, user_id="U1") == []
+    in_a = await repos.saves.channel_saved_papers(a)
+    assert [(p.arxiv_id, p.version) for p in in_a] == [("2601.00002", 1), ("2601.00001", 3)]  # each paper once
+    assert [p.arxiv_id for p in await repos.saves.channel_saved_papers(b)] == ["2601.00002"]
+    late = await repos.saves.channel_saved_papers(a, since=start + timedelta(seconds=5))
+    assert [p.arxiv_id for p in late] == ["2601.00002"]
