@@ -40,6 +40,8 @@ BOT_SCOPES = (
 )
 """What the app asks for when a workspace installs it: the bot scopes of manifest.yml."""
 STATE_EXPIRATION_S = 600
+CREATE_TABLES_LOCK = 0x61727869760001
+"""The PostgreSQL advisory lock key under which one replica at a time creates slack_sdk's tables."""
 
 
 class NotInstalled(PublishError):
@@ -181,9 +183,13 @@ class SlackInstallations:
         self.tokens = InstalledTokens(store=self.store, workspaces=workspaces, install_url=self.install_url)
 
     async def create_tables(self) -> None:
-        """Create slack_sdk's tables if they are missing (they are the library's, outside our migrations)."""
-        await self.store.create_tables()  # type: ignore[no-untyped-call]
-        await self.states.create_tables()  # type: ignore[no-untyped-call]
+        """Create slack_sdk's tables if they are missing (they are the library's, outside our migrations); on
+        PostgreSQL under a lock, as replicas starting together would otherwise race to create them."""
+        async with self.store.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": CREATE_TABLES_LOCK})
+            await conn.run_sync(self.store.metadata.create_all)
+            await conn.run_sync(self.states.metadata.create_all)
 
     def register(self, app: AsyncApp, *, in_flight: InFlight) -> None:
         """Add the uninstall and revocation listeners (tracked in ``in_flight``), and the middleware that learns

@@ -20,7 +20,7 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 
 import sqlalchemy as sa
@@ -115,6 +115,12 @@ class Leases:
     async def claim_rows(self, channel_id: int) -> set[int]:
         """Claim the channel's unfinished rows no live replica holds (``FOR UPDATE SKIP LOCKED``: a row another
         replica is claiming right now is skipped); the ids this replica now holds."""
+        return await self.claim_rows_of([channel_id])
+
+    async def claim_rows_of(self, channel_ids: Sequence[int]) -> set[int]:
+        """``claim_rows`` of several channels in one transaction; the ids this replica now holds."""
+        if not channel_ids:
+            return set()
         self.start_heartbeat()
         d = db.deliveries.c
         async with self._db.transaction() as conn:
@@ -122,7 +128,7 @@ class Leases:
                 await conn.execute(
                     sa.select(d.id)
                     .where(
-                        d.channel_id == channel_id,
+                        d.channel_id.in_(sorted(set(channel_ids))),
                         d.thread_state.in_(UNFINISHED),
                         sa.or_(d.lease_holder.is_(None), d.lease_holder == self.holder, d.lease_until < self._now()),
                     )
@@ -219,3 +225,14 @@ class LeasedLedger(DeliveryLedger):
         held = await self.leases.claim_rows(channel_id)
         rows: Sequence[Delivery] = await super().unfinished(channel_id) if held else []
         return [row for row in rows if row.id in held]
+
+    async def unfinished_many(self, channel_ids: Iterable[int]) -> dict[int, list[Delivery]]:
+        """``unfinished`` of several channels, claimed in one go: every channel asked for is a key (an empty list
+        when this replica holds none of its rows). Any batched read of unfinished rows must come through here."""
+        wanted = sorted(set(channel_ids))
+        held = await self.leases.claim_rows_of(wanted)
+        found: dict[int, list[Delivery]] = {}
+        for channel_id in wanted:
+            rows = await super().unfinished(channel_id) if held else []
+            found[channel_id] = [row for row in rows if row.id in held]
+        return found

@@ -6,6 +6,7 @@ import sysconfig
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from alembic.config import Config
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -39,9 +40,15 @@ def alembic_config(connection: Connection) -> Config:
     return cfg
 
 
+MIGRATION_LOCK = 0x61727869760000
+"""The PostgreSQL advisory lock key under which one replica at a time migrates (replicas may start together)."""
+
+
 async def upgrade_database(engine: AsyncEngine, revision: str = "head") -> None:
-    """Upgrade the schema to ``revision`` (default: the newest)."""
+    """Upgrade the schema to ``revision`` (default: the newest); on PostgreSQL one process at a time."""
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         await conn.run_sync(lambda sync_conn: command.upgrade(alembic_config(sync_conn), revision))
 
 

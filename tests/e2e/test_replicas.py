@@ -46,7 +46,7 @@ async def test_three_replicas_one_killed_mid_digest_post_every_paper_once(
             assert await asyncio.wait_for(killed.wait(), timeout=30) == -signal.SIGKILL
             assert len(slack.posts()) < CHANNELS * PAPERS * 2, "the digest was over before the kill"
             # The survivors take the killed replica's slot and rows over once its leases ran out, on their own.
-            await wait_done(pg_url, CHANNELS * PAPERS, within_s=90)
+            await wait_done(pg_url, CHANNELS * PAPERS, within_s=180)
         finally:
             codes = await stop_replicas(replicas)
             for log in logs:

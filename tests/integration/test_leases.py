@@ -74,6 +74,8 @@ async def test_a_slot_runs_once_and_a_dead_replicas_slot_and_rows_are_taken_over
         mine = await ledger_a.unfinished(channel)
         assert [r.rank for r in mine] == [0, 1, 2]
         assert await ledger_b.unfinished(channel) == []  # held by a live replica
+        assert await ledger_b.unfinished_many([channel]) == {channel: []}
+        assert [r.rank for r in (await ledger_a.unfinished_many([channel]))[channel]] == [0, 1, 2]
 
         before = await _lease_until(database)
         await a.renew()  # what a's heartbeat does every third of the lease
