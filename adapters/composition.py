@@ -14,7 +14,8 @@ from bot.delivery.router import PublisherRouter
 from bot.delivery.runner import DigestRunner
 from bot.delivery.scheduler import DigestScheduler
 from bot.models import ChannelDefaults
-from bot.ports import Clock, PaperSource, Summarizer
+from bot.ports import Clock, PaperSource, SignalReader, Summarizer
+from bot.ranking.service import LearnedRanking
 from bot.store.channels import ChannelStore
 from bot.store.database import Database, create_engine, sqlite_path
 from bot.store.ledger import DeliveryLedger
@@ -43,12 +44,16 @@ class Services:
     runner: DigestRunner
     commands: CommandService
     scheduler: DigestScheduler
+    ranking: LearnedRanking | None = None
+    """The learned ranker (None until a signal reader is wired: every channel ranks by keywords)."""
 
     async def aclose(self) -> None:
         """Start no new post, stop the scheduler (waiting for a digest still running), close network and database
         connections. A running bot first bounds that wait with ``adapters.runtime.stop_work``."""
         self.runner.stop()
         await self.scheduler.stop()
+        if self.ranking is not None:
+            await self.ranking.aclose()
         close = getattr(self.source, "aclose", None)
         if close is not None:
             await close()
@@ -111,6 +116,22 @@ def build_summarizer(
     return LlmSummarizer(settings=llm, summaries=summaries, usage=usage, fulltext=fulltext)
 
 
+def build_ranking(
+    settings: Settings, *, signals: SignalReader, papers: PaperStore, clock: Clock
+) -> LearnedRanking:
+    """The learned ranker from ``[ranking]``: the channels' signals, the stored papers as its corpus."""
+    r = settings.ranking
+    return LearnedRanking(
+        signals=signals,
+        corpus=papers,
+        clock=clock,
+        min_positives=r.min_positives,
+        author_bonus=settings.channel.author_bonus,
+        background_size=r.background_size,
+        refit_delay_s=r.refit_delay_s,
+    )
+
+
 def build_services(
     settings: Settings,
     *,
@@ -118,10 +139,12 @@ def build_services(
     source: PaperSource | None = None,
     summarizer: Summarizer | None = None,
     on_arxiv_retry: RetryListener | None = None,
+    signals: SignalReader | None = None,
 ) -> Services:
     """Wire the core from settings; tests may pass their own clock, source or summarizer.
 
     ``on_arxiv_retry`` hears of each retry of a request to arXiv (listings, lookups, full texts from arXiv).
+    ``signals`` feeds the learned ranker; without it every channel ranks by its keywords.
     """
     ensure_sqlite_dir(settings.database.url)
     clock = clock or SystemClock()
@@ -147,6 +170,7 @@ def build_services(
     summaries = SummaryStore(database=database)
     summarizer = summarizer or build_summarizer(settings, summaries=summaries, usage=usage, arxiv_http=arxiv_http)
     router = PublisherRouter(publishers={})
+    ranking = None if signals is None else build_ranking(settings, signals=signals, papers=papers, clock=clock)
     runner = DigestRunner(
         source=source,
         channels=channels,
@@ -157,6 +181,7 @@ def build_services(
         clock=clock,
         author_bonus=c.author_bonus,
         summary_concurrency=settings.llm.concurrency,
+        reranker=ranking,
     )
     scheduler = DigestScheduler(
         runner=runner,
@@ -195,4 +220,5 @@ def build_services(
         runner=runner,
         commands=commands,
         scheduler=scheduler,
+        ranking=ranking,
     )

@@ -24,6 +24,7 @@ from bot.ports import (
     DeliveryPlanning,
     DigestLog,
     LatestSummaries,
+    PaperCorpus,
     Papers,
     PostedHistory,
     SavedPapers,
@@ -60,6 +61,10 @@ class LedgerRepository(DeliveryPlanning, DeliveryMarks, DeliveredPapers, CardInd
     """Every ledger role."""
 
 
+class PaperRepository(Papers, PaperCorpus, Protocol):
+    """Every paper role."""
+
+
 class SummaryRepository(SummaryCache, LatestSummaries, Protocol):
     """Every summary role."""
 
@@ -74,7 +79,7 @@ class Repositories:
 
     kind: str
     channels: ChannelRepository
-    papers: Papers
+    papers: PaperRepository
     ledger: LedgerRepository
     saves: SavedPapers
     summaries: SummaryRepository
