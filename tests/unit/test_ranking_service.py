@@ -133,7 +133,7 @@ async def test_ranking_off_gives_the_keyword_digest_again() -> None:
 
 
 async def test_excludes_still_drop_a_paper_in_learned_mode() -> None:
-    core, record, _reader, ranking = await learned_setup()
+    core, _record, _reader, ranking = await learned_setup()
     await core.commands.execute(ctx(), "exclude add web")
     record = await core.repos.channels.get(CHANNEL)
     assert record is not None
