@@ -52,10 +52,8 @@ def learned_picks(
     """
     if not eligible or max_papers <= 0:
         return []
-    rows = model.space.transform([s.paper for s in eligible])
-    margins = model.margins(rows)
+    rows, margins, order = learned_order(model, eligible)
     keyword = np.array([s.score for s in eligible], dtype=np.float64)
-    order = blend(margins, keyword)
     qualifies = ((keyword > 0) & (keyword >= min_score)) | (margins > 0)
     ranked = sorted((i for i in range(len(eligible)) if qualifies[i]), key=lambda i: (-order[i], i))[:max_papers]
     picks = []
@@ -69,6 +67,15 @@ def learned_picks(
             )
         )
     return picks
+
+
+def learned_order(
+    model: ChannelModel, eligible: Sequence[ScoredPaper]
+) -> tuple[sparse.csr_matrix, np.ndarray, np.ndarray]:
+    """The eligible papers as rows of the model's space, their margins, and their blended order score (higher first)."""
+    rows = model.space.transform([s.paper for s in eligible])
+    margins = model.margins(rows)
+    return rows, margins, blend(margins, np.array([s.score for s in eligible], dtype=np.float64))
 
 
 def why_learned(model: ChannelModel, row: sparse.csr_matrix) -> tuple[str, ...]:

@@ -117,6 +117,7 @@ def fit_from_papers(
     seed: int,
     fitted_at: datetime,
     signals_at: datetime | None = None,
+    measure: bool = True,
 ) -> ChannelModel | None:
     """One channel's model from its positive and negative papers (oldest first) and a background sample.
 
@@ -139,6 +140,7 @@ def fit_from_papers(
         background=background,
         fitted_at=fitted_at,
         signals_at=signals_at,
+        measure=measure,
     )
     if len(fit_on) < len(positives):  # the title-only positives still explain ("like: <title>")
         used = {p.arxiv_id for p in fit_on}
