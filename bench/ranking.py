@@ -29,7 +29,7 @@ import resource
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -47,7 +47,6 @@ from bot.models import (  # noqa: E402
     Paper,
     Rule,
     RuleKind,
-    ScoredPaper,
 )
 from bot.ranking.keywords import ChannelProfile, KeywordRule, profile_of, score_papers  # noqa: E402
 from bot.ranking.picks import eligible_papers, learned_order  # noqa: E402
@@ -222,8 +221,9 @@ def quality(args: argparse.Namespace) -> None:
     keyword_ap = float(np.mean([r.keyword_ap for r in results]))
     baseline_ap = float(np.mean([r.baseline_ap for r in results]))
     fit_s = sum(r.fit_s for r in results)
+    met = {True: "met", False: "NOT met"}
     print(f"ratio_vs_centroid={ap / baseline_ap:.2f} ratio_vs_keywords={ap / keyword_ap:.2f} "
-          f"targets: ap>=0.55 {'met' if ap >= 0.55 else 'NOT met'}, ndcg10>=0.60 {'met' if ndcg >= 0.60 else 'NOT met'}")
+          f"targets: ap>=0.55 {met[ap >= 0.55]}, ndcg10>=0.60 {met[ndcg >= 0.60]}")
     print(f"ap={ap:.3f} ndcg10={ndcg:.3f} keyword_ap={keyword_ap:.3f} baseline_ap={baseline_ap:.3f} fit_s={fit_s:.1f}")
 
 
@@ -314,9 +314,10 @@ def scale(args: argparse.Namespace) -> None:
     assert learned == SCALE_CHANNELS, f"only {learned} channels were fitted"
     assert all(len(picks[r.ref]) <= r.max_papers for r in records)
     mb = peak_mb()
-    print(f"scale: channels={SCALE_CHANNELS} signals={total_signals} stored={len(stored)} day={len(day)} "
-          f"keyword_s={keyword_s:.1f} total_s={total_s:.1f} (target {SCALE_TARGET_S:g}, ratio {total_s / SCALE_TARGET_S:.2f}) "
-          f"peak_mb={mb:.0f} (target {SCALE_TARGET_MB:g}, ratio {mb / SCALE_TARGET_MB:.2f}; {before_mb:.0f} before the run)")
+    print(f"scale: channels={SCALE_CHANNELS} signals={total_signals} stored={len(stored)} day={len(day)}")
+    print(f"keyword_s={keyword_s:.1f} total_s={total_s:.1f} (target {SCALE_TARGET_S:g} s, "
+          f"ratio {total_s / SCALE_TARGET_S:.2f}) peak_mb={mb:.0f} (target {SCALE_TARGET_MB:g} MB, "
+          f"ratio {mb / SCALE_TARGET_MB:.2f}; {before_mb:.0f} MB before the run)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,8 +11,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from bot.models import Paper
 
-MAX_FEATURES = 65536
-"""Vocabulary size: words and two-word phrases, the most frequent kept. Bounds each channel's model to 256 KB."""
+MAX_FEATURES = 32768
+"""Vocabulary size: words and two-word phrases, the most frequent kept. Bounds each channel's model to 128 KB."""
 _SMALL_CORPUS = 50
 
 

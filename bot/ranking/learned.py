@@ -9,7 +9,6 @@ still counts without drowning the model (adding raw keyword scores loses average
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -32,6 +31,21 @@ TOP_TERMS = 3
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LikedPapers:
+    """A channel's positives for "like: <title>": rows of the shared corpus by index (no copy), then rows of
+    their own for those the corpus lacks; ``titles`` in that order."""
+
+    source: sparse.csr_matrix
+    index: np.ndarray
+    extra: sparse.csr_matrix
+    titles: tuple[str, ...]
+
+    def matrix(self) -> sparse.csr_matrix:
+        """Every liked paper as a row, in the order of ``titles``."""
+        return sparse.vstack([self.source[self.index], self.extra], format="csr")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ChannelModel:
     """One channel's fitted model, and what its explanations need."""
 
@@ -39,9 +53,7 @@ class ChannelModel:
     """One weight per feature of the space it was fit in (float32)."""
     bias: float
     space: TextSpace
-    liked: sparse.csr_matrix
-    """The channel's positives as rows of the space, for "like: <title>"."""
-    liked_titles: tuple[str, ...]
+    liked: LikedPapers
     positives: int
     negatives: int
     fitted_at: datetime
@@ -62,11 +74,11 @@ class ChannelModel:
 
     def nearest_liked(self, row: sparse.csr_matrix) -> str | None:
         """The title of the liked paper most similar to this row (cosine), or None when none shares a term."""
-        if self.liked.shape[0] == 0:
+        if not self.liked.titles:
             return None
-        similarity = np.asarray((self.liked @ row.T).todense()).ravel()
+        similarity = np.asarray((self.liked.matrix() @ row.T).todense()).ravel()
         best = int(np.argmax(similarity))
-        return self.liked_titles[best] if similarity[best] > 0 else None
+        return self.liked.titles[best] if similarity[best] > 0 else None
 
 
 def linear_fit(
@@ -89,7 +101,7 @@ def fit_channel(
     space: TextSpace,
     *,
     positives: sparse.csr_matrix,
-    liked_titles: Sequence[str],
+    liked: LikedPapers,
     negatives: sparse.csr_matrix,
     background: sparse.csr_matrix,
     fitted_at: datetime,
@@ -103,9 +115,8 @@ def fit_channel(
         weights=weights,
         bias=bias,
         space=space,
-        liked=positives,
-        liked_titles=tuple(liked_titles),
-        positives=positives.shape[0],
+        liked=liked,
+        positives=len(liked.titles),
         negatives=negatives.shape[0],
         fitted_at=fitted_at,
         signals_at=signals_at,

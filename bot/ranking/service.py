@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import numpy as np
 from scipy import sparse
 
 from bot.models import (
@@ -30,7 +31,7 @@ from bot.models import (
 from bot.ports import Clock, PaperCorpus, SignalReader
 from bot.ranking.features import TextSpace
 from bot.ranking.keywords import profile_of, score_papers
-from bot.ranking.learned import ChannelModel, fit_channel
+from bot.ranking.learned import QUALITY_MIN_POSITIVES, ChannelModel, LikedPapers, fit_channel
 from bot.ranking.picks import eligible_papers, learned_picks
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,8 @@ class Corpus:
     rows: sparse.csr_matrix
     built_at: datetime
     by_category: dict[str, list[int]] = field(default_factory=dict)
+    row_of: dict[str, int] = field(default_factory=dict)
+    """Row of each stored paper, by arXiv id."""
 
     @classmethod
     def build(cls, papers: list[Paper], *, built_at: datetime) -> Corpus | None:
@@ -87,9 +90,12 @@ class Corpus:
         if space is None:
             return None
         by_category: dict[str, list[int]] = {}
+        row_of: dict[str, int] = {}
         for i, paper in enumerate(papers):
             by_category.setdefault(paper.primary_category, []).append(i)
-        return cls(space=space, papers=papers, rows=space.transform(papers), built_at=built_at, by_category=by_category)
+            row_of.setdefault(paper.arxiv_id, i)
+        rows = space.transform(papers)
+        return cls(space=space, papers=papers, rows=rows, built_at=built_at, by_category=by_category, row_of=row_of)
 
     def background(
         self, categories: Iterable[str], *, size: int, leave_out: set[str], seed: int
@@ -103,6 +109,36 @@ class Corpus:
         if len(usable) > size:
             usable = sorted(random.Random(seed).sample(usable, size))
         return self.rows[usable]
+
+    def stored_row(self, paper: Paper) -> int | None:
+        """The row of this paper (same id and version) in ``rows``, or None when the corpus lacks it."""
+        row = self.row_of.get(paper.arxiv_id)
+        return row if row is not None and self.papers[row].version == paper.version else None
+
+    def rows_of(self, papers: Sequence[Paper]) -> sparse.csr_matrix:
+        """These papers as rows, in their order: stored ones read from ``rows`` (the same text), others transformed."""
+        known = [self.stored_row(p) for p in papers]
+        inside = [i for i, row in enumerate(known) if row is not None]
+        outside = [i for i, row in enumerate(known) if row is None]
+        parts = [self.rows[[known[i] for i in inside]]]
+        if outside:
+            parts.append(self.space.transform([papers[i] for i in outside]))
+        stacked = sparse.vstack(parts, format="csr")
+        position = {at: n for n, at in enumerate(inside + outside)}
+        return stacked[[position[i] for i in range(len(papers))]]
+
+    def liked(self, papers: Sequence[Paper]) -> LikedPapers:
+        """These liked papers for explanations: stored ones by row index, the rest as rows of their own."""
+        known = [(p, self.stored_row(p)) for p in papers]
+        stored = [(p, row) for p, row in known if row is not None]
+        others = [p for p, row in known if row is None]
+        extra = self.space.transform(others) if others else sparse.csr_matrix((0, len(self.space.terms)))
+        return LikedPapers(
+            source=self.rows,
+            index=np.array([row for _, row in stored], dtype=np.int64),
+            extra=extra,
+            titles=tuple(p.title for p, _ in stored) + tuple(p.title for p in others),
+        )
 
 
 def fit_from_papers(
@@ -131,27 +167,16 @@ def fit_from_papers(
     fit_on = full if len(full) >= min_positives else list(positives)
     skip = {p.arxiv_id for p in positives} | {p.arxiv_id for p in negatives} | set(leave_out)
     background = corpus.background(categories, size=background_size, leave_out=skip, seed=seed)
-    space = corpus.space
-    model = fit_channel(
-        space,
-        positives=space.transform(fit_on),
-        liked_titles=[p.title for p in fit_on],
-        negatives=space.transform(list(negatives)) if negatives else sparse.csr_matrix((0, len(space.terms))),
+    return fit_channel(
+        corpus.space,
+        positives=corpus.rows_of(fit_on),
+        liked=corpus.liked(positives),  # title-only positives too: they still explain ("like: <title>")
+        negatives=corpus.rows_of(negatives),
         background=background,
         fitted_at=fitted_at,
         signals_at=signals_at,
         measure=measure,
     )
-    if len(fit_on) < len(positives):  # the title-only positives still explain ("like: <title>")
-        used = {p.arxiv_id for p in fit_on}
-        extra = [p for p in positives if p.arxiv_id not in used]
-        model = dataclasses.replace(
-            model,
-            liked=sparse.vstack([model.liked, space.transform(extra)], format="csr"),
-            liked_titles=model.liked_titles + tuple(p.title for p in extra),
-            positives=len(positives),
-        )
-    return model
 
 
 class LearnedRanking:
@@ -204,7 +229,8 @@ class LearnedRanking:
         if not learned:
             return picks
         today = {p.arxiv_id for p in papers}
-        await self._refit([(r, s) for r, s in learned if self._stale(r.id, s)], leave_out=today)
+        # Quality (a second fit) is left to the background refits: the digest waits only for what ranks.
+        await self._refit([(r, s) for r, s in learned if self._stale(r.id, s)], leave_out=today, measure=False)
         models = {r.ref: self._models[r.id] for r, _ in learned if r.id in self._models}
         if not models:
             return picks
@@ -250,8 +276,9 @@ class LearnedRanking:
         signals = await self._signals.channel_signals(record.id)
         mode = mode_of(signals, min_positives=self._min_positives)
         model = self._models.get(record.id)
-        if mode == LEARNED and (model is None or self._stale(record.id, signals)):
-            self.signals_changed(record.id)
+        unmeasured = model is not None and model.quality_ap is None and model.positives >= QUALITY_MIN_POSITIVES
+        if mode == LEARNED and (model is None or unmeasured or self._stale(record.id, signals)):
+            self.signals_changed(record.id)  # a refit in the background measures the channel's own quality
         return RankingStatus(
             mode=mode,
             positives=len(set(signals.positives)),
@@ -284,6 +311,10 @@ class LearnedRanking:
         self._timers.clear()
         await self.idle()
 
+    def refits_pending(self) -> set[int]:
+        """The channels whose debounced refit is waiting for its delay."""
+        return set(self._timers)
+
     def model_of(self, channel_id: int) -> ChannelModel | None:
         """The channel's fitted model, if any (for tests and the bench)."""
         return self._models.get(channel_id)
@@ -302,7 +333,8 @@ class LearnedRanking:
             if mode_of(signals, min_positives=self._min_positives) != LEARNED:
                 self._models.pop(channel_id, None)
                 return
-            await self._refit_ids([(channel_id, self._categories.get(channel_id, ()), signals)], leave_out=set())
+            stale = [(channel_id, self._categories.get(channel_id, ()), signals)]
+            await self._refit_ids(stale, leave_out=set(), measure=True)
         except Exception:  # a background refit must not die silently, nor take the loop with it
             log.exception("refitting the ranking of channel %s failed", channel_id)
 
@@ -312,11 +344,13 @@ class LearnedRanking:
             return True
         return model.signals_at != signals.changed_at
 
-    async def _refit(self, stale: Sequence[tuple[ChannelRecord, ChannelSignals]], *, leave_out: set[str]) -> None:
-        await self._refit_ids([(r.id, r.categories, s) for r, s in stale], leave_out=leave_out)
+    async def _refit(
+        self, stale: Sequence[tuple[ChannelRecord, ChannelSignals]], *, leave_out: set[str], measure: bool
+    ) -> None:
+        await self._refit_ids([(r.id, r.categories, s) for r, s in stale], leave_out=leave_out, measure=measure)
 
     async def _refit_ids(
-        self, stale: Sequence[tuple[int, tuple[str, ...], ChannelSignals]], *, leave_out: set[str]
+        self, stale: Sequence[tuple[int, tuple[str, ...], ChannelSignals]], *, leave_out: set[str], measure: bool
     ) -> None:
         async with self._fitting:
             corpus = await self._fresh_corpus()
@@ -344,6 +378,7 @@ class LearnedRanking:
                         seed=channel_id,
                         fitted_at=now,
                         signals_at=changed_at,
+                        measure=measure,
                     )
                     for channel_id, categories, changed_at, positives, negatives in jobs
                 }

@@ -106,7 +106,7 @@ def test_title_only_positives_are_left_out_of_the_fit_but_still_explain() -> Non
     with_titles = dataclasses.replace(data, liked=data.liked + data.liked_titles_only)
     model = model_of(with_titles)
     assert model.positives == len(data.liked) + len(data.liked_titles_only)
-    assert model.liked_titles[-len(data.liked_titles_only) :] == tuple(p.title for p in data.liked_titles_only)
+    assert model.liked.titles[-len(data.liked_titles_only) :] == tuple(p.title for p in data.liked_titles_only)
     plain = model_of(data)
     assert np.allclose(model.weights, plain.weights, atol=1e-4)  # the same fit
 
