@@ -42,17 +42,23 @@ def eligible_papers(
 
 
 def learned_picks(
-    model: ChannelModel, eligible: Sequence[ScoredPaper], *, min_score: float, max_papers: int
+    model: ChannelModel,
+    eligible: Sequence[ScoredPaper],
+    *,
+    min_score: float,
+    max_papers: int,
+    rows: sparse.csr_matrix | None = None,
 ) -> list[ScoredPaper]:
     """The channel's picks among its eligible papers, best first: by the blend of model and keyword scores.
 
     A paper qualifies when its keywords reach ``min_score`` (and at least one matched) or when the model finds it
     more like the channel's positives than like the rest (margin above 0); the best ``max_papers`` of those are
-    kept. Each pick's ``matched`` holds its keywords, then "learned: <terms>" and "like: <title>".
+    kept. Each pick's ``matched`` holds its keywords, then "learned: <terms>" and "like: <title>". ``rows``: the
+    eligible papers as rows of the model's space, when the caller transformed the day's papers once for all.
     """
     if not eligible or max_papers <= 0:
         return []
-    rows, margins, order = learned_order(model, eligible)
+    rows, margins, order = learned_order(model, eligible, rows)
     keyword = np.array([s.score for s in eligible], dtype=np.float64)
     qualifies = ((keyword > 0) & (keyword >= min_score)) | (margins > 0)
     ranked = sorted((i for i in range(len(eligible)) if qualifies[i]), key=lambda i: (-order[i], i))[:max_papers]
@@ -70,10 +76,12 @@ def learned_picks(
 
 
 def learned_order(
-    model: ChannelModel, eligible: Sequence[ScoredPaper]
+    model: ChannelModel, eligible: Sequence[ScoredPaper], rows: sparse.csr_matrix | None = None
 ) -> tuple[sparse.csr_matrix, np.ndarray, np.ndarray]:
-    """The eligible papers as rows of the model's space, their margins, and their blended order score (higher first)."""
-    rows = model.space.transform([s.paper for s in eligible])
+    """The eligible papers as rows of the model's space (``rows`` when given), their margins, and their blended
+    order score (higher first)."""
+    if rows is None:
+        rows = model.space.transform([s.paper for s in eligible])
     margins = model.margins(rows)
     return rows, margins, blend(margins, np.array([s.score for s in eligible], dtype=np.float64))
 

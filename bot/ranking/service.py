@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -82,6 +81,7 @@ class Corpus:
     by_category: dict[str, list[int]] = field(default_factory=dict)
     row_of: dict[str, int] = field(default_factory=dict)
     """Row of each stored paper, by arXiv id."""
+    _of_categories: dict[tuple[str, ...], np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def build(cls, papers: list[Paper], *, built_at: datetime) -> Corpus | None:
@@ -102,12 +102,17 @@ class Corpus:
     ) -> sparse.csr_matrix:
         """Up to ``size`` stored papers of these categories (of all, when they have too few), none of ``leave_out``,
         drawn the same way for the same seed."""
-        picked = sorted({i for c in categories for i in self.by_category.get(c, ())})
-        if len(picked) < MIN_BACKGROUND:
-            picked = list(range(len(self.papers)))
-        usable = [i for i in picked if self.papers[i].arxiv_id not in leave_out]
+        key = tuple(sorted(set(categories)))
+        picked = self._of_categories.get(key)
+        if picked is None:
+            found = sorted({i for c in key for i in self.by_category.get(c, ())})
+            if len(found) < MIN_BACKGROUND:
+                found = list(range(len(self.papers)))
+            picked = self._of_categories[key] = np.array(found, dtype=np.int64)
+        left_out = [row for row in map(self.row_of.get, leave_out) if row is not None]
+        usable = np.setdiff1d(picked, np.array(left_out, dtype=np.int64), assume_unique=True) if left_out else picked
         if len(usable) > size:
-            usable = sorted(random.Random(seed).sample(usable, size))
+            usable = np.sort(np.random.default_rng(seed).choice(usable, size=size, replace=False))
         return self.rows[usable]
 
     def stored_row(self, paper: Paper) -> int | None:
@@ -239,10 +244,18 @@ class LearnedRanking:
 
         def rank() -> dict[ChannelRef, list[ScoredPaper]]:
             eligible = eligible_papers(papers, profiles)
-            return {
-                r.ref: learned_picks(models[r.ref], eligible[r.ref], min_score=r.min_score, max_papers=r.max_papers)
-                for r in chosen
-            }
+            # The day's papers go through the vocabulary once, for every channel fit in the same space.
+            spaces = {id(m.space): m.space for m in models.values()}
+            day = {key: (space.transform(papers), space) for key, space in spaces.items()}
+            row_of = {p.versioned_id: i for i, p in enumerate(papers)}
+            picks: dict[ChannelRef, list[ScoredPaper]] = {}
+            for r in chosen:
+                model, choice = models[r.ref], eligible[r.ref]
+                rows = day[id(model.space)][0][[row_of[s.paper.versioned_id] for s in choice]]
+                picks[r.ref] = learned_picks(
+                    model, choice, min_score=r.min_score, max_papers=r.max_papers, rows=rows
+                )
+            return picks
 
         return picks | await asyncio.to_thread(rank)
 
