@@ -16,7 +16,7 @@ from bot.delivery.runner import DigestRunner
 from bot.delivery.scheduler import DigestScheduler
 from bot.exports.links import OneTimeLinks
 from bot.models import ChannelDefaults
-from bot.ports import ChannelRanking, Clock, PaperLookup, PaperSource, Summarizer
+from bot.ports import Clock, PaperLookup, PaperSource, SignalReader, Summarizer
 from bot.ranking.service import LearnedRanking
 from bot.store.alerts import AlertStore
 from bot.store.channels import ChannelStore
@@ -44,7 +44,7 @@ class Services:
     ledger: DeliveryLedger
     saves: SaveStore
     signals: SignalStore
-    ranking: ChannelRanking
+    ranking: LearnedRanking
     lookup: PaperLookup
     """Many papers at once (the export API in batches), for likes and imports."""
     summaries: SummaryStore
@@ -67,6 +67,7 @@ class Services:
         await self.scheduler.stop()
         if self.leases is not None:
             await self.leases.stop_heartbeat()
+        await self.ranking.aclose()
         clients: list[object] = [self.source]
         if all(self.lookup is not c for c in clients):  # a second client only when a test gave its own source
             clients.append(self.lookup)
@@ -133,6 +134,22 @@ def build_summarizer(
     return LlmSummarizer(settings=llm, summaries=summaries, usage=usage, fulltext=fulltext)
 
 
+def build_ranking(
+    settings: Settings, *, signals: SignalReader, papers: PaperStore, clock: Clock
+) -> LearnedRanking:
+    """The learned ranker from ``[ranking]``: the channels' signals, the stored papers as its corpus."""
+    r = settings.ranking
+    return LearnedRanking(
+        signals=signals,
+        corpus=papers,
+        clock=clock,
+        min_positives=r.min_positives,
+        author_bonus=settings.channel.author_bonus,
+        background_size=r.background_size,
+        refit_delay_s=r.refit_delay_s,
+    )
+
+
 def build_services(
     settings: Settings,
     *,
@@ -166,9 +183,7 @@ def build_services(
     ledger = DeliveryLedger(database=database) if leases is None else LeasedLedger(database=database, leases=leases)
     saves = SaveStore(database=database)
     signals = SignalStore(database=database)
-    ranking = LearnedRanking(
-        signals=signals, min_positives=settings.ranking.min_positives, author_bonus=c.author_bonus
-    )
+    ranking = build_ranking(settings, signals=signals, papers=papers, clock=clock)
     arxiv_http = build_arxiv_http(settings, on_retry=on_arxiv_retry)
     source = source or build_source(settings, http=arxiv_http)
     lookup = source if isinstance(source, ArxivClient) else build_source(settings, http=arxiv_http)
@@ -188,6 +203,7 @@ def build_services(
         author_bonus=c.author_bonus,
         summary_concurrency=settings.llm.concurrency,
         alerts=VersionAlerter(ledger=alerts, notices=router, source=source),
+        reranker=ranking,
     )
     scheduler = DigestScheduler(
         runner=runner,

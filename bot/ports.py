@@ -250,6 +250,18 @@ class Papers(Protocol):
         ...
 
 
+class PaperCorpus(Protocol):
+    """The stored papers as the ranker's corpus: the shared vocabulary and each channel's background."""
+
+    async def recent(self, limit: int) -> list[Paper]:
+        """Papers of the last ``limit`` versions stored, newest first, each once (its newest version among them)."""
+        ...
+
+    async def newest(self, arxiv_ids: Iterable[str]) -> dict[str, Paper]:
+        """The newest stored version of each of these ids that is stored, by id."""
+        ...
+
+
 class DeliveryPlanning(Protocol):
     """The digest's plan in the ledger: pending rows written before posting, read back until they are done."""
 
@@ -490,6 +502,19 @@ class RankingControls(Protocol):
 
 class ChannelSignalStore(SignalReader, SignalRecorder, RankingControls, Protocol):
     """The signal roles the command handlers and the import use, together."""
+
+
+class Reranker(Protocol):
+    """Reorders the digest's keyword picks for the channels whose ranking has learned."""
+
+    async def rerank(
+        self,
+        records: Sequence[ChannelRecord],
+        papers: Sequence[Paper],
+        picks: dict[ChannelRef, list[ScoredPaper]],
+    ) -> dict[ChannelRef, list[ScoredPaper]]:
+        """``picks`` with each learned channel's list replaced by its learned picks among ``papers``."""
+        ...
 
 
 class ChannelRanking(Protocol):

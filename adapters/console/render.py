@@ -89,7 +89,7 @@ def render_card(card: PaperCard, number: int) -> str:
     """A card as terminal text, numbered so the user can react to it."""
     p = card.paper
     cats = p.primary_category + (" (cross-list)" if card.is_cross_list else "")
-    why = f"score {card.score:g}" + (f" · matched: {', '.join(card.matched)}" if card.matched else "")
+    why = f"score {card.score:g}" + (f" · matched: {clean(', '.join(card.matched))}" if card.matched else "")
     lines = [
         f"[#{number}] {clean(p.title)}",
         f"{INDENT}{clean(author_line(p.authors))}",

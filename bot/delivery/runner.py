@@ -36,7 +36,7 @@ from bot.models import (
     ThreadSending,
     ThreadSummary,
 )
-from bot.ports import Clock, DigestLedger, DigestLog, Papers, PaperSource, Publisher, Summarizer
+from bot.ports import Clock, DigestLedger, DigestLog, Papers, PaperSource, Publisher, Reranker, Summarizer
 from bot.ranking.keywords import profile_of, score_papers
 from bot.summarizers.extractive import summary_run
 
@@ -129,6 +129,7 @@ class DigestRunner:
         summary_concurrency: int = 4,
         channel_concurrency: int = 8,
         alerts: VersionAlerter | None = None,
+        reranker: Reranker | None = None,
     ) -> None:
         self._source = source
         self._channels = channels
@@ -140,6 +141,7 @@ class DigestRunner:
         self._author_bonus = author_bonus
         self._summary_concurrency = summary_concurrency
         self._channel_concurrency = channel_concurrency
+        self._reranker = reranker
         self._locks: dict[ChannelRef, asyncio.Lock] = {}
         self._stopping = False
         self._in_flight: set[asyncio.Future[Any]] = set()
@@ -172,9 +174,22 @@ class DigestRunner:
             await self._alerts.plan(union.values())  # new versions of saved papers: recorded, sent after posting
         profiles = [profile_of(r, author_bonus=self._author_bonus) for r in records if r.ref in listed]
         picks = score_papers(list(union.values()), profiles) if profiles else {}
+        picks = await self._rerank([r for r in records if r.ref in listed], list(union.values()), picks)
         return Selection(
             picks={p.channel: picks.get(p.channel, []) for p in profiles}, listed=listed, errors=errors
         )
+
+    async def _rerank(
+        self, records: Sequence[ChannelRecord], papers: Sequence[Paper], picks: dict[ChannelRef, list[ScoredPaper]]
+    ) -> dict[ChannelRef, list[ScoredPaper]]:
+        """The learned channels' picks in place of their keyword ones; the keyword picks if the ranker fails."""
+        if self._reranker is None or not picks:
+            return picks
+        try:
+            return await self._reranker.rerank(records, papers, picks)
+        except Exception:  # the digest goes out, ranked by keywords, whatever the ranker did
+            log.exception("learned ranking failed; ranking this digest by keywords")
+            return picks
 
     async def run(self, records: Sequence[ChannelRecord]) -> dict[ChannelRef, ChannelOutcome]:
         """Select today's papers for these channels, record them in the ledger, then post them.

@@ -85,3 +85,32 @@ class PaperStore:
             )
         found = {(r["arxiv_id"], r["version"]): paper_from_row(r) for r in rows}
         return {k: found[k] for k in keys if k in found}
+
+    async def recent(self, limit: int) -> list[Paper]:
+        """Papers of the last ``limit`` versions stored, newest first, each once (its newest version among them)."""
+        query = sa.select(db.papers).order_by(db.papers.c.id.desc()).limit(max(0, limit))
+        async with self._db.transaction() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        newest: dict[str, Paper] = {}
+        for row in rows:
+            paper = paper_from_row(row)
+            kept = newest.get(paper.arxiv_id)
+            if kept is None or paper.version > kept.version:
+                newest[paper.arxiv_id] = paper
+        order = list(dict.fromkeys(r["arxiv_id"] for r in rows))
+        return [newest[i] for i in order]
+
+    async def newest(self, arxiv_ids: Iterable[str]) -> dict[str, Paper]:
+        """The newest stored version of each of these ids that is stored, by id."""
+        ids = sorted(set(arxiv_ids))
+        found: dict[str, Paper] = {}
+        async with self._db.transaction() as conn:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                query = sa.select(db.papers).where(db.papers.c.arxiv_id.in_(chunk))
+                for row in (await conn.execute(query)).mappings().all():
+                    paper = paper_from_row(row)
+                    kept = found.get(paper.arxiv_id)
+                    if kept is None or paper.version > kept.version:
+                        found[paper.arxiv_id] = paper
+        return found

@@ -249,11 +249,30 @@ class FakePapers:
         """Stored papers by (id, version)."""
         return {k: self._papers[k] for k in keys if k in self._papers}
 
+    async def recent(self, limit: int) -> list[Paper]:
+        """Papers of the last ``limit`` versions stored, newest first, each once (its newest version among them)."""
+        last = list(self._papers.values())[::-1][: max(0, limit)]
+        newest: dict[str, Paper] = {}
+        for paper in last:
+            kept = newest.get(paper.arxiv_id)
+            if kept is None or paper.version > kept.version:
+                newest[paper.arxiv_id] = paper
+        return [newest[i] for i in dict.fromkeys(p.arxiv_id for p in last)]
+
+    async def newest(self, arxiv_ids: Iterable[str]) -> dict[str, Paper]:
+        """The newest stored version of each of these ids that is stored, by id."""
+        found: dict[str, Paper] = {}
+        for arxiv_id in sorted(set(arxiv_ids)):
+            paper = await self.get(arxiv_id)
+            if paper is not None:
+                found[arxiv_id] = paper
+        return found
+
     def lookup(self, arxiv_id: str, version: int) -> Paper | None:
         """One stored version, for the fakes that join papers (the ledger's history, saved titles)."""
         return self._papers.get((arxiv_id, version))
 
-    def newest(self, arxiv_id: str) -> Paper | None:
+    def newest_of(self, arxiv_id: str) -> Paper | None:
         """The newest stored version of a paper, for the fakes that join papers (saved papers whole)."""
         versions = [p for (i, _v), p in self._papers.items() if i == arxiv_id]
         return max(versions, key=lambda p: p.version, default=None)
@@ -602,7 +621,7 @@ class FakeSaves:
     def _saved_papers(self, rows: builtins.list[SaveRow]) -> builtins.list[Paper]:
         first: dict[str, Paper] = {}
         for row in sorted(rows, key=lambda r: (r.saved_at, r.id), reverse=True):
-            paper = self._papers.newest(row.arxiv_id)
+            paper = self._papers.newest_of(row.arxiv_id)
             if paper is not None:
                 first.setdefault(row.arxiv_id, paper)
         return list(first.values())

@@ -306,3 +306,12 @@ def test_bidi_and_zero_width_characters_are_removed_and_only_our_zero_width_spac
         ours = text.replace("@\u200b", "@").replace("<\u200b", "<")
         assert INVISIBLE.search(ours) is None, text
         assert not re.search(r"@(everyone|here)|<@", text), text
+
+
+def test_a_liked_title_in_matched_renders_literally() -> None:
+    card = PaperCard(
+        paper=paper(), score=1.2, matched=("LLM", "like: **Bold** [x](https://e.example) `code`"), teaser="t",
+        is_cross_list=False,
+    )
+    field = next(f for f in to_embed(card).to_dict().get("fields", []) if f["name"] == "Matched")
+    assert field["value"] == r"LLM, like: \*\*Bold\*\* \[x\](https://e.example) \`code\`"

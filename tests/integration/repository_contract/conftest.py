@@ -24,6 +24,7 @@ from bot.ports import (
     DeliveryPlanning,
     DigestLog,
     LatestSummaries,
+    PaperCorpus,
     Papers,
     PostedHistory,
     RankingControls,
@@ -69,6 +70,10 @@ class SignalRepository(SignalReader, SignalRecorder, RankingControls, Protocol):
     """Every ranking-signal role."""
 
 
+class PaperRepository(Papers, PaperCorpus, Protocol):
+    """Every paper role."""
+
+
 class SummaryRepository(SummaryCache, LatestSummaries, Protocol):
     """Every summary role."""
 
@@ -87,7 +92,7 @@ class Repositories:
 
     kind: str
     channels: ChannelRepository
-    papers: Papers
+    papers: PaperRepository
     ledger: LedgerRepository
     saves: SaveRepository
     signals: SignalRepository

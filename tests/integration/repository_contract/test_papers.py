@@ -64,3 +64,25 @@ async def test_many_papers_in_one_batch(repos: Repositories) -> None:
     await repos.papers.add_many(many)
     found = await repos.papers.get_many((p.arxiv_id, p.version) for p in many)
     assert list(found.values()) == many
+
+
+async def test_recent_gives_the_last_stored_papers_newest_first_each_once_at_its_newest_version(
+    repos: Repositories,
+) -> None:
+    a1, b1, a2, c1 = paper("2601.00001", 1), paper("2601.00002", 1), paper("2601.00001", 2), paper("2601.00003", 1)
+    assert await repos.papers.recent(10) == []
+    await repos.papers.add_many([a1, b1])
+    await repos.papers.add_many([a2])
+    await repos.papers.add_many([c1])
+    assert await repos.papers.recent(10) == [c1, a2, b1]
+    assert await repos.papers.recent(2) == [c1, a2]  # the last two versions stored
+    assert await repos.papers.recent(0) == []
+
+
+async def test_newest_gives_each_stored_id_at_its_newest_version(repos: Repositories) -> None:
+    a1, a3, b1 = paper("2601.00001", 1), paper("2601.00001", 3), paper("2601.00002", 1)
+    await repos.papers.add_many([a3, b1])
+    await repos.papers.add_many([a1])
+    found = await repos.papers.newest(["2601.00002", "2601.00009", "2601.00001", "2601.00001"])
+    assert found == {"2601.00001": a3, "2601.00002": b1}
+    assert await repos.papers.newest([]) == {}
