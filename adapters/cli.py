@@ -80,6 +80,11 @@ def build_parser() -> OneLineParser:
         "--since", metavar="DATE", help="only papers posted (or saved) on or after DATE (YYYY-MM-DD, UTC)"
     )
     export.add_argument("--saved", action="store_true", help="the papers saved in the channel, not those posted")
+    library = sub.add_parser(
+        "import", help="add a paper library to a channel's taste: BibTeX, or one arXiv id or URL a line"
+    )
+    library.add_argument("--channel", required=True, metavar="PLATFORM:ID")
+    library.add_argument("file", metavar="FILE", help="a .bib file, or a text file with one arXiv id or URL a line")
     return parser
 
 
@@ -338,6 +343,71 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+MAX_LIBRARY_BYTES = 50_000_000
+"""A library file larger than this is refused (a BibTeX export of tens of thousands of entries is far smaller)."""
+MAX_PROBLEMS_SHOWN = 50
+LIBRARY_FORMS = "give a BibTeX file, or a text file with one arXiv id or URL a line"
+
+
+def read_library(path: str) -> str:
+    """A library file's text; a one-line ``UserInputError`` for a missing, unreadable, huge or non-text file."""
+    from pathlib import Path
+
+    try:
+        data = Path(path).read_bytes()[: MAX_LIBRARY_BYTES + 1]
+    except OSError as err:
+        raise UserInputError(f"cannot read {path}: {err.strerror or err}") from None
+    if len(data) > MAX_LIBRARY_BYTES:
+        raise UserInputError(f"{path} is larger than {MAX_LIBRARY_BYTES // 1_000_000} MB: split it")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise UserInputError(f"{path} is not a UTF-8 text file: {LIBRARY_FORMS}") from None
+    if "\x00" in text:
+        raise UserInputError(f"{path} is not a text file: {LIBRARY_FORMS}")
+    return text
+
+
+async def _import(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.models import SignalSource
+    from bot.signals.library import scan_library
+    from bot.signals.likes import Liking
+
+    platform, sep, channel_id = args.channel.partition(":")
+    if not sep or not platform or not channel_id:
+        raise UserInputError(f"--channel {args.channel!r} is invalid: use PLATFORM:ID, e.g. slack:C0123456")
+    scan = scan_library(read_library(args.file))
+    for problem in scan.problems[:MAX_PROBLEMS_SHOWN]:
+        print(f"{args.file}: {problem}")
+    if len(scan.problems) > MAX_PROBLEMS_SHOWN:
+        print(f"{args.file}: and {len(scan.problems) - MAX_PROBLEMS_SHOWN} more bad entries")
+    skipped = f"{len(scan.without_arxiv)} without an arXiv id, {len(scan.problems)} bad"
+    if not scan.ids:
+        raise UserInputError(
+            f"no arXiv ids in {args.file} ({scan.entries} entries read: {skipped}); nothing was stored"
+        )
+    services = build_services(settings)
+    try:
+        record = await services.channels.find(platform, channel_id)
+        if record is None:
+            raise UserInputError(f"no channel {args.channel!r} is known: subscribe it to a category first")
+        liking = Liking(
+            papers=services.papers, lookup=services.lookup, signals=services.signals, ranking=services.ranking
+        )
+        outcome = await liking.like(
+            channel_id=record.id, arxiv_ids=scan.ids, user_id="import", source=SignalSource.IMPORT
+        )
+    finally:
+        await close_services(services)
+    if outcome.unknown:
+        print(f"{args.file}: not on arXiv, nothing stored: {', '.join(outcome.unknown)}")
+    print(
+        f"{args.channel}: {outcome.found} found ({len(outcome.liked)} added to the channel's taste, "
+        f"{len(outcome.duplicates)} duplicates), {len(outcome.unknown)} unknown; {skipped}"
+    )
+    return 0
+
+
 def check_platform_secrets(settings: Settings, env: Mapping[str, str], *, force_console: bool = False) -> None:
     """Check every secret the platforms ``run`` starts need, for presence and shape, as starting them does;
     a one-line ConfigError for the first one wrong. Nothing is called: only the platform can say it refuses one."""
@@ -380,7 +450,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     implied_console = args.command == "run" and not args.console and not platform_tokens_set()
     console = args.command == "console" or (args.command == "run" and args.console) or implied_console
-    terminal_is_output = console or args.command in ("preview", "summarize", "digest", "export")
+    terminal_is_output = console or args.command in ("preview", "summarize", "digest", "export", "import")
     configure_logging(level=level_for(settings.log, terminal_is_output=terminal_is_output), fmt=settings.log.format)
     try:
         if args.command == "check-config":
@@ -411,6 +481,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_digest(settings, args))
         if args.command == "export":
             return asyncio.run(_export(settings, args))
+        if args.command == "import":
+            return asyncio.run(_import(settings, args))
     except UserInputError as err:
         print(f"arxiv-bot: error: {err}", file=sys.stderr)
         return EXIT_USAGE

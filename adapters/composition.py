@@ -16,7 +16,8 @@ from bot.delivery.runner import DigestRunner
 from bot.delivery.scheduler import DigestScheduler
 from bot.exports.links import OneTimeLinks
 from bot.models import ChannelDefaults
-from bot.ports import Clock, PaperSource, Summarizer
+from bot.ports import ChannelRanking, Clock, PaperLookup, PaperSource, Summarizer
+from bot.ranking.service import LearnedRanking
 from bot.store.alerts import AlertStore
 from bot.store.channels import ChannelStore
 from bot.store.database import Database, create_engine, sqlite_path
@@ -24,6 +25,7 @@ from bot.store.ledger import DeliveryLedger
 from bot.store.migrations import upgrade_database
 from bot.store.papers import PaperStore
 from bot.store.saves import SaveStore
+from bot.store.signals import SignalStore
 from bot.store.summaries import SummaryStore, UsageStore
 from bot.summarizers.extractive import ExtractiveSummarizer
 from bot.summarizers.llm import LlmSummarizer
@@ -40,6 +42,10 @@ class Services:
     papers: PaperStore
     ledger: DeliveryLedger
     saves: SaveStore
+    signals: SignalStore
+    ranking: ChannelRanking
+    lookup: PaperLookup
+    """Many papers at once (the export API in batches), for likes and imports."""
     summaries: SummaryStore
     summarizer: Summarizer
     router: PublisherRouter
@@ -148,8 +154,13 @@ def build_services(
     papers = PaperStore(database=database)
     ledger = DeliveryLedger(database=database)
     saves = SaveStore(database=database)
+    signals = SignalStore(database=database)
+    ranking = LearnedRanking(
+        signals=signals, min_positives=settings.ranking.min_positives, author_bonus=c.author_bonus
+    )
     arxiv_http = build_arxiv_http(settings, on_retry=on_arxiv_retry)
     source = source or build_source(settings, http=arxiv_http)
+    lookup = source if isinstance(source, ArxivClient) else build_source(settings, http=arxiv_http)
     usage = UsageStore(database=database, model=settings.llm.model, daily_budget_usd=settings.llm.daily_budget_usd)
     summaries = SummaryStore(database=database)
     summarizer = summarizer or build_summarizer(settings, summaries=summaries, usage=usage, arxiv_http=arxiv_http)
@@ -186,6 +197,9 @@ def build_services(
             source=source,
             summarizer=summarizer,
             publisher=router,
+            signals=signals,
+            ranking=ranking,
+            lookup=lookup,
             usage=usage,
             files=router,
             links=links,
@@ -202,6 +216,9 @@ def build_services(
         papers=papers,
         ledger=ledger,
         saves=saves,
+        signals=signals,
+        ranking=ranking,
+        lookup=lookup,
         summaries=summaries,
         summarizer=summarizer,
         router=router,

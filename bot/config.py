@@ -243,6 +243,17 @@ class LlmSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RankingSettings:
+    """The learned ranker: each channel's saves, likes and 👎 train its ranking once it has enough of them."""
+
+    min_positives: int = field(default=5, metadata=_check(_range(1, 1000)))
+    background_size: int = field(default=5000, metadata=_check(_range(100, 100000)))
+    refit_delay_s: float = field(default=30.0, metadata=_check(_range(0, 86400)))
+    embedding_model: str = ""
+    max_embeddings_per_run: int = field(default=5000, metadata=_check(_range(0, 1000000)))
+
+
+@dataclass(frozen=True, kw_only=True)
 class HttpSettings:
     """Our one HTTP server: health, metrics, feeds, and Slack's HTTP mode."""
 
@@ -280,6 +291,7 @@ class Settings:
     slack: SlackSettings = field(default_factory=SlackSettings)
     discord: DiscordSettings = field(default_factory=DiscordSettings)
     llm: LlmSettings = field(default_factory=LlmSettings)
+    ranking: RankingSettings = field(default_factory=RankingSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     log: LogSettings = field(default_factory=LogSettings)
 

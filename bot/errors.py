@@ -17,8 +17,9 @@ they occur, so callers of ``bot`` only ever catch these::
     │   ├── ResponseTooLarge   an answer was bigger than the caller's size cap (full texts)
     │   └── PaperNotFound      no paper has this id (a malformed id is a UserInputError)
     ├── PublishError           a platform refused or failed to take a post: nothing was created
-    │   └── PublishOutcomeUnknown  the request may have reached the platform (reset, timeout, 5xx): the post may
-    │                              exist; the ledger keeps it ``sending`` and looks for it before posting again
+    │   ├── PublishOutcomeUnknown  the request may have reached the platform (reset, timeout, 5xx): the post may
+    │   │                          exist; the ledger keeps it ``sending`` and looks for it before posting again
+    │   └── PublishRefused     the platform will not take it whatever we do (an update of a deleted card)
     ├── SummaryError           the summarizer failed after its retries and fallbacks
     └── StoreError             the database failed
 """
@@ -89,3 +90,7 @@ class SummaryError(ArxivBotError):
 
 class StoreError(ArxivBotError):
     """The database failed."""
+
+
+class PublishRefused(PublishError):
+    """The platform will not take this post whatever we do (the message is gone, the bot lost access): no retry."""

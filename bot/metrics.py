@@ -17,7 +17,8 @@ ARXIV_REQUESTS = Counter(
 )  # fmt: skip
 POSTS = Counter(
     "arxivbot_posts",
-    "Messages posted by platform, kind (card, thread) and outcome (sent, failed; unconfirmed: the answer was lost).",
+    "Messages posted by platform, kind (card, thread, card_update) and outcome (sent, failed, refused; unconfirmed: "
+    "the answer was lost).",
     ("platform", "kind", "outcome"),
     registry=REGISTRY,
 )

@@ -106,6 +106,8 @@ class PaperCard:
     is_cross_list: bool
     requested_by: str | None = None
     """User name that asked for it with ``summarize``, or None for the daily digest."""
+    tldr: str | None = None
+    """The summary's one-line TL;DR, shown on the card once the summary is ready (untrusted text)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -245,11 +247,29 @@ class Delivery:
     the platform may hold it from then on."""
     thread_parts: int = 0
     """How many parts of the thread reply are posted (a long summary is several messages)."""
+    card_update: CardUpdateState | None = None
+    """Whether the posted card still has to show the summary's TL;DR (None: it has nothing to show)."""
+    tldr: str | None = None
+    """The TL;DR the card is to show (kept with the row so that an interrupted update is retried as it was)."""
 
     @property
     def finished(self) -> bool:
-        """Whether card and thread are both posted (a thread is only ever posted after its card)."""
-        return self.thread_state is DeliveryState.POSTED
+        """Whether card and thread are both posted and the card shows its TL;DR if it has one (a thread is only
+        ever posted after its card, the TL;DR update after the thread)."""
+        return self.thread_state is DeliveryState.POSTED and self.card_update is not CardUpdateState.PENDING
+
+
+class CardUpdateState(enum.StrEnum):
+    """Where the update of a posted card with its summary's TL;DR stands.
+
+    An edit creates no message and repeating it changes nothing, so it needs no ``sending`` step: ``pending`` until
+    the platform confirms it, retried after any failure that may be passing, ``refused`` when the platform will not
+    take it (the card was deleted, the bot lost access): the card stays as it was posted.
+    """
+
+    PENDING = "pending"
+    DONE = "done"
+    REFUSED = "refused"
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,11 +296,28 @@ class ThreadSending:
 
 @dataclass(frozen=True, slots=True)
 class ThreadPosted:
-    """Part ``part`` of a ledger row's thread reply is posted as ``message_id``; ``last``: the thread is done."""
+    """Part ``part`` of a ledger row's thread reply is posted as ``message_id``; ``last``: the thread is done.
+
+    With ``tldr`` (on the last part) the card is then due to show it (``CardUpdateState.PENDING``).
+    """
 
     message_id: str
     part: int = 0
     last: bool = True
+    tldr: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CardUpdated:
+    """The posted card now shows its TL;DR."""
+
+
+@dataclass(frozen=True, slots=True)
+class CardUpdateFailed:
+    """Updating the card failed: ``refused`` when the platform will not take it (given up), else retried later."""
+
+    error: str
+    refused: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,7 +335,9 @@ class PostUnconfirmed:
     error: str
 
 
-DeliveryMark = CardSending | CardPosted | ThreadSending | ThreadPosted | PostFailed | PostUnconfirmed
+DeliveryMark = (
+    CardSending | CardPosted | ThreadSending | ThreadPosted | PostFailed | PostUnconfirmed
+) | CardUpdated | CardUpdateFailed
 """What happened to a ledger row's post."""
 
 
@@ -474,6 +513,19 @@ class SignalKind(enum.StrEnum):
     """``/arxiv like`` or ``arxiv-bot import`` (positive: the channel's taste)."""
     DOWN = "down"
     """A 👎 reaction or the "Not for us" button (negative)."""
+
+
+class SignalSource(enum.StrEnum):
+    """Where a stored like or 👎 came from (one row per source and person: removing a reaction keeps a button)."""
+
+    REACTION = "reaction"
+    """A 👎 reaction on a card (the console's ``react N 👎``)."""
+    BUTTON = "button"
+    """The "Not for us" button on a card (the console's ``down N``)."""
+    LIKE = "like"
+    """``/arxiv like``."""
+    IMPORT = "import"
+    """``arxiv-bot import``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -27,6 +27,7 @@ from bot.models import (
     RuleKind,
     SavedPaper,
     ScoredPaper,
+    SignalSource,
     StoredSummary,
     SummaryKey,
     ThreadSummary,
@@ -44,6 +45,15 @@ class PaperSource(Protocol):
 
     async def lookup(self, paper_id: str) -> Paper:
         """Return one paper by id; raise ``PaperNotFound`` if there is none."""
+        ...
+
+
+class PaperLookup(Protocol):
+    """Many papers by id at once (arXiv's export API with many ids per request), for likes and imports."""
+
+    async def lookup_many(self, arxiv_ids: Sequence[str]) -> list[Paper]:
+        """The newest version of each paper arXiv has among these unversioned ids, in the order asked; ids it does
+        not know are left out. Raises ``SourceError`` when arXiv does not answer."""
         ...
 
 
@@ -65,6 +75,14 @@ class Publisher(Protocol):
 
         With ``journal`` every part is recorded before and after it is sent, parts already posted are skipped and
         a part that may exist is looked for first (``ThreadJournal.resume``).
+        """
+        ...
+
+    async def update_card(self, card: PaperCard, *, message: MessageRef, key: PostKey | None = None) -> None:
+        """Show ``card`` (now with its ``tldr``) in place of the card posted as ``message``; never posts a message.
+
+        Repeating it changes nothing. ``PublishError`` when it did not happen (``PublishOutcomeUnknown`` when it
+        may have), ``PublishRefused`` when the platform will not take it (the message is gone, no access).
         """
         ...
 
@@ -435,6 +453,43 @@ class SignalReader(Protocol):
     async def channel_signals(self, channel_id: int) -> ChannelSignals:
         """The channel's positives and negatives, oldest first, and whether learning is on."""
         ...
+
+
+class SignalRecorder(Protocol):
+    """Writes what a channel's people tell the ranker: 👎 given and taken back, papers liked or imported."""
+
+    async def record_down(self, *, channel_id: int, arxiv_id: str, user_id: str, source: SignalSource) -> bool:
+        """Mark a paper not relevant for the channel; False (the first one kept) if this person already did so
+        from this source. An unknown channel id is a ``StoreError``."""
+        ...
+
+    async def remove_down(self, *, channel_id: int, arxiv_id: str, user_id: str, source: SignalSource) -> bool:
+        """Take back this person's 👎 from this source; False if there was none."""
+        ...
+
+    async def record_likes(
+        self, *, channel_id: int, arxiv_ids: Sequence[str], user_id: str, source: SignalSource
+    ) -> int:
+        """Add papers to the channel's taste (repeats kept once); returns how many were new for this person and
+        source. An unknown channel id is a ``StoreError`` and stores nothing."""
+        ...
+
+
+class RankingControls(Protocol):
+    """The switches of a channel's learned ranking."""
+
+    async def reset_signals(self, channel_id: int) -> None:
+        """Forget what the channel taught the ranker: likes, imports and 👎 go, saves made so far stop counting
+        (they stay saved); keywords and settings are kept."""
+        ...
+
+    async def set_ranking_enabled(self, channel_id: int, enabled: bool) -> None:
+        """Switch the learned ranking on or off for a channel; an unknown channel id changes nothing."""
+        ...
+
+
+class ChannelSignalStore(SignalReader, SignalRecorder, RankingControls, Protocol):
+    """The signal roles the command handlers and the import use, together."""
 
 
 class ChannelRanking(Protocol):

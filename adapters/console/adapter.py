@@ -11,9 +11,11 @@ from typing import TextIO
 
 from adapters.console.render import (
     CommandLine,
+    NotForUs,
     Reaction,
     Unknown,
     render_card,
+    render_card_update,
     render_reply,
     render_thread,
     to_input,
@@ -21,7 +23,7 @@ from adapters.console.render import (
 from bot.arxiv.http import RetryNotice
 from bot.commands.service import CommandService
 from bot.delivery.thread_parts import post_parts
-from bot.errors import PublishError
+from bot.errors import PublishError, PublishRefused
 from bot.models import ChannelRef, CommandContext, ExportFile, MessageRef, PaperCard, PostKey, Reply, ThreadSummary
 from bot.ports import ThreadJournal
 
@@ -31,7 +33,8 @@ EXPORT_DIR = Path("data/exports")
 """Where the console writes exported files (relative to the working directory, beside the default database)."""
 BANNER = (
     "arxiv-bot console. Type /arxiv help for commands, 'react N' to save card #N (🔖), 'unreact N' to unsave,\n"
-    "Ctrl-D to quit. Try: /arxiv subscribe cs.DC  then  /arxiv keywords add LLM  then  /arxiv digest now"
+    "'down N' (or 'react N 👎') if card #N is not for this channel, Ctrl-D to quit.\n"
+    "Try: /arxiv subscribe cs.DC  then  /arxiv keywords add LLM  then  /arxiv digest now"
 )
 
 
@@ -93,6 +96,14 @@ class ConsolePublisher:
         self.cards[self._count] = ref
         self._print(render_card(card, self._count))
         return ref
+
+    async def update_card(self, card: PaperCard, *, message: MessageRef, key: PostKey | None = None) -> None:
+        """Reprint a card's title under its number with what changed, its TL;DR (a terminal cannot change what it
+        printed)."""
+        number = next((n for n, ref in self.cards.items() if ref == message), None)
+        if number is None:
+            raise PublishRefused(f"{message.message_id} is not a card this console printed")
+        self._print(render_card_update(card, number))
 
     async def post_thread(
         self, summary: ThreadSummary, *, parent: MessageRef, journal: ThreadJournal | None = None
@@ -176,14 +187,18 @@ class ConsoleChat:
             case CommandLine(text):
                 ctx = CommandContext(channel=CONSOLE_CHANNEL, user_id=CONSOLE_USER, user_name=CONSOLE_USER)
                 reply = await self._commands.execute(ctx, self._commands.prepare(text))
-            case Reaction(number, added):
+            case Reaction(number, added, kind):
                 ref = self._publisher.cards.get(number)
                 result = (
                     None
                     if ref is None
-                    else await self._commands.react(message=ref, user_id=CONSOLE_USER, added=added)
+                    else await self._commands.react(message=ref, user_id=CONSOLE_USER, added=added, kind=kind)
                 )
                 reply = result or Reply(text=f"There is no paper card #{number} to react to")
+            case NotForUs(number):
+                ref = self._publisher.cards.get(number)
+                result = None if ref is None else await self._commands.not_for_us(message=ref, user_id=CONSOLE_USER)
+                reply = result or Reply(text=f"There is no paper card #{number} to mark")
             case Unknown(text):
                 reply = Reply(text=f"Not a command: {text!r}; commands start with /arxiv (try /arxiv help)")
             case None:

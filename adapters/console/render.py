@@ -7,14 +7,16 @@ import textwrap
 from dataclasses import dataclass
 
 from bot.delivery.cards import author_line
-from bot.models import PaperCard, Reply, ThreadSummary
+from bot.models import PaperCard, Reply, SignalKind, ThreadSummary
 
 # C0/C1 control characters (ESC starts terminal escape sequences), bidi controls (they reorder what follows) and
 # zero-width characters (they hide text or glue a word to a mention) are removed from untrusted text.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200b-\u200d\u2060\ufeff]")
 _REACT = re.compile(
-    r"^(?P<verb>react|unreact|save|unsave-card)\s+#?(?P<n>\d{1,6})(?:\s+\S+)?$", re.IGNORECASE
+    r"^(?P<verb>react|unreact|save|unsave-card|down)\s+#?(?P<n>\d{1,6})(?:\s+(?P<emoji>\S+))?$", re.IGNORECASE
 )
+DOWN_EMOJIS = frozenset({"👎", ":-1:", "-1", ":thumbsdown:", "thumbsdown"})
+"""What ``react N <emoji>`` takes as 👎 (anything else, or no emoji, is the save emoji)."""
 INDENT = "    "
 THREAD_INDENT = "      │ "
 
@@ -28,10 +30,18 @@ class CommandLine:
 
 @dataclass(frozen=True, slots=True)
 class Reaction:
-    """A reaction on card number ``number``: added (save) or removed (unsave)."""
+    """A reaction on card number ``number``, added or removed: 🔖 (save) or 👎 (not for this channel)."""
 
     number: int
     added: bool
+    kind: SignalKind = SignalKind.SAVE
+
+
+@dataclass(frozen=True, slots=True)
+class NotForUs:
+    """``down N``: the "Not for us" button of card number ``number`` (pressed again, it takes the mark back)."""
+
+    number: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +51,7 @@ class Unknown:
     text: str
 
 
-ConsoleInput = CommandLine | Reaction | Unknown | None
+ConsoleInput = CommandLine | Reaction | NotForUs | Unknown | None
 
 
 def to_input(line: str) -> ConsoleInput:
@@ -53,7 +63,12 @@ def to_input(line: str) -> ConsoleInput:
         return CommandLine(line.removeprefix("arxiv ") if not line.startswith("/") else line)
     match = _REACT.match(line)
     if match:
-        return Reaction(int(match["n"]), match["verb"].lower() in ("react", "save"))
+        verb, number = match["verb"].lower(), int(match["n"])
+        if verb == "down":
+            return NotForUs(number) if match["emoji"] is None else Unknown(line)
+        emoji = (match["emoji"] or "").replace("\ufe0f", "").lower()
+        kind = SignalKind.DOWN if emoji in DOWN_EMOJIS else SignalKind.SAVE
+        return Reaction(number, verb in ("react", "save"), kind)
     return Unknown(line)
 
 
@@ -82,8 +97,18 @@ def render_card(card: PaperCard, number: int) -> str:
         f"{INDENT}{p.abs_url}  PDF: {p.pdf_url}",
         _wrap(card.teaser, INDENT),
     ]
+    if card.tldr and card.tldr.strip():
+        lines.append(_wrap(f"TL;DR: {card.tldr}", INDENT))
     if card.requested_by:
         lines.append(f"{INDENT}(requested by {clean(card.requested_by)})")
+    return "\n".join(lines)
+
+
+def render_card_update(card: PaperCard, number: int) -> str:
+    """An updated card, reprinted: its number and title, and its TL;DR."""
+    lines = [f"[#{number}, updated] {clean(card.paper.title)}"]
+    if card.tldr and card.tldr.strip():
+        lines.append(_wrap(f"TL;DR: {card.tldr}", INDENT))
     return "\n".join(lines)
 
 

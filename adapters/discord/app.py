@@ -1,4 +1,5 @@
-"""The Discord client: runs the ``/arxiv`` commands (declared in ``commands.py``), the Save button and reaction saves.
+"""The Discord client: runs the ``/arxiv`` commands (declared in ``commands.py``), the Save and Not for us buttons
+and reactions (🔖 saves, 👎 marks a paper not for the channel).
 
 Handlers are thin: ``translate.to_commands`` turns an interaction into CommandService text, the core runs it,
 and ``answer`` sends the Reply back (ephemeral, every send with ``AllowedMentions.none()``).
@@ -18,13 +19,15 @@ from discord import app_commands
 from adapters.discord.commands import ArxivCommands
 from adapters.discord.publisher import NO_MENTIONS, PLATFORM_FAULTS, publish_error
 from adapters.discord.translate import (
+    DOWN_ID_PREFIX,
     SAVE_ID_PREFIX,
     CommandPayload,
     batch_embeds,
     channel_ref,
+    down_custom_id,
+    reaction_target,
     reply_chunks,
     save_custom_id,
-    save_target,
     to_commands,
     to_embed,
 )
@@ -124,11 +127,51 @@ class SaveButton(
             await client.save_from_button(interaction)
 
 
+class NotForUsButton(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    template=re.escape(DOWN_ID_PREFIX) + r"(?P<paper>[A-Za-z0-9./\-]{1,90})",
+):
+    """The persistent "Not for us" button of a card (a 👎 for the ranking); pressed again, it takes that back."""
+
+    def __init__(self, versioned_id: str, key: str | None = None) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Not for us",
+                emoji="👎",
+                style=discord.ButtonStyle.secondary,
+                custom_id=down_custom_id(versioned_id, key),
+            )
+        )
+        self.versioned_id = versioned_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: Any, /
+    ) -> NotForUsButton:
+        """Rebuild the button from a pressed custom_id."""
+        return cls(match["paper"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        """Mark the card's paper not for this channel (or take that back) for the presser."""
+        client = interaction.client
+        if isinstance(client, ArxivDiscordClient):
+            await client.down_from_button(interaction)
+
+
 def save_view(card: PaperCard, key: str | None = None) -> discord.ui.View:
-    """The view under a card: one persistent Save button (its custom_id carries the card's post key)."""
+    """The view under a card: the persistent Save and Not for us buttons (their custom_ids carry the post key)."""
     view = discord.ui.View(timeout=None)
     view.add_item(SaveButton(card.paper.versioned_id, key))
+    view.add_item(NotForUsButton(card.paper.versioned_id, key))
     return view
+
+
+def _pressed_card(interaction: discord.Interaction[Any]) -> MessageRef | None:
+    """The card message whose button was pressed; None outside a server."""
+    message = interaction.message
+    if interaction.guild_id is None or interaction.channel_id is None or message is None:
+        return None
+    return MessageRef(channel_ref(interaction.guild_id, interaction.channel_id), str(message.id))
 
 
 class ArxivDiscordClient(discord.Client):
@@ -147,8 +190,8 @@ class ArxivDiscordClient(discord.Client):
         self.gateway_ready = asyncio.Event()
 
     async def setup_hook(self) -> None:
-        """Register the Save button's template so cards posted before a restart keep working."""
-        self.add_dynamic_items(SaveButton)
+        """Register the buttons' templates so cards posted before a restart keep working."""
+        self.add_dynamic_items(SaveButton, NotForUsButton)
 
     async def on_connect(self) -> None:
         """READY arrived."""
@@ -224,24 +267,35 @@ class ArxivDiscordClient(discord.Client):
 
     async def save_from_button(self, interaction: discord.Interaction[Any]) -> None:
         """The Save button: save the card's paper for the presser (same as the reaction)."""
-        message = interaction.message
-        if interaction.guild_id is None or interaction.channel_id is None or message is None:
-            reply: Reply | None = Reply(text=NOT_IN_GUILD)
-        else:
-            ref = MessageRef(channel_ref(interaction.guild_id, interaction.channel_id), str(message.id))
-            reply = await self.service.react(message=ref, user_id=str(interaction.user.id), added=True)
+        ref = _pressed_card(interaction)
+        reply = (
+            Reply(text=NOT_IN_GUILD)
+            if ref is None
+            else await self.service.react(message=ref, user_id=str(interaction.user.id), added=True)
+        )
+        await self.answer(interaction, reply or Reply(text=NOT_A_CARD))
+
+    async def down_from_button(self, interaction: discord.Interaction[Any]) -> None:
+        """The Not for us button: mark the card's paper not for this channel, or take that back."""
+        ref = _pressed_card(interaction)
+        reply = (
+            Reply(text=NOT_IN_GUILD)
+            if ref is None
+            else await self.service.not_for_us(message=ref, user_id=str(interaction.user.id))
+        )
         await self.answer(interaction, reply or Reply(text=NOT_A_CARD))
 
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
-        """A save-emoji reaction on one of our cards saves its paper for the reacting user."""
+        """A save-emoji reaction on one of our cards saves its paper for the reacting user; 👎 marks it not for
+        this channel."""
         await self._reaction(payload, added=True)
 
     async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
-        """Removing the save-emoji reaction unsaves the paper."""
+        """Removing the save-emoji reaction unsaves the paper; removing 👎 takes the mark back."""
         await self._reaction(payload, added=False)
 
     async def _reaction(self, payload: discord.RawReactionActionEvent, *, added: bool) -> None:
-        target = save_target(
+        target = reaction_target(
             emoji=str(payload.emoji),
             emoji_name=payload.emoji.name,
             save_emoji=self.save_emoji,
@@ -253,10 +307,11 @@ class ArxivDiscordClient(discord.Client):
         )
         reply = None
         if target is not None:
+            card, kind = target
             # Discord has no ephemeral answer to a reaction: the reaction itself is the feedback.
-            reply = await self.service.react(message=target, user_id=str(payload.user_id), added=added)
+            reply = await self.service.react(message=card, user_id=str(payload.user_id), added=added, kind=kind)
             if reply is not None:
-                log.info("reaction by %s on %s: %s", payload.user_id, target.message_id, reply.text.split("\n")[0])
+                log.info("reaction by %s on %s: %s", payload.user_id, card.message_id, reply.text.split("\n")[0])
         self.dispatch(REACTION_EVENT, payload, reply)
 
     # ------------------------------------------------------------------------------------------ errors

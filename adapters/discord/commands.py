@@ -18,6 +18,7 @@ ExcludeAction = Literal["add", "remove", "clear"]
 AuthorAction = Literal["follow", "unfollow"]
 ExportFormat = Literal["bibtex", "ris"]
 OnOff = Literal["on", "off"]
+RankingAction = Literal["on", "off", "reset", "reset-confirm"]
 
 
 class CommandHost(Protocol):
@@ -191,6 +192,26 @@ class ArxivCommands(app_commands.Group):
     @app_commands.command(name="feed", description="The RSS feed address of this channel's papers")
     async def feed(self, interaction: discord.Interaction[Any]) -> None:
         """Show the channel's feed address."""
+        await self.bot.run_command(interaction)
+
+    @app_commands.command(name="like", description="Papers this channel likes: the ranking learns from them")
+    @app_commands.describe(papers="arXiv ids or URLs separated by spaces, e.g. 2601.00644 2601.00645")
+    async def like(self, interaction: discord.Interaction[Any], papers: app_commands.Range[str, 4, 2000]) -> None:
+        """Like papers."""
+        await self.bot.run_command(interaction)
+
+    @app_commands.command(name="why", description="Why the ranking places a paper where it does, picked or not")
+    @app_commands.describe(paper="arXiv id or URL, e.g. 2601.00644")
+    async def why(self, interaction: discord.Interaction[Any], paper: app_commands.Range[str, 4, 200]) -> None:
+        """Explain a paper's ranking."""
+        await self.bot.run_command(interaction)
+
+    @app_commands.command(name="ranking", description="How this channel's papers are ranked, and its switches")
+    @app_commands.describe(
+        action="on or off: learn from saves, likes and 👎 or not; reset: forget what it learned (asks to confirm)"
+    )
+    async def ranking(self, interaction: discord.Interaction[Any], action: RankingAction | None = None) -> None:
+        """Show or switch the channel's ranking."""
         await self.bot.run_command(interaction)
 
     @app_commands.command(name="help", description="How to use arxiv-bot")

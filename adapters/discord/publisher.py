@@ -30,7 +30,7 @@ from adapters.discord.translate import (
     to_embed,
 )
 from bot.delivery.thread_parts import post_parts
-from bot.errors import PublishError, PublishOutcomeUnknown
+from bot.errors import PublishError, PublishOutcomeUnknown, PublishRefused
 from bot.models import ChannelRef, MessageRef, PaperCard, PostKey, Reply, ThreadSummary
 from bot.ports import ThreadJournal
 
@@ -162,6 +162,24 @@ class DiscordPublisher:
             # The card is posted (and goes in the ledger); saving still works with the button.
             log.warning("could not add the save reaction to %s in %s: %s", card.paper.versioned_id, channel, err)
         return MessageRef(channel, str(message.id))
+
+    async def update_card(self, card: PaperCard, *, message: MessageRef, key: PostKey | None = None) -> None:
+        """Edit the posted card's embed to ``card`` (now with its TL;DR); its Save button and reaction stay.
+
+        An edit creates nothing, and repeating it changes nothing; a deleted card or lost access is
+        ``PublishRefused``.
+        """
+        what = f"the card of {card.paper.versioned_id}"
+        try:
+            target = await self._text_channel(message.channel)
+            if not message.message_id.isdigit():
+                raise PublishRefused(f"{message.message_id!r} is not a Discord message id")
+            partial = target.get_partial_message(int(message.message_id))
+            await asyncio.wait_for(partial.edit(embed=to_embed(card), allowed_mentions=NO_MENTIONS), self._timeout_s)
+        except (discord.NotFound, discord.Forbidden) as err:
+            raise PublishRefused(str(publish_error(f"the update of {what}", message.channel, err))) from err
+        except PLATFORM_FAULTS as err:
+            raise publish_error(f"the update of {what}", message.channel, err) from err
 
     async def _find_card(self, target: discord.TextChannel, key: PostKey, what: str) -> discord.Message | None:
         """Our message carrying ``key`` in its Save button, created since the intent; None if there is none."""

@@ -22,7 +22,7 @@ import discord
 from bot.arxiv import taxonomy
 from bot.delivery.cards import shorten
 from bot.errors import UserInputError
-from bot.models import ChannelRef, MessageRef, PaperCard, ThreadSummary
+from bot.models import ChannelRef, MessageRef, PaperCard, SignalKind, ThreadSummary
 
 PLATFORM = "discord"
 CONTENT_LIMIT = 2000
@@ -32,9 +32,13 @@ FIELD_LIMIT = 1024
 MESSAGE_EMBED_LIMIT = 6000
 EMBEDS_PER_MESSAGE = 10
 THREAD_NAME_LIMIT = 100
+TLDR_LIMIT = 1000
+"""Characters of the TL;DR shown on a card (the whole summary is in its thread)."""
 CHOICES_LIMIT = 25
 CHOICE_TEXT_LIMIT = 100
 SAVE_ID_PREFIX = "arxiv-save:"
+DOWN_ID_PREFIX = "arxiv-down:"
+DOWN_EMOJI = "👎"
 
 ARCHIVE_COLOURS: Mapping[str, int] = {
     "cs": 0x2F6FDE,
@@ -212,9 +216,12 @@ def _categories_line(card: PaperCard) -> str:
 
 
 def to_embed(card: PaperCard) -> discord.Embed:
-    """The embed of one paper card: linked title, teaser, authors / categories / score / matched fields."""
+    """The embed of one paper card: linked title, teaser, its TL;DR once the summary is ready, authors /
+    categories / score / matched fields."""
     p = card.paper
     lines = [escape(card.teaser), f"[abs]({p.abs_url}) · [PDF]({p.pdf_url})"]
+    if card.tldr and card.tldr.strip():
+        lines.insert(1, f"**TL;DR** {fit(card.tldr, TLDR_LIMIT)}")
     if card.requested_by:
         lines.append(f"-# requested by {fit(card.requested_by, 80)}")
     embed = discord.Embed(
@@ -338,12 +345,16 @@ def to_commands(data: CommandPayload) -> list[str]:
             return _set_commands(values)
         case "digest-now":
             return ["digest now"]
-        case "summarize" | "unsave":
+        case "summarize" | "unsave" | "why":
             return [f"{name} {_text(values, 'paper')}".strip()]
         case "alerts":
             return [f"alerts {_text(values, 'state')}".strip()]
         case "saved" | "channel-saves" if _text(values, "export"):
             return [f"{name} export {_text(values, 'export')}"]
+        case "like":
+            return [f"like {_text(values, 'papers')}".strip()]
+        case "ranking":
+            return [f"ranking {_text(values, 'action').replace('-', ' ')}".strip()]
         case "settings" | "preview" | "saved" | "channel-saves" | "help" | "stats" | "feed":
             return [name]
     raise UserInputError(f"unknown command {name!r}: see /arxiv help")
@@ -390,11 +401,15 @@ def channel_ref(guild_id: int | str, channel_id: int | str) -> ChannelRef:
     return ChannelRef(PLATFORM, str(guild_id), str(channel_id))
 
 
+_SKIN_TONES = re.compile("[\U0001f3fb-\U0001f3ff]")
+
+
 def _emoji_key(text: str) -> str:
-    return text.replace("\ufe0f", "").strip()
+    # Without the emoji presentation selector and skin tones: 👎🏽 is a 👎.
+    return _SKIN_TONES.sub("", text.replace("\ufe0f", "")).strip()
 
 
-def save_target(
+def reaction_target(
     *,
     emoji: str,
     emoji_name: str | None,
@@ -404,20 +419,30 @@ def save_target(
     message_id: int,
     user_id: int,
     bot_id: int | None,
-) -> MessageRef | None:
-    """The card message a reaction saves or unsaves, or None when the reaction is not a save."""
+) -> tuple[MessageRef, SignalKind] | None:
+    """The card message a reaction is on and what it says (the save emoji: save; 👎: not for us), or None when
+    the reaction is neither (or is ours, or outside a server)."""
     if guild_id is None or user_id == bot_id:
         return None
-    wanted = _emoji_key(save_emoji)
-    if _emoji_key(emoji) != wanted and _emoji_key(emoji_name or "") != wanted:
+    given = {_emoji_key(emoji), _emoji_key(emoji_name or "")}
+    if _emoji_key(save_emoji) in given:
+        kind = SignalKind.SAVE
+    elif DOWN_EMOJI in given:
+        kind = SignalKind.DOWN
+    else:
         return None
-    return MessageRef(channel_ref(guild_id, channel_id), str(message_id))
+    return MessageRef(channel_ref(guild_id, channel_id), str(message_id)), kind
 
 
 def save_custom_id(versioned_id: str, key: str | None = None) -> str:
     """The custom_id of a card's Save button (at most 100 chars): ``arxiv-save:<paper>``, then ``/<key>`` when the
     card has a post key, so a card can be found by its key in the channel's history (nonces are not kept there)."""
     return (SAVE_ID_PREFIX + versioned_id + (f"/{key}" if key else ""))[:100]
+
+
+def down_custom_id(versioned_id: str, key: str | None = None) -> str:
+    """The custom_id of a card's "Not for us" button: ``arxiv-down:<paper>``, then ``/<key>`` as the Save button."""
+    return (DOWN_ID_PREFIX + versioned_id + (f"/{key}" if key else ""))[:100]
 
 
 def carries_key(custom_ids: Iterable[str], key: str) -> bool:

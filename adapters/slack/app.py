@@ -12,21 +12,22 @@ from slack_sdk.errors import SlackClientError
 
 from adapters.slack.publisher import SlackPublisher
 from adapters.slack.translate import (
+    DOWN_ACTION,
     PDF_ACTION,
     SAVE_ACTION,
+    CardSignal,
     MalformedPayload,
-    SaveRequest,
     SlashCommandPayload,
     command_text,
     reply_messages,
+    to_card_click,
     to_command,
     to_reaction,
-    to_save_click,
 )
 from bot.commands.service import CommandService
 from bot.config import SlackSettings
 from bot.errors import ArxivBotError, PublishError
-from bot.models import CommandContext, Reply
+from bot.models import CommandContext, Reply, SignalKind
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ class SlackHandlers:
         self._publisher = publisher
         self._settings = settings
         self._in_flight = in_flight
-        # Handlers run concurrently after their ack; saves, unsaves and their confirmations keep arrival order.
+        # Handlers run concurrently after their ack; saves, 👎 and their confirmations keep arrival order.
         self._saving = asyncio.Lock()
 
     async def _can_manage(self, user_id: str) -> bool:
@@ -121,11 +122,14 @@ class SlackHandlers:
         except Exception as err:
             await self.on_error(err, body, respond)
 
-    async def _save(self, request: SaveRequest, *, quiet_if_unknown: bool) -> None:
+    async def _signal(self, request: CardSignal, *, quiet_if_unknown: bool) -> None:
         async with self._saving:
-            reply = await self._commands.react(
-                message=request.message, user_id=request.user_id, added=request.added
-            )
+            if request.button and request.kind is SignalKind.DOWN:
+                reply = await self._commands.not_for_us(message=request.message, user_id=request.user_id)
+            else:
+                reply = await self._commands.react(
+                    message=request.message, user_id=request.user_id, added=request.added, kind=request.kind
+                )
             if reply is None:
                 if quiet_if_unknown:
                     return
@@ -133,21 +137,22 @@ class SlackHandlers:
             await self._publisher.send_reply(reply, channel=request.message.channel, user_id=request.user_id)
 
     async def on_reaction(self, body: dict[str, Any]) -> None:
-        """``reaction_added``/``reaction_removed``: the save emoji on one of our cards (un)saves its paper."""
+        """``reaction_added``/``reaction_removed``: the save emoji on one of our cards (un)saves its paper, 👎
+        marks it not for this channel (or takes that back)."""
         self._in_flight.track()
         try:
             request = to_reaction(body, save_emoji=self._settings.save_emoji)
             if request is not None:
-                await self._save(request, quiet_if_unknown=True)
+                await self._signal(request, quiet_if_unknown=True)
         except Exception as err:
             await self.on_error(err, body)
 
-    async def on_save_click(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-        """The card's Save button: the same as reacting with the save emoji."""
+    async def on_card_click(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        """The card's Save button (the same as reacting with the save emoji) or its Not for us button."""
         await ack()
         self._in_flight.track()
         try:
-            await self._save(to_save_click(body), quiet_if_unknown=False)
+            await self._signal(to_card_click(body), quiet_if_unknown=False)
         except Exception as err:
             await self.on_error(err, body, respond)
 
@@ -194,7 +199,8 @@ def build_slack_app(
     app.command(COMMAND)(handlers.on_command)
     app.event("reaction_added")(handlers.on_reaction)
     app.event("reaction_removed")(handlers.on_reaction)
-    app.action(SAVE_ACTION)(handlers.on_save_click)
+    app.action(SAVE_ACTION)(handlers.on_card_click)
+    app.action(DOWN_ACTION)(handlers.on_card_click)
     app.action(PDF_ACTION)(handlers.on_pdf_click)
     app.error(handlers.on_error)
     return app

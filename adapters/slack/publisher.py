@@ -39,7 +39,7 @@ from adapters.slack.translate import (
     to_blocks,
 )
 from bot.delivery.thread_parts import post_parts
-from bot.errors import PublishError, PublishOutcomeUnknown
+from bot.errors import PublishError, PublishOutcomeUnknown, PublishRefused
 from bot.models import ChannelRef, ExportFile, MessageRef, PaperCard, PostKey, Reply, ThreadSummary
 from bot.ports import ThreadJournal
 
@@ -56,6 +56,12 @@ HISTORY_PAGE = 200
 HISTORY_PAGES = 20
 """A key is looked for among at most this many pages of messages since the intent."""
 HISTORY_SCOPES = {"channels:history", "groups:history", "im:history", "mpim:history"}
+
+UPDATE_REFUSALS = frozenset(
+    {"message_not_found", "cant_update_message", "edit_window_closed", "channel_not_found", "is_archived"}
+    | {"not_in_channel"}
+)
+"""chat.update errors that no retry can change: the card stays as it was posted."""
 
 _HINTS = {
     "not_in_channel": "; invite the bot to the channel first (/invite @arxiv-bot)",
@@ -297,6 +303,20 @@ class SlackPublisher:
                 return MessageRef(channel, found)
         ts = await self._post(channel, text=card_text(card), blocks=to_blocks(card), key=key)
         return MessageRef(channel, ts)
+
+    async def update_card(self, card: PaperCard, *, message: MessageRef, key: PostKey | None = None) -> None:
+        """Replace the posted card's text and blocks (``chat.update``: the same message, now with its TL;DR); the
+        key stays in its metadata. Repeating it changes nothing; what Slack will never take is ``PublishRefused``."""
+        args: dict[str, Any] = {"ts": message.message_id, "text": card_text(card), "blocks": to_blocks(card)}
+        meta = metadata(key)
+        if meta is not None:
+            args["metadata"] = meta
+        try:
+            await self._call("chat.update", message.channel, **args)
+        except SlackRefusal as err:
+            if err.code in UPDATE_REFUSALS:
+                raise PublishRefused(str(err)) from None
+            raise
 
     async def post_thread(
         self, summary: ThreadSummary, *, parent: MessageRef, journal: ThreadJournal | None = None

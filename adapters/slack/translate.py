@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, TypedDict
 
 from bot.delivery.cards import author_line
-from bot.models import ChannelRef, CommandContext, MessageRef, PaperCard, Reply, ThreadSummary
+from bot.models import ChannelRef, CommandContext, MessageRef, PaperCard, Reply, SignalKind, ThreadSummary
 
 Block = dict[str, Any]
 """One Block Kit block, as JSON."""
@@ -31,6 +31,9 @@ BLOCKS_PER_MESSAGE = 50
 FALLBACK_LIMIT = 300
 """Characters of the notification text of a message with blocks."""
 SAVE_ACTION = "arxiv_save"
+DOWN_ACTION = "arxiv_down"
+DOWN_EMOJIS = frozenset({"-1", "thumbsdown"})
+"""Slack's names of 👎 (``:-1:`` and its alias ``:thumbsdown:``)."""
 PDF_ACTION = "arxiv_pdf"
 WORD_JOINER = "\u2060"
 
@@ -62,12 +65,16 @@ class SlashCommandPayload(TypedDict, total=False):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SaveRequest:
-    """A user (un)saving the paper of one message: a save-emoji reaction or the Save button."""
+class CardSignal:
+    """A user telling us about the paper of one message: a save-emoji or 👎 reaction added or removed, or the Save
+    or "Not for us" button pressed."""
 
     message: MessageRef
     user_id: str
     added: bool
+    kind: SignalKind = SignalKind.SAVE
+    button: bool = False
+    """Pressed rather than reacted: "Not for us" pressed again takes the mark back."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -188,7 +195,8 @@ def card_text(card: PaperCard) -> str:
 
 
 def to_blocks(card: PaperCard, *, with_actions: bool = True) -> list[Block]:
-    """A paper card: linked title, authors, category and score line, teaser, and the PDF and Save buttons."""
+    """A paper card: linked title, authors, category and score line, teaser, its TL;DR once the summary is ready,
+    and the PDF, Save and Not for us buttons."""
     p = card.paper
     meta = [p.primary_category + (" (cross-list)" if card.is_cross_list else ""), p.versioned_id]
     meta.append(f"score {card.score:g}")
@@ -205,6 +213,8 @@ def to_blocks(card: PaperCard, *, with_actions: bool = True) -> list[Block]:
     ]
     if card.teaser.strip():
         blocks.append({"type": "section", "text": plain(fit(card.teaser, SECTION_LIMIT))})
+    if card.tldr and card.tldr.strip():
+        blocks.append({"type": "section", "text": plain(fit(f"TL;DR: {card.tldr}", SECTION_LIMIT))})
     if with_actions:
         blocks.append(
             {
@@ -216,6 +226,12 @@ def to_blocks(card: PaperCard, *, with_actions: bool = True) -> list[Block]:
                         "type": "button",
                         "action_id": SAVE_ACTION,
                         "text": plain("Save"),
+                        "value": p.versioned_id[:2000],
+                    },
+                    {
+                        "type": "button",
+                        "action_id": DOWN_ACTION,
+                        "text": plain("Not for us"),
                         "value": p.versioned_id[:2000],
                     },
                 ],
@@ -288,34 +304,46 @@ def to_command(payload: SlashCommandPayload, *, can_manage: bool = True) -> tupl
     return ctx, command_text(payload)
 
 
-def to_reaction(body: Mapping[str, Any], *, save_emoji: str) -> SaveRequest | None:
-    """A save-emoji reaction added to or removed from a message; None for any other reaction or item."""
+def to_reaction(body: Mapping[str, Any], *, save_emoji: str) -> CardSignal | None:
+    """A save-emoji or 👎 reaction added to or removed from a message; None for any other reaction or item."""
     event = body.get("event")
     if not isinstance(event, Mapping) or event.get("type") not in ("reaction_added", "reaction_removed"):
         return None
-    name = str(event.get("reaction", "")).split("::", 1)[0]
+    name = str(event.get("reaction", "")).split("::", 1)[0]  # a skin tone follows "::"
     item = event.get("item")
-    if name != save_emoji.strip(":") or not isinstance(item, Mapping) or item.get("type") != "message":
+    if not isinstance(item, Mapping) or item.get("type") != "message":
+        return None
+    if name == save_emoji.strip(":"):
+        kind = SignalKind.SAVE
+    elif name in DOWN_EMOJIS:
+        kind = SignalKind.DOWN
+    else:
         return None
     team = body.get("team_id") or event.get("item_team") or ""
     if not team:
         raise MalformedPayload("Slack payload without team_id")
-    return SaveRequest(
+    return CardSignal(
         message=MessageRef(ChannelRef(PLATFORM, str(team), _required(item, "channel")), _required(item, "ts")),
         user_id=_required(event, "user"),
         added=event["type"] == "reaction_added",
+        kind=kind,
     )
 
 
-def to_save_click(body: Mapping[str, Any]) -> SaveRequest:
-    """A click on a card's Save button."""
+def to_card_click(body: Mapping[str, Any]) -> CardSignal:
+    """A click on a card's Save or Not for us button."""
     container = body.get("container") if isinstance(body.get("container"), Mapping) else {}
     channel = (body.get("channel") or {}).get("id") or (container or {}).get("channel_id")
     ts = (container or {}).get("message_ts") or (body.get("message") or {}).get("ts")
     if not channel or not ts:
         raise MalformedPayload("Slack payload without the clicked message")
-    return SaveRequest(
+    actions = body.get("actions")
+    first = actions[0] if isinstance(actions, list) and actions else None
+    action = first.get("action_id") if isinstance(first, Mapping) else None
+    return CardSignal(
         message=MessageRef(ChannelRef(PLATFORM, _required(body, "team", "id"), str(channel)), str(ts)),
         user_id=_required(body, "user", "id"),
         added=True,
+        kind=SignalKind.DOWN if action == DOWN_ACTION else SignalKind.SAVE,
+        button=True,
     )

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from types import TracebackType
 from urllib.parse import quote
 
-from bot.arxiv.feed import parse_api_entry, parse_listing
+from bot.arxiv.feed import parse_api_entries, parse_api_entry, parse_listing
 from bot.arxiv.http import ArxivHttp, HttpAnswer
 from bot.arxiv.ids import parse_paper_id
 from bot.errors import PaperNotFound, SourceError, SourceUnavailable, UserInputError
@@ -16,6 +16,9 @@ from bot.metrics import ARXIV_REQUESTS, PAPERS_FETCHED
 from bot.models import Listing, Paper
 
 log = logging.getLogger(__name__)
+
+BATCH_SIZE = 50
+"""Ids per export API request in ``lookup_many`` (arXiv takes many in one ``id_list``; the URL stays short)."""
 
 
 class ArxivClient:
@@ -55,6 +58,39 @@ class ArxivClient:
             raise
         ARXIV_REQUESTS.labels(kind="lookup", outcome="ok").inc()
         return paper
+
+    async def lookup_many(self, arxiv_ids: Sequence[str]) -> list[Paper]:
+        """The newest version of each paper arXiv has among these unversioned ids, in the order asked; unknown ids
+        are left out. One request per ``BATCH_SIZE`` ids, each waiting its turn in the shared ``ArxivHttp``."""
+        wanted = list(dict.fromkeys(arxiv_ids))
+        found: dict[str, Paper] = {}
+        for start in range(0, len(wanted), BATCH_SIZE):
+            batch = wanted[start : start + BATCH_SIZE]
+            try:
+                papers = await self._lookup_batch(batch)
+            except SourceError:
+                ARXIV_REQUESTS.labels(kind="lookup", outcome="error").inc()
+                raise
+            ARXIV_REQUESTS.labels(kind="lookup", outcome="ok").inc()
+            found.update((p.arxiv_id, p) for p in papers if p.arxiv_id in batch)
+        return [found[i] for i in wanted if i in found]
+
+    async def _lookup_batch(self, batch: list[str]) -> list[Paper]:
+        params = {"id_list": ",".join(batch), "max_results": str(len(batch))}
+        answer = await self._get(self._api_url, params=params)
+        if answer.status == 400:
+            # arXiv refuses the whole list for one id it cannot read: ask for each one alone, so the rest is found.
+            log.warning("arXiv API refused a list of %d ids; looking them up one by one", len(batch))
+            papers = []
+            for arxiv_id in batch:
+                try:
+                    papers.append(await self._lookup(arxiv_id))
+                except PaperNotFound:
+                    continue
+            return papers
+        if answer.status != 200:
+            raise SourceUnavailable(f"arXiv API answered HTTP {answer.status} for {len(batch)} ids")
+        return parse_api_entries(answer.body)
 
     async def _fetch_listing(self, categories: Collection[str]) -> Listing:
         if not categories:

@@ -56,7 +56,23 @@ def parse_api_entry(xml: bytes | str, *, requested_id: str | None = None) -> Pap
     wanted = requested_id or _requested_from_feed(parsed.feed) or "the requested id"
     if not parsed.entries:
         raise PaperNotFound(f"no such paper on arXiv: {wanted}")
-    entry = parsed.entries[0]
+    return _paper_from_api_entry(parsed.entries[0], wanted=wanted)
+
+
+def parse_api_entries(xml: bytes | str) -> list[Paper]:
+    """Parse the export API's Atom answer for many ids: every paper in it, in its order. Entries that are no paper
+    (arXiv's Error entry, or one without a title or categories) are left out and logged."""
+    papers: list[Paper] = []
+    for entry in _parse_feed(xml).entries:
+        try:
+            papers.append(_paper_from_api_entry(entry, wanted=str(entry.get("id", "")).strip() or "an entry"))
+        except PaperNotFound as err:
+            log.warning("arXiv API answer: left out an entry: %s", err)
+    return papers
+
+
+def _paper_from_api_entry(entry: Mapping[str, Any], *, wanted: str) -> Paper:
+    """One export API entry as a Paper; ``PaperNotFound`` (naming ``wanted``) when it is none."""
     match = _API_ID_RE.fullmatch(str(entry.get("id", "")).strip())
     if match is None:
         # arXiv's Error entry (id under /api/errors, title "Error") explains itself in its summary.

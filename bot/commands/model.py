@@ -153,6 +153,40 @@ class Stats:
     """Show today's and this month's LLM usage."""
 
 
+@dataclass(frozen=True, slots=True)
+class Like:
+    """Add papers to the channel's taste (the learned ranking's positives)."""
+
+    arxiv_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Why:
+    """Explain how the ranking sees one paper for this channel."""
+
+    arxiv_id: str
+    version: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ShowRanking:
+    """Show the channel's ranking mode, signals, last fit and quality."""
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchRanking:
+    """Switch the learned ranking on or off."""
+
+    enabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ResetRanking:
+    """Forget the channel's learned signals (keeping keywords); without ``confirmed`` only say what would go."""
+
+    confirmed: bool
+
+
 Command = (
     Help
     | Subscribe
@@ -175,4 +209,9 @@ Command = (
     | Unsave
     | Stats
     | Feed
+    | Like
+    | Why
+    | ShowRanking
+    | SwitchRanking
+    | ResetRanking
 )

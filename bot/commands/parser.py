@@ -257,6 +257,51 @@ def parse_feed(line: CommandWords) -> cm.Feed:
     return cm.Feed()
 
 
+MAX_LIKES_PER_COMMAND = 50
+"""Ids one ``like`` takes (a library goes through ``arxiv-bot import``)."""
+
+
+def parse_like(line: CommandWords) -> cm.Like:
+    """``like <id or URL> [<id or URL>...]``: ids or links separated by spaces or commas, each once."""
+    words = line.tail.replace(",", " ").split()
+    if not words:
+        raise MissingArguments("like needs arXiv ids or URLs, e.g. like 2601.00644 2601.00645")
+    if len(words) > MAX_LIKES_PER_COMMAND:
+        raise UserInputError(
+            f"too many papers ({len(words)}): like takes at most {MAX_LIKES_PER_COMMAND}; "
+            "for a whole library use arxiv-bot import --channel PLATFORM:ID FILE"
+        )
+    return cm.Like(tuple(dict.fromkeys(parse_paper_id(word)[0] for word in words)))
+
+
+def parse_why(line: CommandWords) -> cm.Why:
+    """``why <arXiv id or URL>``."""
+    if not line.words:
+        raise MissingArguments("why needs an arXiv id or URL, e.g. why 2601.00644")
+    if len(line.words) != 1:
+        raise UserInputError("use why <arXiv id or URL>, e.g. why 2601.00644")
+    arxiv_id, version = parse_paper_id(line.words[0])
+    return cm.Why(arxiv_id, version)
+
+
+RANKING_USAGE = "use ranking, ranking on, ranking off, ranking reset or ranking reset confirm"
+
+
+def parse_ranking(line: CommandWords) -> cm.ShowRanking | cm.SwitchRanking | cm.ResetRanking:
+    """``ranking``, ``ranking on|off``, ``ranking reset [confirm]``."""
+    words = [w.lower() for w in line.words]
+    match words:
+        case []:
+            return cm.ShowRanking()
+        case ["on" | "off" as value]:
+            return cm.SwitchRanking(value == "on")
+        case ["reset"]:
+            return cm.ResetRanking(confirmed=False)
+        case ["reset", "confirm"]:
+            return cm.ResetRanking(confirmed=True)
+    raise UserInputError(f"unknown ranking action {shown(' '.join(line.words))!r}: {RANKING_USAGE}")
+
+
 # ---------------------------------------------------------------------------------------------- settings
 
 

@@ -41,7 +41,7 @@ class PreparedCommand:
     @property
     def mutating(self) -> bool:
         """Whether running it changes the channel's settings (bad input changes nothing)."""
-        return self.command is not None and self.spec is not None and self.spec.mutating
+        return self.command is not None and self.spec is not None and self.spec.changes_settings(self.command)
 
     @property
     def slow(self) -> bool:

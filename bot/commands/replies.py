@@ -9,8 +9,27 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime
 
-from bot.models import ChannelRecord, Reply, Rule, RuleKind, SavedPaper, UsageReport, UsageTotals
+from bot.models import (
+    ChannelRecord,
+    ChannelSignals,
+    Paper,
+    PickExplanation,
+    RankingStatus,
+    Reply,
+    Rule,
+    RuleKind,
+    SavedPaper,
+    UsageReport,
+    UsageTotals,
+    as_utc,
+)
+from bot.signals.likes import LikeOutcome
+
+LISTED_PAPERS = 10
+"""Papers an answer names one by one; the rest are counted."""
+TITLE_CHARS = 90
 
 _PLAIN_WORD = re.compile(r"^(?!arxiv-bot\b)[a-z]+(?:-[a-z]+)*(?=[\s,:;?!]|$)")
 """A first word that is an ordinary lower-case word: not a code (``cs.DC``), a name (``arXiv``, ``arxiv-bot``) or a
@@ -101,6 +120,92 @@ def saved_text(saved: Sequence[SavedPaper], *, how_to_save: str) -> str:
     for s in saved:
         lines.append(f"• {s.arxiv_id}v{s.version} {s.title or ''} https://arxiv.org/abs/{s.arxiv_id}v{s.version}")
     return "\n".join(lines)
+
+
+def _title(paper: Paper) -> str:
+    title = " ".join(paper.title.split())
+    return title if len(title) <= TITLE_CHARS else title[: TITLE_CHARS - 1].rstrip() + "…"
+
+
+def _ids(ids: Sequence[str]) -> str:
+    shown = ", ".join(ids[:LISTED_PAPERS])
+    return shown + (f" and {len(ids) - LISTED_PAPERS} more" if len(ids) > LISTED_PAPERS else "")
+
+
+def liked_text(outcome: LikeOutcome) -> str:
+    """The ``like`` answer: the papers added to the channel's taste, then those already counted or unknown."""
+    liked = outcome.liked
+    if liked:
+        lines = [f"Added {counted(len(liked), 'paper')} to this channel's taste (the ranking learns from them):"]
+        lines += [f"• {p.arxiv_id} {_title(p)}" for p in liked[:LISTED_PAPERS]]
+        if len(liked) > LISTED_PAPERS:
+            lines.append(f"• and {len(liked) - LISTED_PAPERS} more")
+    else:
+        lines = ["No paper added to this channel's taste"]
+    if outcome.duplicates:
+        lines.append(f"Already counted (saved, liked or imported before, or given twice): {_ids(outcome.duplicates)}")
+    if outcome.unknown:
+        lines.append(f"Not on arXiv, nothing stored: {_ids(outcome.unknown)}")
+    return "\n".join(lines)
+
+
+_MODES = {"learned": "learned ranking", "keywords": "keyword ranking", "off": "keyword ranking (learning off)"}
+
+
+def explanation_text(paper: Paper, why: PickExplanation) -> str:
+    """The ``why`` answer: the paper, the mode and score, matched keywords, top terms and the most similar like."""
+    lines = [
+        f"{paper.versioned_id} {_title(paper)}",
+        f"Ranked by {_MODES.get(why.mode, why.mode)}, score {why.score:.3g}",
+        f"Matched keywords: {', '.join(why.matched_keywords) or 'none'}",
+    ]
+    if why.top_terms:
+        lines.append(f"Top terms: {', '.join(why.top_terms)}")
+    if why.nearest_liked_title:
+        lines.append(f"Like: {' '.join(why.nearest_liked_title.split())}")
+    return "\n".join(lines)
+
+
+def _when(at: datetime | None) -> str:
+    return "none yet" if at is None else f"{as_utc(at):%Y-%m-%d %H:%M} UTC"
+
+
+def ranking_text(status: RankingStatus) -> str:
+    """The ``ranking`` answer: mode, signals counted, last fit and the channel's own quality."""
+    head = {
+        "learned": "Ranking: learned from this channel's signals, with its keywords",
+        "off": "Ranking: by keywords only, learning is off (ranking on switches it back on)",
+    }.get(
+        status.mode,
+        f"Ranking: by keywords until the channel has {counted(status.min_positives, 'positive signal')} "
+        f"({status.positives} so far)",
+    )
+    quality = (
+        "not measured yet (needs more signals)"
+        if status.quality_ap is None
+        else f"AP {status.quality_ap:.2f} on a time split of this channel's own signals"
+    )
+    return "\n".join(
+        [
+            head,
+            f"Signals: {status.positives} positive (saves, likes, imports), {status.negatives} negative "
+            "(👎, Not for us)",
+            f"Last fit: {_when(status.last_fit_at)}",
+            f"Quality: {quality}",
+        ]
+    )
+
+
+def reset_prompt_text(signals: ChannelSignals, *, confirm: str) -> str:
+    """What ``ranking reset`` would forget, and the exact command that does it."""
+    return "\n".join(
+        [
+            f"This forgets what the ranking learned in this channel: {counted(len(signals.positives), 'positive')} "
+            f"and {counted(len(signals.negatives), 'negative')} signals. Likes, imports and 👎 are deleted; saves "
+            "stay saved but stop counting; keywords and settings stay.",
+            f"To go ahead, type: {confirm}",
+        ]
+    )
 
 
 def combined(replies: Sequence[Reply]) -> Reply:

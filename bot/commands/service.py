@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from bot.arxiv import taxonomy
@@ -21,13 +21,17 @@ from bot.commands.replies import (
     categories_text,
     combined,
     counted,
+    explanation_text,
+    liked_text,
+    ranking_text,
+    reset_prompt_text,
     saved_text,
     settings_text,
     stats_text,
     styled,
     terms_text,
 )
-from bot.commands.table import COMMAND_NAMES, OTHER, help_text, save_hint, usage_text
+from bot.commands.table import COMMAND_NAMES, OTHER, help_text, reset_confirm_command, save_hint, usage_text
 from bot.delivery.cards import card_for, make_card
 from bot.delivery.runner import DigestRunner
 from bot.errors import (
@@ -52,13 +56,18 @@ from bot.models import (
     Reply,
     Rule,
     RuleKind,
+    SignalKind,
+    SignalSource,
     term_key,
 )
 from bot.ports import (
     AlertPreferences,
+    ChannelRanking,
+    ChannelSignalStore,
     CommandChannels,
     CommandLedger,
     FileLinks,
+    PaperLookup,
     Papers,
     PaperSource,
     PrivateFiles,
@@ -69,6 +78,7 @@ from bot.ports import (
     UsageReports,
 )
 from bot.ranking.terms import find_terms
+from bot.signals.likes import Liking
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +113,10 @@ class CommandPorts:
     source: PaperSource
     summarizer: Summarizer
     publisher: Publisher
+    signals: ChannelSignalStore
+    ranking: ChannelRanking
+    lookup: PaperLookup
+    """Many papers at once, for ``like``."""
     usage: UsageReports | None = None
     """LLM usage for ``stats`` (None: the command says there is nothing to show)."""
     files: PrivateFiles | None = None
@@ -131,6 +145,7 @@ class CommandService:
         self._p = ports
         self._on_schedule_change = on_schedule_change
         self._feed_base_url = feed_base_url  # [http] public_url, or None when the HTTP server is off
+        self._liking = Liking(papers=ports.papers, lookup=ports.lookup, signals=ports.signals, ranking=ports.ranking)
         for name in (*COMMAND_NAMES, OTHER):
             COMMAND_SECONDS.labels(command=name)  # every label exists from the start, at zero
 
@@ -211,31 +226,84 @@ class CommandService:
             log.error("command %r in %s crashed", command.text, ctx.channel, exc_info=err)
         return Reply(text=FAILED)
 
-    async def react(self, *, message: MessageRef, user_id: str, added: bool) -> Reply | None:
-        """Save (or unsave) the paper of one of our cards; None when the message is not one of our cards."""
+    async def react(
+        self, *, message: MessageRef, user_id: str, added: bool, kind: SignalKind = SignalKind.SAVE
+    ) -> Reply | None:
+        """A reaction on one of our cards: 🔖 saves (or unsaves) its paper, 👎 (``kind`` DOWN) marks it not for
+        this channel (or takes that back); None when the message is not one of our cards."""
+        if kind is SignalKind.DOWN:
+            return await self._down(message, user_id, source=SignalSource.REACTION, added=added)
         try:
             found = await self._p.ledger.card_paper(message.channel, message.message_id)
             if found is None:
                 return None
             channel_id, arxiv_id, version = found
             if added:
-                new = await self._p.saves.save(
+                changed = await self._p.saves.save(
                     channel=message.channel,
                     channel_id=channel_id,
                     user_id=user_id,
                     arxiv_id=arxiv_id,
                     version=version,
                 )
-                verb = "Saved" if new else "Already saved"
+                verb = "Saved" if changed else "Already saved"
             else:
-                gone = await self._p.saves.unsave(channel=message.channel, user_id=user_id, arxiv_id=arxiv_id)
-                verb = "Removed from your saved papers:" if gone else "It was not saved:"
-            paper = await self._p.papers.get(arxiv_id, version)
-            title = f" {paper.title}" if paper else ""
-            return styled(Reply(text=f"{verb} {arxiv_id}v{version}{title}".strip()))
+                changed = await self._p.saves.unsave(channel=message.channel, user_id=user_id, arxiv_id=arxiv_id)
+                verb = "Removed from your saved papers:" if changed else "It was not saved:"
+            if changed:
+                self._p.ranking.signals_changed(channel_id)
+            return styled(Reply(text=f"{verb} {await self._card_title(arxiv_id, version)}"))
         except Exception:
             log.exception("reaction on %s by %s failed", message, user_id)
             return styled(Reply(text="could not update your saved papers; try again later"))
+
+    async def not_for_us(self, *, message: MessageRef, user_id: str) -> Reply | None:
+        """The "Not for us" button of one of our cards: marks its paper not for this channel, or, pressed again by
+        the same person, takes that back; None when the message is not one of our cards."""
+        return await self._down(message, user_id, source=SignalSource.BUTTON, added=None)
+
+    async def _down(
+        self, message: MessageRef, user_id: str, *, source: SignalSource, added: bool | None
+    ) -> Reply | None:
+        """Record or remove one person's 👎 from one source; ``added`` None toggles (the button)."""
+        try:
+            found = await self._p.ledger.card_paper(message.channel, message.message_id)
+            if found is None:
+                return None
+            channel_id, arxiv_id, version = found
+            signals = self._p.signals
+
+            async def record() -> bool:
+                return await signals.record_down(
+                    channel_id=channel_id, arxiv_id=arxiv_id, user_id=user_id, source=source
+                )
+
+            async def remove() -> bool:
+                return await signals.remove_down(
+                    channel_id=channel_id, arxiv_id=arxiv_id, user_id=user_id, source=source
+                )
+
+            if added is None:  # the button: pressed again by the same person, it takes the mark back
+                added, changed = (False, True) if await remove() else (True, await record())
+            else:
+                changed = await (record() if added else remove())
+            if changed:
+                self._p.ranking.signals_changed(channel_id)
+            title = await self._card_title(arxiv_id, version)
+            if added:
+                text = f"{'Marked' if changed else 'Already marked'} as not for this channel: {title}"
+                if changed and source is SignalSource.BUTTON:
+                    text += " (press Not for us again to undo)"
+            else:
+                text = f"{'No longer' if changed else 'It was not'} marked as not for this channel: {title}"
+            return styled(Reply(text=text))
+        except Exception:
+            log.exception("👎 on %s by %s failed", message, user_id)
+            return styled(Reply(text="could not record that; nothing was changed, try again later"))
+
+    async def _card_title(self, arxiv_id: str, version: int) -> str:
+        paper = await self._p.papers.get(arxiv_id, version)
+        return f"{arxiv_id}v{version}" + (f" {paper.title}" if paper else "")
 
     async def _dispatch(self, ctx: CommandContext, command: cm.Command) -> Reply:
         match command:
@@ -249,6 +317,9 @@ class CommandService:
                 return await self._alerts(ctx, on)
             case cm.Unsave(arxiv_id):
                 gone = await self._p.saves.unsave(channel=ctx.channel, user_id=ctx.user_id, arxiv_id=arxiv_id)
+                here = await self._p.channels.get(ctx.channel) if gone else None
+                if here is not None:
+                    self._p.ranking.signals_changed(here.id)
                 return Reply(
                     text=f"Removed {arxiv_id} from your saved papers" if gone else f"You have not saved {arxiv_id}"
                 )
@@ -302,6 +373,27 @@ class CommandService:
                 return await self._preview(record)
             case cm.Summarize(arxiv_id, version):
                 return await self._summarize(ctx, record, arxiv_id, version)
+            case cm.Like(arxiv_ids):
+                outcome = await self._liking.like(
+                    channel_id=record.id, arxiv_ids=arxiv_ids, user_id=ctx.user_id, source=SignalSource.LIKE
+                )
+                return Reply(text=liked_text(outcome))
+            case cm.Why(arxiv_id, version):
+                paper = await self._paper(arxiv_id, version)
+                return Reply(text=explanation_text(paper, await self._p.ranking.explain(record, paper)))
+            case cm.ShowRanking():
+                return Reply(text=ranking_text(await self._p.ranking.status(record)))
+            case cm.SwitchRanking(enabled):
+                await self._p.signals.set_ranking_enabled(record.id, enabled)
+                self._p.ranking.signals_changed(record.id)
+                head = (
+                    "Learned ranking switched on"
+                    if enabled
+                    else "Learned ranking switched off: papers are ranked by keywords only; the signals are kept"
+                )
+                return Reply(text=f"{head}\n{ranking_text(await self._p.ranking.status(record))}")
+            case cm.ResetRanking(confirmed):
+                return await self._reset(ctx, record, confirmed=confirmed)
             case cm.Feed():
                 if self._feed_base_url is None:
                     return Reply(text="feeds are off: the bot's HTTP server is disabled ([http] enabled = false)")
@@ -422,14 +514,33 @@ class CommandService:
         cards = tuple(card_for(s, record.categories) for s in fresh)
         return Reply(text=f"Today's digest would post {counted(len(cards), 'paper')}:", cards=cards)
 
-    async def _summarize(
-        self, ctx: CommandContext, record: ChannelRecord, arxiv_id: str, version: int | None
-    ) -> Reply:
-        # A stored paper (e.g. from today's listing) is used as it is: no export API call, no wait on arXiv.
+    async def _paper(self, arxiv_id: str, version: int | None) -> Paper:
+        """A stored paper (e.g. from today's listing) as it is, with no wait on arXiv; else fetched and stored."""
         paper: Paper | None = await self._p.papers.get(arxiv_id, version)
         if paper is None:
             paper = await self._p.source.lookup(f"{arxiv_id}v{version}" if version else arxiv_id)
             await self._p.papers.add_many([paper])
+        return paper
+
+    async def _reset(self, ctx: CommandContext, record: ChannelRecord, *, confirmed: bool) -> Reply:
+        """Without confirmation, what a reset would forget and how to confirm it; with it, the reset."""
+        signals = await self._p.signals.channel_signals(record.id)
+        if not signals.positives and not signals.negatives:
+            return Reply(text="Nothing to forget: the ranking has learned nothing in this channel yet")
+        if not confirmed:
+            return Reply(text=reset_prompt_text(signals, confirm=reset_confirm_command(ctx.channel.platform)))
+        await self._p.signals.reset_signals(record.id)
+        self._p.ranking.signals_changed(record.id)
+        forgot = (
+            f"Forgot what the ranking learned in this channel ({counted(len(signals.positives), 'positive')}, "
+            f"{counted(len(signals.negatives), 'negative')}); keywords and saves stay"
+        )
+        return Reply(text=f"{forgot}\n{ranking_text(await self._p.ranking.status(record))}")
+
+    async def _summarize(
+        self, ctx: CommandContext, record: ChannelRecord, arxiv_id: str, version: int | None
+    ) -> Reply:
+        paper = await self._paper(arxiv_id, version)
         include = [r.term for r in record.terms(RuleKind.INCLUDE)]
         matched = find_terms(f"{paper.title}\n{paper.abstract}", include)
         card = make_card(
@@ -443,6 +554,11 @@ class CommandService:
         await self._p.ledger.record_card(record.id, ref.message_id, paper)
         summary = await self._p.summarizer.summarize(paper, language=record.language)
         await self._p.publisher.post_thread(summary, parent=ref)
+        if summary.tldr and summary.tldr.strip():
+            try:
+                await self._p.publisher.update_card(replace(card, tldr=summary.tldr), message=ref)
+            except PublishError as err:  # the card and its thread are posted: the TL;DR on the card is a bonus
+                log.warning("could not show the TL;DR on the card of %s in %s: %s", paper.versioned_id, ref, err)
         return Reply(text=f"Posted {paper.versioned_id}: {paper.title}", posted=1)
 
     async def _stats(self) -> Reply:

@@ -25,11 +25,16 @@ from bot.errors import MissingArguments, UserInputError
 OTHER = "other"
 """The metrics label of a line whose first word is no command (never the user's text itself)."""
 HELP_HEADER = "arxiv-bot commands (type them after /arxiv):"
-HELP_FOOTER = "React with the bookmark emoji on a paper to save it."
+HELP_FOOTER = (
+    "React with the bookmark emoji on a paper to save it; thumbs-down or Not for us if it is not for this channel."
+)
 HELP_FOOTER_BY_PLATFORM: Mapping[str, str] = MappingProxyType(
     {
-        "discord": "React with 🔖 or press Save on a paper card to save it.",
-        "console": "Type react N to save paper card #N, unreact N to unsave it.",
+        "discord": (
+            "React with 🔖 or press Save on a paper card to save it; 👎 or Not for us if it is not for this channel."
+        ),
+        "console": "Type react N to save paper card #N, unreact N to unsave it; down N (or react N 👎) if it is not"
+        " for this channel.",
     }
 )
 """A platform's own last line of help, where saving works differently there."""
@@ -38,6 +43,9 @@ SAVE_HINT_BY_PLATFORM: Mapping[str, str] = MappingProxyType(
     {"discord": "react with 🔖 or press Save on a paper card to save it", "console": "type react N to save card #N"}
 )
 """How to save a paper, as the answer to an empty ``saved`` says it."""
+RESET_CONFIRM = "/arxiv ranking reset confirm"
+RESET_CONFIRM_BY_PLATFORM: Mapping[str, str] = MappingProxyType({"discord": "/arxiv ranking action:reset-confirm"})
+"""The exact command that confirms a ranking reset, as the platform types it."""
 DISCORD = "discord"
 USAGE_WIDTH = 36
 """Help aligns the descriptions after the widest usage of today plus two spaces."""
@@ -88,6 +96,8 @@ class CommandSpec:
     """Replaces ``help`` on a platform whose syntax differs."""
     mutating: bool = False
     """Changes the channel's settings: refused to someone who may not manage the channel."""
+    mutating_if: Callable[[cm.Command], bool] | None = None
+    """For a command whose arguments decide it (``ranking`` shows to anyone; ``ranking off`` is a change)."""
     slow: bool = False
     """May take longer than a platform's acknowledgement window (adapters acknowledge first)."""
     slow_if: Callable[[cm.Command], bool] | None = None
@@ -101,6 +111,13 @@ class CommandSpec:
         """This command's help lines on a platform."""
         return self.help_by_platform.get(platform or "", self.help)
 
+    def changes_settings(self, command: cm.Command) -> bool:
+        """Whether this parsed command changes the channel's settings."""
+        return self.mutating or (self.mutating_if is not None and self.mutating_if(command))
+
+
+MIN_SCORE_HELP = "lowest score posted: keyword score, or the ranking's in learned mode"
+"""How ``min-score`` reads once learning is on (``/arxiv why`` shows a paper's score in the channel's mode)."""
 
 SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(
@@ -130,8 +147,8 @@ SETTINGS: tuple[SettingSpec, ...] = (
         aliases=("minscore", "min_score"),
         parse=p.parse_min_score,
         usage="set min-score <x>",
-        help=HelpLine(f"set min-score <0-{p.MAX_MIN_SCORE:g}>", "lowest score that gets posted"),
-        help_by_platform={DISCORD: HelpLine(f"set min-score:<0-{p.MAX_MIN_SCORE:g}>", "lowest score that gets posted")},
+        help=HelpLine(f"set min-score <0-{p.MAX_MIN_SCORE:g}>", MIN_SCORE_HELP),
+        help_by_platform={DISCORD: HelpLine(f"set min-score:<0-{p.MAX_MIN_SCORE:g}>", MIN_SCORE_HELP)},
     ),
     SettingSpec(
         name="cross",
@@ -189,6 +206,8 @@ def _set_help() -> dict[str, tuple[HelpLine, ...]]:
     platforms = {platform for s in SETTINGS for platform in s.help_by_platform}
     return {platform: tuple(s.help_for(platform) for s in SETTINGS) for platform in platforms}
 
+
+LIKE_HELP = "papers this channel likes: the ranking learns from them"
 
 COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(name="help", aliases=("?",), parse=lambda _: cm.Help(), help=(HelpLine("help", "this list"),)),
@@ -349,6 +368,41 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
         name="feed", parse=p.parse_feed, help=(HelpLine("feed", "the RSS feed address of this channel's papers"),)
     ),
+    CommandSpec(
+        name="like",
+        parse=p.parse_like,
+        slow=True,
+        help=(HelpLine("like <id or URL> [<id or URL>...]", LIKE_HELP),),
+        help_by_platform={DISCORD: (HelpLine("like papers:<ids or URLs>", LIKE_HELP),)},
+    ),
+    CommandSpec(
+        name="why",
+        parse=p.parse_why,
+        slow=True,
+        help=(HelpLine("why <id or URL>", "why the ranking places a paper where it does, picked or not"),),
+        help_by_platform={
+            DISCORD: (HelpLine("why paper:<id or URL>", "why the ranking places a paper where it does, picked or not"),)
+        },
+    ),
+    CommandSpec(
+        name="ranking",
+        parse=p.parse_ranking,
+        mutating_if=lambda command: not isinstance(command, cm.ShowRanking),
+        help=(
+            HelpLine("ranking", "how this channel's papers are ranked: mode, signals, last fit, quality"),
+            HelpLine("ranking on|off", "learn from saves, likes and thumbs-down, or rank by keywords only"),
+            HelpLine("ranking reset", "forget what the ranking learned (keywords stay); asks to confirm"),
+        ),
+        help_by_platform={
+            DISCORD: (
+                HelpLine("ranking", "how this channel's papers are ranked: mode, signals, last fit, quality"),
+                HelpLine("ranking action:on|off", "learn from saves, likes and 👎, or rank by keywords only"),
+                HelpLine(
+                    "ranking action:reset", "forget what the ranking learned (keywords stay); asks to confirm"
+                ),
+            )
+        },
+    ),
 )
 """Every command, in the order help lists them."""
 
@@ -356,8 +410,8 @@ _COMMANDS_BY_WORD = _index(COMMANDS)
 
 COMMAND_NAMES = frozenset(c.name for c in COMMANDS)
 """Canonical command names: the metrics labels (with ``OTHER``), never arbitrary user text."""
-MUTATING = frozenset(c.name for c in COMMANDS if c.mutating)
-"""Commands that change a channel's settings (and may need a permission)."""
+MUTATING = frozenset(c.name for c in COMMANDS if c.mutating or c.mutating_if is not None)
+"""Commands that change a channel's settings, always or with some arguments (and may need a permission)."""
 SLOW = frozenset(c.name for c in COMMANDS if c.slow)
 """Commands that may take longer than a platform's acknowledgement window (in every form; see ``is_slow``)."""
 
@@ -392,6 +446,11 @@ def help_text(platform: str | None = None) -> str:
 def usage_text(command: CommandSpec, platform: str | None = None) -> str:
     """One command's lines of the help page on a platform: its usage, shown when it is typed incompletely."""
     return "\n".join(_lines(command.help_for(platform)))
+
+
+def reset_confirm_command(platform: str | None = None) -> str:
+    """The command that confirms a ranking reset, as typed on a platform."""
+    return RESET_CONFIRM_BY_PLATFORM.get(platform or "", RESET_CONFIRM)
 
 
 def save_hint(platform: str | None = None) -> str:

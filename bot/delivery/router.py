@@ -35,6 +35,10 @@ class PublisherRouter:
         """Post a thread reply through the channel's platform."""
         return await self._for(parent.channel).post_thread(summary, parent=parent, journal=journal)
 
+    async def update_card(self, card: PaperCard, *, message: MessageRef, key: PostKey | None = None) -> None:
+        """Update a posted card through the channel's platform."""
+        await self._for(message.channel).update_card(card, message=message, key=key)
+
     async def send_reply(self, reply: Reply, *, channel: ChannelRef, user_id: str | None) -> None:
         """Send a reply through the channel's platform."""
         await self._for(channel).send_reply(reply, channel=channel, user_id=user_id)

@@ -6,17 +6,20 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Coroutine, Iterable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from bot.delivery.alerts import VersionAlerter
 from bot.delivery.cards import card_for
 from bot.delivery.thread_parts import new_post_key, part_key
-from bot.errors import ArxivBotError, PublishError, PublishOutcomeUnknown, SourceError
+from bot.errors import ArxivBotError, PublishError, PublishOutcomeUnknown, PublishRefused, SourceError
 from bot.metrics import POSTS
 from bot.models import (
     CardPosted,
     CardSending,
+    CardUpdated,
+    CardUpdateFailed,
+    CardUpdateState,
     ChannelRecord,
     ChannelRef,
     Delivery,
@@ -28,19 +31,20 @@ from bot.models import (
     PostFailed,
     PostKey,
     PostUnconfirmed,
-    RuleKind,
     ScoredPaper,
     ThreadPosted,
     ThreadSending,
     ThreadSummary,
 )
 from bot.ports import Clock, DigestLedger, DigestLog, Papers, PaperSource, Publisher, Summarizer
-from bot.ranking.keywords import ChannelProfile, KeywordRule, score_papers
+from bot.ranking.keywords import profile_of, score_papers
 from bot.summarizers.extractive import summary_run
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 _OPEN = (DeliveryState.PENDING, DeliveryState.SENDING)
+MAX_UPDATE_ATTEMPTS = 8
+"""A card update that failed this many times (the row's attempts) is given up: the card stays as posted."""
 
 
 @dataclass(slots=True)
@@ -69,27 +73,43 @@ class Selection:
 
 @dataclass(frozen=True, slots=True)
 class ThreadJob:
-    """A posted card whose thread reply is still to be written and posted."""
+    """A posted card whose thread reply is still to be written and posted (then the card shows its TL;DR)."""
 
     row: Delivery
     paper: Paper
     parent: MessageRef
     language: str
+    card: PaperCard
 
 
-def profile_of(record: ChannelRecord, *, author_bonus: float) -> ChannelProfile:
-    """The scorer's view of a channel."""
-    return ChannelProfile(
-        channel=record.ref,
-        categories=frozenset(record.categories),
-        include=tuple(KeywordRule(term=r.term, weight=r.weight) for r in record.terms(RuleKind.INCLUDE)),
-        exclude=tuple(r.term for r in record.terms(RuleKind.EXCLUDE)),
-        authors=tuple(r.term for r in record.terms(RuleKind.AUTHOR)),
-        include_cross=record.include_cross,
-        max_papers=record.max_papers,
-        min_score=record.min_score,
-        author_bonus=author_bonus,
-    )
+@dataclass(frozen=True, slots=True)
+class UpdateJob:
+    """A posted card whose thread is posted and that is still to show its TL;DR."""
+
+    row: Delivery
+    card: PaperCard
+    message: MessageRef
+
+
+@dataclass(slots=True)
+class Work:
+    """What posting some channels' cards did, and what is left for after the cards."""
+
+    posted: int = 0
+    failed: int = 0
+    threads: list[ThreadJob] = field(default_factory=list)
+    updates: list[UpdateJob] = field(default_factory=list)
+
+    @staticmethod
+    def merge(parts: Iterable[Work]) -> Work:
+        """All the parts' work as one."""
+        whole = Work()
+        for part in parts:
+            whole.posted += part.posted
+            whole.failed += part.failed
+            whole.threads += part.threads
+            whole.updates += part.updates
+        return whole
 
 
 class DigestRunner:
@@ -179,15 +199,15 @@ class DigestRunner:
                 # Channels post side by side (each paced by its platform); a channel's own cards stay in rank order.
                 slots = asyncio.Semaphore(self._channel_concurrency)
 
-                async def post_channel(record: ChannelRecord) -> list[ThreadJob]:
+                async def post_channel(record: ChannelRecord) -> Work:
                     async with slots:
                         outcome = outcomes[record.ref]
-                        outcome.posted, outcome.failed, waiting = await self._post_cards(record)
+                        work = await self._post_cards(record)
+                        outcome.posted, outcome.failed = work.posted, work.failed
                         outcome.refused = self._refused.pop(record.ref, None)
-                        return waiting
+                        return work
 
-                per_channel = await asyncio.gather(*(post_channel(r) for r in records))
-                await self._post_threads([job for jobs in per_channel for job in jobs])
+                await self._finish(Work.merge(await asyncio.gather(*(post_channel(r) for r in records))))
                 for record in records:
                     outcome = outcomes[record.ref]
                     outcome.unfinished = len(await self._ledger.unfinished(record.id))
@@ -203,9 +223,9 @@ class DigestRunner:
         """
         with summary_run():
             async with self._holding([record.ref]):
-                posted, failed, jobs = await self._post_cards(record)
-                await self._post_threads(jobs)
-        return posted, failed
+                work = await self._post_cards(record)
+                await self._finish(work)
+        return work.posted, work.failed
 
     async def catch_up(self, records: Sequence[ChannelRecord]) -> dict[ChannelRef, tuple[int, int]]:
         """``deliver`` each of these channels that no run is posting to now, side by side; a busy channel is left
@@ -235,18 +255,22 @@ class DigestRunner:
                 await stack.enter_async_context(self._locks.setdefault(ref, asyncio.Lock()))
             yield
 
-    async def _post_cards(self, record: ChannelRecord) -> tuple[int, int, list[ThreadJob]]:
-        """Post the channel's unfinished cards (its lock held); return (posted, failed, threads still to post).
+    async def _finish(self, work: Work) -> None:
+        """After the cards: the threads, then the TL;DR on each card whose thread is posted."""
+        updates = work.updates + await self._post_threads(work.threads)
+        await self._update_cards(updates)
+
+    async def _post_cards(self, record: ChannelRecord) -> Work:
+        """Post the channel's unfinished cards (its lock held); return what was posted and what is left to do.
 
         A card left ``sending`` by an earlier attempt is looked for on the platform (by its key) before it is
         posted again.
         """
         rows = await self._ledger.unfinished(record.id)
+        work = Work()
         if not rows:
-            return 0, 0, []
+            return work
         stored = await self._papers.get_many((r.arxiv_id, r.version) for r in rows)
-        posted = failed = 0
-        ready: list[ThreadJob] = []
         for row in rows:
             paper = stored.get((row.arxiv_id, row.version))
             if paper is None:
@@ -256,27 +280,34 @@ class DigestRunner:
                     row.arxiv_id,
                     row.version,
                 )
-                failed += 1
+                work.failed += 1
                 continue
+            card = card_for(ScoredPaper(paper=paper, score=row.score, matched=row.matched), record.categories)
             if row.state in _OPEN:
                 if self._stopping:
                     break
-                card = card_for(
-                    ScoredPaper(paper=paper, score=row.score, matched=row.matched), record.categories
-                )
                 marked = await self._whole(self._post_card(row, card, record.ref))
                 if marked is None:
-                    failed += 1
+                    work.failed += 1
                     continue
                 row = marked
-                posted += 1
-            if row.thread_state in _OPEN and row.message_id is not None:
-                ready.append(ThreadJob(row, paper, MessageRef(record.ref, row.message_id), record.language))
-        return posted, failed, ready
+                work.posted += 1
+            if row.message_id is None:
+                continue
+            parent = MessageRef(record.ref, row.message_id)
+            if row.thread_state in _OPEN:
+                work.threads.append(ThreadJob(row, paper, parent, record.language, card))
+            elif row.card_update is CardUpdateState.PENDING:
+                # An update an earlier run left undone (stopped, or the platform failed): retried, never re-posted.
+                work.updates.append(UpdateJob(row, card, parent))
+        return work
 
-    async def _post_threads(self, jobs: Sequence[ThreadJob]) -> None:
+    async def _post_threads(self, jobs: Sequence[ThreadJob]) -> list[UpdateJob]:
         """Write each distinct (paper, language) summary once, ``summary_concurrency`` at a time, and post it in
-        every thread waiting for it as soon as it is ready: channels side by side, one post at a time per channel."""
+        every thread waiting for it as soon as it is ready: channels side by side, one post at a time per channel.
+
+        Returns the cards due to show their TL;DR (their whole thread is posted)."""
+        updates: list[UpdateJob] = []
         groups: dict[tuple[str, str], list[ThreadJob]] = {}
         for job in jobs:
             groups.setdefault((job.paper.versioned_id, job.language), []).append(job)
@@ -289,7 +320,9 @@ class DigestRunner:
                 if self._stopping:
                     return
                 try:
-                    await self._whole(self._post_summary(job.row, summary, job.parent))
+                    row = await self._whole(self._post_summary(job.row, summary, job.parent))
+                    if row is not None and row.card_update is CardUpdateState.PENDING:
+                        updates.append(UpdateJob(row, job.card, job.parent))
                 except ArxivBotError as err:
                     log.warning("thread of %s in %s stays pending: %s", job.paper.versioned_id, job.parent, err)
 
@@ -310,6 +343,24 @@ class DigestRunner:
         async with asyncio.TaskGroup() as tasks:
             for group in groups.values():
                 tasks.create_task(produce(group))
+        return updates
+
+    async def _update_cards(self, jobs: Sequence[UpdateJob]) -> None:
+        """Show each card's TL;DR: channels side by side, one update at a time per channel, after its threads."""
+        per_channel: dict[ChannelRef, list[UpdateJob]] = {}
+        for job in jobs:
+            per_channel.setdefault(job.message.channel, []).append(job)
+
+        async def update(channel_jobs: list[UpdateJob]) -> None:
+            for job in channel_jobs:
+                if self._stopping:
+                    return
+                try:
+                    await self._whole(self._update_card(job.row, job.card, job.message))
+                except ArxivBotError as err:
+                    log.warning("the TL;DR update of %s stays pending: %s", job.card.paper.versioned_id, err)
+
+        await asyncio.gather(*(update(channel_jobs) for channel_jobs in per_channel.values()))
 
     def stop(self) -> None:
         """Start no new post: posts in flight finish and are recorded, the rest stays pending in the ledger."""
@@ -364,33 +415,58 @@ class DigestRunner:
         POSTS.labels(platform=platform, kind="card", outcome="sent").inc()
         return await self._ledger.mark(row, CardPosted(ref.message_id))
 
-    async def _post_summary(self, row: Delivery, summary: ThreadSummary, parent: MessageRef) -> None:
+    async def _post_summary(self, row: Delivery, summary: ThreadSummary, parent: MessageRef) -> Delivery | None:
+        """Post the thread reply part by part through the ledger; the row as marked when it is all posted."""
         paper = summary.paper
         platform = parent.channel.platform
-        journal = LedgerThread(ledger=self._ledger, row=row)
+        journal = LedgerThread(ledger=self._ledger, row=row, tldr=summary.tldr)
         try:
             await self._publisher.post_thread(summary, parent=parent, journal=journal)
         except PublishOutcomeUnknown as err:
             POSTS.labels(platform=platform, kind="thread", outcome="unconfirmed").inc()
             log.warning("thread reply for %s in %s may have failed: %s", paper.versioned_id, parent.channel, err)
             await self._ledger.mark(journal.row, PostUnconfirmed(str(err)))
-            return
+            return None
         except PublishError as err:
             POSTS.labels(platform=platform, kind="thread", outcome="failed").inc()
             log.warning("thread reply for %s in %s failed: %s", paper.versioned_id, parent.channel, err)
             await self._ledger.mark(journal.row, PostFailed(str(err)))
-            return
+            return None
         POSTS.labels(platform=platform, kind="thread", outcome="sent").inc()
+        return journal.row
+
+    async def _update_card(self, row: Delivery, card: PaperCard, message: MessageRef) -> Delivery:
+        """Show the row's TL;DR on its posted card (an edit: never a second card); marked done, or left pending
+        to be retried, or given up when the platform refuses it or it failed ``MAX_UPDATE_ATTEMPTS`` times."""
+        platform = message.channel.platform
+        try:
+            await self._publisher.update_card(
+                replace(card, tldr=row.tldr), message=message, key=PostKey(row.key) if row.key else None
+            )
+        except PublishError as err:
+            refused = isinstance(err, PublishRefused) or row.attempts + 1 >= MAX_UPDATE_ATTEMPTS
+            POSTS.labels(platform=platform, kind="card_update", outcome="refused" if refused else "failed").inc()
+            log.warning(
+                "showing the TL;DR on the card of %s in %s failed%s: %s",
+                card.paper.versioned_id,
+                message.channel,
+                " (given up: the card stays as posted)" if refused else "; will retry",
+                err,
+            )
+            return await self._ledger.mark(row, CardUpdateFailed(str(err), refused=refused))
+        POSTS.labels(platform=platform, kind="card_update", outcome="sent").inc()
+        return await self._ledger.mark(row, CardUpdated())
 
 
 class LedgerThread:
     """The ``ThreadJournal`` of one ledger row: each thread part's intent and message go in the ledger."""
 
-    def __init__(self, *, ledger: DigestLedger, row: Delivery) -> None:
+    def __init__(self, *, ledger: DigestLedger, row: Delivery, tldr: str | None = None) -> None:
         self._ledger = ledger
         self.row = row
         """The row as last marked."""
         self._key = row.key or new_post_key()
+        self._tldr = tldr
 
     def resume(self) -> tuple[int, PostKey]:
         """The first part not posted yet, with ``sending_since`` when an earlier attempt may have sent it."""
@@ -405,4 +481,5 @@ class LedgerThread:
 
     async def sent(self, part: int, message_id: str, *, last: bool) -> None:
         """Mark part ``part`` posted."""
-        self.row = await self._ledger.mark(self.row, ThreadPosted(message_id, part=part, last=last))
+        tldr = self._tldr if last else None
+        self.row = await self._ledger.mark(self.row, ThreadPosted(message_id, part=part, last=last, tldr=tldr))

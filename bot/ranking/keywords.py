@@ -31,7 +31,7 @@ from itertools import repeat
 from operator import attrgetter
 from typing import cast
 
-from bot.models import AnnounceType, ChannelRef, Paper, ScoredPaper, term_key
+from bot.models import AnnounceType, ChannelRecord, ChannelRef, Paper, RuleKind, ScoredPaper, term_key
 from bot.ranking.bitplanes import NEVER, at_least, lowest, sum_planes, top
 from bot.ranking.terms import TermIndex, author_key
 
@@ -73,6 +73,21 @@ class ChannelProfile:
     max_papers: int = 10
     min_score: float = 1.0
     author_bonus: float = 2.0
+
+
+def profile_of(record: ChannelRecord, *, author_bonus: float) -> ChannelProfile:
+    """The scorer's view of a channel."""
+    return ChannelProfile(
+        channel=record.ref,
+        categories=frozenset(record.categories),
+        include=tuple(KeywordRule(term=r.term, weight=r.weight) for r in record.terms(RuleKind.INCLUDE)),
+        exclude=tuple(r.term for r in record.terms(RuleKind.EXCLUDE)),
+        authors=tuple(r.term for r in record.terms(RuleKind.AUTHOR)),
+        include_cross=record.include_cross,
+        max_papers=record.max_papers,
+        min_score=record.min_score,
+        author_bonus=author_bonus,
+    )
 
 
 def score_papers(papers: Sequence[Paper], profiles: Sequence[ChannelProfile]) -> dict[ChannelRef, list[ScoredPaper]]:

@@ -12,6 +12,9 @@ import sqlalchemy as sa
 from bot.models import (
     CardPosted,
     CardSending,
+    CardUpdated,
+    CardUpdateFailed,
+    CardUpdateState,
     ChannelRef,
     Delivery,
     DeliveryMark,
@@ -35,6 +38,12 @@ UNFINISHED = (DeliveryState.PENDING.value, DeliveryState.SENDING.value)
 """Thread states of an unfinished row (a card is posted before its thread, so these cover unposted cards too)."""
 
 
+def _unfinished() -> sa.ColumnElement[bool]:
+    """Rows not done: the card or the thread not posted, or the card's TL;DR update pending."""
+    d = db.deliveries.c
+    return sa.or_(d.thread_state.in_(UNFINISHED), d.card_update == CardUpdateState.PENDING.value)
+
+
 def _delivery_from_row(r: Any) -> Delivery:
     return Delivery(
         id=r["id"],
@@ -51,6 +60,8 @@ def _delivery_from_row(r: Any) -> Delivery:
         key=r["post_key"],
         sending_since=None if r["sending_at"] is None else as_utc(r["sending_at"]),
         thread_parts=r["thread_parts"],
+        card_update=None if r["card_update"] is None else CardUpdateState(r["card_update"]),
+        tldr=r["tldr"],
     )
 
 
@@ -130,7 +141,7 @@ class DeliveryLedger:
                 (
                     await conn.execute(
                         sa.select(db.deliveries)
-                        .where(d.channel_id == channel_id, d.thread_state.in_(UNFINISHED))
+                        .where(d.channel_id == channel_id, _unfinished())
                         .order_by(d.created_at, d.rank, d.id)
                     )
                 )
@@ -146,7 +157,7 @@ class DeliveryLedger:
             ids = (
                 await conn.execute(
                     sa.select(d.channel_id)
-                    .where(d.thread_state.in_(UNFINISHED), d.created_at <= as_utc(planned_before))
+                    .where(_unfinished(), d.created_at <= as_utc(planned_before))
                     .distinct()
                     .order_by(d.channel_id)
                 )
@@ -201,17 +212,33 @@ class DeliveryLedger:
                         sending_since=as_utc(now),
                         thread_parts=part,
                     )
-                case ThreadPosted(message_id, part, last):
+                case ThreadPosted(message_id, part, last, tldr):
                     state = DeliveryState.POSTED if last else DeliveryState.PENDING
-                    await conn.execute(
-                        update.values(
-                            thread_state=state.value,
-                            thread_parts=part + 1,
-                            thread_message_id=sa.func.coalesce(d.thread_message_id, message_id),
-                            sending_at=None,
-                        )
+                    due = last and bool(tldr and tldr.strip())
+                    values: dict[str, Any] = {
+                        "thread_state": state.value,
+                        "thread_parts": part + 1,
+                        "thread_message_id": sa.func.coalesce(d.thread_message_id, message_id),
+                        "sending_at": None,
+                    }
+                    if due:
+                        values |= {"card_update": CardUpdateState.PENDING.value, "tldr": tldr}
+                    await conn.execute(update.values(**values))
+                    marked = replace(delivery, thread_state=state, thread_parts=part + 1, sending_since=None)
+                    return replace(marked, card_update=CardUpdateState.PENDING, tldr=tldr) if due else marked
+                case CardUpdated():
+                    await conn.execute(update.values(card_update=CardUpdateState.DONE.value, last_error=None))
+                    return replace(delivery, card_update=CardUpdateState.DONE)
+                case CardUpdateFailed(error, refused):
+                    values = {"attempts": d.attempts + 1, "last_error": error[:MAX_ERROR_CHARS]}
+                    if refused:
+                        values["card_update"] = CardUpdateState.REFUSED.value
+                    await conn.execute(update.values(**values))
+                    return replace(
+                        delivery,
+                        attempts=delivery.attempts + 1,
+                        card_update=CardUpdateState.REFUSED if refused else delivery.card_update,
                     )
-                    return replace(delivery, thread_state=state, thread_parts=part + 1, sending_since=None)
                 case PostFailed(error):
                     back = DeliveryState.PENDING.value
                     await conn.execute(

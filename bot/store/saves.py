@@ -11,6 +11,7 @@ from bot.models import ChannelRef, Paper, SavedPaper, as_utc
 from bot.store import schema as db
 from bot.store.database import Database, insert_ignoring_conflicts
 from bot.store.papers import paper_from_row
+from bot.store.signals import set_channel_ranking
 
 
 class SaveStore:
@@ -38,17 +39,24 @@ class SaveStore:
             return bool(result.rowcount)
 
     async def unsave(self, *, channel: ChannelRef, user_id: str, arxiv_id: str) -> bool:
-        """Remove a save; False if there was none."""
+        """Remove a save (a change of its channel's ranking signals); False if there was none."""
         async with self._db.transaction() as conn:
-            result = await conn.execute(
-                sa.delete(db.saves).where(
-                    db.saves.c.platform == channel.platform,
-                    db.saves.c.workspace == channel.workspace,
-                    db.saves.c.user_id == user_id,
-                    db.saves.c.arxiv_id == arxiv_id,
+            removed = (
+                await conn.execute(
+                    sa.delete(db.saves)
+                    .where(
+                        db.saves.c.platform == channel.platform,
+                        db.saves.c.workspace == channel.workspace,
+                        db.saves.c.user_id == user_id,
+                        db.saves.c.arxiv_id == arxiv_id,
+                    )
+                    .returning(db.saves.c.channel_id)
                 )
-            )
-            return bool(result.rowcount)
+            ).all()
+            # A save is a positive of its channel's ranker: its removal is a change of that channel's signals.
+            channel_ids = [row[0] for row in removed if row[0] is not None]
+            await set_channel_ranking(conn, self._db, channel_ids, signals_changed_at=self._db.clock.now())
+            return bool(removed)
 
     async def list(self, *, channel: ChannelRef, user_id: str, limit: int = 50) -> list[SavedPaper]:
         """A user's saves in this workspace, newest first."""

@@ -96,6 +96,10 @@ deliveries = sa.Table(
     sa.Column("sending_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("posted_at", sa.DateTime(timezone=True), nullable=True),
+    # The update of the posted card with its summary's TL;DR: NULL (nothing to show), pending, done or refused.
+    # Indexed: a row whose card update is pending is unfinished too.
+    sa.Column("card_update", sa.String(16), nullable=True, index=True),
+    sa.Column("tldr", sa.Text, nullable=True),
     sa.UniqueConstraint("channel_id", "arxiv_id", name="uq_deliveries_channel_paper"),
 )
 
@@ -120,9 +124,49 @@ saves = sa.Table(
     sa.Column("user_id", sa.String(64), nullable=False),
     sa.Column("arxiv_id", sa.String(64), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("channel_id", sa.Integer, sa.ForeignKey("channels.id", ondelete="SET NULL"), nullable=True),
+    # Indexed: a channel's saves are its ranker's positives.
+    sa.Column(
+        "channel_id", sa.Integer, sa.ForeignKey("channels.id", ondelete="SET NULL"), nullable=True, index=True
+    ),
     sa.Column("saved_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("platform", "workspace", "user_id", "arxiv_id", name="uq_saves_user_paper"),
+)
+
+# A channel's learned-ranking switches, a row once one is set (no row: on, never reset, never changed). Its own
+# table: SQLite can only drop a column of ``channels`` by rebuilding it, which would cascade to every child row.
+channel_ranking = sa.Table(
+    "channel_ranking",
+    metadata,
+    sa.Column("channel_id", sa.Integer, sa.ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True),
+    # Off after ``/arxiv ranking off``.
+    sa.Column("ranking_enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    # Saves made before the last ``/arxiv ranking reset`` no longer teach the ranker.
+    sa.Column("signals_reset_at", sa.DateTime(timezone=True), nullable=True),
+    # When a signal was last added or removed (a removal leaves no row behind to date it).
+    sa.Column("signals_changed_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+# What a channel's people told the ranker besides saves: likes and imports (kind "like"), 👎 and "Not for us"
+# (kind "down"). One row per channel, paper, kind, source and person: a repeat is kept once, and removing a 👎
+# reaction leaves the same person's "Not for us" button in place.
+ranking_signals = sa.Table(
+    "ranking_signals",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("channel_id", sa.Integer, sa.ForeignKey("channels.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("arxiv_id", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint(
+        "channel_id",
+        "arxiv_id",
+        "kind",
+        "source",
+        "user_id",
+        name="uq_ranking_signals_channel_paper_kind_source_user",
+    ),
 )
 
 

@@ -40,7 +40,10 @@ def test_cli_bad_arguments_exit_2_with_one_line() -> None:
     assert "the following arguments are required: CAT" in result.stderr
 
 
-HEAVY = ("sqlalchemy", "alembic", "aiohttp", "litellm", "slack_bolt", "slack_sdk", "discord", "httpx", "apscheduler")
+HEAVY = (
+    "sqlalchemy", "alembic", "aiohttp", "litellm", "slack_bolt", "slack_sdk", "discord", "httpx", "apscheduler",
+    "bibtexparser",
+)
 REPORT_IMPORTS = f"""
 import atexit, sys
 loaded = lambda: sorted(set({HEAVY!r}) & {{m.split(".")[0] for m in sys.modules}})
@@ -51,7 +54,16 @@ sys.exit(main(sys.argv[1:]))
 
 
 @pytest.mark.parametrize(
-    "args", [["--help"], ["run", "--help"], ["preview"], ["nonsense"], ["export", "--format", "x"]]
+    "args",
+    [
+        ["--help"],
+        ["run", "--help"],
+        ["preview"],
+        ["nonsense"],
+        ["export", "--format", "x"],
+        ["import", "--help"],
+        ["import", "lib.bib"],
+    ],
 )
 def test_parsing_the_arguments_imports_no_database_platform_or_llm_library(args: list[str], tmp_path: Path) -> None:
     result = subprocess.run(

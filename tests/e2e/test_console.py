@@ -10,9 +10,9 @@ import pytest
 
 from adapters.composition import Services
 from adapters.console.adapter import CONSOLE_CHANNEL, ConsoleChat, ConsoleProgress, ConsolePublisher
-from adapters.console.render import CommandLine, Reaction, Unknown, clean, to_input
+from adapters.console.render import CommandLine, NotForUs, Reaction, Unknown, clean, to_input
 from bot.arxiv.http import RetryNotice
-from bot.models import Reply
+from bot.models import Reply, SignalKind
 from tests.cli_process import bot_env, run_bot
 from tests.conftest import FEED_0105, ZONE_MISTAKES
 from tests.fakes.arxiv_server import FakeArxivServer
@@ -36,6 +36,9 @@ async def test_piped_session_posts_the_right_papers_and_a_restart_posts_nothing_
     assert all(cat in ("cs.DC", "cs.LG") for cat, _ in ids)
     assert cards == ["1", "2", "3", "4"]
     assert out.count("── thread (thread of #") == 4
+    # Once each thread is posted, its card is reprinted with the summary's TL;DR (a terminal cannot edit it).
+    updated = re.findall(r"^\[#(\d+), updated\] .*\n    TL;DR: \S", out, re.MULTILINE)
+    assert sorted(updated) == ["1", "2", "3", "4"], out
     assert "Posted 4 of 30 papers listed today" in out
     assert "Saved 2601.00397v1" in out
     assert "Your saved papers (1)" in out
@@ -45,6 +48,35 @@ async def test_piped_session_posts_the_right_papers_and_a_restart_posts_nothing_
     assert "[#" not in out2
     assert "Nothing new to post: 4 matching papers were already posted" in out2
     assert "Your saved papers (1)" in out2
+
+
+async def test_console_saves_marks_not_for_us_explains_and_shows_the_ranking(
+    tmp_path: Path, arxiv: FakeArxivServer
+) -> None:
+    arxiv.feeds[frozenset({"cs.DC", "cs.LG"})] = FEED_0105.read_bytes()
+    env = bot_env(tmp_path, arxiv)
+    script = (
+        "/arxiv subscribe cs.DC cs.LG\n/arxiv keywords add RL, LLM\n/arxiv digest now\n"
+        "react 1\nreact 2 👎\n/arxiv why 2601.00644\n/arxiv why 2601.00192\n/arxiv ranking\n"
+        "down 3\ndown 3\n/arxiv ranking reset\n"
+    )
+    code, out, err = await run_bot(script, env)
+    assert code == 0, err
+    assert "Traceback" not in out + err
+    assert "Saved 2601.00397v1" in out
+    assert "Marked as not for this channel: 2601.00644v1" in out
+    # Picked and explained: the keywords it matched, in keyword mode (one positive is not enough to learn).
+    why = out[out.index("\n2601.00644v1 FlexSpec") :].splitlines()[1:4]
+    assert why[1:] == ["Ranked by keyword ranking, score 1.5", "Matched keywords: LLM"]
+    # Listed today but not picked (it matches no keyword): explained all the same, from the stored listing.
+    not_picked = out[out.index("\n2601.00192v1 ") :].splitlines()[1:4]
+    assert not_picked[1:] == ["Ranked by keyword ranking, score 0", "Matched keywords: none"]
+    assert "Ranking: by keywords until the channel has 5 positive signals (1 so far)" in out
+    assert "Signals: 1 positive (saves, likes, imports), 1 negative (👎, Not for us)" in out
+    assert "Marked as not for this channel: 2601.00088v1" in out and "(press Not for us again to undo)" in out
+    assert "No longer marked as not for this channel: 2601.00088v1" in out
+    assert "This forgets what the ranking learned in this channel: 1 positive and 1 negative signals" in out
+    assert "To go ahead, type: /arxiv ranking reset confirm" in out
 
 
 async def test_console_cli_bad_command_is_one_line_and_no_traceback(tmp_path: Path, arxiv: FakeArxivServer) -> None:
@@ -69,6 +101,12 @@ def test_to_input() -> None:
     assert to_input("/arxiv help") == CommandLine("/arxiv help")
     assert to_input("react 3") == Reaction(3, True)
     assert to_input("unreact #12") == Reaction(12, False)
+    assert to_input("react 2 👎") == to_input("react 2 :-1:") == Reaction(2, True, SignalKind.DOWN)
+    assert to_input("react 2 \U0001f44e\ufe0f") == Reaction(2, True, SignalKind.DOWN)
+    assert to_input("unreact 2 thumbsdown") == Reaction(2, False, SignalKind.DOWN)
+    assert to_input("react 2 🔖") == Reaction(2, True)
+    assert to_input("down 4") == to_input("DOWN #4") == NotForUs(4)
+    assert to_input("down 4 please") == Unknown("down 4 please")
     assert to_input("   ") is None
     assert to_input("hi") == Unknown("hi")
 
@@ -100,7 +138,7 @@ async def test_console_help_and_saved_say_react_n_the_consoles_way_of_saving(
 ) -> None:
     code, out, err = await run_bot("/arxiv help\n/arxiv saved\n/arxiv keywords\n", bot_env(tmp_path, arxiv), "console")
     assert code == 0, err
-    assert "Type react N to save paper card #N, unreact N to unsave it." in out
+    assert "Type react N to save paper card #N, unreact N to unsave it; down N" in out
     assert "You have no saved papers: type react N to save card #N" in out
     assert "bookmark emoji" not in out
     assert "Keywords needs what to do: add, remove, set or clear\n  keywords add|remove|set <terms>" in out

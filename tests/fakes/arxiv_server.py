@@ -5,7 +5,7 @@ Use it as ``async with running_arxiv_server() as server:`` and point an ``ArxivC
 
 * ``server.feeds[frozenset({"cs.DC", "cs.LG"})] = body`` serves ``/rss/cs.DC+cs.LG`` (any order); others 404.
 * ``server.papers["2601.00644v1"] = (200, body)`` answers ``/api/query?id_list=2601.00644v1``; unknown ids
-  get arXiv's zero-entry feed.
+  get arXiv's zero-entry feed. An ``id_list`` of several ids gets one feed with the entries of those it knows.
 * ``server.fail(503, (429, {"Retry-After": "7"}), DROP, HANG)`` queues faults that the next requests get,
   in order, before normal serving resumes. ``DROP`` closes the connection without an answer; ``HANG``
   never answers (until the server stops), so the client times out.
@@ -138,8 +138,30 @@ class FakeArxivServer:
                 return web.Response(status=404, text="no such feed")
             return _xml(200, body, "application/rss+xml")
         id_list = request.query.get("id_list", "")
+        if id_list not in self.papers and "," in id_list:
+            return self._serve_many(id_list.split(","))
         status, body = self.papers.get(id_list, (200, EMPTY_API_FEED.format(id_list=id_list)))
         return _xml(status, body, "application/atom+xml")
+
+    def _serve_many(self, ids: list[str]) -> web.Response:
+        """An ``id_list`` of many ids, as arXiv answers it: one feed with the entry of each paper it knows (an
+        unversioned id finds its newest version), or the whole list refused when one id is (HTTP 400)."""
+        entries: list[str] = []
+        for arxiv_id in ids:
+            keys = [arxiv_id] if arxiv_id in self.papers else sorted(k for k in self.papers if _is_version(k, arxiv_id))
+            if not keys:
+                continue
+            status, body = self.papers[keys[-1]]
+            text = body.decode("utf-8") if isinstance(body, bytes) else body
+            if status == 400:
+                return _xml(400, text, "application/atom+xml")
+            entries += re.findall(r"<entry>.*?</entry>", text, flags=re.S)
+        feed = EMPTY_API_FEED.format(id_list=",".join(ids)).replace("</feed>", "\n".join([*entries, "</feed>"]))
+        return _xml(200, feed, "application/atom+xml")
+
+
+def _is_version(key: str, arxiv_id: str) -> bool:
+    return re.fullmatch(re.escape(arxiv_id) + r"v\d+", key) is not None
 
 
 def _xml(status: int, body: bytes | str, content_type: str) -> web.Response:

@@ -11,6 +11,7 @@ from bot.delivery.scheduler import DigestScheduler
 from bot.models import AnnounceType, ChannelRecord, ChannelRef, CommandContext, Paper
 from tests.fakes.clock import FixedClock
 from tests.fakes.publisher import FakePublisher
+from tests.fakes.ranking import FakeChannelRanking
 from tests.fakes.repositories import FakeRepositories, fake_repositories
 from tests.fakes.source import FakeSource
 from tests.fakes.summarizer import FakeSummarizer
@@ -28,6 +29,7 @@ class FakeCore:
     source: FakeSource
     publisher: FakePublisher
     summarizer: FakeSummarizer
+    ranking: FakeChannelRanking
     runner: DigestRunner
     commands: CommandService
     scheduler: DigestScheduler
@@ -73,7 +75,7 @@ def fake_core(
     """A fresh core on empty fakes (or on ``repos``)."""
     clock = clock or FixedClock()
     repos = repos or fake_repositories(clock=clock, model=model, daily_budget_usd=2.0)
-    source, publisher, summarizer = FakeSource(), FakePublisher(), FakeSummarizer()
+    source, publisher, summarizer, ranking = FakeSource(), FakePublisher(), FakeSummarizer(), FakeChannelRanking()
     runner = make_runner(repos, source, publisher, summarizer, clock)
     scheduler = DigestScheduler(
         runner=runner, channels=repos.channels, ledger=repos.ledger, clock=clock, misfire_grace_s=60
@@ -89,6 +91,9 @@ def fake_core(
             source=source,
             summarizer=summarizer,
             publisher=publisher,
+            signals=repos.signals,
+            ranking=ranking,
+            lookup=source,
             usage=repos.usage if with_usage else None,
         ),
         on_schedule_change=changes.append,
@@ -100,6 +105,7 @@ def fake_core(
         source=source,
         publisher=publisher,
         summarizer=summarizer,
+        ranking=ranking,
         runner=runner,
         commands=commands,
         scheduler=scheduler,

@@ -3,7 +3,8 @@
 Use it as ``async with running_discord_server() as discord_fake:`` and point the bot at
 ``discord_fake.api_url`` (``[discord] api_url``) with ``DISCORD_TOKEN=discord_fake.token``.
 
-REST: ``/users/@me``, ``/oauth2/applications/@me``, ``/gateway/bot``, channels and their messages (post, list),
+REST: ``/users/@me``, ``/oauth2/applications/@me``, ``/gateway/bot``, channels and their messages (post, list,
+edit: ``edits`` records each),
 reactions, threads started from a message, DM channels, interaction callbacks, webhook follow-ups and edits,
 and bulk overwrites of global and guild application commands. Answers are JSON with
 ``Content-Type: application/json`` exactly, as Discord sends them.
@@ -214,6 +215,8 @@ class FakeDiscord:
         self.identifies: list[dict[str, Any]] = []
         self.interactions: dict[str, InteractionHandle] = {}
         self.faults: list[Fault] = []
+        self.edits: list[dict[str, Any]] = []
+        """Every message edit made (channel, message id, the body sent), in order."""
         self.nonce_window_s = 300.0
         """How long a nonce is remembered ("the past few minutes")."""
         self.hang_s = 5.0
@@ -239,6 +242,7 @@ class FakeDiscord:
             ("GET", re.compile(r"/channels/(?P<channel>\d+)"), self._get_channel),
             ("GET", re.compile(r"/channels/(?P<channel>\d+)/messages"), self._list_messages),
             ("POST", re.compile(r"/channels/(?P<channel>\d+)/messages"), self._post_message),
+            ("PATCH", re.compile(r"/channels/(?P<channel>\d+)/messages/(?P<message>\d+)"), self._edit_message),
             (
                 "PUT",
                 re.compile(r"/channels/(?P<channel>\d+)/messages/(?P<message>\d+)/reactions/(?P<emoji>[^/]+)/@me"),
@@ -299,14 +303,15 @@ class FakeDiscord:
         return [r for r in self.requests if r.method == method and compiled.fullmatch(r.path)]
 
     def message_bodies(self) -> list[dict[str, Any]]:
-        """Every message body the bot sent (channel and thread posts, interaction answers, follow-ups, edits)."""
+        """Every message body the bot sent (channel and thread posts and edits, interaction answers, follow-ups and
+        their edits)."""
         bodies: list[dict[str, Any]] = []
         for r in self.requests:
             if r.status == 429 or not isinstance(r.body, dict):
                 continue
             if r.method == "POST" and re.fullmatch(r"/channels/\d+/messages|/webhooks/\d+/[^/]+", r.path):
                 bodies.append(r.body)
-            elif r.method == "PATCH" and r.path.startswith("/webhooks/"):
+            elif r.method == "PATCH" and re.fullmatch(r"/webhooks/.+|/channels/\d+/messages/\d+", r.path):
                 bodies.append(r.body)
             elif r.path.endswith("/callback") and r.body.get("type") in (4, 7):
                 bodies.append(r.body["data"])
@@ -599,6 +604,26 @@ class FakeDiscord:
         if body.get("enforce_nonce"):
             self._nonces[(BOT_ID, str(nonce))] = (answered, now)
         return _json(answered)
+
+    async def _edit_message(self, request: web.Request, match: re.Match[str], body: Any) -> web.Response:
+        """Edit a message as Discord does: only the fields sent change (content, embeds, components, flags), the id
+        stays, ``edited_timestamp`` is set; someone else's message cannot be edited (50005)."""
+        channel_id, message_id = int(match["channel"]), match["message"]
+        if channel_id not in self.messages:
+            return _error(404, "Unknown Channel", 10003)
+        message = next((m for m in self.messages[channel_id] if m["id"] == message_id), None)
+        if message is None:
+            return _error(404, "Unknown Message", 10008)
+        if message["author"]["id"] != BOT_USER["id"]:
+            return _error(403, "Cannot edit a message authored by another user", 50005)
+        if len((body or {}).get("content") or "") > 2000 or len((body or {}).get("embeds") or []) > 10:
+            return _error(400, "Invalid Form Body", 50035)
+        for name in ("content", "embeds", "components", "flags"):
+            if name in (body or {}):
+                message[name] = body[name]
+        message["edited_timestamp"] = _now()
+        self.edits.append({"channel_id": channel_id, "message_id": message_id, "body": body})
+        return _json({k: v for k, v in message.items() if k != "nonce"})
 
     async def _add_reaction(self, request: web.Request, match: re.Match[str], body: Any) -> web.Response:
         key = (int(match["channel"]), int(match["message"]))

@@ -31,6 +31,8 @@ class FakePublisher:
     """Raise SimulatedCrash when this many cards have been posted."""
     crash_after_posting: bool = False
     """Crash after the card is posted (the answer never reaches the ledger), not before."""
+    fail_updates: set[str] = field(default_factory=set)
+    """Versioned ids whose card update raises PublishError."""
     keys: list[PostKey | None] = field(default_factory=list)
     """The key of every post asked for, in order (card and thread parts)."""
     found: list[str] = field(default_factory=list)
@@ -47,6 +49,11 @@ class FakePublisher:
     def threads(self) -> list[tuple[MessageRef, ThreadSummary]]:
         """(parent, summary) of each thread reply, in order."""
         return [item for kind, item in self.sent if kind == "thread"]  # type: ignore[misc]
+
+    @property
+    def updates(self) -> list[tuple[MessageRef, PaperCard]]:
+        """(message, card as updated) of each card update, in order."""
+        return [item for kind, item in self.sent if kind == "update"]  # type: ignore[misc]
 
     @property
     def replies(self) -> list[Reply]:
@@ -102,6 +109,12 @@ class FakePublisher:
 
         first = await post_parts([summary], journal=journal, send=send, find=find)
         return MessageRef(parent.channel, first or parent.message_id)
+
+    async def update_card(self, card: PaperCard, *, message: MessageRef, key: PostKey | None = None) -> None:
+        """Record an update of a posted card (or fail as told)."""
+        if card.paper.versioned_id in self.fail_updates:
+            raise PublishError(f"update of {card.paper.versioned_id} refused")
+        self.sent.append(("update", (message, card)))
 
     async def send_reply(self, reply: Reply, *, channel: ChannelRef, user_id: str | None) -> None:
         """Record a reply."""

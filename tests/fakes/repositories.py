@@ -20,9 +20,13 @@ from bot.models import (
     CHANNEL_SETTINGS,
     CardPosted,
     CardSending,
+    CardUpdated,
+    CardUpdateFailed,
+    CardUpdateState,
     ChannelDefaults,
     ChannelRecord,
     ChannelRef,
+    ChannelSignals,
     Delivery,
     DeliveryMark,
     DeliveryState,
@@ -34,6 +38,8 @@ from bot.models import (
     RuleKind,
     SavedPaper,
     ScoredPaper,
+    SignalKind,
+    SignalSource,
     StoredSummary,
     SummaryKey,
     ThreadPosted,
@@ -68,6 +74,9 @@ class _ChannelRow:
     created_at: datetime
     last_digest_at: datetime | None = None
     categories: set[str] = field(default_factory=set)
+    ranking_enabled: bool = True
+    signals_reset_at: datetime | None = None
+    signals_changed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +106,10 @@ class FakeChannels:
     def exists(self, channel_id: int) -> bool:
         """Whether a channel has this row id (what a foreign key checks)."""
         return channel_id in self._rows
+
+    def ranking_row(self, channel_id: int) -> _ChannelRow | None:
+        """The stored row of a channel, for the fakes that keep its ranking columns (signals, saves)."""
+        return self._rows.get(channel_id)
 
     def id_of(self, ref: ChannelRef) -> int | None:
         """The row id of the channel with this reference, or None."""
@@ -268,11 +281,13 @@ class LedgerRow:
     post_key: str | None = None
     sending_at: datetime | None = None
     posted_at: datetime | None = None
+    card_update: CardUpdateState | None = None
+    tldr: str | None = None
 
     @property
     def unfinished(self) -> bool:
-        """Whether the card or the thread is not posted yet."""
-        return self.thread_state is not DeliveryState.POSTED
+        """Whether the card or the thread is not posted yet, or the card's TL;DR update is pending."""
+        return self.thread_state is not DeliveryState.POSTED or self.card_update is CardUpdateState.PENDING
 
     def delivery(self) -> Delivery:
         """The row as the ledger hands it out."""
@@ -291,6 +306,8 @@ class LedgerRow:
             key=self.post_key,
             sending_since=self.sending_at,
             thread_parts=self.thread_parts,
+            card_update=self.card_update,
+            tldr=self.tldr,
         )
 
 
@@ -390,12 +407,31 @@ class FakeLedger:
                 if row is not None:
                     row.thread_state, row.post_key, row.sending_at, row.thread_parts = sending, key, now, part
                 return replace(delivery, thread_state=sending, key=key, sending_since=now, thread_parts=part)
-            case ThreadPosted(message_id, part, last):
+            case ThreadPosted(message_id, part, last, tldr):
                 state = DeliveryState.POSTED if last else DeliveryState.PENDING
+                due = last and bool(tldr and tldr.strip())
                 if row is not None:
                     row.thread_state, row.thread_parts, row.sending_at = state, part + 1, None
                     row.thread_message_id = row.thread_message_id or message_id
-                return replace(delivery, thread_state=state, thread_parts=part + 1, sending_since=None)
+                    if due:
+                        row.card_update, row.tldr = CardUpdateState.PENDING, tldr
+                marked = replace(delivery, thread_state=state, thread_parts=part + 1, sending_since=None)
+                return replace(marked, card_update=CardUpdateState.PENDING, tldr=tldr) if due else marked
+            case CardUpdated():
+                if row is not None:
+                    row.card_update, row.last_error = CardUpdateState.DONE, None
+                return replace(delivery, card_update=CardUpdateState.DONE)
+            case CardUpdateFailed(error, refused):
+                if row is not None:
+                    row.attempts += 1
+                    row.last_error = error[:MAX_ERROR_CHARS]
+                    if refused:
+                        row.card_update = CardUpdateState.REFUSED
+                return replace(
+                    delivery,
+                    attempts=delivery.attempts + 1,
+                    card_update=CardUpdateState.REFUSED if refused else delivery.card_update,
+                )
             case PostFailed(error):
                 if row is not None:
                     row.attempts += 1
@@ -526,6 +562,9 @@ class FakeSaves:
         if row is None:
             return False
         self.rows.remove(row)
+        channel_row = None if row.channel_id is None else self._channels.ranking_row(row.channel_id)
+        if channel_row is not None:
+            channel_row.signals_changed_at = as_utc(self._clock.now())
         return True
 
     async def list(self, *, channel: ChannelRef, user_id: str, limit: int = 50) -> list[SavedPaper]:
@@ -571,6 +610,120 @@ class FakeSaves:
     def _find(self, channel: ChannelRef, user_id: str, arxiv_id: str) -> SaveRow | None:
         key = (channel.platform, channel.workspace, user_id, arxiv_id)
         return next((r for r in self.rows if (r.platform, r.workspace, r.user_id, r.arxiv_id) == key), None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignalRow:
+    """One like or 👎 as the fake keeps it."""
+
+    id: int
+    channel_id: int
+    arxiv_id: str
+    kind: SignalKind
+    source: SignalSource
+    user_id: str
+    created_at: datetime
+
+
+class FakeSignals:
+    """Ranking signals in memory, over the fake channels and saves: ``rows`` shows every like and 👎 as stored."""
+
+    def __init__(self, *, channels: FakeChannels, saves: FakeSaves, clock: Clock) -> None:
+        self._channels = channels
+        self._saves = saves
+        self._clock = clock
+        self.rows: list[SignalRow] = []
+        self._ids = count(1)
+
+    async def channel_signals(self, channel_id: int) -> ChannelSignals:
+        """The channel's positives and negatives, oldest first, and whether learning is on."""
+        row = self._channels.ranking_row(channel_id)
+        if row is None:
+            return ChannelSignals()
+        reset = row.signals_reset_at
+        events = [
+            (s.saved_at, s.arxiv_id, True)
+            for s in self._saves.rows
+            if s.channel_id == channel_id and (reset is None or s.saved_at > reset)
+        ]
+        events += [
+            (r.created_at, r.arxiv_id, r.kind is SignalKind.LIKE) for r in self.rows if r.channel_id == channel_id
+        ]
+        events.sort(key=lambda e: (e[0], e[1]))
+        positives = list(dict.fromkeys(i for _at, i, positive in events if positive))
+        negatives = list(dict.fromkeys(i for _at, i, positive in events if not positive and i not in positives))
+        times = [at for at, _i, _p in events] + ([row.signals_changed_at] if row.signals_changed_at else [])
+        return ChannelSignals(
+            positives=tuple(positives),
+            negatives=tuple(negatives),
+            changed_at=max(times, default=None),
+            ranking_enabled=row.ranking_enabled,
+        )
+
+    async def record_down(self, *, channel_id: int, arxiv_id: str, user_id: str, source: SignalSource) -> bool:
+        """Mark a paper not relevant; False if this person already did so from this source."""
+        return self._insert(channel_id, [arxiv_id], SignalKind.DOWN, source, user_id) > 0
+
+    async def remove_down(self, *, channel_id: int, arxiv_id: str, user_id: str, source: SignalSource) -> bool:
+        """Take back this person's 👎 from this source; False if there was none."""
+        key = (channel_id, arxiv_id, SignalKind.DOWN, source, user_id)
+        row = next((r for r in self.rows if (r.channel_id, r.arxiv_id, r.kind, r.source, r.user_id) == key), None)
+        if row is None:
+            return False
+        self.rows.remove(row)
+        self._changed(channel_id)
+        return True
+
+    async def record_likes(
+        self, *, channel_id: int, arxiv_ids: Sequence[str], user_id: str, source: SignalSource
+    ) -> int:
+        """Add papers to the channel's taste; returns how many were new for this person and source."""
+        return self._insert(channel_id, arxiv_ids, SignalKind.LIKE, source, user_id)
+
+    async def reset_signals(self, channel_id: int) -> None:
+        """Forget likes, imports and 👎; saves made so far stop counting."""
+        self.rows = [r for r in self.rows if r.channel_id != channel_id]
+        row = self._channels.ranking_row(channel_id)
+        if row is not None:
+            row.signals_reset_at = row.signals_changed_at = as_utc(self._clock.now())
+
+    async def set_ranking_enabled(self, channel_id: int, enabled: bool) -> None:
+        """Switch the learned ranking on or off for a channel."""
+        row = self._channels.ranking_row(channel_id)
+        if row is not None:
+            row.ranking_enabled = enabled
+
+    def _insert(
+        self, channel_id: int, arxiv_ids: Sequence[str], kind: SignalKind, source: SignalSource, user_id: str
+    ) -> int:
+        unique = list(dict.fromkeys(arxiv_ids))
+        if not unique:
+            return 0
+        if not self._channels.exists(channel_id):
+            raise _foreign_key_error("ranking_signals", channel_id)
+        have = {(r.arxiv_id, r.kind, r.source, r.user_id) for r in self.rows if r.channel_id == channel_id}
+        now = as_utc(self._clock.now())
+        new = [i for i in unique if (i, kind, source, user_id) not in have]
+        for arxiv_id in new:
+            self.rows.append(
+                SignalRow(
+                    id=next(self._ids),
+                    channel_id=channel_id,
+                    arxiv_id=arxiv_id,
+                    kind=kind,
+                    source=source,
+                    user_id=user_id,
+                    created_at=now,
+                )
+            )
+        if new:
+            self._changed(channel_id)
+        return len(new)
+
+    def _changed(self, channel_id: int) -> None:
+        row = self._channels.ranking_row(channel_id)
+        if row is not None:
+            row.signals_changed_at = as_utc(self._clock.now())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -694,6 +847,7 @@ class FakeRepositories:
     papers: FakePapers
     ledger: FakeLedger
     saves: FakeSaves
+    signals: FakeSignals
     summaries: FakeSummaries
     usage: FakeUsage
 
@@ -704,11 +858,13 @@ def fake_repositories(
     """Fresh, empty fakes sharing one clock."""
     channels = FakeChannels(clock=clock, defaults=defaults)
     papers = FakePapers()
+    saves = FakeSaves(channels=channels, papers=papers, clock=clock)
     return FakeRepositories(
         channels=channels,
         papers=papers,
         ledger=FakeLedger(channels=channels, papers=papers, clock=clock),
-        saves=FakeSaves(channels=channels, papers=papers, clock=clock),
+        saves=saves,
+        signals=FakeSignals(channels=channels, saves=saves, clock=clock),
         summaries=FakeSummaries(clock=clock),
         usage=FakeUsage(clock=clock, model=model, daily_budget_usd=daily_budget_usd),
     )

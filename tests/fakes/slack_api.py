@@ -3,6 +3,8 @@
 Use it as ``async with running_fake_slack() as slack:`` and point ``AsyncWebClient(base_url=slack.api_url)``
 (or ``ARXIVBOT_SLACK__API_URL``) at it. Tests read and steer it directly:
 
+* ``chat.update`` changes a message in place as Slack does (same ts, new text and blocks, ``edited``;
+  ``message_not_found``, ``cant_update_message``); ``slack.updates`` lists every update made.
 * ``slack.calls``: every Web API call (method, arguments, token, HTTP status, answer, time, fault), faults included;
   ``slack.posts()`` the chat.postMessage calls that were answered ok.
 * ``slack.messages`` / ``slack.replies``: every message chat.postMessage created, per channel and per thread, with
@@ -115,6 +117,8 @@ class FakeSlack:
     """Top-level messages created, per channel, oldest first."""
     replies: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     """Thread replies created, per (channel, parent ts), oldest first."""
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    """Every update chat.update made (channel, ts, new text and blocks), in order."""
     hang_s: float = 5.0
     """How long a ``HANG`` holds the answer (longer than the client's timeout)."""
     random_faults: RandomFaults | None = None
@@ -276,6 +280,30 @@ class FakeSlack:
         answer["response_metadata"] = {"next_cursor": str(start + limit) if more else ""}
         return answer
 
+    def _update(self, args: dict[str, Any]) -> dict[str, Any]:
+        """chat.update as Slack does it: the message with this ts in the channel gets the new text and blocks (and
+        metadata when given), keeps its ts and is marked edited; someone else's message cannot be updated."""
+        channel, ts = str(args.get("channel") or ""), str(args.get("ts") or "")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        if channel in self.absent_from:
+            return {"ok": False, "error": "not_in_channel"}
+        threads = [ms for (c, _), ms in self.replies.items() if c == channel]
+        found = [m for ms in [self.messages.get(channel, []), *threads] for m in ms if m["ts"] == ts]
+        if not found:
+            return {"ok": False, "error": "message_not_found"}
+        message = found[0]
+        if message.get("user") != BOT_USER:
+            return {"ok": False, "error": "cant_update_message"}
+        message["text"] = args.get("text", message.get("text", ""))
+        if "blocks" in args:
+            message["blocks"] = args.get("blocks") or []
+        if isinstance(args.get("metadata"), dict):
+            message["metadata"] = args["metadata"]
+        message["edited"] = {"user": BOT_USER, "ts": self._next_ts()}
+        self.updates.append({"channel": channel, "ts": ts, "text": message["text"], "blocks": message["blocks"]})
+        return {"ok": True, "channel": channel, "ts": ts, "text": message["text"], "message": dict(message)}
+
     def _answer(self, method: str, args: dict[str, Any], token: str | None) -> dict[str, Any]:
         if method == "apps.connections.open":
             if token not in self.app_tokens:
@@ -321,6 +349,8 @@ class FakeSlack:
                 else:
                     self.messages.setdefault(channel, []).append(message)
                 return {"ok": True, "channel": channel, "ts": ts, "message": message}
+            case "chat.update":
+                return self._update(args)
             case "chat.postEphemeral":
                 return {"ok": True, "message_ts": self._next_ts()}
             case "conversations.history" | "conversations.replies":

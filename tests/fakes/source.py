@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -28,6 +28,8 @@ class FakeSource:
     fetched: list[tuple[str, ...]] = field(default_factory=list)
     """The categories of every listing request, in order."""
     looked_up: list[str] = field(default_factory=list)
+    batches: list[tuple[str, ...]] = field(default_factory=list)
+    """The ids of every ``lookup_many`` call, in order."""
 
     async def fetch_listing(self, categories: Collection[str]) -> Listing:
         """Today's listing for exactly these categories."""
@@ -52,3 +54,13 @@ class FakeSource:
         if not found:
             raise PaperNotFound(f"no such paper on arXiv: {paper_id}")
         return found[-1]
+
+    async def lookup_many(self, arxiv_ids: Sequence[str]) -> list[Paper]:
+        """The newest version of each known paper among these unversioned ids, in the order asked."""
+        self.batches.append(tuple(arxiv_ids))
+        if self.fail is not None:
+            raise self.fail
+        newest: dict[str, Paper] = {}
+        for paper in sorted(self.papers, key=lambda p: p.version):
+            newest[paper.arxiv_id] = paper
+        return [newest[i] for i in dict.fromkeys(arxiv_ids) if i in newest]

@@ -15,6 +15,8 @@ class FakeSummarizer:
     asked: list[tuple[str, str]] = field(default_factory=list)
     fail: set[str] = field(default_factory=set)
     """Versioned ids whose summary raises SummaryError."""
+    tldr: str | None = None
+    """With it, each summary's TL;DR is ``<tldr> <versioned id>``."""
 
     async def summarize(self, paper: Paper, *, language: str) -> ThreadSummary:
         """A one-section summary naming the paper and the language."""
@@ -25,4 +27,5 @@ class FakeSummarizer:
             paper=paper,
             heading="Summary",
             sections=(SummarySection(title="TL;DR", body=f"summary of {paper.versioned_id} in {language}"),),
+            tldr=None if self.tldr is None else f"{self.tldr} {paper.versioned_id}",
         )

@@ -413,3 +413,60 @@ async def test_a_caller_keeps_its_turn_while_arxiv_asks_it_to_wait(
         ("/rss/cs.DC", 1007.0),
         ("/api/query", 1010.0),
     ]
+
+
+# --- many papers at once (likes and imports) ---------------------------------------------------------
+
+
+async def test_lookup_many_asks_for_many_ids_per_request_politely_and_leaves_unknown_ones_out(
+    arxiv_server: FakeArxivServer, make_client: MakeClient, clock: SteppedClock
+) -> None:
+    from bot.arxiv.client import BATCH_SIZE
+    from tests.fakes.arxiv_server import atom_entry
+
+    known = [f"2601.{n:05d}" for n in range(1, 2 * BATCH_SIZE + 6, 2)]  # every other id of 2.1 batches
+    for arxiv_id in known:
+        arxiv_server.papers[f"{arxiv_id}v1"] = (200, atom_entry(arxiv_id, f"Paper {arxiv_id}", "Abstract."))
+    wanted = [f"2601.{n:05d}" for n in range(1, 2 * BATCH_SIZE + 6)]
+
+    papers = await with_clock(make_client, clock, min_interval_s=3.0).lookup_many([*wanted, wanted[0]])
+
+    assert [p.arxiv_id for p in papers] == known
+    assert papers[0].title == "Paper 2601.00001" and papers[0].version == 1
+    requests = arxiv_server.requests
+    assert [len(r.query["id_list"].split(",")) for r in requests] == [BATCH_SIZE, BATCH_SIZE, 5]
+    assert [r.query["max_results"] for r in requests] == [str(BATCH_SIZE), str(BATCH_SIZE), "5"]
+    assert [r.query["id_list"].split(",") for r in requests] == [
+        wanted[:BATCH_SIZE],
+        wanted[BATCH_SIZE : 2 * BATCH_SIZE],
+        wanted[2 * BATCH_SIZE :],
+    ]
+    # One at a time, at least 3 s apart (the shared politeness of ArxivHttp).
+    starts = [r.started for r in requests]
+    assert all(b - a >= 3.0 for a, b in itertools.pairwise(starts))
+
+
+async def test_lookup_many_retries_a_429_and_a_list_arxiv_refuses_is_asked_one_by_one(
+    arxiv_server: FakeArxivServer, make_client: MakeClient, clock: SteppedClock
+) -> None:
+    from tests.fakes.arxiv_server import atom_entry
+
+    arxiv_server.papers["2601.00001"] = (200, atom_entry("2601.00001", "One", "A."))
+    arxiv_server.papers["2601.00002"] = (400, api_body("id_abc_error.json"))
+    arxiv_server.fail((429, {"Retry-After": "5"}))
+
+    papers = await with_clock(make_client, clock).lookup_many(["2601.00001", "2601.00002"])
+
+    assert [p.versioned_id for p in papers] == ["2601.00001v1"]
+    assert [r.query["id_list"] for r in arxiv_server.requests] == [
+        "2601.00001,2601.00002",  # the 429
+        "2601.00001,2601.00002",  # refused whole for one id
+        "2601.00001",
+        "2601.00002",
+    ]
+    assert clock.sleeps[0] == 5
+
+
+async def test_lookup_many_of_nothing_asks_nothing(arxiv_server: FakeArxivServer, make_client: MakeClient) -> None:
+    assert await make_client().lookup_many([]) == []
+    assert arxiv_server.requests == []

@@ -62,6 +62,13 @@ async def reaction_handled(adapter: DiscordAdapter, fire: Any) -> Reply | None:
     return reply  # type: ignore[no-any-return]
 
 
+async def llm_digest(discord_fake: FakeDiscord) -> None:
+    """The channel follows cs.DC with keyword LLM and gets today's digest."""
+    await discord_fake.run("subscribe", {"categories": "cs.DC"})
+    await discord_fake.run("keywords", {"action": "add", "terms": "LLM"})
+    await discord_fake.run("digest-now")
+
+
 def embed_text(message: dict[str, Any]) -> str:
     """All embed descriptions of a message."""
     return "\n".join(e.get("description", "") for e in message["embeds"])
@@ -189,9 +196,7 @@ async def test_bad_input_gets_one_ephemeral_line(bot: DiscordAdapter, discord_fa
 async def test_a_reaction_removed_unsaves_and_other_reactions_are_ignored(
     bot: DiscordAdapter, discord_fake: FakeDiscord, services: Services
 ) -> None:
-    await discord_fake.run("subscribe", {"categories": "cs.DC"})
-    await discord_fake.run("keywords", {"action": "add", "terms": "LLM"})
-    await discord_fake.run("digest-now")
+    await llm_digest(discord_fake)
     card = discord_fake.cards()[0]
     thread_message = discord_fake.thread_of(card["id"])[0]
 
@@ -213,9 +218,7 @@ async def test_the_save_button_works_after_a_restart(
     env = {"DISCORD_TOKEN": discord_fake.token}
     first = await attach_discord(services, settings=settings, env=env)
     await first.wait_ready(5)
-    await discord_fake.run("subscribe", {"categories": "cs.DC"})
-    await discord_fake.run("keywords", {"action": "add", "terms": "LLM"})
-    await discord_fake.run("digest-now")
+    await llm_digest(discord_fake)
     await first.aclose()
 
     second = await attach_discord(services, settings=settings, env=env)
@@ -232,6 +235,82 @@ async def test_the_save_button_works_after_a_restart(
         assert versioned in listing.text
     finally:
         await second.aclose()
+
+
+async def negatives(services: Services) -> tuple[str, ...]:
+    """The Discord channel's 👎 signals as the ranker reads them."""
+    record = await services.channels.get(ChannelRef(*REF_CHANNEL))
+    assert record is not None
+    return (await services.signals.channel_signals(record.id)).negatives
+
+
+async def test_a_thumbs_down_reaction_records_a_negative_and_removing_it_takes_it_back(
+    bot: DiscordAdapter, discord_fake: FakeDiscord, services: Services
+) -> None:
+    await llm_digest(discord_fake)
+    card = discord_fake.cards()[0]
+    versioned = card["embeds"][0]["url"].rsplit("/", 1)[1]
+    marked = await reaction_handled(bot, lambda: discord_fake.react(card["id"], emoji="👎"))
+    assert marked is not None and marked.text.startswith(f"Marked as not for this channel: {versioned}")
+    assert await negatives(services) == (versioned.rsplit("v", 1)[0],)
+    toned = await reaction_handled(bot, lambda: discord_fake.react(card["id"], emoji="👎🏿"))
+    assert toned is not None and toned.text.startswith("Already marked as not for this channel")
+    removed = await reaction_handled(bot, lambda: discord_fake.react(card["id"], emoji="👎", added=False))
+    assert removed is not None and removed.text.startswith(f"No longer marked as not for this channel: {versioned}")
+    assert await negatives(services) == ()
+    assert "no saved papers" in (await discord_fake.run("saved", user=MEMBER)).text
+
+
+async def test_the_not_for_us_button_records_a_negative_after_a_restart_and_toggles(
+    services: Services, discord_fake: FakeDiscord, db_url: str, arxiv: FakeArxivServer
+) -> None:
+    arxiv.feeds[frozenset({"cs.DC"})] = FEED_0105.read_bytes()
+    settings = make_settings(db_url, arxiv, ARXIVBOT_DISCORD__API_URL=discord_fake.api_url)
+    env = {"DISCORD_TOKEN": discord_fake.token}
+    first = await attach_discord(services, settings=settings, env=env)
+    await first.wait_ready(5)
+    await llm_digest(discord_fake)
+    await first.aclose()
+
+    second = await attach_discord(services, settings=settings, env=env)
+    try:
+        await second.wait_ready(5)
+        card = discord_fake.cards()[1]
+        save, down = card["components"][0]["components"]
+        assert save["label"] == "Save" and down["label"] == "Not for us" and down["emoji"]["name"] == "👎"
+        assert down["custom_id"].startswith("arxiv-down:")
+        versioned = card["embeds"][0]["url"].rsplit("/", 1)[1]
+        pressed = await discord_fake.click(card, down["custom_id"], user=MEMBER)
+        assert pressed.ephemeral and pressed.text.startswith(f"Marked as not for this channel: {versioned}")
+        assert pressed.text.endswith("(press Not for us again to undo)")
+        assert await negatives(services) == (versioned.rsplit("v", 1)[0],)
+        again = await discord_fake.click(card, down["custom_id"], user=MEMBER)
+        assert again.text.startswith(f"No longer marked as not for this channel: {versioned}")
+        assert await negatives(services) == ()
+        assert "no saved papers" in (await discord_fake.run("saved", user=MEMBER)).text
+    finally:
+        await second.aclose()
+
+
+async def test_like_why_and_ranking_run_as_discord_subcommands(
+    bot: DiscordAdapter, discord_fake: FakeDiscord, services: Services
+) -> None:
+    await llm_digest(discord_fake)
+    card = discord_fake.cards()[0]
+    arxiv_id = card["embeds"][0]["url"].rsplit("/", 1)[1].rsplit("v", 1)[0]
+    liked = await discord_fake.run("like", {"papers": arxiv_id}, user=MEMBER)
+    assert liked.text.startswith("Added 1 paper to this channel's taste")
+    why = await discord_fake.run("why", {"paper": arxiv_id}, user=MEMBER)
+    # Discord's escaping keeps "2601.00397v1" at the start of a line from reading as a numbered list item.
+    assert why.text.replace("\\", "").startswith(f"{arxiv_id}v") and "Matched keywords: LLM" in why.text
+    status = await discord_fake.run("ranking", user=MEMBER)
+    assert status.text.startswith("Ranking: by keywords until the channel has 5 positive signals (1 so far)")
+    refused = await discord_fake.run("ranking", {"action": "off"}, user=MEMBER)
+    assert refused.text == REFUSAL
+    asked = await discord_fake.run("ranking", {"action": "reset"}, user=ADMIN)
+    assert asked.text.endswith("To go ahead, type: /arxiv ranking action:reset-confirm")
+    done = await discord_fake.run("ranking", {"action": "reset-confirm"}, user=ADMIN)
+    assert done.text.startswith("Forgot what the ranking learned in this channel (1 positive, 0 negatives)")
 
 
 async def test_autocomplete_offers_categories(bot: DiscordAdapter, discord_fake: FakeDiscord) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +16,7 @@ from adapters.discord.app import save_view
 from adapters.discord.publisher import DiscordPublisher
 from adapters.discord.runtime import DiscordAdapter
 from adapters.runtime import attach_discord
-from bot.errors import PublishError, PublishOutcomeUnknown
+from bot.errors import PublishError, PublishOutcomeUnknown, PublishRefused
 from bot.models import ChannelRef, Paper, PaperCard, PostKey, Reply, SummarySection, ThreadSummary
 from tests.conftest import FEED_0105, FIXTURES, make_settings
 from tests.fakes.arxiv_server import FakeArxivServer
@@ -265,11 +266,15 @@ async def test_every_digest_message_carries_its_ledger_key_as_an_enforced_nonce(
     cards = card_creates(discord_fake)
     assert len(cards) == len(rows) > 0
     for request in cards:
-        message = next(m for m in discord_fake.cards() if m["embeds"] == request.body["embeds"])
+        # Matched by footer (the paper's id): the card's embed has changed since, it now shows the TL;DR.
+        footer = request.body["embeds"][0]["footer"]
+        message = next(m for m in discord_fake.cards() if m["embeds"][0]["footer"] == footer)
         key = keys[message["id"]]
         assert key is not None and request.body["nonce"] == key and request.body["enforce_nonce"] is True
-        [button] = request.body["components"][0]["components"]
-        assert button["custom_id"].endswith(f"/{key}")
+        save, down = request.body["components"][0]["components"]
+        assert save["custom_id"].startswith("arxiv-save:") and save["custom_id"].endswith(f"/{key}")
+        assert down["custom_id"].startswith("arxiv-down:") and down["custom_id"].endswith(f"/{key}")
+        assert down["label"] == "Not for us"
         [part] = [r for r in discord_fake.requests_to("POST", rf"/channels/{message['id']}/messages")]
         assert part.body["nonce"] == f"{key}.0" and part.body["enforce_nonce"] is True
 
@@ -338,3 +343,48 @@ async def test_a_split_thread_part_whose_answer_was_lost_is_found_after_the_nonc
     assert journal.posted == [m["id"] for m in thread]  # each part once, part 1 found by its place and text
     nonces = [r.body["nonce"] for r in discord_fake.requests_to("POST", THREAD_POSTS)]
     assert nonces == [f"{KEY}.{n}" for n in range(len(thread))]  # part 1 was not sent a second time
+
+
+async def test_each_digest_card_is_edited_once_to_show_its_tldr_and_keeps_its_save_button(
+    bot: DiscordAdapter, discord_fake: FakeDiscord, services: Services
+) -> None:
+    await setup_channel(discord_fake)
+    digest = await discord_fake.run("digest-now")
+    posted = int(re.match(r"Posted (\d+) of", digest.text).group(1))  # type: ignore[union-attr]
+    cards = discord_fake.cards()
+    assert len(cards) == posted >= 2 and len(card_creates(discord_fake)) == posted  # no card posted again
+    assert sorted(e["message_id"] for e in discord_fake.edits) == sorted(c["id"] for c in cards)  # once each
+    for card in cards:
+        [embed] = card["embeds"]
+        assert "**TL;DR** " in embed["description"] and card["edited_timestamp"] is not None
+        assert embed["footer"]["text"].startswith("arXiv:")
+    record = await services.channels.get(CHANNEL)
+    assert record is not None and await services.ledger.unfinished(record.id) == []
+    keys = {row.message_id: row.key for row in await services.ledger.posted_since(record.id)}
+    for card in cards:
+        save, down = card["components"][0]["components"]  # the edit left the buttons as they were
+        assert save["custom_id"].startswith("arxiv-save:") and down["custom_id"].startswith("arxiv-down:")
+        assert save["custom_id"].endswith(f"/{keys[card['id']]}") and down["custom_id"].endswith(f"/{keys[card['id']]}")
+    again = await discord_fake.run("digest-now")
+    assert again.text.startswith("Nothing new to post") and len(discord_fake.edits) == posted
+
+
+async def test_a_card_update_cannot_ping_or_inject_markdown_and_a_deleted_card_is_refused(
+    bot: DiscordAdapter, discord_fake: FakeDiscord
+) -> None:
+    ref = await bot.publisher.post_card(CARD, channel=CHANNEL, key=PostKey(KEY))
+    hostile = "Faster @everyone <@1300000000000000001> **bold** [x](https://evil.example) \u202egnp.exe"
+    await bot.publisher.update_card(replace(CARD, tldr=hostile), message=ref, key=PostKey(KEY))
+    [edit] = discord_fake.requests_to("PATCH", rf"/channels/{CHANNEL_ID}/messages/{ref.message_id}")
+    assert edit.body["allowed_mentions"] == {"parse": []}
+    [card] = discord_fake.cards()
+    description = card["embeds"][0]["description"]
+    assert not PING.search(description) and "\u202e" not in description
+    assert r"\*\*bold\*\*" in description and r"\[x\](https://evil.example)" in description
+    assert card["id"] == ref.message_id and len(discord_fake.cards()) == 1
+    with pytest.raises(PublishRefused, match="Unknown Message"):
+        await bot.publisher.update_card(CARD, message=replace(ref, message_id="1200000000000000999"))
+    discord_fake.fail("PATCH", r"/channels/\d+/messages/\d+", status=503, code=0, message="Service Unavailable")
+    with pytest.raises(PublishError) as failed:  # worth retrying: not refused for good
+        await bot.publisher.update_card(CARD, message=ref)
+    assert not isinstance(failed.value, PublishRefused)

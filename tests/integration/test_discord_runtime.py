@@ -58,7 +58,8 @@ async def test_commands_are_synced_once_for_an_unchanged_set_across_two_starts(
         assert command["contexts"] == [0]
         assert [o["name"] for o in command["options"]] == [
             "subscribe", "unsubscribe", "keywords", "exclude", "authors", "settings", "set", "digest-now",
-            "preview", "summarize", "saved", "unsave", "stats", "feed", "help",
+            "preview", "summarize", "saved", "channel-saves", "alerts", "unsave", "stats", "feed", "like", "why",
+            "ranking", "help",
         ]
 
         state = sync_state_path(db_url)

@@ -108,3 +108,52 @@ async def test_delivery_intent_columns_and_a_downgrade_sends_sending_parts_back_
         assert [tuple(r) for r in rows] == [("pending", "pending"), ("posted", "pending")]
     finally:
         await engine.dispose()
+
+
+async def test_ranking_signals_come_and_go_without_touching_channels_rules_or_saves(empty_db_url: str) -> None:
+    engine = create_engine(empty_db_url)
+    try:
+        await upgrade_database(engine, "0004")
+        async with engine.begin() as conn:
+            await _insert_channel(conn)
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO keyword_rules (channel_id, kind, term, term_key, weight)"
+                    " VALUES (1, 'include', 'LLM', 'llm', 1.0)"
+                )
+            )
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO saves (platform, workspace, user_id, arxiv_id, version, channel_id, saved_at)"
+                    " VALUES ('test', 'w', 'U1', '2601.00001', 1, 1, '2026-01-05 10:00:00')"
+                )
+            )
+        await upgrade_database(engine)
+        signal = (
+            "INSERT INTO ranking_signals (channel_id, arxiv_id, kind, source, user_id, created_at)"
+            " VALUES (1, '2601.00002', 'down', 'reaction', 'U1', '2026-01-05 10:00:00')"
+        )
+        async with engine.begin() as conn:
+            await conn.execute(sa.text(signal))
+            await conn.execute(sa.text("INSERT INTO channel_ranking (channel_id) VALUES (1)"))
+            enabled = (await conn.execute(sa.text("SELECT ranking_enabled FROM channel_ranking"))).scalar_one()
+            assert bool(enabled)
+        async with engine.connect() as conn:
+            # A repeat of the same person's signal from the same source is refused by the table itself.
+            try:
+                await conn.execute(sa.text(signal))
+            except sa.exc.IntegrityError:
+                await conn.rollback()
+            else:
+                raise AssertionError("a repeated signal was stored twice")
+        await downgrade_database(engine, "0004")
+        async with engine.connect() as conn:
+            tables = await conn.run_sync(lambda c: set(sa.inspect(c).get_table_names()))
+            assert "ranking_signals" not in tables and "channel_ranking" not in tables
+            counts = [
+                (await conn.execute(sa.text(f"SELECT count(*) FROM {table}"))).scalar_one()
+                for table in ("channels", "keyword_rules", "saves")
+            ]
+        assert counts == [1, 1, 1]
+    finally:
+        await engine.dispose()

@@ -148,6 +148,23 @@ def paper_id(card: SlackCall) -> str:
     return str(next(e["value"] for e in actions["elements"] if e["action_id"] == "arxiv_save"))
 
 
+def button_click(slack: FakeSlack, card: SlackCall, action_id: str, *, trigger_id: str) -> dict[str, Any]:
+    """The interactivity payload of U2 clicking one of a card's buttons."""
+    return {
+        "type": "block_actions",
+        "team": {"id": TEAM, "domain": "fakelab"},
+        "user": {"id": "U2", "username": "bob", "team_id": TEAM},
+        "api_app_id": "A1",
+        "token": "deprecated-verification-token",
+        "trigger_id": trigger_id,
+        "channel": {"id": "C1", "name": "papers"},
+        "container": {"type": "message", "message_ts": card.answer["ts"], "channel_id": "C1"},
+        "message": {"ts": card.answer["ts"], "type": "message"},
+        "response_url": slack.response_url(action_id),
+        "actions": [{"type": "button", "action_id": action_id, "block_id": "b", "value": paper_id(card)}],
+    }
+
+
 async def subscribe_dc_llm(client: SlackClient) -> None:
     """The channel follows cs.DC with keyword LLM."""
     assert "Subscribed to cs.DC" in await client.run("subscribe cs.DC", "sub")
@@ -310,21 +327,7 @@ async def test_save_button_saves_once_and_confirms_ephemerally(
         await subscribe_dc_llm(client)
         await client.run("digest now", "digest")
         card = cards(slack)[0]
-        click = {
-            "type": "block_actions",
-            "team": {"id": TEAM, "domain": "fakelab"},
-            "user": {"id": "U2", "username": "bob", "team_id": TEAM},
-            "api_app_id": "A1",
-            "token": "deprecated-verification-token",
-            "trigger_id": "1.2.3",
-            "channel": {"id": "C1", "name": "papers"},
-            "container": {"type": "message", "message_ts": card.answer["ts"], "channel_id": "C1"},
-            "message": {"ts": card.answer["ts"], "type": "message"},
-            "response_url": slack.response_url("click"),
-            "actions": [
-                {"type": "button", "action_id": "arxiv_save", "block_id": "b", "value": paper_id(card)},
-            ],
-        }
+        click = button_click(slack, card, "arxiv_save", trigger_id="1.2.3")
         assert await client.click(click) == 200
         # A second click is a new request (its own trigger_id); an identical body would be a replay, ignored.
         assert await client.click({**click, "trigger_id": "1.2.4"}) == 200
@@ -333,6 +336,64 @@ async def test_save_button_saves_once_and_confirms_ephemerally(
         assert texts[0].startswith(f"Saved {paper_id(card)}") and texts[1].startswith("Already saved")
         saves = await runtime.services.saves.list(channel=CHANNEL, user_id="U2")
         assert [f"{s.arxiv_id}v{s.version}" for s in saves] == [paper_id(card)]
+
+
+async def channel_negatives(runtime: BotRuntime) -> tuple[str, ...]:
+    """The channel's 👎 signals as the ranker reads them."""
+    record = await runtime.services.channels.get(CHANNEL)
+    assert record is not None
+    return (await runtime.services.signals.channel_signals(record.id)).negatives
+
+
+async def test_a_thumbs_down_reaction_records_a_negative_and_removing_it_takes_it_back(
+    db_url: str, cs_dc: FakeArxivServer, clock: FixedClock, slack: FakeSlack
+) -> None:
+    async with slack_bot(db_url, cs_dc, clock, slack) as runtime, http_client(runtime, slack) as client:
+        await subscribe_dc_llm(client)
+        await client.run("digest now", "digest")
+        card = cards(slack)[0]
+        ts, versioned = card.answer["ts"], paper_id(card)
+        assert await client.event(reaction_event(ts=ts, reaction="-1", user="U4")) == 200
+        await slack.wait_for(lambda: len(slack.calls_to("chat.postEphemeral")) == 1)
+        assert await channel_negatives(runtime) == (versioned.rsplit("v", 1)[0],)
+        assert await client.event(reaction_event(ts=ts, reaction="thumbsdown", user="U4", added=False)) == 200
+        await slack.wait_for(lambda: len(slack.calls_to("chat.postEphemeral")) == 2)
+        first, second = slack.calls_to("chat.postEphemeral")
+        assert first.args["user"] == "U4"
+        assert message_text(first.args).startswith(f"Marked as not for this channel: {versioned}")
+        assert message_text(second.args).startswith(f"No longer marked as not for this channel: {versioned}")
+        assert await channel_negatives(runtime) == ()
+        # Saves are untouched by any of it.
+        assert "You have no saved papers" in await client.run("saved", "saved", user="U4")
+
+
+async def test_the_not_for_us_button_records_a_negative_and_a_second_press_takes_it_back(
+    db_url: str, cs_dc: FakeArxivServer, clock: FixedClock, slack: FakeSlack
+) -> None:
+    async with slack_bot(db_url, cs_dc, clock, slack) as runtime, http_client(runtime, slack) as client:
+        await subscribe_dc_llm(client)
+        await client.run("digest now", "digest")
+        card = cards(slack)[0]
+        [button] = [
+            e
+            for b in card.args["blocks"]
+            if b["type"] == "actions"
+            for e in b["elements"]
+            if e["action_id"] == "arxiv_down"
+        ]
+        assert button["text"]["text"] == "Not for us" and button["value"] == paper_id(card)
+        click = button_click(slack, card, "arxiv_down", trigger_id="2.2.3")
+        assert await client.click(click) == 200
+        await slack.wait_for(lambda: len(slack.calls_to("chat.postEphemeral")) == 1)
+        assert await channel_negatives(runtime) == (paper_id(card).rsplit("v", 1)[0],)
+        assert await client.click({**click, "trigger_id": "2.2.4"}) == 200
+        await slack.wait_for(lambda: len(slack.calls_to("chat.postEphemeral")) == 2)
+        texts = [message_text(c.args) for c in slack.calls_to("chat.postEphemeral")]
+        assert texts[0].startswith(f"Marked as not for this channel: {paper_id(card)} ")
+        assert texts[0].endswith("(press Not for us again to undo)")
+        assert texts[1].startswith(f"No longer marked as not for this channel: {paper_id(card)}")
+        assert await channel_negatives(runtime) == ()
+        assert await runtime.services.saves.list(channel=CHANNEL, user_id="U2") == []
 
 
 async def test_admins_only_refuses_settings_changes_by_non_admins(

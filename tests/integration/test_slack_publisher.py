@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,7 +17,7 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.publisher import METADATA_EVENT, ChannelPacer, SlackPublisher, make_client, retry_handlers
-from bot.errors import PublishError, PublishOutcomeUnknown
+from bot.errors import PublishError, PublishOutcomeUnknown, PublishRefused
 from bot.models import ChannelRef, MessageRef, Paper, PaperCard, PostKey, Reply, SummarySection, ThreadSummary
 from tests.fakes.clock import ManualClock
 from tests.fakes.faults import HANG, LOST, RESET
@@ -263,3 +264,42 @@ async def test_which_failures_slack_sdk_may_retry(
         for handler in retry_handlers()
     ]
     assert any(decisions) is retried
+
+
+async def test_a_card_update_edits_the_posted_card_in_place_and_its_tldr_cannot_ping_or_format(
+    slack: FakeSlack,
+) -> None:
+    pub = publisher(slack)
+    ref = await pub.post_card(CARD, channel=channel(), key=PostKey(KEY))
+    hostile = "We win <!channel> @everyone <@U123> *bold* _it_ \u202egnp.exe"
+    for _ in range(2):  # repeated (an interrupted update retried): the same message, the same text
+        await pub.update_card(replace(CARD, tldr=hostile), message=ref, key=PostKey(KEY))
+    [card] = slack.messages["C1"]
+    assert len(slack.posts()) == 1 and slack.replies == {}  # never a second message
+    assert card["ts"] == ref.message_id and "edited" in card
+    [update, again] = slack.calls_to("chat.update")
+    assert update.args["ts"] == ref.message_id and update.args["blocks"] == again.args["blocks"]
+    [tldr] = [b["text"] for b in card["blocks"] if b["type"] == "section" and "TL;DR" in b["text"]["text"]]
+    assert tldr["type"] == "plain_text"  # Slack renders no formatting, link or mention in it
+    assert "<" not in tldr["text"] and "&lt;!channel&gt;" in tldr["text"] and "\u202e" not in tldr["text"]
+    assert "@\u2060everyone" in tldr["text"]
+    assert card["metadata"] == {"event_type": METADATA_EVENT, "event_payload": {"key": KEY}}  # still findable
+    assert [b["type"] for b in card["blocks"]][-1] == "actions"  # the Save and PDF buttons stay
+
+
+@pytest.mark.looptime
+async def test_updating_a_card_slack_no_longer_has_is_refused_and_a_lost_answer_is_simply_repeated(
+    slack: FakeSlack,
+) -> None:
+    pub = publisher(slack)
+    with pytest.raises(PublishRefused, match="message_not_found"):
+        await pub.update_card(CARD, message=MessageRef(channel(), "1767600000.000001"))
+    ref = await pub.post_card(CARD, channel=channel())
+    slack.fail(LOST, method="chat.update")  # the edit is made, its answer lost: slack_sdk repeats the edit
+    await pub.update_card(replace(CARD, tldr="Short."), message=ref)
+    assert [c.fault for c in slack.calls_to("chat.update")][-2:] == [LOST, None]
+    assert len(slack.messages["C1"]) == 1 and len(slack.posts()) == 1
+    slack.fail(503, 503, 503, 503, method="chat.update")  # more than slack_sdk's retries
+    with pytest.raises(PublishError) as failed:
+        await pub.update_card(replace(CARD, tldr="Short."), message=ref)
+    assert not isinstance(failed.value, PublishRefused)  # worth retrying later

@@ -22,7 +22,7 @@ HELP_TEXT = """arxiv-bot commands (type them after /arxiv):
   settings                              show this channel's settings
   set time HH:MM [Area/City]            daily post time (Monday to Friday), e.g. set time 09:30 Europe/Berlin
   set max <1-50>                        papers per day
-  set min-score <0-100>                 lowest score that gets posted
+  set min-score <0-100>                 lowest score posted: keyword score, or the ranking's in learned mode
   set cross on|off                      include papers cross-listed into your categories
   set language <code>                   summary language, e.g. en, zh, de
   digest now                            post today's papers now
@@ -35,7 +35,12 @@ HELP_TEXT = """arxiv-bot commands (type them after /arxiv):
   unsave <id>                           forget a saved paper
   stats                                 LLM calls, tokens, cost and summary cache hits, today and this month
   feed                                  the RSS feed address of this channel's papers
-React with the bookmark emoji on a paper to save it."""
+  like <id or URL> [<id or URL>...]     papers this channel likes: the ranking learns from them
+  why <id or URL>                       why the ranking places a paper where it does, picked or not
+  ranking                               how this channel's papers are ranked: mode, signals, last fit, quality
+  ranking on|off                        learn from saves, likes and thumbs-down, or rank by keywords only
+  ranking reset                         forget what the ranking learned (keywords stay); asks to confirm
+React with the bookmark emoji on a paper to save it; thumbs-down or Not for us if it is not for this channel."""
 """The help page in the text form (Slack; the console with its own last line)."""
 
 HELP_DISCORD = """arxiv-bot commands (type them after /arxiv):
@@ -50,7 +55,7 @@ HELP_DISCORD = """arxiv-bot commands (type them after /arxiv):
   settings                                      show this channel's settings
   set time:HH:MM [timezone:Area/City]           daily post time, Monday to Friday, e.g. time:09:30 timezone:Asia/Tokyo
   set max:<1-50>                                papers per day
-  set min-score:<0-100>                         lowest score that gets posted
+  set min-score:<0-100>                         lowest score posted: keyword score, or the ranking's in learned mode
   set cross:True|False                          include papers cross-listed into your categories
   set language:<code>                           summary language, e.g. en, zh, de
   digest-now                                    post today's papers now
@@ -63,7 +68,12 @@ HELP_DISCORD = """arxiv-bot commands (type them after /arxiv):
   unsave paper:<id>                             forget a saved paper
   stats                                         LLM calls, tokens, cost and summary cache hits, today and this month
   feed                                          the RSS feed address of this channel's papers
-React with 🔖 or press Save on a paper card to save it."""
+  like papers:<ids or URLs>                     papers this channel likes: the ranking learns from them
+  why paper:<id or URL>                         why the ranking places a paper where it does, picked or not
+  ranking                                       how this channel's papers are ranked: mode, signals, last fit, quality
+  ranking action:on|off                         learn from saves, likes and 👎, or rank by keywords only
+  ranking action:reset                          forget what the ranking learned (keywords stay); asks to confirm
+React with 🔖 or press Save on a paper card to save it; 👎 or Not for us if it is not for this channel."""
 """The help page on Discord: the app-command form its users type (``tests/unit/test_discord_help.py`` checks each
 line against the real ``/arxiv`` command group)."""
 
@@ -231,7 +241,10 @@ def test_help_is_derived_from_the_table_in_each_platforms_own_syntax() -> None:
     assert table.help_text() == table.help_text("slack") == HELP_TEXT
     console = table.help_text("console").splitlines()
     assert console[:-1] == HELP_TEXT.splitlines()[:-1]
-    assert console[-1] == "Type react N to save paper card #N, unreact N to unsave it."
+    assert console[-1] == (
+        "Type react N to save paper card #N, unreact N to unsave it; down N (or react N 👎) if it is not for this"
+        " channel."
+    )
     assert table.help_text("discord") == HELP_DISCORD
     usages = [line.usage for command in table.COMMANDS for line in command.help]
     assert [u.split()[0] for u in usages] == [line.split()[0] for line in HELP_TEXT.splitlines()[1:-1]]
@@ -292,10 +305,10 @@ def test_every_name_and_alias_selects_exactly_its_own_row() -> None:
 
 
 def test_mutating_and_slow_are_derived_from_the_rows() -> None:
-    assert table.MUTATING == {"subscribe", "unsubscribe", "keywords", "exclude", "authors", "set"}
-    assert table.SLOW == {"digest", "preview", "summarize", "channel-saves"}
+    assert table.MUTATING == {"subscribe", "unsubscribe", "keywords", "exclude", "authors", "set", "ranking"}
+    assert table.SLOW == {"digest", "preview", "summarize", "like", "why", "channel-saves"}
     assert prepare("saved export ris").slow and not prepare("saved").slow
-    assert table.MUTATING == {c.name for c in table.COMMANDS if c.mutating}
+    assert table.MUTATING == {c.name for c in table.COMMANDS if c.mutating or c.mutating_if is not None}
     assert table.COMMAND_NAMES == {c.name for c in table.COMMANDS}
 
 

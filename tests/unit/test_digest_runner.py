@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from bot.errors import SourceUnavailable
+from bot.errors import PublishRefused, SourceUnavailable
 from bot.models import (
     CardPosted,
     CardSending,
+    CardUpdated,
+    CardUpdateState,
     ChannelRef,
     DeliveryState,
     MessageRef,
@@ -302,3 +304,83 @@ async def test_catch_up_delivers_idle_channels_and_leaves_a_busy_one_to_its_run(
     assert await asyncio.wait_for(busy, timeout=5) == (1, 0)
     assert [c.paper.arxiv_id for c in publisher.cards] == ["2601.00001", "2601.00001"]
     assert all(r.finished for r in [row.delivery() for row in core.repos.ledger.rows])
+
+
+async def test_each_card_shows_its_tldr_once_its_thread_is_posted_and_only_once() -> None:
+    core = fake_core()
+    core.summarizer.tldr = "In short:"
+    core.source.listings[frozenset({"cs.DC"})] = TODAY
+    await channel(core, A)
+    await channel(core, B, "set max 1")
+    records = await core.repos.channels.all_active()
+    outcomes = await core.runner.run(records)
+    assert [o.unfinished for o in outcomes.values()] == [0, 0]
+    kinds = [kind for kind, _ in core.publisher.sent]
+    assert kinds == ["card"] * 4 + ["thread"] * 4 + ["update"] * 4  # each card after its thread, never re-posted
+    for message, card in core.publisher.updates:
+        assert card.tldr == f"In short: {card.paper.versioned_id}"
+        # The card posted for that paper in that channel, the same card as posted with its TL;DR added.
+        [row] = [r for r in core.repos.ledger.rows if r.message_id == message.message_id]
+        assert (row.arxiv_id, row.channel_id) == (card.paper.arxiv_id, core.repos.channels.id_of(message.channel))
+        assert (card.score, card.matched) == (row.score, row.matched)
+    row_updates = [(i, type(m)) for i, m in core.repos.ledger.marks if isinstance(m, CardUpdated)]
+    assert len(row_updates) == len({i for i, _ in row_updates}) == 4
+    assert all(r.card_update is CardUpdateState.DONE for r in core.repos.ledger.rows)
+    # Nothing is updated twice: another run, a delivery, a catch-up.
+    await core.runner.run(records)
+    await core.runner.deliver(records[0])
+    await core.runner.catch_up(records)
+    assert len(core.publisher.updates) == 4 and len(core.publisher.cards) == 4
+
+
+async def test_an_update_that_fails_is_retried_never_reposted_and_a_refused_one_is_given_up() -> None:
+    core = fake_core()
+    core.summarizer.tldr = "TL;DR"
+    core.source.listings[frozenset({"cs.DC"})] = TODAY
+    await channel(core, A, "set max 2")
+    [record] = await core.repos.channels.all_active()
+    core.publisher.fail_updates.add("2601.00001v1")
+    outcome = (await core.runner.run([record]))[A]
+    assert (outcome.posted, outcome.failed, outcome.unfinished) == (2, 0, 1)  # the digest is not done yet
+    assert core.repos.channels.records[0].last_digest_at is None
+    [row] = [r for r in core.repos.ledger.rows if r.arxiv_id == "2601.00001"]
+    assert (row.thread_state, row.card_update, row.tldr) == (
+        DeliveryState.POSTED,
+        CardUpdateState.PENDING,
+        "TL;DR 2601.00001v1",
+    )
+    core.publisher.fail_updates.clear()
+    # A restarted process (another runner) finishes it: the update only, no card, no thread.
+    after = FakePublisher()
+    assert await core.new_runner(after).deliver(record) == (0, 0)
+    assert [kind for kind, _ in after.sent] == ["update"]
+    [(message, card)] = after.updates
+    assert message.message_id == row.message_id and card.tldr == "TL;DR 2601.00001v1"
+    assert row.card_update is CardUpdateState.DONE and await core.repos.ledger.unfinished(record.id) == []
+
+
+async def test_a_card_the_platform_refuses_to_update_is_given_up_and_the_digest_is_done() -> None:
+    core = fake_core()
+    core.summarizer.tldr = "TL;DR"
+    core.source.listings[frozenset({"cs.DC"})] = TODAY
+    await channel(core, A, "set max 1")
+    [record] = await core.repos.channels.all_active()
+    refusing = RefusingPublisher()
+    outcome = (await core.new_runner(refusing).run([record]))[A]
+    assert (outcome.posted, outcome.unfinished) == (1, 0)
+    [row] = core.repos.ledger.rows
+    assert row.card_update is CardUpdateState.REFUSED and row.last_error == "message deleted"
+    assert core.repos.channels.records[0].last_digest_at == core.clock.current
+    await core.new_runner(refusing).deliver(record)
+    assert refusing.tries == 1  # given up: never tried again
+
+
+@dataclass
+class RefusingPublisher(FakePublisher):
+    """Refuses every card update for good (the card was deleted)."""
+
+    tries: int = 0
+
+    async def update_card(self, card: PaperCard, *, message: MessageRef, key: PostKey | None = None) -> None:
+        self.tries += 1
+        raise PublishRefused("message deleted")

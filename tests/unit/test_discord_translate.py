@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import re
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -15,10 +15,13 @@ from adapters.discord.translate import (
     CommandPayload,
     archive_colour,
     batch_embeds,
+    carries_key,
     category_choices,
+    down_custom_id,
     escape,
+    reaction_target,
     reply_chunks,
-    save_target,
+    save_custom_id,
     split_text,
     thread_messages,
     thread_name,
@@ -26,7 +29,7 @@ from adapters.discord.translate import (
     to_embed,
 )
 from bot.errors import UserInputError
-from bot.models import AnnounceType, MessageRef, Paper, PaperCard, SummarySection, ThreadSummary
+from bot.models import AnnounceType, MessageRef, Paper, PaperCard, SignalKind, SummarySection, ThreadSummary
 from tests.fakes.discord_server import BOT_ID, CHANNEL_ID, GUILD_ID
 
 HOSTILE = (
@@ -236,20 +239,44 @@ def test_category_autocomplete_completes_the_last_word() -> None:
     assert all(len(v) <= 100 and len(label) <= 100 for label, v in category_choices("x" * 95 + " cs."))
 
 
-def test_only_the_save_emoji_of_a_user_in_a_server_is_a_save() -> None:
+def test_the_save_emoji_or_thumbs_down_of_a_user_in_a_server_is_a_signal() -> None:
     common: dict[str, Any] = {
         "guild_id": GUILD_ID, "channel_id": CHANNEL_ID, "message_id": 7, "bot_id": BOT_ID, "save_emoji": "🔖"
     }
-    target = save_target(emoji="🔖", emoji_name="🔖", user_id=5, **common)
+    target = reaction_target(emoji="🔖", emoji_name="🔖", user_id=5, **common)
     assert target is not None
-    assert target == MessageRef(target.channel, "7") and target.channel.platform == "discord"
-    assert target.channel.workspace == str(GUILD_ID) and target.channel.channel == str(CHANNEL_ID)
-    assert save_target(emoji="🔖\ufe0f", emoji_name="🔖\ufe0f", user_id=5, **common) is not None
-    assert save_target(emoji="👍", emoji_name="👍", user_id=5, **common) is None
-    assert save_target(emoji="🔖", emoji_name="🔖", user_id=BOT_ID, **common) is None
-    assert save_target(**(common | {"guild_id": None}), emoji="🔖", emoji_name="🔖", user_id=5) is None
+    card, kind = target
+    assert card == MessageRef(card.channel, "7") and card.channel.platform == "discord" and kind is SignalKind.SAVE
+    assert card.channel.workspace == str(GUILD_ID) and card.channel.channel == str(CHANNEL_ID)
+    assert reaction_target(emoji="🔖\ufe0f", emoji_name="🔖\ufe0f", user_id=5, **common) == target
+    assert reaction_target(emoji="👍", emoji_name="👍", user_id=5, **common) is None
+    assert reaction_target(emoji="🔖", emoji_name="🔖", user_id=BOT_ID, **common) is None
+    assert reaction_target(**(common | {"guild_id": None}), emoji="🔖", emoji_name="🔖", user_id=5) is None
     custom = common | {"save_emoji": "paper"}
-    assert save_target(emoji="<:paper:99>", emoji_name="paper", user_id=5, **custom) is not None
+    assert reaction_target(emoji="<:paper:99>", emoji_name="paper", user_id=5, **custom) is not None
+    for down in ("👎", "👎\ufe0f", "👎🏽"):
+        assert reaction_target(emoji=down, emoji_name=down, user_id=5, **common) == (card, SignalKind.DOWN)
+    assert reaction_target(emoji="👎", emoji_name="👎", user_id=BOT_ID, **common) is None
+
+
+def test_the_not_for_us_button_carries_the_paper_and_the_key_within_discords_limit() -> None:
+    assert down_custom_id("2601.00644v2") == "arxiv-down:2601.00644v2"
+    assert down_custom_id("2601.00644v2", "k" * 25) == "arxiv-down:2601.00644v2/" + "k" * 25
+    assert len(down_custom_id("x" * 120, "k")) == 100
+    assert not carries_key([down_custom_id("2601.00644v2", "abc")], "abc")  # a card is found by its Save button
+    assert carries_key([save_custom_id("2601.00644v2", "abc"), down_custom_id("2601.00644v2", "abc")], "abc")
+
+
+def test_like_why_and_ranking_become_command_texts() -> None:
+    def sub(name: str, **values: str) -> CommandPayload:
+        options = [{"name": k, "value": v, "type": 3} for k, v in values.items()]
+        return cast(CommandPayload, {"options": [{"name": name, "type": 1, "options": options}]})
+
+    assert to_commands(sub("like", papers="2601.00644  2601.00645")) == ["like 2601.00644 2601.00645"]
+    assert to_commands(sub("why", paper="2601.00644")) == ["why 2601.00644"]
+    assert to_commands(sub("ranking")) == ["ranking"]
+    assert to_commands(sub("ranking", action="off")) == ["ranking off"]
+    assert to_commands(sub("ranking", action="reset-confirm")) == ["ranking reset confirm"]
 
 
 SMUGGLED = "Safe\u202eexe.txt\u2066x\u2069 in\u200bvis\u200c\u200dible \ufeff@\u200beveryone @\u2060here <\u200b@123>"

@@ -13,8 +13,8 @@ from adapters.slack.translate import (
     BLOCKS_PER_MESSAGE,
     SECTION_LIMIT,
     WORD_JOINER,
+    CardSignal,
     MalformedPayload,
-    SaveRequest,
     SlashCommandPayload,
     card_text,
     escape,
@@ -23,12 +23,12 @@ from adapters.slack.translate import (
     split_text,
     thread_blocks,
     to_blocks,
+    to_card_click,
     to_command,
     to_reaction,
-    to_save_click,
     unescape,
 )
-from bot.models import ChannelRef, MessageRef, Paper, PaperCard, Reply, SummarySection, ThreadSummary
+from bot.models import ChannelRef, MessageRef, Paper, PaperCard, Reply, SignalKind, SummarySection, ThreadSummary
 
 HOSTILE = "<!channel> <!here> <!everyone> <@U0BOSS> <!subteam^S1|@team> <https://evil.example|click> @channel"
 PAPER = Paper(
@@ -126,9 +126,11 @@ def test_card_blocks_link_the_title_show_metadata_and_buttons_and_never_ping() -
     assert authors == "Ada Lovelace, Alan Turing, Grace Hopper et al."
     assert meta.startswith("cs.LG (cross-list) · 2601.00644v2 · score 2.5 · matched: LLM, @\u2060here")
     assert "requested by &lt;!everyone&gt; bob" in meta
-    pdf, save = blocks[3]["elements"]
+    pdf, save, down = blocks[3]["elements"]
     assert pdf["url"] == "https://arxiv.org/pdf/2601.00644v2" and pdf["text"]["text"] == "PDF"
     assert save["action_id"] == "arxiv_save" and save["value"] == "2601.00644v2"
+    assert down["action_id"] == "arxiv_down" and down["value"] == "2601.00644v2"
+    assert down["text"] == {"type": "plain_text", "text": "Not for us", "emoji": False}
     assert title["text"].count("<") == 1 and LIVE.search(title["text"][len("*<https:") :]) is None
     everything = [*texts(blocks[1:]), card_text(CARD)]
     assert all(LIVE.search(t) is None for t in everything)
@@ -204,28 +206,39 @@ def test_to_reaction_picks_the_save_emoji_on_messages_only() -> None:
         }
 
     ref = MessageRef(ChannelRef("slack", "T1", "C1"), "1.2")
-    assert to_reaction(body(), save_emoji="bookmark") == SaveRequest(message=ref, user_id="U2", added=True)
-    assert to_reaction(body(kind="reaction_removed"), save_emoji=":bookmark:") == SaveRequest(
+    assert to_reaction(body(), save_emoji="bookmark") == CardSignal(message=ref, user_id="U2", added=True)
+    assert to_reaction(body(kind="reaction_removed"), save_emoji=":bookmark:") == CardSignal(
         message=ref, user_id="U2", added=False
     )
     assert to_reaction(body("bookmark::skin-tone-3"), save_emoji="bookmark") is not None
     assert to_reaction(body("thumbsup"), save_emoji="bookmark") is None
     assert to_reaction(body(item="file"), save_emoji="bookmark") is None
     assert to_reaction({"event": {"type": "message"}}, save_emoji="bookmark") is None
+    # 👎 under both of Slack's names, with a skin tone too, added and removed.
+    for name in ("-1", "thumbsdown", "-1::skin-tone-5"):
+        assert to_reaction(body(name), save_emoji="bookmark") == CardSignal(
+            message=ref, user_id="U2", added=True, kind=SignalKind.DOWN
+        )
+    assert to_reaction(body("-1", kind="reaction_removed"), save_emoji="bookmark") == CardSignal(
+        message=ref, user_id="U2", added=False, kind=SignalKind.DOWN
+    )
+    assert to_reaction(body("-1", item="file"), save_emoji="bookmark") is None
 
 
-def test_to_save_click_reads_the_clicked_message() -> None:
-    click = {
+def test_to_card_click_reads_the_clicked_message_and_which_button() -> None:
+    click: dict[str, Any] = {
         "team": {"id": "T1"},
         "user": {"id": "U3"},
         "channel": {"id": "C1"},
         "container": {"type": "message", "message_ts": "5.6", "channel_id": "C1"},
+        "actions": [{"action_id": "arxiv_save", "value": "2601.00644v2"}],
     }
-    assert to_save_click(click) == SaveRequest(
-        message=MessageRef(ChannelRef("slack", "T1", "C1"), "5.6"), user_id="U3", added=True
-    )
+    ref = MessageRef(ChannelRef("slack", "T1", "C1"), "5.6")
+    assert to_card_click(click) == CardSignal(message=ref, user_id="U3", added=True, button=True)
+    down = click | {"actions": [{"action_id": "arxiv_down", "value": "2601.00644v2"}]}
+    assert to_card_click(down) == CardSignal(message=ref, user_id="U3", added=True, kind=SignalKind.DOWN, button=True)
     with pytest.raises(MalformedPayload):
-        to_save_click({"team": {"id": "T1"}, "user": {"id": "U3"}})
+        to_card_click({"team": {"id": "T1"}, "user": {"id": "U3"}})
 
 
 SMUGGLED = (

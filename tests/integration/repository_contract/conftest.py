@@ -26,8 +26,11 @@ from bot.ports import (
     LatestSummaries,
     Papers,
     PostedHistory,
+    RankingControls,
     SavedLibrary,
     SavedPapers,
+    SignalReader,
+    SignalRecorder,
     SummaryCache,
     UsageBudget,
     UsageRecorder,
@@ -39,6 +42,7 @@ from bot.store.database import Database, create_engine
 from bot.store.ledger import DeliveryLedger
 from bot.store.papers import PaperStore
 from bot.store.saves import SaveStore
+from bot.store.signals import SignalStore
 from bot.store.summaries import SummaryStore, UsageStore
 from tests.fakes.clock import FixedClock
 from tests.fakes.repositories import fake_repositories
@@ -59,6 +63,10 @@ class ChannelRepository(ChannelReader, ChannelLookup, ChannelSettings, ChannelTo
 
 class LedgerRepository(DeliveryPlanning, DeliveryMarks, DeliveredPapers, CardIndex, PostedHistory, Protocol):
     """Every ledger role."""
+
+
+class SignalRepository(SignalReader, SignalRecorder, RankingControls, Protocol):
+    """Every ranking-signal role."""
 
 
 class SummaryRepository(SummaryCache, LatestSummaries, Protocol):
@@ -82,6 +90,7 @@ class Repositories:
     papers: Papers
     ledger: LedgerRepository
     saves: SaveRepository
+    signals: SignalRepository
     summaries: SummaryRepository
     usage: UsageRepository
     last_error: Callable[[int], Awaitable[str | None]]
@@ -112,6 +121,7 @@ async def repos(store_url: str | None, clock: FixedClock) -> AsyncIterator[Repos
             papers=fakes.papers,
             ledger=fakes.ledger,
             saves=fakes.saves,
+            signals=fakes.signals,
             summaries=fakes.summaries,
             usage=fakes.usage,
             last_error=fake_last_error,
@@ -133,6 +143,7 @@ async def repos(store_url: str | None, clock: FixedClock) -> AsyncIterator[Repos
             papers=PaperStore(database=database),
             ledger=DeliveryLedger(database=database),
             saves=SaveStore(database=database),
+            signals=SignalStore(database=database),
             summaries=SummaryStore(database=database),
             usage=UsageStore(database=database, model=MODEL, daily_budget_usd=BUDGET_USD),
             last_error=sql_last_error,

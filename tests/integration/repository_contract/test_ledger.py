@@ -11,6 +11,9 @@ from bot.errors import StoreError
 from bot.models import (
     CardPosted,
     CardSending,
+    CardUpdated,
+    CardUpdateFailed,
+    CardUpdateState,
     ChannelRef,
     Delivery,
     DeliveryState,
@@ -378,3 +381,33 @@ async def test_unfinished_channels_are_those_with_a_row_not_done_planned_by_then
     assert await repos.ledger.unfinished_channels(planned_before=start - timedelta(seconds=1)) == []
     berlin = (start + timedelta(minutes=10)).astimezone(timezone(timedelta(hours=1)))
     assert await repos.ledger.unfinished_channels(planned_before=berlin) == [a, c]
+
+
+async def test_a_card_due_to_show_its_tldr_is_unfinished_until_updated_or_refused(repos: Repositories) -> None:
+    a = await _channel(repos)
+    await repos.ledger.plan(a, [scored(paper("2601.00001")), scored(paper("2601.00002")), scored(paper("2601.00003"))])
+    rows = await repos.ledger.unfinished(a)
+    threaded = []
+    for row, tldr in zip(rows, ["Short <!channel> sentence.", "Another one.", "  "], strict=True):
+        intent = await repos.ledger.mark(row, CardSending(f"k{row.id}"))
+        carded = await repos.ledger.mark(intent, CardPosted(f"m{row.id}"))
+        sending = await repos.ledger.mark(carded, ThreadSending(f"k{row.id}", 0))
+        threaded.append(await repos.ledger.mark(sending, ThreadPosted(f"t{row.id}", 0, last=True, tldr=tldr)))
+    due, other, blank = threaded
+    assert (due.card_update, due.tldr, due.finished) == (CardUpdateState.PENDING, "Short <!channel> sentence.", False)
+    assert (blank.card_update, blank.finished) == (None, True)  # nothing to show: done with its thread
+    assert await repos.ledger.unfinished(a) == [due, other]
+    assert await repos.ledger.unfinished_channels(planned_before=datetime(2100, 1, 1, tzinfo=UTC)) == [a]
+    updated = await repos.ledger.mark(due, CardUpdated())
+    assert (updated.card_update, updated.finished) == (CardUpdateState.DONE, True)
+    failed = await repos.ledger.mark(other, CardUpdateFailed("HTTP 503"))
+    assert (failed.card_update, failed.attempts) == (CardUpdateState.PENDING, 1)
+    assert await repos.ledger.unfinished(a) == [failed]  # retried later, with its TL;DR kept
+    assert await repos.last_error(other.id) == "HTTP 503"
+    refused = await repos.ledger.mark(failed, CardUpdateFailed("message_not_found", refused=True))
+    assert (refused.card_update, refused.attempts, refused.finished) == (CardUpdateState.REFUSED, 2, True)
+    assert await repos.ledger.unfinished(a) == []
+    assert sorted(d.id for d in await repos.ledger.posted_since(a)) == [r.id for r in rows]
+    assert {d.id: d.card_update for d in await repos.ledger.posted_since(a)} == {
+        due.id: CardUpdateState.DONE, other.id: CardUpdateState.REFUSED, blank.id: None
+    }
