@@ -411,7 +411,7 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
 def check_platform_secrets(settings: Settings, env: Mapping[str, str], *, force_console: bool = False) -> None:
     """Check every secret the platforms ``run`` starts need, for presence and shape, as starting them does;
     a one-line ConfigError for the first one wrong. Nothing is called: only the platform can say it refuses one."""
-    from adapters.discord.tokens import dev_guild_id, discord_token
+    from adapters.discord.tokens import dev_guild_id, discord_shards, discord_token
     from adapters.slack.tokens import slack_secrets
     from adapters.startup import uses_discord, uses_slack
 
@@ -422,6 +422,7 @@ def check_platform_secrets(settings: Settings, env: Mapping[str, str], *, force_
     if uses_discord(env):
         discord_token(env)
         dev_guild_id(settings.discord)
+        discord_shards(settings.discord)
 
 
 def _check_config(settings: Settings, env: Mapping[str, str]) -> int:
@@ -469,9 +470,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return EXIT_USAGE
             check_platform_secrets(settings, os.environ, force_console=console)  # before the database is touched
             from adapters.runtime import run_bot
+            from bot.store.process_lock import single_process_lock
 
-            asyncio.run(migrate(settings))
-            asyncio.run(run_bot(settings, force_console=console))
+            lock = single_process_lock(settings.database.url)  # one bot per SQLite file, for its whole life
+            try:
+                asyncio.run(migrate(settings))
+                asyncio.run(run_bot(settings, force_console=console))
+            finally:
+                if lock is not None:
+                    lock.release()
             return 0
         if args.command == "preview":
             return asyncio.run(_preview(settings, args))

@@ -20,7 +20,8 @@ from bot.ports import ChannelRanking, Clock, PaperLookup, PaperSource, Summarize
 from bot.ranking.service import LearnedRanking
 from bot.store.alerts import AlertStore
 from bot.store.channels import ChannelStore
-from bot.store.database import Database, create_engine, sqlite_path
+from bot.store.database import Database, create_engine, is_sqlite, sqlite_path
+from bot.store.leases import LeasedLedger, Leases
 from bot.store.ledger import DeliveryLedger
 from bot.store.migrations import upgrade_database
 from bot.store.papers import PaperStore
@@ -56,12 +57,16 @@ class Services:
     """One-time download links of exported files, served by the HTTP server (None when it is off)."""
     alerts: AlertStore | None = None
     """The version-alert ledger and who turned alerts off."""
+    leases: Leases | None = None
+    """On PostgreSQL: this replica's claims on slots and ledger rows (several replicas share one database)."""
 
     async def aclose(self) -> None:
         """Start no new post, stop the scheduler (waiting for a digest still running), close network and database
         connections. A running bot first bounds that wait with ``adapters.runtime.stop_work``."""
         self.runner.stop()
         await self.scheduler.stop()
+        if self.leases is not None:
+            await self.leases.stop_heartbeat()
         close = getattr(self.source, "aclose", None)
         if close is not None:
             await close()
@@ -152,7 +157,9 @@ def build_services(
         ),
     )
     papers = PaperStore(database=database)
-    ledger = DeliveryLedger(database=database)
+    # On PostgreSQL several replicas may share the database: each posts only the ledger rows it holds a lease on.
+    leases = None if is_sqlite(settings.database.url) else Leases(database=database, lease_s=settings.database.lease_s)
+    ledger = DeliveryLedger(database=database) if leases is None else LeasedLedger(database=database, leases=leases)
     saves = SaveStore(database=database)
     signals = SignalStore(database=database)
     ranking = LearnedRanking(
@@ -185,6 +192,7 @@ def build_services(
         clock=clock,
         misfire_grace_s=settings.scheduler.misfire_grace_s,
         catch_up_interval_s=settings.scheduler.catch_up_interval_s,
+        claims=leases,
     )
     links = OneTimeLinks(base_url=settings.http.public_url, clock=clock) if settings.http.enabled else None
     commands = CommandService(
@@ -227,4 +235,5 @@ def build_services(
         scheduler=scheduler,
         links=links,
         alerts=alerts,
+        leases=leases,
     )

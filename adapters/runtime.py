@@ -73,10 +73,29 @@ async def attach_slack(
     env: Mapping[str, str],
     retry: StartRetry | None = None,
 ) -> SlackAdapter:
-    """Start Slack on the core's commands and register its publisher."""
+    """Start Slack on the core's commands and register its publisher; with SLACK_CLIENT_ID, workspaces install it
+    through OAuth, their installations kept in the core's database."""
+    from adapters.slack.installations import SlackInstallations
     from adapters.slack.runtime import start_slack
+    from bot.store.workspaces import WorkspaceStore
 
-    adapter = await start_slack(commands=services.commands, settings=settings.slack, http=http, env=env, retry=retry)
+    def oauth(client_id: str, client_secret: str) -> SlackInstallations:
+        resumed = services.scheduler.channels_resumed if settings.scheduler.enabled else (lambda: None)
+        return SlackInstallations(
+            engine=services.database.engine,
+            workspaces=WorkspaceStore(database=services.database),
+            client_id=client_id,
+            client_secret=client_secret,
+            api_url=settings.slack.api_url,
+            public_url=settings.http.public_url,
+            install_path=settings.slack.install_path,
+            redirect_path=settings.slack.redirect_path,
+            on_resumed=resumed,
+        )
+
+    adapter = await start_slack(
+        commands=services.commands, settings=settings.slack, http=http, env=env, retry=retry, oauth=oauth
+    )
     services.router.add("slack", adapter.publisher)
     return adapter
 
@@ -164,6 +183,8 @@ class BotRuntime:
         if self.http is not None:
             attach_ops_routes(self.http, self.services, ready=lambda: self.ready)
             await self.http.start()
+        if self.services.leases is not None:
+            self.services.leases.start_heartbeat()
         if self.settings.scheduler.enabled:
             await self.services.scheduler.start()
         if self.console:

@@ -36,8 +36,9 @@ def platform_tokens_set(env: Mapping[str, str] | None = None) -> bool:
 
 
 def uses_slack(env: Mapping[str, str]) -> bool:
-    """Whether ``run`` starts Slack (a token of blanks too: starting then says it is not set)."""
-    return bool(env.get("SLACK_BOT_TOKEN"))
+    """Whether ``run`` starts Slack: a bot token (a token of blanks too: starting then says it is not set) or an
+    OAuth client id (workspaces install the app)."""
+    return bool(env.get("SLACK_BOT_TOKEN") or env.get("SLACK_CLIENT_ID"))
 
 
 def uses_discord(env: Mapping[str, str]) -> bool:
@@ -51,10 +52,14 @@ def start_plan(settings: Settings, env: Mapping[str, str], *, force_console: boo
     console = force_console or not platform_tokens_set(env)
     if not console and uses_slack(env):
         if settings.slack.mode == "socket":
-            parts.append("Slack in Socket Mode")
+            part = "Slack in Socket Mode"
         else:
             where = settings.http.public_url.rstrip("/") + settings.slack.events_path
-            parts.append(f"Slack in HTTP mode (requests to {where})")
+            part = f"Slack in HTTP mode (requests to {where})"
+        if env.get("SLACK_CLIENT_ID", "").strip():
+            install = settings.http.public_url.rstrip("/") + settings.slack.install_path
+            part += f" for every workspace that installs it at {install}"
+        parts.append(part)
     if not console and uses_discord(env):
         guild = settings.discord.dev_guild_id.strip()
         parts.append("Discord" + (f" (commands in server {guild} only)" if guild else ""))

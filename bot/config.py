@@ -177,6 +177,7 @@ class DatabaseSettings:
     """Where state lives."""
 
     url: str = field(default="sqlite+aiosqlite:///data/arxiv-bot.db", metadata=_check(_db_url))
+    lease_s: float = field(default=120.0, metadata=_check(_range(1, 120)))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -203,11 +204,14 @@ class SchedulerSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class SlackSettings:
-    """Slack: Socket Mode when SLACK_APP_TOKEN is set, else HTTP mode on our HTTP server."""
+    """Slack: Socket Mode or HTTP mode; one workspace (SLACK_BOT_TOKEN) or every one that installs the app through
+    OAuth (SLACK_CLIENT_ID, SLACK_CLIENT_SECRET) at ``install_path`` of our HTTP server."""
 
     mode: str = field(default="socket", metadata=_check(_one_of("socket", "http")))
     api_url: str = field(default="https://slack.com/api/", metadata=_check(_http_url))
     events_path: str = "/slack/events"
+    install_path: str = "/slack/install"
+    redirect_path: str = "/slack/oauth_redirect"
     admins_only: bool = False
     save_emoji: str = "bookmark"
     max_concurrency: int = field(default=4, metadata=_check(_range(1, 64)))
@@ -217,12 +221,14 @@ class SlackSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class DiscordSettings:
-    """Discord."""
+    """Discord: one process runs every shard, or the slice ``shard_ids`` of ``shard_count``."""
 
     api_url: str = field(default="https://discord.com/api/v10", metadata=_check(_http_url))
     dev_guild_id: str = ""
     save_emoji: str = "🔖"
     post_timeout_s: float = field(default=30.0, metadata=_check(_positive))
+    shard_count: int = field(default=0, metadata=_check(_range(0, 10000)))
+    shard_ids: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -189,6 +189,8 @@ class ChannelRecord:
     feed_token: str
     categories: tuple[str, ...]
     rules: tuple[Rule, ...]
+    active: bool = True
+    """False while its workspace has uninstalled the app: no digest there until it is installed again."""
 
     def terms(self, kind: RuleKind) -> tuple[Rule, ...]:
         """The channel's rules of one kind, in the order they were added."""

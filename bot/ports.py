@@ -176,7 +176,7 @@ class ChannelReader(Protocol):
         ...
 
     async def all_active(self) -> list[ChannelRecord]:
-        """Every channel subscribed to at least one category, by row id."""
+        """Every active channel subscribed to at least one category, by row id."""
         ...
 
 
@@ -505,4 +505,20 @@ class ChannelRanking(Protocol):
 
     def signals_changed(self, channel_id: int) -> None:
         """Note that a channel's signals changed: refit later (debounced), never now."""
+        ...
+
+
+class SlotClaims(Protocol):
+    """Which replica runs each scheduled slot of a day, when several run on one database."""
+
+    async def claim_slot(self, slot: str, day: date) -> bool:
+        """True when this replica runs ``slot`` on ``day`` (first, or taking over a claim whose lease ran out)."""
+        ...
+
+    async def finish_slot(self, slot: str, day: date) -> None:
+        """Record that the run is done: no replica runs it again."""
+        ...
+
+    async def abandoned_slots(self) -> list[tuple[str, date]]:
+        """Runs claimed but never finished whose lease ran out (their replica died)."""
         ...

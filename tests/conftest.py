@@ -214,3 +214,27 @@ def _no_platform_tokens(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         if name.startswith("ARXIVBOT_") and name != "ARXIVBOT_TEST_DATABASE_URL":
             monkeypatch.delenv(name, raising=False)
     yield
+
+
+LOCAL_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(scope="session")
+def replica_schemas(pg_schemas: PostgresSchemas | None) -> Iterator[PostgresSchemas]:
+    """PostgreSQL schemas even when the suite runs on SQLite: several replicas need PostgreSQL (the local one)."""
+    if pg_schemas is not None:
+        yield pg_schemas
+        return
+    import asyncio
+
+    schemas = PostgresSchemas(LOCAL_POSTGRES_URL)
+    yield schemas
+    asyncio.run(schemas.drop_all())
+
+
+@pytest.fixture
+def pg_url(replica_schemas: PostgresSchemas) -> str:
+    """A fresh migrated PostgreSQL schema for this test, whichever database the rest of the suite runs on."""
+    import asyncio
+
+    return asyncio.run(replica_schemas.create(migrate=True))

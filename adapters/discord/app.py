@@ -11,6 +11,7 @@ import asyncio
 import io
 import logging
 import re
+from collections.abc import Sequence
 from typing import Any, cast
 
 import discord
@@ -174,13 +175,33 @@ def _pressed_card(interaction: discord.Interaction[Any]) -> MessageRef | None:
     return MessageRef(channel_ref(interaction.guild_id, interaction.channel_id), str(message.id))
 
 
-class ArxivDiscordClient(discord.Client):
-    """A discord.py Client with default intents, the ``/arxiv`` tree, the Save button and reaction saving."""
+class ArxivDiscordClient(discord.AutoShardedClient):
+    """A sharded discord.py client with default intents, the ``/arxiv`` tree, the Save button and reaction saving.
 
-    def __init__(self, *, service: CommandService, channels: ChannelStore, save_emoji: str) -> None:
+    ``shard_count`` None asks Discord how many shards to run (all of them here); with ``shard_ids`` this process runs
+    only that slice of ``shard_count`` (other processes run the rest).
+    """
+
+    def __init__(
+        self,
+        *,
+        service: CommandService,
+        channels: ChannelStore,
+        save_emoji: str,
+        shard_count: int | None = None,
+        shard_ids: Sequence[int] | None = None,
+    ) -> None:
         # We use no voice: skip discord.py's start-up warnings about missing voice libraries.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
-        super().__init__(intents=discord.Intents.default(), allowed_mentions=NO_MENTIONS, max_messages=None)
+        slice_of: dict[str, Any] = {} if shard_ids is None else {"shard_ids": list(shard_ids)}
+        super().__init__(
+            intents=discord.Intents.default(),
+            allowed_mentions=NO_MENTIONS,
+            max_messages=None,
+            shard_count=shard_count,
+            **slice_of,
+        )
+        self._shards_up: set[int] = set()
         self.service = service
         self.channels = channels
         self.save_emoji = save_emoji
@@ -193,16 +214,22 @@ class ArxivDiscordClient(discord.Client):
         """Register the buttons' templates so cards posted before a restart keep working."""
         self.add_dynamic_items(SaveButton, NotForUsButton)
 
-    async def on_connect(self) -> None:
-        """READY arrived."""
-        self.gateway_ready.set()
+    def _running_shards(self) -> set[int]:
+        return set(self.shard_ids) if self.shard_ids is not None else set(range(self.shard_count or 1))
 
-    async def on_resumed(self) -> None:
-        """The session was resumed after a drop."""
-        self.gateway_ready.set()
+    async def on_shard_connect(self, shard_id: int) -> None:
+        """READY arrived on one shard: ready once every shard of this process has it."""
+        self._shards_up.add(shard_id)
+        if self._shards_up >= self._running_shards():
+            self.gateway_ready.set()
 
-    async def on_disconnect(self) -> None:
-        """The gateway connection dropped (discord.py reconnects)."""
+    async def on_shard_resumed(self, shard_id: int) -> None:
+        """One shard's session was resumed after a drop."""
+        await self.on_shard_connect(shard_id)
+
+    async def on_shard_disconnect(self, shard_id: int) -> None:
+        """One shard's gateway connection dropped (discord.py reconnects it)."""
+        self._shards_up.discard(shard_id)
         self.gateway_ready.clear()
 
     # ------------------------------------------------------------------------------------------ commands

@@ -16,9 +16,9 @@ from bot.commands.parser import MAX_MAX_PAPERS, MAX_MIN_SCORE
 KeywordAction = Literal["add", "remove", "set", "clear"]
 ExcludeAction = Literal["add", "remove", "clear"]
 AuthorAction = Literal["follow", "unfollow"]
+RankingAction = Literal["on", "off", "reset", "reset-confirm"]
 ExportFormat = Literal["bibtex", "ris"]
 OnOff = Literal["on", "off"]
-RankingAction = Literal["on", "off", "reset", "reset-confirm"]
 
 
 class CommandHost(Protocol):

@@ -22,7 +22,7 @@ from discord.gateway import DiscordWebSocket
 
 from adapters.discord.app import ArxivDiscordClient, save_view
 from adapters.discord.publisher import DiscordPublisher
-from adapters.discord.tokens import TOKEN_HELP, dev_guild_id, discord_token
+from adapters.discord.tokens import TOKEN_HELP, dev_guild_id, discord_shards, discord_token
 from adapters.startup import StartRetry, describe
 from bot.commands.service import CommandService
 from bot.config import DiscordSettings
@@ -202,12 +202,21 @@ async def start_discord(
     """
     token = discord_token(env)
     guild = dev_guild(settings)
+    shards = discord_shards(settings)
     api_url = settings.api_url
     point_at(api_url)
     clients: list[ArxivDiscordClient] = []
 
     async def attempt() -> str:
-        clients.append(ArxivDiscordClient(service=commands, channels=channels, save_emoji=settings.save_emoji))
+        clients.append(
+            ArxivDiscordClient(
+                service=commands,
+                channels=channels,
+                save_emoji=settings.save_emoji,
+                shard_count=shards.count,
+                shard_ids=shards.ids,
+            )
+        )
         return await _logged_in(clients[-1], token, api_url)
 
     gateway_url = await (retry or StartRetry()).run(f"Discord ({api_url})", attempt, transient=(DiscordUnavailable,))
@@ -219,7 +228,13 @@ async def start_discord(
     await sync_commands(client, guild=guild, state=SyncState(state_file))
     task = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
     task.add_done_callback(_log_gateway_end)
-    log.info("Discord: logged in as %s (application %s)", client.user, client.application_id)
+    log.info(
+        "Discord: logged in as %s (application %s), shards %s of %s",
+        client.user,
+        client.application_id,
+        ",".join(map(str, shards.ids)) if shards.ids is not None else "all",
+        shards.count or "Discord's recommended count",
+    )
     return DiscordAdapter(client=client, publisher=publisher, task=task)
 
 

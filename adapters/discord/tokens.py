@@ -1,4 +1,5 @@
-"""Discord's token and dev guild from the environment and settings, checked before Discord is called (no discord.py).
+"""Discord's token, dev guild and shards from the environment and settings, checked before Discord is called (no
+discord.py).
 
 ``start_discord`` and ``arxiv-bot check-config`` both use these, so what ``check-config`` accepts ``run`` accepts.
 """
@@ -6,6 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from bot.config import DiscordSettings
 from bot.errors import ConfigError
@@ -36,3 +38,41 @@ def dev_guild_id(settings: DiscordSettings) -> int | None:
             "right-click the server -> Copy Server ID) or empty"
         )
     return int(raw)
+
+
+SHARD_IDS_FORM = 'shard ids below [discord] shard_count: a comma list or a range, e.g. "0,1" or "2-3", or empty for all'
+
+
+@dataclass(frozen=True, slots=True)
+class Shards:
+    """The shards this process runs: ``count`` None asks Discord (and runs them all); ``ids`` None runs all."""
+
+    count: int | None
+    ids: tuple[int, ...] | None
+
+
+def _shard_ids(raw: str) -> list[int] | None:
+    ids: list[int] = []
+    for part in raw.replace(" ", "").split(","):
+        low, dash, high = part.partition("-")
+        if not low.isdigit() or (dash and not high.isdigit()):
+            return None
+        ids.extend(range(int(low), int(high) + 1) if dash else [int(low)])
+    return ids
+
+
+def discord_shards(settings: DiscordSettings) -> Shards:
+    """``[discord] shard_count`` and ``shard_ids`` checked together; a one-line ConfigError for a bad pair."""
+    count = settings.shard_count or None
+    raw = settings.shard_ids.strip()
+    if not raw:
+        return Shards(count=count, ids=None)
+    if count is None:
+        raise ConfigError(
+            f"[discord] shard_ids = {raw!r} needs [discord] shard_count: expected the total number of shards "
+            "every process shares (e.g. shard_count = 4 with shard_ids = \"0-1\" here and \"2-3\" elsewhere)"
+        )
+    ids = _shard_ids(raw)
+    if not ids or any(i >= count for i in ids) or len(set(ids)) != len(ids):
+        raise ConfigError(f"[discord] shard_ids = {raw!r} is invalid: expected {SHARD_IDS_FORM}")
+    return Shards(count=count, ids=tuple(sorted(ids)))

@@ -347,6 +347,10 @@ def to_commands(data: CommandPayload) -> list[str]:
             return ["digest now"]
         case "summarize" | "unsave" | "why":
             return [f"{name} {_text(values, 'paper')}".strip()]
+        case "like":
+            return [f"like {_text(values, 'papers')}".strip()]
+        case "ranking":
+            return [f"ranking {_text(values, 'action').replace('-', ' ')}".strip()]
         case "alerts":
             return [f"alerts {_text(values, 'state')}".strip()]
         case "saved" | "channel-saves" if _text(values, "export"):

@@ -8,7 +8,9 @@ from dataclasses import replace
 from typing import Any, cast
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.errors import SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.publisher import SlackPublisher
 from adapters.slack.translate import (
@@ -50,6 +52,13 @@ class InFlight:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
+    async def idle(self) -> None:
+        """Return when every handler tracked so far (but the caller) has finished."""
+        current = asyncio.current_task()
+        pending = [t for t in self._tasks if t is not current and not t.done()]
+        if pending:
+            await asyncio.wait(pending)
+
     async def aclose(self, *, grace_s: float = 5.0) -> None:
         """Let running handlers finish for ``grace_s`` seconds, then cancel the rest."""
         current = asyncio.current_task()
@@ -76,9 +85,9 @@ class SlackHandlers:
         # Handlers run concurrently after their ack; saves, 👎 and their confirmations keep arrival order.
         self._saving = asyncio.Lock()
 
-    async def _can_manage(self, user_id: str) -> bool:
+    async def _can_manage(self, client: AsyncWebClient, user_id: str) -> bool:
         try:
-            response = await self._publisher.client.users_info(user=user_id)
+            response = await client.users_info(user=user_id)
         except SlackClientError as err:
             log.warning("users.info for %s failed, treating them as not an admin: %s", user_id, err)
             return False
@@ -99,7 +108,9 @@ class SlackHandlers:
             log.warning("respond() in %s failed (%s); sending the reply with chat.postEphemeral", ctx.channel, err)
             await self._publisher.send_reply(reply, channel=ctx.channel, user_id=ctx.user_id)
 
-    async def on_command(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+    async def on_command(
+        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
         """``/arxiv ...``: acknowledge at once, run the command, answer (the posts themselves go to the channel).
 
         The command is parsed once, here; whether it is slow (say so in the ack) or mutating (then, with
@@ -116,7 +127,7 @@ class SlackHandlers:
         try:
             ctx, _ = to_command(cast(SlashCommandPayload, body))
             if self._settings.admins_only and command.mutating:
-                ctx = replace(ctx, can_manage=await self._can_manage(ctx.user_id))
+                ctx = replace(ctx, can_manage=await self._can_manage(client, ctx.user_id))
             reply = await self._commands.execute(ctx, command)
             await self._respond(respond, reply, ctx)
         except Exception as err:
@@ -185,8 +196,12 @@ def build_slack_app(
     settings: SlackSettings,
     signing_secret: str,
     in_flight: InFlight,
+    oauth_settings: AsyncOAuthSettings | None = None,
 ) -> AsyncApp:
-    """The Bolt app, sharing the publisher's Web API client; HTTP requests are verified with ``signing_secret``."""
+    """The Bolt app, sharing the publisher's Web API client; HTTP requests are verified with ``signing_secret``.
+
+    With ``oauth_settings`` (many workspaces) Bolt looks up each request's token in their installation store.
+    """
     handlers = SlackHandlers(commands=commands, publisher=publisher, settings=settings, in_flight=in_flight)
     app = AsyncApp(
         client=publisher.client,
@@ -195,6 +210,7 @@ def build_slack_app(
         process_before_response=False,
         logger=logging.getLogger("adapters.slack.bolt"),
         name="arxiv-bot",
+        oauth_settings=oauth_settings,
     )
     app.command(COMMAND)(handlers.on_command)
     app.event("reaction_added")(handlers.on_reaction)

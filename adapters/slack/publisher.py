@@ -15,7 +15,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -30,6 +30,7 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.pacing import WorkspaceHolds, workspace_client
 from adapters.slack.translate import (
     Block,
     card_text,
@@ -123,8 +124,9 @@ def retry_handlers() -> list[AsyncRetryHandler]:
     ]
 
 
-def make_client(*, token: str, api_url: str, timeout_s: float = 30.0) -> AsyncWebClient:
-    """A Web API client for ``api_url`` (which must end with ``/``) with our retry handlers."""
+def make_client(*, token: str | None, api_url: str, timeout_s: float = 30.0) -> AsyncWebClient:
+    """A Web API client for ``api_url`` (which must end with ``/``) with our retry handlers; ``token`` None when each
+    call names its own (many workspaces)."""
     base_url = api_url if api_url.endswith("/") else api_url + "/"
     # slack_sdk types the timeout as int but hands it to aiohttp.ClientTimeout, which takes a float.
     timeout: Any = timeout_s
@@ -174,8 +176,20 @@ class ChannelPacer:
             await self._sleep(slot - now)
 
 
+class WorkspaceTokens(Protocol):
+    """The bot token of each workspace (many workspaces installed through OAuth)."""
+
+    async def token_for(self, workspace: str) -> str:
+        """The token that posts in ``workspace``; a PublishError when there is none (it uninstalled the app)."""
+        ...
+
+
 class SlackPublisher:
-    """Posts cards, thread replies and command replies through ``chat.postMessage``/``chat.postEphemeral``."""
+    """Posts cards, thread replies and command replies through ``chat.postMessage``/``chat.postEphemeral``.
+
+    With ``tokens`` every call carries the token of its channel's workspace; without, the client's one token. Each
+    workspace calls through its own copy of ``client``, so a 429 holds that workspace alone (``holds``).
+    """
 
     def __init__(
         self,
@@ -184,12 +198,23 @@ class SlackPublisher:
         post_interval_s: float = 1.0,
         max_concurrency: int = 4,
         pacer: ChannelPacer | None = None,
+        tokens: WorkspaceTokens | None = None,
+        holds: WorkspaceHolds | None = None,
     ) -> None:
         self.client = client
+        self._tokens = tokens
+        self._holds = holds if holds is not None else WorkspaceHolds()
+        self._clients: dict[str, AsyncWebClient] = {}
         self._pacer = pacer if pacer is not None else ChannelPacer(interval_s=post_interval_s)
         self._max_concurrency = max_concurrency
         self._bounds: dict[str, asyncio.Semaphore] = {}
         self._missing_scopes: set[str] = set()
+
+    def _client_for(self, workspace: str) -> AsyncWebClient:
+        client = self._clients.get(workspace)
+        if client is None:
+            client = self._clients[workspace] = workspace_client(self.client, holds=self._holds, workspace=workspace)
+        return client
 
     def _bound(self, workspace: str) -> asyncio.Semaphore:
         bound = self._bounds.get(workspace)
@@ -203,14 +228,17 @@ class SlackPublisher:
         """One Web API call (JSON body, or ``params`` as a GET query); failures as PublishError, and as
         PublishOutcomeUnknown when a message-creating call may have reached Slack."""
         creates = method in MESSAGE_CREATING
+        auth = {} if self._tokens is None else {"token": await self._tokens.token_for(channel.workspace)}
+        client = self._client_for(channel.workspace)
         try:
             async with self._bound(channel.workspace):
+                await self._holds.wait(channel.workspace)
                 if params is not None:
-                    response = await self.client.api_call(
-                        method, http_verb="GET", params={"channel": channel.channel, **params}
+                    response = await client.api_call(
+                        method, http_verb="GET", params={"channel": channel.channel, **params, **auth}
                     )
                 else:
-                    response = await self.client.api_call(method, json={"channel": channel.channel, **args})
+                    response = await client.api_call(method, json={"channel": channel.channel, **args, **auth})
         except SlackApiError as err:
             code = str(err.response.get("error", "unknown_error"))
             text = f"Slack refused {method} to {channel}: {code}{_HINTS.get(code, '')}"

@@ -20,6 +20,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.signature import SignatureVerifier
@@ -27,6 +28,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.http_server import Handler, HttpServer
 from adapters.slack.app import InFlight, build_slack_app
+from adapters.slack.installations import SlackInstallations
 from adapters.slack.publisher import SlackPublisher, make_client
 from adapters.slack.tokens import slack_bot_token, slack_secrets
 from adapters.startup import StartRetry, describe
@@ -58,7 +60,8 @@ class SlackAdapter:
         self.app = app
         self.publisher = publisher
         self.socket = socket
-        self._in_flight = in_flight
+        self.in_flight = in_flight
+        """The handlers still running after their ack."""
         self._closed = False
 
     @property
@@ -76,7 +79,7 @@ class SlackAdapter:
         if self._closed:
             return
         self._closed = True
-        await self._in_flight.aclose()
+        await self.in_flight.aclose()
         if self.socket is not None:
             await self.socket.close_async()  # type: ignore[no-untyped-call]
 
@@ -159,6 +162,22 @@ def events_handler(*, app: AsyncApp, signing_secret: str, guard: ReplayGuard | N
     return handle
 
 
+def oauth_handler(flow: AsyncOAuthFlow, *, step: str) -> Handler:
+    """The aiohttp handler of one OAuth page: ``install`` (Add to Slack, sets the state cookie) or ``redirect``
+    (Slack sends the browser back with a code: Bolt exchanges it with oauth.v2.access and saves the installation)."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        headers: dict[str, str | Sequence[str]] = {k.lower(): v for k, v in request.headers.items()}
+        bolt_request = AsyncBoltRequest(body="", query=request.query_string, headers=headers)
+        if step == "install":
+            response = await flow.handle_installation(bolt_request)
+        else:
+            response = await flow.handle_callback(bolt_request)
+        return await to_aiohttp_response(response)
+
+    return handle
+
+
 def _transient_status(err: SlackApiError) -> bool:
     status = int(getattr(err.response, "status_code", 200) or 200)
     return status == 429 or status >= 500
@@ -230,6 +249,10 @@ async def connect_slack_publisher(
     return SlackConnection(team_id=team_id, publisher=publisher)
 
 
+OAuthFactory = Callable[[str, str], SlackInstallations]
+"""Builds the OAuth wiring from the client id and secret (the runtime gives it the database)."""
+
+
 async def start_slack(
     *,
     commands: CommandService,
@@ -237,15 +260,31 @@ async def start_slack(
     http: HttpServer | None,
     env: Mapping[str, str],
     retry: StartRetry | None = None,
+    oauth: OAuthFactory | None = None,
 ) -> SlackAdapter:
-    """Connect Slack: Socket Mode (``[slack] mode = "socket"``) or HTTP mode on our HTTP server.
+    """Connect Slack: Socket Mode (``[slack] mode = "socket"``) or HTTP mode on our HTTP server; one workspace
+    (SLACK_BOT_TOKEN) or, with SLACK_CLIENT_ID and ``oauth``, every workspace that installs the app.
 
     The tokens are all checked before Slack is called; the caller registers ``adapter.publisher``.
     """
     secrets = slack_secrets(settings, env, http_server=http is not None)
     retry = retry or StartRetry()
-    connection = await connect_slack_publisher(settings, env, retry=retry)
-    publisher = connection.publisher
+    installations: SlackInstallations | None = None
+    if secrets.oauth:
+        if oauth is None:
+            raise ConfigError("SLACK_CLIENT_ID is set but this command serves one workspace: expected SLACK_BOT_TOKEN")
+        installations = oauth(secrets.client_id, secrets.client_secret)
+        await installations.create_tables()
+        publisher = SlackPublisher(
+            client=make_client(token=None, api_url=settings.api_url, timeout_s=settings.post_timeout_s),
+            post_interval_s=settings.post_interval_s,
+            max_concurrency=settings.max_concurrency,
+            tokens=installations.tokens,
+        )
+        team_id = "every workspace that installs it"
+    else:
+        connection = await connect_slack_publisher(settings, env, retry=retry)
+        publisher, team_id = connection.publisher, connection.team_id
     in_flight = InFlight()
     app = build_slack_app(
         commands=commands,
@@ -253,7 +292,13 @@ async def start_slack(
         settings=settings,
         signing_secret=secrets.signing_secret,
         in_flight=in_flight,
+        oauth_settings=installations.settings if installations is not None else None,
     )
+    if installations is not None:
+        assert http is not None and app.oauth_flow is not None
+        installations.register(app, in_flight=in_flight)
+        http.add_route("GET", settings.install_path, oauth_handler(app.oauth_flow, step="install"))
+        http.add_route("GET", settings.redirect_path, oauth_handler(app.oauth_flow, step="redirect"))
     socket: AsyncSocketModeHandler | None = None
     if settings.mode == "socket":
         socket = await retry.run(
@@ -266,5 +311,5 @@ async def start_slack(
         http.add_route(
             "POST", settings.events_path, events_handler(app=app, signing_secret=secrets.signing_secret)
         )
-    log.info("Slack connected to workspace %s (%s mode)", connection.team_id or "?", settings.mode)
+    log.info("Slack connected to workspace %s (%s mode)", team_id or "?", settings.mode)
     return SlackAdapter(app=app, publisher=publisher, in_flight=in_flight, socket=socket)

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -14,15 +15,25 @@ from bot.errors import ConfigError
 
 BOT_TOKEN_FORM = "the Bot User OAuth Token (xoxb-...) of your Slack app"
 APP_TOKEN_FORM = "an app-level token (xapp-...) with the connections:write scope, from Basic Information"
+CLIENT_ID_FORM = "the Client ID from your Slack app's Basic Information page (digits.digits, e.g. 1234567890.987654321)"
+_CLIENT_ID_RE = re.compile(r"^\d+\.\d+$")
 
 
 @dataclass(frozen=True, slots=True)
 class SlackSecrets:
-    """What one Slack connection needs: the bot token, and the app token (Socket Mode) or the signing secret."""
+    """What one Slack connection needs: the bot token (one workspace) or the OAuth client id and secret (many), and
+    the app token (Socket Mode) or the signing secret (HTTP mode)."""
 
-    bot_token: str
+    bot_token: str = ""
     app_token: str = ""
     signing_secret: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+
+    @property
+    def oauth(self) -> bool:
+        """Whether workspaces install the app through OAuth (else: the one workspace of ``bot_token``)."""
+        return bool(self.client_id)
 
 
 def _env(env: Mapping[str, str], name: str) -> str:
@@ -48,12 +59,45 @@ def slack_bot_token(env: Mapping[str, str]) -> str:
     return token
 
 
+def uses_oauth(env: Mapping[str, str]) -> bool:
+    """Whether Slack workspaces install the app through OAuth (SLACK_CLIENT_ID is set)."""
+    return bool(_env(env, "SLACK_CLIENT_ID"))
+
+
+def _oauth_credentials(env: Mapping[str, str], *, http_server: bool) -> tuple[str, str]:
+    """SLACK_CLIENT_ID and SLACK_CLIENT_SECRET, checked; a one-line ConfigError for the first one wrong."""
+    if _env(env, "SLACK_BOT_TOKEN"):
+        raise ConfigError(
+            "SLACK_BOT_TOKEN and SLACK_CLIENT_ID are both set: expected one of them, SLACK_BOT_TOKEN for one "
+            "workspace or SLACK_CLIENT_ID with SLACK_CLIENT_SECRET for workspaces that install the app through OAuth"
+        )
+    client_id = _env(env, "SLACK_CLIENT_ID")
+    if not _CLIENT_ID_RE.match(client_id):
+        raise ConfigError(f"SLACK_CLIENT_ID has the wrong shape: expected {CLIENT_ID_FORM}")
+    client_secret = _env(env, "SLACK_CLIENT_SECRET")
+    if not client_secret:
+        raise ConfigError(
+            "SLACK_CLIENT_SECRET is not set: installing through OAuth (SLACK_CLIENT_ID is set) needs the Client "
+            "Secret from your Slack app's Basic Information page"
+        )
+    if not http_server:
+        raise ConfigError(
+            "installing through OAuth (SLACK_CLIENT_ID is set) needs our HTTP server for the install and redirect "
+            "pages: expected [http] enabled = true"
+        )
+    return client_id, client_secret
+
+
 def slack_secrets(settings: SlackSettings, env: Mapping[str, str], *, http_server: bool) -> SlackSecrets:
     """Every secret the configured mode needs, checked; a one-line ConfigError for the first one wrong.
 
-    ``http_server``: whether our HTTP server runs (HTTP mode receives Slack's requests on it).
+    ``http_server``: whether our HTTP server runs (HTTP mode receives Slack's requests on it, OAuth its installs).
     """
-    bot_token = slack_bot_token(env)
+    client_id = client_secret = bot_token = ""
+    if uses_oauth(env):
+        client_id, client_secret = _oauth_credentials(env, http_server=http_server)
+    else:
+        bot_token = slack_bot_token(env)
     if settings.mode == "socket":
         app_token = _env(env, "SLACK_APP_TOKEN")
         if not app_token:
@@ -62,7 +106,9 @@ def slack_secrets(settings: SlackSettings, env: Mapping[str, str], *, http_serve
                 '(xapp-...); or set [slack] mode = "http" with SLACK_SIGNING_SECRET'
             )
         _shape("SLACK_APP_TOKEN", app_token, "xapp-", APP_TOKEN_FORM)
-        return SlackSecrets(bot_token=bot_token, app_token=app_token)
+        return SlackSecrets(
+            bot_token=bot_token, app_token=app_token, client_id=client_id, client_secret=client_secret
+        )
     signing_secret = _env(env, "SLACK_SIGNING_SECRET")
     if not signing_secret:
         raise ConfigError(
@@ -71,4 +117,6 @@ def slack_secrets(settings: SlackSettings, env: Mapping[str, str], *, http_serve
         )
     if not http_server:
         raise ConfigError('[slack] mode = "http" needs our HTTP server: expected [http] enabled = true')
-    return SlackSecrets(bot_token=bot_token, signing_secret=signing_secret)
+    return SlackSecrets(
+        bot_token=bot_token, signing_secret=signing_secret, client_id=client_id, client_secret=client_secret
+    )

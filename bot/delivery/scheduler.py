@@ -8,6 +8,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Collection, Coroutine
+from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,7 +19,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.delivery.runner import DigestRunner
 from bot.delivery.schedule import missed_run, parse_post_time
 from bot.models import ChannelRecord
-from bot.ports import ChannelReader, Clock, DeliveryPlanning
+from bot.ports import ChannelReader, Clock, DeliveryPlanning, SlotClaims
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,10 @@ class DigestScheduler:
         clock: Clock,
         misfire_grace_s: int,
         catch_up_interval_s: float = 300.0,
+        claims: SlotClaims | None = None,
     ) -> None:
+        """``claims``: with several replicas, each slot's run of a day is claimed so that it runs once."""
+        self._claims = claims
         self._runner = runner
         self._channels = channels
         self._ledger = ledger
@@ -68,7 +72,7 @@ class DigestScheduler:
         ]
         if missed:
             log.info("running the missed digest of %d channel(s) now", len(missed))
-            self._spawn(self._run_records(missed))
+            self._spawn(self._run_claimed(missed))
         # The missed runs deliver their channels' unfinished rows themselves.
         self._spawn(self.catch_up(skip={r.id for r in missed}))
         self._scheduler.add_job(
@@ -94,6 +98,11 @@ class DigestScheduler:
     def channel_changed(self, _record: ChannelRecord) -> None:
         """Re-read all slots after a channel's settings changed."""
         self._spawn(self._resync_logged())
+
+    def channels_resumed(self) -> None:
+        """Re-read all slots and catch up, after paused channels became active again (a workspace came back)."""
+        self._spawn(self._resync_logged())
+        self._spawn(self.catch_up())
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -138,11 +147,15 @@ class DigestScheduler:
             log.exception("could not update the schedule")
 
     async def catch_up(self, *, skip: Collection[int] = ()) -> None:
-        """Deliver the unfinished rows planned by now of every channel (but those in ``skip`` and those a run is
-        posting to), independent of missed slots: what a stop, a crash or a failed post left behind."""
+        """Deliver the unfinished rows planned by now of every active channel (but those in ``skip`` and those a run
+        is posting to), independent of missed slots: what a stop, a crash or a failed post left behind. A paused
+        channel's rows wait for its workspace to come back."""
         try:
+            await self._take_over_abandoned()
             ids = await self._ledger.unfinished_channels(planned_before=self._clock.now())
-            records = [r for i in ids if i not in skip and (r := await self._channels.by_id(i)) is not None]
+            records = [
+                r for i in ids if i not in skip and (r := await self._channels.by_id(i)) is not None and r.active
+            ]
             if not records:
                 return
             log.info("catching up on unfinished posts in %d channel(s)", len(records))
@@ -155,7 +168,52 @@ class DigestScheduler:
 
     async def _run_slot(self, slot: Slot) -> None:
         records = [r for r in await self._channels.all_active() if (r.post_time, r.timezone) == slot]
-        await self._run_records(records)
+        await self._run_claimed(records)
+
+    def _slot_day(self, slot: Slot) -> date:
+        """The day of the slot's latest occurrence (today in its zone once its time has come, else yesterday)."""
+        local = self._clock.now().astimezone(ZoneInfo(slot[1]))
+        at = parse_post_time(slot[0])
+        return local.date() if (local.hour, local.minute) >= (at.hour, at.minute) else local.date() - timedelta(1)
+
+    async def _run_claimed(self, records: list[ChannelRecord]) -> None:
+        """Run these channels' digest; with several replicas only the slots this replica claims for their day."""
+        if self._claims is None:
+            await self._run_records(records)
+            return
+        slots: dict[Slot, list[ChannelRecord]] = defaultdict(list)
+        for record in records:
+            slots[(record.post_time, record.timezone)].append(record)
+        claimed: list[tuple[str, date]] = []
+        mine: list[ChannelRecord] = []
+        for slot, members in sorted(slots.items()):
+            key, day = f"{slot[0]} {slot[1]}", self._slot_day(slot)
+            if await self._claims.claim_slot(key, day):
+                claimed.append((key, day))
+                mine.extend(members)
+            else:
+                log.info("the digest of slot %s on %s runs on another replica", key, day)
+        if not mine:
+            return
+        await self._run_records(mine)
+        for key, day in claimed:
+            await self._claims.finish_slot(key, day)
+
+    async def _take_over_abandoned(self) -> None:
+        """Run the slot runs another replica claimed and died in (their lease ran out unfinished)."""
+        if self._claims is None:
+            return
+        abandoned = await self._claims.abandoned_slots()
+        if not abandoned:
+            return
+        records = await self._channels.all_active()
+        for key, day in abandoned:
+            if not await self._claims.claim_slot(key, day):
+                continue
+            members = [r for r in records if f"{r.post_time} {r.timezone}" == key]
+            log.info("running the digest of slot %s on %s that another replica left unfinished", key, day)
+            await self._run_records(members)
+            await self._claims.finish_slot(key, day)
 
     async def _run_records(self, records: list[ChannelRecord]) -> None:
         try:

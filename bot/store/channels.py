@@ -54,13 +54,16 @@ class ChannelStore:
             return record
 
     async def all_active(self) -> list[ChannelRecord]:
-        """Every channel subscribed to at least one category."""
+        """Every active channel (its workspace has not uninstalled the app) subscribed to at least one category."""
         async with self._db.transaction() as conn:
             rows = (
                 (
                     await conn.execute(
                         sa.select(db.channels)
-                        .where(db.channels.c.id.in_(sa.select(db.channel_categories.c.channel_id)))
+                        .where(
+                            db.channels.c.active.is_(True),
+                            db.channels.c.id.in_(sa.select(db.channel_categories.c.channel_id)),
+                        )
                         .order_by(db.channels.c.id)
                     )
                 )
@@ -186,6 +189,7 @@ class ChannelStore:
                 feed_token=row["feed_token"],
                 categories=tuple(cats[row["id"]]),
                 rules=tuple(rules[row["id"]]),
+                active=bool(row["active"]),
             )
             for row in rows
         ]

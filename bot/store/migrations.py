@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sysconfig
 from pathlib import Path
+from typing import Any
 
 from alembic.config import Config
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alembic import command
+from bot.store.schema import FOREIGN_TABLES
 
 
 def _alembic_dir() -> Path:
@@ -22,6 +24,11 @@ def _alembic_dir() -> Path:
 
 
 ALEMBIC_DIR = _alembic_dir()
+
+
+def include_name(name: str | None, type_: str, _parent_names: Any) -> bool:
+    """alembic's name filter: the tables other libraries own (``FOREIGN_TABLES``) stay out of autogenerate."""
+    return not (type_ == "table" and name in FOREIGN_TABLES)
 
 
 def alembic_config(connection: Connection) -> Config:

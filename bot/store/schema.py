@@ -49,9 +49,40 @@ channels = sa.Table(
     sa.Column("last_digest_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("feed_token", sa.String(64), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # False while the workspace has uninstalled the app: no digest, no catch-up; settings and rows are kept.
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.UniqueConstraint("platform", "workspace", "channel", name="uq_channels_platform_workspace_channel"),
     sa.UniqueConstraint("feed_token", name="uq_channels_feed_token"),
 )
+
+# The workspaces an app installation covers (Slack teams installed through OAuth), and the organization each belongs
+# to (a Slack Enterprise Grid org: an org-wide install has one token for all its teams).
+workspaces = sa.Table(
+    "workspaces",
+    metadata,
+    sa.Column("platform", sa.String(16), primary_key=True),
+    sa.Column("workspace", sa.String(64), primary_key=True),
+    sa.Column("organization", sa.String(64), nullable=True),
+    sa.Column("org_install", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("installed", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Several replicas (PostgreSQL): each scheduled slot's run of a day is claimed by one replica, with a lease its
+# heartbeat renews; a claim whose lease ran out unfinished is taken over by another replica (bot.store.leases).
+slot_claims = sa.Table(
+    "slot_claims",
+    metadata,
+    sa.Column("slot", sa.String(80), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("holder", sa.String(64), nullable=False),
+    sa.Column("lease_until", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+FOREIGN_TABLES = frozenset({"slack_bots", "slack_installations", "slack_oauth_states"})
+"""Tables other libraries create and own in our database (slack_sdk's installation and OAuth state stores): not ours
+to migrate, and left out of alembic's autogenerate."""
 
 channel_categories = sa.Table(
     "channel_categories",
@@ -100,6 +131,9 @@ deliveries = sa.Table(
     # Indexed: a row whose card update is pending is unfinished too.
     sa.Column("card_update", sa.String(16), nullable=True, index=True),
     sa.Column("tldr", sa.Text, nullable=True),
+    # Several replicas (PostgreSQL): the replica posting the row, until when (bot.store.leases).
+    sa.Column("lease_holder", sa.String(64), nullable=True),
+    sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
     sa.UniqueConstraint("channel_id", "arxiv_id", name="uq_deliveries_channel_paper"),
 )
 

@@ -125,6 +125,15 @@ def test_check_config_says_what_run_will_start(tmp_path: Path) -> None:
                    "check-config")  # fmt: skip
     assert "Slack in HTTP mode (requests to https://bot.example.org/slack/events)" in http.stdout, http.stderr
     assert all(secret not in both.stdout + both.stderr + http.stdout for secret in ("abc", "s3cret-value"))
+    oauth = run_cli(tmp_path, {"SLACK_CLIENT_ID": "123.456", "SLACK_CLIENT_SECRET": "client-s3cret",
+                               "SLACK_SIGNING_SECRET": "s3cret-value", "ARXIVBOT_SLACK__MODE": "http",
+                               "ARXIVBOT_HTTP__PUBLIC_URL": "https://bot.example.org"}, "check-config")  # fmt: skip
+    assert oauth.returncode == 0, oauth.stderr
+    assert (
+        "Slack in HTTP mode (requests to https://bot.example.org/slack/events) for every workspace that installs it "
+        "at https://bot.example.org/slack/install"
+    ) in oauth.stdout
+    assert "client-s3cret" not in oauth.stdout + oauth.stderr and "s3cret-value" not in oauth.stdout
 
 
 @pytest.mark.parametrize(
@@ -137,6 +146,13 @@ def test_check_config_says_what_run_will_start(tmp_path: Path) -> None:
          "SLACK_APP_TOKEN has the wrong shape (it looks like a bot token (xoxb-...)): expected an app-level token"),
         ({"SLACK_BOT_TOKEN": "xoxp-1-abc", "SLACK_APP_TOKEN": "xapp-1-abc"}, "it looks like a user token"),
         ({"SLACK_BOT_TOKEN": "xoxb-1-abc", "ARXIVBOT_SLACK__MODE": "http"}, "SLACK_SIGNING_SECRET is not set"),
+        ({"SLACK_CLIENT_ID": "1.2", "SLACK_BOT_TOKEN": "xoxb-1-abc", "SLACK_APP_TOKEN": "xapp-1-abc"},
+         "SLACK_BOT_TOKEN and SLACK_CLIENT_ID are both set: expected one of them"),
+        ({"SLACK_CLIENT_ID": "abc", "SLACK_CLIENT_SECRET": "abc-secret"},
+         "SLACK_CLIENT_ID has the wrong shape: expected the Client ID"),
+        ({"SLACK_CLIENT_ID": "1.2", "SLACK_APP_TOKEN": "xapp-1-abc"}, "SLACK_CLIENT_SECRET is not set: installing"),
+        ({"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "abc-secret", "SLACK_APP_TOKEN": "xapp-1-abc",
+          "ARXIVBOT_HTTP__ENABLED": "false"}, "needs our HTTP server for the install and redirect pages"),
         ({"DISCORD_TOKEN": "Bot MTA.abc.def"}, "DISCORD_TOKEN starts with 'Bot '"),
         ({"DISCORD_TOKEN": "MTA.abc.def", "ARXIVBOT_DISCORD__DEV_GUILD_ID": "my-server"},
          "[discord] dev_guild_id = 'my-server' is invalid"),

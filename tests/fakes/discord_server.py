@@ -10,7 +10,10 @@ and bulk overwrites of global and guild application commands. Answers are JSON w
 ``Content-Type: application/json`` exactly, as Discord sends them.
 
 Gateway (``/gateway``, plain JSON text frames): HELLO, IDENTIFY -> READY + GUILD_CREATE (one guild, text
-channels, @everyone role), heartbeats and ACKs, RESUME -> RESUMED. Tests then dispatch events with real payload
+channels, @everyone role), heartbeats and ACKs, RESUME -> RESUMED. Sharding as Discord does it: ``/gateway/bot``
+recommends ``recommended_shards``; each connection identifies with ``[shard_id, shard_count]`` and gets only the
+guilds of its shard (``(guild_id >> 22) % shard_count``) in READY; ``shards`` holds the open connection of each
+shard, and guild events go over the connection of the guild's shard. Tests then dispatch events with real payload
 shapes: ``slash()`` (``INTERACTION_CREATE`` for ``/arxiv <sub>``, option types taken from the commands the bot
 synced, as Discord's client would), ``autocomplete()``, ``click()`` (a button) and ``react()``
 (``MESSAGE_REACTION_ADD`` / ``REMOVE``).
@@ -228,8 +231,14 @@ class FakeDiscord:
         self.port = 0
         self._last_id = 0
         self._changed = asyncio.Condition()
-        self._ws: web.WebSocketResponse | None = None
-        self._seq = 0
+        self.shards: dict[int, web.WebSocketResponse] = {}
+        """The open gateway connection of each shard id."""
+        self.shard_count = 1
+        """The shard count the connected bot identified with."""
+        self.recommended_shards = 1
+        """What ``/gateway/bot`` recommends."""
+        self._seqs: dict[int, int] = {}
+        self._sessions: dict[str, int] = {}
         self._runner: web.AppRunner | None = None
         self.gateway_ready = asyncio.Event()
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = [
@@ -281,8 +290,8 @@ class FakeDiscord:
         """End hangs and release gates, close the gateway and stop serving."""
         self._closing.set()
         self.gates.release_all()
-        if self._ws is not None:
-            await self._ws.close()
+        for ws in list(self.shards.values()):
+            await ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -486,7 +495,7 @@ class FakeDiscord:
         return _json(
             {
                 "url": f"ws://127.0.0.1:{self.port}/gateway",
-                "shards": 1,
+                "shards": self.recommended_shards,
                 "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 14400000, "max_concurrency": 1},
             }
         )
@@ -720,11 +729,19 @@ class FakeDiscord:
 
     # ------------------------------------------------------------------------------------------ gateway
 
+    @property
+    def _ws(self) -> web.WebSocketResponse | None:
+        """The connection of the guild's shard, over which its events go."""
+        return self.shards.get(self.shard_of(GUILD_ID))
+
+    def shard_of(self, guild_id: int) -> int:
+        """The shard a guild's events go to, as Discord computes it."""
+        return (guild_id >> 22) % max(1, self.shard_count)
+
     async def _gateway(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
-        self._ws = ws
-        self._seq = 0
+        shard: int | None = None
         await ws.send_str(json.dumps({"op": 10, "d": {"heartbeat_interval": 41250}, "s": None, "t": None}))
         try:
             async for msg in ws:
@@ -736,24 +753,33 @@ class FakeDiscord:
                     await ws.send_str(json.dumps({"op": 11, "d": None, "s": None, "t": None}))
                 elif op == 2:
                     self.identifies.append(frame["d"])
-                    await self._identify_ok(ws)
+                    shard, self.shard_count = frame["d"].get("shard") or (0, 1)
+                    self.shards[shard], self._seqs[shard] = ws, 0
+                    await self._identify_ok(shard)
                 elif op == 6:
-                    await self.dispatch("RESUMED", {})
+                    shard = self._sessions.get(str(frame["d"].get("session_id")), 0)
+                    self.shards[shard] = ws
+                    await self.dispatch("RESUMED", {}, shard=shard)
                 await self._notify()
         finally:
-            if self._ws is ws:
-                self._ws = None
-                self.gateway_ready.clear()
+            if shard is not None and self.shards.get(shard) is ws:
+                del self.shards[shard]
+                if shard == self.shard_of(GUILD_ID):
+                    self.gateway_ready.clear()
         return ws
 
-    async def _identify_ok(self, ws: web.WebSocketResponse) -> None:
+    async def _identify_ok(self, shard: int) -> None:
+        session = f"session-{self._snowflake()}"
+        self._sessions[session] = shard
+        ours = shard == self.shard_of(GUILD_ID)
         await self.dispatch(
             "READY",
             {
                 "v": 10,
                 "user": BOT_USER,
-                "guilds": [{"id": str(GUILD_ID), "unavailable": True}],
-                "session_id": f"session-{self._snowflake()}",
+                "guilds": [{"id": str(GUILD_ID), "unavailable": True}] if ours else [],
+                "session_id": session,
+                "shard": [shard, self.shard_count],
                 "resume_gateway_url": f"ws://127.0.0.1:{self.port}/gateway",
                 "application": {"id": str(APP_ID), "flags": 0},
                 "private_channels": [],
@@ -765,9 +791,11 @@ class FakeDiscord:
                 "geo_ordered_rtc_regions": [],
                 "auth": {},
             },
+            shard=shard,
         )
-        await self.dispatch("GUILD_CREATE", self.guild_payload())
-        self.gateway_ready.set()
+        if ours:
+            await self.dispatch("GUILD_CREATE", self.guild_payload(), shard=shard)
+            self.gateway_ready.set()
 
     def guild_payload(self) -> dict[str, Any]:
         """The GUILD_CREATE of the one guild: two text channels and an @everyone role."""
@@ -829,12 +857,14 @@ class FakeDiscord:
             "joined_at": "2026-01-01T00:00:00.000000+00:00",
         }
 
-    async def dispatch(self, event: str, data: Mapping[str, Any]) -> None:
-        """Send one gateway DISPATCH (op 0) to the connected bot."""
-        if self._ws is None or self._ws.closed:
-            raise AssertionError("no bot is connected to the fake gateway")
-        self._seq += 1
-        await self._ws.send_str(json.dumps({"op": 0, "s": self._seq, "t": event, "d": data}))
+    async def dispatch(self, event: str, data: Mapping[str, Any], *, shard: int | None = None) -> None:
+        """Send one gateway DISPATCH (op 0) to the connected bot: over ``shard``, else the guild's shard."""
+        shard = self.shard_of(GUILD_ID) if shard is None else shard
+        ws = self.shards.get(shard)
+        if ws is None or ws.closed:
+            raise AssertionError(f"no bot is connected to shard {shard} of the fake gateway")
+        self._seqs[shard] = self._seqs.get(shard, 0) + 1
+        await ws.send_str(json.dumps({"op": 0, "s": self._seqs[shard], "t": event, "d": data}))
 
     # ------------------------------------------------------------------------------------------ test helpers
 

@@ -26,11 +26,17 @@ Use it as ``async with running_fake_slack() as slack:`` and point ``AsyncWebClie
   ``users`` opens (and re-opens) the DM ``D<user>``. They need ``files:write`` / ``im:write`` in ``slack.scopes``;
   reading a DM's history needs ``im:history``.
 * ``await slack.wait_for(predicate)`` waits (with a timeout) until the predicate holds after some recorded change.
+* OAuth v2 (many workspaces): ``slack.installing = ("T2", None)`` is the team (and enterprise) whose user approves
+  the app on ``GET /oauth/v2/authorize``, which redirects to the ``redirect_uri`` with a one-time code;
+  ``oauth.v2.access`` (Basic auth with ``CLIENT_ID``/``CLIENT_SECRET``) exchanges it for a bot token of that team
+  (``slack.team_tokens``: token -> team, what ``auth.test`` answers). ``slack.revoke("T2")`` makes the team's
+  tokens invalid (as an uninstall does).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import hmac
@@ -41,7 +47,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aiohttp import WSMsgType, web
 
@@ -61,6 +67,8 @@ APP_TOKEN = "xapp-fake-app-token"
 SIGNING_SECRET = "fake-signing-secret"
 TEAM = "T0FAKE"
 BOT_USER = "UBOT"
+CLIENT_ID = "1111111111.2222222222"
+CLIENT_SECRET = "fake-client-secret"
 
 
 @dataclass
@@ -123,6 +131,14 @@ class FakeSlack:
     """How long a ``HANG`` holds the answer (longer than the client's timeout)."""
     random_faults: RandomFaults | None = None
     gates: Gates = field(default_factory=Gates)
+    installing: tuple[str, str | None] = (TEAM, None)
+    """The team (and enterprise) whose user approves the app on the authorize page."""
+    team_tokens: dict[str, str] = field(default_factory=dict)
+    """Valid bot tokens handed out by oauth.v2.access, with their team."""
+    issued: dict[str, str] = field(default_factory=dict)
+    """Every bot token oauth.v2.access handed out, revoked ones included, with its team."""
+    codes: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    authorize_requests: list[dict[str, str]] = field(default_factory=list)
     _faults: deque[tuple[str | None, Fault, int]] = field(default_factory=deque)
     _last_ts: float = 0.0
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
@@ -176,6 +192,50 @@ class FakeSlack:
         """Send one Socket Mode envelope to the newest connection."""
         await self.sockets[-1].send_str(json.dumps(envelope))
 
+    def revoke(self, team: str) -> None:
+        """Make every token of ``team`` invalid, as uninstalling the app does."""
+        for token in [t for t, owner in self.team_tokens.items() if owner == team]:
+            del self.team_tokens[token]
+
+    def posts_in(self, team: str) -> list[SlackCall]:
+        """chat.postMessage calls answered ok that carried a token of ``team``."""
+        return [c for c in self.posts() if self.issued.get(str(c.token)) == team]
+
+    async def authorize(self, request: web.Request) -> web.Response:
+        """Slack's authorize page: the user of ``installing`` approves, and is sent back with a code and the state."""
+        query = dict(request.query)
+        self.authorize_requests.append(query)
+        if query.get("client_id") != CLIENT_ID or "redirect_uri" not in query:
+            return web.Response(status=400, text="invalid client_id or redirect_uri")
+        code = f"code-{len(self.codes) + 1}"
+        self.codes[code] = self.installing
+        scheme, netloc, path, old_query, _ = urlsplit(query["redirect_uri"])
+        back = [*parse_qsl(old_query), ("code", code), ("state", query.get("state", ""))]
+        raise web.HTTPFound(urlunsplit((scheme, netloc, path, urlencode(back), "")))
+
+    def _oauth_access(self, args: dict[str, Any], basic: str) -> dict[str, Any]:
+        client = base64.b64decode(basic).decode() if basic else f"{args.get('client_id')}:{args.get('client_secret')}"
+        if client != f"{CLIENT_ID}:{CLIENT_SECRET}":
+            return {"ok": False, "error": "invalid_client_id"}
+        installing = self.codes.pop(str(args.get("code", "")), None)
+        if installing is None:
+            return {"ok": False, "error": "invalid_code"}
+        team, enterprise = installing
+        token = f"xoxb-{team.lower()}-{len(self.team_tokens) + 1:04d}-installed"
+        self.team_tokens[token] = self.issued[token] = team
+        return {
+            "ok": True,
+            "access_token": token,
+            "token_type": "bot",
+            "scope": ",".join(sorted(self.scopes)),
+            "bot_user_id": BOT_USER,
+            "app_id": "A1",
+            "team": {"id": team, "name": f"Team {team}"},
+            "enterprise": {"id": enterprise, "name": f"Org {enterprise}"} if enterprise else None,
+            "authed_user": {"id": "UINSTALLER"},
+            "is_enterprise_install": False,
+        }
+
     def _take_fault(self, method: str) -> Fault | None:
         for i, (wanted, fault, after) in enumerate(self._faults):
             if wanted is None or wanted == method:
@@ -202,6 +262,11 @@ class FakeSlack:
                 args.update(dict(await request.post()))
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else args.get("token")
+        if method == "oauth.v2.access":
+            answer = self._oauth_access(args, auth.removeprefix("Basic ") if auth.startswith("Basic ") else "")
+            self.calls.append(SlackCall(method, args, None, 200, answer, time.monotonic()))
+            await self._notify()
+            return web.json_response(answer)
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         played: str | None = None
@@ -309,11 +374,12 @@ class FakeSlack:
             if token not in self.app_tokens:
                 return {"ok": False, "error": "invalid_auth"}
             return {"ok": True, "url": self.socket_url}
-        if token not in self.bot_tokens:
+        if token not in self.bot_tokens and token not in self.team_tokens:
             return {"ok": False, "error": "invalid_auth"}
         scope = SCOPE_OF.get(method)
         if scope is not None and scope not in self.scopes:
             return {"ok": False, "error": "missing_scope", "needed": scope, "provided": ",".join(sorted(self.scopes))}
+        team = self.team_tokens.get(str(token), self.team_id)
         match method:
             case "auth.test":
                 return {
@@ -321,7 +387,7 @@ class FakeSlack:
                     "url": "https://fake.slack.com/",
                     "team": "Fake Lab",
                     "user": "arxiv-bot",
-                    "team_id": self.team_id,
+                    "team_id": team,
                     "user_id": BOT_USER,
                     "bot_id": "BFAKE",
                 }
@@ -444,6 +510,7 @@ async def running_fake_slack() -> AsyncIterator[FakeSlack]:
     app.router.add_post("/respond/{key}", slack.respond)
     app.router.add_post("/upload/{file_id}", slack.upload)
     app.router.add_get("/socket-mode", slack.socket_mode)
+    app.router.add_get("/oauth/v2/authorize", slack.authorize)
     async with serving(app) as slack.base_url:
         try:
             yield slack
@@ -462,12 +529,18 @@ def signed_headers(body: str, *, secret: str = SIGNING_SECRET, timestamp: int | 
 
 
 def command_payload(
-    text: str, *, response_url: str, channel: str = "C1", user: str = "U1", user_name: str = "alice"
+    text: str,
+    *,
+    response_url: str,
+    channel: str = "C1",
+    user: str = "U1",
+    user_name: str = "alice",
+    team: str = TEAM,
 ) -> dict[str, str]:
     """The fields Slack sends for ``/arxiv <text>``."""
     return {
         "token": "deprecated-verification-token",
-        "team_id": TEAM,
+        "team_id": team,
         "team_domain": "fakelab",
         "channel_id": channel,
         "channel_name": "papers",
@@ -507,3 +580,28 @@ def reaction_event(
         },
         "authorizations": [{"team_id": TEAM, "user_id": BOT_USER, "is_bot": True}],
     }
+
+
+def app_event(event: dict[str, Any], *, team: str, enterprise: str | None = None) -> dict[str, Any]:
+    """An Events API ``event_callback`` body for ``event`` in ``team``."""
+    return {
+        "token": "deprecated-verification-token",
+        "team_id": team,
+        "enterprise_id": enterprise,
+        "api_app_id": "A1",
+        "type": "event_callback",
+        "event_id": f"Ev{event['type']}{team}{int(time.time() * 1000)}",
+        "event_time": int(time.time()),
+        "event": event,
+        "authorizations": [{"team_id": team, "enterprise_id": enterprise, "user_id": BOT_USER, "is_bot": True}],
+    }
+
+
+def uninstalled_event(team: str) -> dict[str, Any]:
+    """What Slack sends when ``team`` uninstalls the app."""
+    return app_event({"type": "app_uninstalled"}, team=team)
+
+
+def bot_token_revoked_event(team: str) -> dict[str, Any]:
+    """What Slack sends when the bot token of ``team`` is revoked."""
+    return app_event({"type": "tokens_revoked", "tokens": {"oauth": [], "bot": [BOT_USER]}}, team=team)

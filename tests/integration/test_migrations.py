@@ -157,3 +157,37 @@ async def test_ranking_signals_come_and_go_without_touching_channels_rules_or_sa
         assert counts == [1, 1, 1]
     finally:
         await engine.dispose()
+
+
+async def test_workspaces_keep_every_channel_row_and_slack_sdks_tables_stay_out_of_autogenerate(
+    empty_db_url: str,
+) -> None:
+    from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
+    from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
+
+    from bot.store.migrations import include_name
+
+    engine = create_engine(empty_db_url)
+    try:
+        await upgrade_database(engine, "0004")
+        async with engine.begin() as conn:
+            await _insert_channel(conn)
+            await conn.execute(sa.text("INSERT INTO channel_categories (channel_id, category) VALUES (1, 'cs.DC')"))
+        await upgrade_database(engine)
+        async with engine.begin() as conn:
+            rows = (await conn.execute(sa.text("SELECT active FROM channels"))).scalars().all()
+            assert [bool(r) for r in rows] == [True]
+            assert (await conn.execute(sa.text("SELECT count(*) FROM channel_categories"))).scalar() == 1
+        await AsyncSQLAlchemyInstallationStore(client_id="1.2", engine=engine).create_tables()  # type: ignore[no-untyped-call]
+        await AsyncSQLAlchemyOAuthStateStore(expiration_seconds=60, engine=engine).create_tables()  # type: ignore[no-untyped-call]
+        async with engine.connect() as conn:
+            opts = {"compare_type": True, "include_name": include_name}
+            diff = await conn.run_sync(lambda c: compare_metadata(MigrationContext.configure(c, opts=opts), metadata))
+            assert diff == []
+        await downgrade_database(engine, "0004")
+        async with engine.connect() as conn:
+            assert (await conn.execute(sa.text("SELECT count(*) FROM channel_categories"))).scalar() == 1
+            columns = await conn.run_sync(lambda c: {col["name"] for col in sa.inspect(c).get_columns("channels")})
+            assert "active" not in columns
+    finally:
+        await engine.dispose()

@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from adapters.slack.app import COMMAND
+from adapters.slack.installations import BOT_SCOPES
 from bot.config import SlackSettings
 from tests.conftest import ROOT
 
@@ -37,8 +38,11 @@ def test_manifest_declares_the_command_minimal_scopes_events_socket_mode_and_int
         "reactions:read",
         "users:read",
     ]
+    assert sorted(BOT_SCOPES) == scopes  # what an OAuth install asks for
     settings = manifest["settings"]
-    assert sorted(settings["event_subscriptions"]["bot_events"]) == ["reaction_added", "reaction_removed"]
+    assert sorted(settings["event_subscriptions"]["bot_events"]) == [
+        "app_uninstalled", "reaction_added", "reaction_removed", "tokens_revoked"
+    ]
     assert settings["socket_mode_enabled"] is True and settings["interactivity"]["is_enabled"] is True
 
 

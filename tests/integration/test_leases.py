@@ -1,0 +1,94 @@
+"""Leases on the local PostgreSQL: one replica runs a slot and holds a channel's rows; another takes them over only
+once the holder's lease ran out (its heartbeat stopped), on its own."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import date, datetime
+
+import pytest
+import sqlalchemy as sa
+
+from bot.models import ChannelDefaults, ChannelRef, Paper, ScoredPaper
+from bot.store import schema as db
+from bot.store.channels import ChannelStore
+from bot.store.database import Database, create_engine
+from bot.store.leases import LeasedLedger, Leases
+from bot.store.papers import PaperStore
+from tests.fakes.clock import FixedClock
+
+DAY = date(2026, 1, 5)
+
+
+@pytest.fixture
+async def database(pg_url: str) -> AsyncIterator[Database]:
+    """One migrated PostgreSQL schema."""
+    db = Database(engine=create_engine(pg_url), clock=FixedClock())
+    yield db
+    await db.dispose()
+
+
+async def _planned_channel(database: Database, ledger: LeasedLedger) -> int:
+    defaults = ChannelDefaults(
+        post_time="09:00", timezone="UTC", max_papers=5, min_score=1, include_cross=False, language="en"
+    )
+    record = await ChannelStore(database=database, defaults=defaults).get_or_create(ChannelRef("slack", "T1", "C1"))
+    papers = [
+        Paper(arxiv_id=f"2601.0000{i}", version=1, title=f"P{i}", abstract="a", authors=("A",), categories=("cs.DC",),
+              primary_category="cs.DC")
+        for i in range(3)
+    ]  # fmt: skip
+    await PaperStore(database=database).add_many(papers)
+    await ledger.plan(record.id, [ScoredPaper(paper=p, score=2.0, matched=("x",)) for p in papers])
+    return record.id
+
+
+async def _lease_until(database: Database) -> datetime:
+    async with database.transaction() as conn:
+        value = (await conn.execute(sa.select(sa.func.max(db.deliveries.c.lease_until)))).scalar()
+    assert isinstance(value, datetime)
+    return value
+
+
+async def _eventually(step: object, within_s: float = 15.0) -> None:
+    """Run ``step`` (returning True when done) until it is done; fail after ``within_s`` (lease expiry is real
+    time: the database server's clock)."""
+    assert callable(step)
+    deadline = asyncio.get_running_loop().time() + within_s
+    while not await step():
+        assert asyncio.get_running_loop().time() < deadline, "not taken over within the time allowed"
+        await asyncio.sleep(0.2)
+
+
+async def test_a_slot_runs_once_and_a_dead_replicas_slot_and_rows_are_taken_over_after_its_lease(
+    database: Database,
+) -> None:
+    a = Leases(database=database, holder="replica-a", lease_s=1.0)
+    b = Leases(database=database, holder="replica-b", lease_s=1.0)
+    ledger_a, ledger_b = LeasedLedger(database=database, leases=a), LeasedLedger(database=database, leases=b)
+    try:
+        assert await a.claim_slot("09:00 UTC", DAY)
+        assert not await b.claim_slot("09:00 UTC", DAY)
+        channel = await _planned_channel(database, ledger_a)
+        mine = await ledger_a.unfinished(channel)
+        assert [r.rank for r in mine] == [0, 1, 2]
+        assert await ledger_b.unfinished(channel) == []  # held by a live replica
+
+        before = await _lease_until(database)
+        await a.renew()  # what a's heartbeat does every third of the lease
+        assert await _lease_until(database) >= before
+        await a.stop_heartbeat(give_up=False)  # a dies: its leases are no longer renewed, nor given up
+
+        async def b_took_over() -> bool:
+            return bool(await ledger_b.unfinished(channel))
+
+        await _eventually(b_took_over)
+        assert [r.rank for r in await ledger_b.unfinished(channel)] == [0, 1, 2]
+        assert await ledger_a.unfinished(channel) == []  # a (were it alive) no longer holds them
+        assert await b.abandoned_slots() == [("09:00 UTC", DAY)]
+        assert await b.claim_slot("09:00 UTC", DAY)
+        await b.finish_slot("09:00 UTC", DAY)
+        assert await b.abandoned_slots() == [] and not await a.claim_slot("09:00 UTC", DAY)
+    finally:
+        await b.stop_heartbeat()
