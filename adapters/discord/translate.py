@@ -355,10 +355,6 @@ def to_commands(data: CommandPayload) -> list[str]:
             return [f"alerts {_text(values, 'state')}".strip()]
         case "saved" | "channel-saves" if _text(values, "export"):
             return [f"{name} export {_text(values, 'export')}"]
-        case "like":
-            return [f"like {_text(values, 'papers')}".strip()]
-        case "ranking":
-            return [f"ranking {_text(values, 'action').replace('-', ' ')}".strip()]
         case "settings" | "preview" | "saved" | "channel-saves" | "help" | "stats" | "feed":
             return [name]
     raise UserInputError(f"unknown command {name!r}: see /arxiv help")
