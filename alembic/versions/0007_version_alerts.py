@@ -1,7 +1,7 @@
 """Version alerts: a ledger of notes about new versions of saved papers, and who turned them off.
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-02
 
 ``version_alerts`` has one row per (kind, target, paper, version): a private note to one saver, or a reply in the
