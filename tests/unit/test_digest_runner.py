@@ -384,3 +384,23 @@ class RefusingPublisher(FakePublisher):
     async def update_card(self, card: PaperCard, *, message: MessageRef, key: PostKey | None = None) -> None:
         self.tries += 1
         raise PublishRefused("message deleted")
+
+
+async def test_channels_posting_side_by_side_share_their_ledger_transactions() -> None:
+    core = fake_core()
+    core.summarizer.tldr = "TL;DR"
+    core.source.listings[frozenset({"cs.DC"})] = TODAY
+    refs = [ChannelRef("test", "w1", f"c{n}") for n in range(20)]
+    for ref in refs:
+        await channel(core, ref)
+    outcomes = await core.runner.run(await core.repos.channels.all_active())
+    assert [(o.posted, o.unfinished) for o in outcomes.values()] == [(3, 0)] * 20
+    marks = len(core.repos.ledger.marks)
+    assert marks == 20 * 3 * 5  # each post: intent, card, thread intent, thread part, card update
+    # Group commit: the marks of the 20 channels went in batches, one per step of a post, not one per mark.
+    assert core.repos.ledger.batches <= 3 * 5 + 5
+    # Every row still got its marks in order, each intent written before its platform call.
+    per_row: dict[int, list[type]] = {}
+    for row_id, mark in core.repos.ledger.marks:
+        per_row.setdefault(row_id, []).append(type(mark))
+    assert set(map(tuple, per_row.values())) == {(CardSending, CardPosted, ThreadSending, ThreadPosted, CardUpdated)}
