@@ -84,6 +84,28 @@ class ThreadJob:
     card: PaperCard
 
 
+class SummaryPool:
+    """The summaries of one run: each (paper, language) written once, ``concurrency`` at a time, shared by every
+    thread that shows it (a failure too: those threads stay pending for the next run)."""
+
+    def __init__(self, *, summarizer: Summarizer, concurrency: int) -> None:
+        self._summarizer = summarizer
+        self._slots = asyncio.Semaphore(concurrency)
+        self._made: dict[tuple[str, str], asyncio.Future[ThreadSummary]] = {}
+
+    async def get(self, paper: Paper, language: str) -> ThreadSummary:
+        """The summary of ``paper`` in ``language``, written by the first caller and awaited by the others."""
+        key = (paper.versioned_id, language)
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = asyncio.ensure_future(self._write(paper, language))
+        return await asyncio.shield(made)
+
+    async def _write(self, paper: Paper, language: str) -> ThreadSummary:
+        async with self._slots:
+            return await self._summarizer.summarize(paper, language=language)
+
+
 @dataclass(frozen=True, slots=True)
 class UpdateJob:
     """A posted card whose thread is posted and that is still to show its TL;DR."""
@@ -193,7 +215,8 @@ class DigestRunner:
     async def run(self, records: Sequence[ChannelRecord]) -> dict[ChannelRef, ChannelOutcome]:
         """Select today's papers for these channels, record them in the ledger, then post them.
 
-        Every channel's cards go first; then the thread replies, each as soon as its summary is ready. A channel's
+        Each channel's cards go first; then its thread replies, each as soon as its summary is ready, then its cards'
+        TL;DR updates; channels side by side, each at its platform's pace. A channel's
         digest is recorded as done only when arXiv answered and none of its rows is left unfinished (a stop, a
         failed or unconfirmed post leaves it not done, for the catch-up and the next start).
         """
@@ -220,14 +243,18 @@ class DigestRunner:
 
                 # Channels post side by side, each as fast as its platform lets it (the publishers pace each channel,
                 # bound each workspace and honour each 429 where it applies); a channel's cards stay in rank order.
-                async def post_channel(record: ChannelRecord) -> Work:
+                # Each channel goes on to its threads as soon as its own cards are posted; a summary is written once
+                # for every channel that shows it.
+                summaries = SummaryPool(summarizer=self._summarizer, concurrency=self._summary_concurrency)
+
+                async def post_channel(record: ChannelRecord) -> None:
                     outcome = outcomes[record.ref]
                     work = await self._post_cards(record, todo.get(record.id, []), stored)
                     outcome.posted, outcome.failed = work.posted, work.failed
                     outcome.refused = self._refused.pop(record.ref, None)
-                    return work
+                    await self._finish(work, summaries)
 
-                await self._finish(Work.merge(await asyncio.gather(*(post_channel(r) for r in records))))
+                await asyncio.gather(*(post_channel(r) for r in records))
                 try:
                     left = {i: len(rows) for i, rows in (await self._ledger.unfinished_many(todo)).items()}
                 except StoreError as err:
@@ -250,7 +277,8 @@ class DigestRunner:
                 rows = await self._ledger.unfinished(record.id)
                 stored = await self._papers.get_many((r.arxiv_id, r.version) for r in rows) if rows else {}
                 work = await self._post_cards(record, rows, stored)
-                await self._finish(work)
+                summaries = SummaryPool(summarizer=self._summarizer, concurrency=self._summary_concurrency)
+                await self._finish(work, summaries)
         return work.posted, work.failed
 
     async def catch_up(self, records: Sequence[ChannelRecord]) -> dict[ChannelRef, tuple[int, int]]:
@@ -275,9 +303,9 @@ class DigestRunner:
                 await stack.enter_async_context(self._locks.setdefault(ref, asyncio.Lock()))
             yield
 
-    async def _finish(self, work: Work) -> None:
-        """After the cards: the threads, then the TL;DR on each card whose thread is posted."""
-        updates = work.updates + await self._post_threads(work.threads)
+    async def _finish(self, work: Work, summaries: SummaryPool) -> None:
+        """After some channels' cards: their threads, then the TL;DR on each card whose thread is posted."""
+        updates = work.updates + await self._post_threads(work.threads, summaries)
         await self._update_cards(updates)
 
     async def _post_cards(
@@ -327,19 +355,23 @@ class DigestRunner:
                 work.updates.append(UpdateJob(row, card, parent))
         return work
 
-    async def _post_threads(self, jobs: Sequence[ThreadJob]) -> list[UpdateJob]:
-        """Write each distinct (paper, language) summary once, ``summary_concurrency`` at a time, and post it in
-        every thread waiting for it as soon as it is ready: channels side by side, one post at a time per channel.
+    async def _post_threads(self, jobs: Sequence[ThreadJob], summaries: SummaryPool) -> list[UpdateJob]:
+        """Post each thread as soon as its summary is ready (written once per paper and language for the whole run,
+        ``summary_concurrency`` at a time): one post at a time per channel.
 
         Returns the cards due to show their TL;DR (their whole thread is posted)."""
         updates: list[UpdateJob] = []
-        groups: dict[tuple[str, str], list[ThreadJob]] = {}
-        for job in jobs:
-            groups.setdefault((job.paper.versioned_id, job.language), []).append(job)
-        writing = asyncio.Semaphore(self._summary_concurrency)
         channel_locks: dict[ChannelRef, asyncio.Lock] = {}
 
-        async def post(job: ThreadJob, summary: ThreadSummary) -> None:
+        async def post(job: ThreadJob) -> None:
+            if self._stopping:
+                return
+            try:
+                summary = await summaries.get(job.paper, job.language)
+            except ArxivBotError as err:
+                log.warning("summary of %s failed; its thread in %s stays pending: %s", job.paper.versioned_id,
+                            job.parent.channel, err)
+                return
             async with channel_locks.setdefault(job.parent.channel, asyncio.Lock()):
                 if self._stopping:
                     return
@@ -350,23 +382,7 @@ class DigestRunner:
                 except ArxivBotError as err:
                     log.warning("thread of %s in %s stays pending: %s", job.paper.versioned_id, job.parent, err)
 
-        async def produce(group: list[ThreadJob]) -> None:
-            first = group[0]
-            async with writing:
-                if self._stopping:
-                    return
-                try:
-                    summary = await self._summarizer.summarize(first.paper, language=first.language)
-                except ArxivBotError as err:
-                    log.warning(
-                        "summary of %s failed; %d thread(s) stay pending: %s", first.paper.versioned_id, len(group), err
-                    )
-                    return
-            await asyncio.gather(*(post(job, summary) for job in group))
-
-        async with asyncio.TaskGroup() as tasks:
-            for group in groups.values():
-                tasks.create_task(produce(group))
+        await asyncio.gather(*(post(job) for job in jobs))
         return updates
 
     async def _update_cards(self, jobs: Sequence[UpdateJob]) -> None:
