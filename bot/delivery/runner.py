@@ -282,18 +282,41 @@ class DigestRunner:
         return work.posted, work.failed
 
     async def catch_up(self, records: Sequence[ChannelRecord]) -> dict[ChannelRef, tuple[int, int]]:
-        """``deliver`` each of these channels that no run is posting to now, side by side; a busy channel is left
-        for its own run. Returns (cards posted, failed) of each channel delivered."""
-        idle = [r for r in records if not self._locks.setdefault(r.ref, asyncio.Lock()).locked()]
+        """``deliver`` each of these channels that no run is posting to now, side by side (their rows read in one
+        go); a busy channel is left for its own run. Returns (cards posted, failed) of each channel delivered."""
+        held: list[tuple[ChannelRecord, asyncio.Lock]] = []
+        for record in records:
+            lock = self._locks.setdefault(record.ref, asyncio.Lock())
+            if not lock.locked():
+                await lock.acquire()  # free: taken at once; each channel's is released when its delivery ends
+                held.append((record, lock))
+        try:
+            todo = await self._ledger.unfinished_many(r.id for r, _ in held)
+            stored = await self._papers.get_many(
+                sorted({(row.arxiv_id, row.version) for rows in todo.values() for row in rows})
+            )
+        except BaseException as err:  # a database error, or a cancellation (shutdown): nothing is held after it
+            for _, lock in held:
+                lock.release()
+            if not isinstance(err, StoreError):
+                raise
+            log.error("catch-up could not read the ledger; retried at the next one: %s", err)
+            return {}
+        summaries = SummaryPool(summarizer=self._summarizer, concurrency=self._summary_concurrency)
 
-        async def one(record: ChannelRecord) -> tuple[ChannelRef, tuple[int, int]]:
+        async def one(record: ChannelRecord, lock: asyncio.Lock) -> tuple[ChannelRef, tuple[int, int]]:
             try:
-                return record.ref, await self.deliver(record)
+                work = await self._post_cards(record, todo.get(record.id, []), stored)
+                await self._finish(work, summaries)
+                return record.ref, (work.posted, work.failed)
             except StoreError as err:
                 log.error("catch-up of %s failed on the database; retried at the next one: %s", record.ref, err)
                 return record.ref, (0, 0)
+            finally:
+                lock.release()
 
-        return dict(await asyncio.gather(*(one(r) for r in idle)))
+        with summary_run():
+            return dict(await asyncio.gather(*(one(r, lock) for r, lock in held)))
 
     @asynccontextmanager
     async def _holding(self, refs: Iterable[ChannelRef]) -> AsyncIterator[None]:
