@@ -37,7 +37,10 @@ class _Pending:
 
 
 class BatchedMarks:
-    """``DeliveryMarks`` over ``DeliveryBatches``: marks asked for together are committed in one transaction."""
+    """``DeliveryMarks`` over ``DeliveryBatches``: marks asked for together are committed in one transaction.
+
+    ``max_batch=1`` writes one transaction per mark (still one writer, with the retries): the bench's baseline.
+    """
 
     def __init__(
         self,
@@ -45,8 +48,10 @@ class BatchedMarks:
         ledger: DeliveryBatches,
         retry_delays_s: Sequence[float] = RETRY_DELAYS_S,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        max_batch: int | None = None,
     ) -> None:
         self._ledger = ledger
+        self._max_batch = max_batch
         self._delays = tuple(retry_delays_s)
         self._sleep = sleep
         self._queue: list[_Pending] = []
@@ -82,7 +87,8 @@ class BatchedMarks:
         rows: set[int] = set()
         rest: list[_Pending] = []
         for pending in self._queue:
-            if pending.delivery.id in rows:
+            full = self._max_batch is not None and len(batch) >= self._max_batch
+            if full or pending.delivery.id in rows:
                 rest.append(pending)
             else:
                 rows.add(pending.delivery.id)

@@ -178,7 +178,7 @@ class DigestRunner:
         self._author_bonus = author_bonus
         self._summary_concurrency = summary_concurrency
         # Marks asked for together share a transaction (group commit); without, one transaction per mark.
-        self._marks: DeliveryMarks = BatchedMarks(ledger=ledger) if batch_marks else ledger
+        self._marks: DeliveryMarks = BatchedMarks(ledger=ledger, max_batch=None if batch_marks else 1)
         self._locks: dict[ChannelRef, asyncio.Lock] = {}
         self._stopping = False
         self._in_flight: set[asyncio.Future[Any]] = set()
