@@ -16,18 +16,18 @@ figures of both as the last line.
 ``fanout_ratio(channels=300, interval_s=4.0, cards=4, fault_rate=0.0, database_url=...)``
     Messages per second achieved / ideal: ``channels`` Slack channels (one workspace) each get ``cards`` cards and
     their thread replies through the real runner, ledger, SlackPublisher and slack_sdk, against the local fake Slack
-    (in a process of its own, so that it does not compete with the bot for CPU), which refuses (429 with the Retry-
-    After left) any channel's message sooner than ``interval_s`` after the last one it took there: the per-channel
-    rate. Slack's is 1 s; 4 s by default here because this shared 2-core machine (load average 6 to 12 while other
-    sessions work) cannot drive 300 messages a second through slack_sdk (a new connection per call): with 1 s or 2 s
-    the figure measures the CPU left to us, not the fan-out (0.77 at 1 s and 0.84-0.92 at 2 s with a load average of
-    6; 0.52 at 2 s with 12). On a quiet machine pass a shorter ``interval_s``. With ``fault_rate`` the fake answers
-    that share of all messages 429 with a Retry-After of one interval, as Slack does when something else throttles.
-    Ideal: each channel's messages one interval apart from its own first one, plus the Retry-After of each 429 the
-    fake chose to send that channel (those pauses are the platform's; a 429 for going faster than the rate is ours
-    and adds nothing); achieved: over the time from the first message to the last. So the figure is what a 429
-    stalling other channels, a burst after a retry (answered by the rate's own 429s), or any wait of ours between a
-    channel's messages costs.
+    (in a process of its own, so that it does not compete with the bot for CPU), which refuses (429 with the
+    Retry-After left) any channel's message sooner than ``interval_s`` after the last one it took there: the
+    per-channel rate. Slack's is 1 s; 4 s by default here because this shared 2-core machine (load average 6 to 12
+    while other sessions work) cannot drive 300 messages a second through slack_sdk (a new connection per call):
+    with 1 s or 2 s the figure measures the CPU left to us, not the fan-out (0.77 at 1 s and 0.84-0.92 at 2 s with a
+    load average of 6; 0.52 at 2 s with 12). On a quiet machine pass a shorter ``interval_s``. With ``fault_rate``
+    the fake answers that share of all messages 429 with a Retry-After of one interval, as Slack does when something
+    else throttles. Ideal: each channel's messages one interval apart from its own first one, plus the Retry-After
+    of each 429 the fake chose to send that channel (those pauses are the platform's; a 429 for going faster than
+    the rate is ours and adds nothing); achieved: over the time from the first message to the last. So the figure is
+    what a 429 stalling other channels, a burst after a retry (answered by the rate's own 429s), or any wait of ours
+    between a channel's messages costs.
 
 Targets: cpu_ms_per_post < 2, fanout_ratio >= 0.9. ``bench/load.py`` calls both functions (``await``, keyword
 arguments only); each takes a migrated, empty database by URL or makes a SQLite file of its own.
