@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from bot.delivery.cards import card_for
-from bot.delivery.marks import BatchedMarks
+from bot.delivery.marks import RETRY_DELAYS_S, BatchedMarks
 from bot.delivery.thread_parts import new_post_key, part_key
 from bot.errors import ArxivBotError, PublishError, PublishOutcomeUnknown, PublishRefused, SourceError, StoreError
 from bot.metrics import POSTS
@@ -167,6 +167,7 @@ class DigestRunner:
         author_bonus: float,
         summary_concurrency: int = 4,
         batch_marks: bool = True,
+        mark_retry_delays_s: Sequence[float] = RETRY_DELAYS_S,
     ) -> None:
         self._source = source
         self._channels = channels
@@ -178,7 +179,9 @@ class DigestRunner:
         self._author_bonus = author_bonus
         self._summary_concurrency = summary_concurrency
         # Marks asked for together share a transaction (group commit); without, one transaction per mark.
-        self._marks: DeliveryMarks = BatchedMarks(ledger=ledger, max_batch=None if batch_marks else 1)
+        self._marks: DeliveryMarks = BatchedMarks(
+            ledger=ledger, max_batch=None if batch_marks else 1, retry_delays_s=mark_retry_delays_s
+        )
         self._locks: dict[ChannelRef, asyncio.Lock] = {}
         self._stopping = False
         self._in_flight: set[asyncio.Future[Any]] = set()
