@@ -23,7 +23,7 @@ figures of both as the last line.
     with 1 s or 2 s the figure measures the CPU left to us, not the fan-out (0.77 at 1 s and 0.84-0.92 at 2 s with a
     load average of 6; 0.52 at 2 s with 12). On a quiet machine pass a shorter ``interval_s``. With ``fault_rate``
     the fake answers that share of all messages 429 with a Retry-After of one interval, as Slack does when something
-    else throttles. Ideal: each channel's messages one interval apart from its own first one, plus the Retry-After
+    else throttles. Ideal: each channel's messages one interval apart from its own first attempt, plus the Retry-After
     of each 429 the fake chose to send that channel (those pauses are the platform's; a 429 for going faster than
     the rate is ours and adds nothing); achieved: over the time from the first message to the last. So the figure is
     what a 429 stalling other channels, a burst after a retry (answered by the rate's own 429s), or any wait of ours
@@ -324,13 +324,15 @@ async def fanout_ratio(
             server.kill()
     posts = [(channel, at) for channel, at, status, fault in calls if status == 200 and fault is None]
     # The 429s the fake sent on purpose (not for our going faster than its rate): Slack's pauses.
-    limited = [channel for channel, _, status, fault in calls if status == 429 and fault != "rate"]
+    limited = [(channel, at) for channel, at, status, fault in calls if status == 429 and fault != "rate"]
     return _ratio(posts, limited, channels=channels, interval_s=interval_s)
 
 
-def _ratio(posts: list[tuple[str, float]], limited: list[str], *, channels: int, interval_s: float) -> float:
+def _ratio(
+    posts: list[tuple[str, float]], limited: list[tuple[str, float]], *, channels: int, interval_s: float
+) -> float:
     """Achieved / ideal messages per second. Ideal: each channel's messages one interval apart from its own first
-    one, plus the Retry-After of each 429 the platform chose to send it (a 429 of the fake's rate, our own fault,
+    attempt, plus the Retry-After of each 429 the platform chose to send it (a 429 of the fake's rate, our own fault,
     adds nothing); achieved: over the time from the first message to the last."""
     first: dict[str, float] = {}
     count: dict[str, int] = {}
@@ -338,8 +340,9 @@ def _ratio(posts: list[tuple[str, float]], limited: list[str], *, channels: int,
         first.setdefault(channel, at)
         count[channel] = count.get(channel, 0) + 1
     paused: dict[str, float] = {}
-    for channel in limited:
+    for channel, at in limited:
         paused[channel] = paused.get(channel, 0.0) + interval_s
+        first[channel] = min(first.get(channel, at), at)  # a channel whose first message was refused started then
     assert len(count) == channels and min(count.values()) >= 2
     start = min(first.values())
     ideal_end = max(first[name] + (n - 1) * interval_s + paused.get(name, 0.0) for name, n in count.items())
