@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
@@ -289,7 +289,27 @@ class DeliveryMarks(Protocol):
         ...
 
 
-class DigestLedger(DeliveryPlanning, DeliveryMarks, Protocol):
+class DeliveryRuns(Protocol):
+    """The plan and the unfinished rows of many channels at once: one transaction for a whole digest."""
+
+    async def plan_many(self, plans: Mapping[int, Sequence[ScoredPaper]]) -> int:
+        """``DeliveryPlanning.plan`` of every channel in ``plans`` (channel id -> selected), together."""
+        ...
+
+    async def unfinished_many(self, channel_ids: Iterable[int]) -> dict[int, list[Delivery]]:
+        """``DeliveryPlanning.unfinished`` of each of these channels (each one a key, its list maybe empty)."""
+        ...
+
+
+class DeliveryBatches(Protocol):
+    """Marks of many rows written together (the marks of channels posting side by side)."""
+
+    async def mark_many(self, items: Sequence[tuple[Delivery, DeliveryMark]]) -> list[Delivery]:
+        """``DeliveryMarks.mark`` of each (row, mark), at most one per row, in one transaction; the rows as marked."""
+        ...
+
+
+class DigestLedger(DeliveryPlanning, DeliveryMarks, DeliveryRuns, DeliveryBatches, Protocol):
     """The ledger roles the digest runner uses, together."""
 
 

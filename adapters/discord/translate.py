@@ -13,7 +13,7 @@ import re
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, TypedDict
 from zoneinfo import available_timezones
 
@@ -260,8 +260,10 @@ def thread_name(card_title: str) -> str:
     return plain_fit(card_title, THREAD_NAME_LIMIT)
 
 
+@lru_cache(maxsize=1024)
 def thread_messages(summary: ThreadSummary) -> list[ThreadPost]:
-    """A summary as thread messages within Discord's limits, split without cutting a word or a link."""
+    """A summary as thread messages within Discord's limits, split without cutting a word or a link (built once per
+    summary: every channel given the same paper in the same language shares them; callers must not change them)."""
     blocks: list[str] = []
     if summary.tldr:
         blocks.append(f"**TL;DR** {escape(summary.tldr.strip())}")

@@ -66,12 +66,30 @@ class WorkspaceHolds:
 
 
 class WorkspaceRateLimitRetry(AsyncRateLimitErrorRetryHandler):
-    """slack_sdk's 429 retry in one workspace's client: the Retry-After holds the whole workspace, then it retries."""
+    """slack_sdk's 429 retry in one workspace's client: the Retry-After holds the whole workspace, then it retries.
 
-    def __init__(self, *, holds: WorkspaceHolds, workspace: str, max_retry_count: int = 6) -> None:
+    Methods in ``own_429s`` are not retried here: their caller (the publisher) pauses just the channel itself.
+    """
+
+    def __init__(
+        self, *, holds: WorkspaceHolds, workspace: str, max_retry_count: int = 6, own_429s: frozenset[str] = frozenset()
+    ) -> None:
         super().__init__(max_retry_count=max_retry_count)
         self._holds = holds
         self._workspace = workspace
+        self._own_429s = own_429s
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if request.url.rstrip("/").rsplit("/", 1)[-1] in self._own_429s:
+            return False
+        return await super()._can_retry_async(state=state, request=request, response=response, error=error)
 
     async def prepare_for_next_attempt_async(
         self,
@@ -88,11 +106,13 @@ class WorkspaceRateLimitRetry(AsyncRateLimitErrorRetryHandler):
         state.increment_current_attempt()
 
 
-def workspace_client(base: AsyncWebClient, *, holds: WorkspaceHolds, workspace: str) -> AsyncWebClient:
+def workspace_client(
+    base: AsyncWebClient, *, holds: WorkspaceHolds, workspace: str, own_429s: frozenset[str] = frozenset()
+) -> AsyncWebClient:
     """A copy of ``base`` for one workspace: the same URL, token, timeout and retry handlers, its 429 retry bound to
-    ``workspace``."""
+    ``workspace`` (except for ``own_429s``, the methods whose caller handles a 429 itself)."""
     handlers = [
-        WorkspaceRateLimitRetry(holds=holds, workspace=workspace, max_retry_count=h.max_retry_count)
+        WorkspaceRateLimitRetry(holds=holds, workspace=workspace, max_retry_count=h.max_retry_count, own_429s=own_429s)
         if isinstance(h, AsyncRateLimitErrorRetryHandler)
         else h
         for h in base.retry_handlers

@@ -49,6 +49,13 @@ log = logging.getLogger(__name__)
 METADATA_EVENT = "arxiv_bot_post"
 """The ``metadata.event_type`` of every message we post; ``event_payload.key`` is the ledger key."""
 MESSAGE_CREATING = frozenset({"chat.postMessage", "chat.postEphemeral", "files.completeUploadExternal"})
+PUBLISHING = frozenset(
+    {"chat.postMessage", "chat.postEphemeral", "chat.update", "conversations.history", "conversations.replies"}
+)
+"""The methods the publisher calls: it handles their 429s itself (pausing that channel only, outside the workspace's
+bound), so slack_sdk's rate-limit handler, which sleeps inside the call, leaves them alone."""
+RATE_LIMIT_RETRIES = 6
+"""429s in a row after which a post fails (it stays pending in the ledger)."""
 NEVER_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
 """Failures before the request left: nothing can have been created."""
 CLOCK_SKEW = timedelta(seconds=60)
@@ -71,8 +78,12 @@ _HINTS = {
 }
 
 
+def _method(request: HttpRequest) -> str:
+    return request.url.rstrip("/").rsplit("/", 1)[-1]
+
+
 def _creates_message(request: HttpRequest) -> bool:
-    return request.url.rstrip("/").rsplit("/", 1)[-1] in MESSAGE_CREATING
+    return _method(request) in MESSAGE_CREATING
 
 
 class _SparingMessageCreates(AsyncRetryHandler):
@@ -112,16 +123,44 @@ class ServerErrorRetry(_SparingMessageCreates, AsyncServerErrorRetryHandler):
     """slack_sdk's retry of 500/503, except for a message-creating call (Slack may have created it)."""
 
 
+class RateLimitRetry(AsyncRateLimitErrorRetryHandler):
+    """slack_sdk's retry of 429 (waiting Retry-After) for the calls the publisher does not pace itself (Bolt's)."""
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if _method(request) in PUBLISHING:
+            return False
+        return await super()._can_retry_async(state=state, request=request, response=response, error=error)
+
+
 def retry_handlers() -> list[AsyncRetryHandler]:
-    """Retries for dropped connections, 429 (waiting Retry-After) and 500/503, none that could post twice.
+    """Retries for dropped connections, 429 (waiting Retry-After) and 500/503, none that could post twice; the
+    publisher's own calls get their 429s back (``SlackRateLimited``) and wait outside the workspace's bound.
 
     The handlers share one attempt counter per request, so each bound counts the attempts of all of them.
     """
     return [
         ConnectionRetry(max_retry_count=2),
-        AsyncRateLimitErrorRetryHandler(max_retry_count=6),
+        RateLimitRetry(max_retry_count=6),
         ServerErrorRetry(max_retry_count=3),
     ]
+
+
+def retry_after_s(headers: Any, default: float = 1.0) -> float:
+    """The Retry-After of a 429, in seconds (``default`` when missing or malformed)."""
+    for name, value in dict(headers or {}).items():
+        if str(name).lower() == "retry-after":
+            try:
+                return max(0.0, float(value[0] if isinstance(value, list) else value))
+            except (TypeError, ValueError):
+                return default
+    return default
 
 
 def make_client(*, token: str | None, api_url: str, timeout_s: float = 30.0) -> AsyncWebClient:
@@ -148,9 +187,12 @@ def carries_key(message: dict[str, Any], key: str) -> bool:
 
 
 class ChannelPacer:
-    """At most one message per ``interval_s`` to each channel: callers reserve slots in arrival order.
+    """At most one message per ``interval_s`` to each channel, counted from the message sent before it, and nothing
+    to a channel paused by a 429 until its Retry-After has passed; one channel waiting never holds up another.
 
-    ``clock`` (monotonic seconds; default: the running loop's clock) and ``sleep`` are what tests replace.
+    The spacing is measured from each message's own turn, so a pause does not let the messages queued behind it go
+    out together when it ends: after a retry the pace holds. ``clock`` (monotonic seconds; default: the running
+    loop's clock) and ``sleep`` are what tests replace.
     """
 
     def __init__(
@@ -164,16 +206,37 @@ class ChannelPacer:
         self._clock = clock
         self._sleep = sleep
         self._next: dict[ChannelRef, float] = {}
+        self._paused: dict[ChannelRef, float] = {}
+        self._turns: dict[ChannelRef, asyncio.Lock] = {}
+
+    def _now(self) -> float:
+        return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
 
     async def wait_turn(self, channel: ChannelRef) -> None:
-        """Return when this channel may take the next message."""
-        if self._interval_s <= 0:
-            return
-        now = self._clock() if self._clock is not None else asyncio.get_running_loop().time()
-        slot = max(now, self._next.get(channel, now))
-        self._next[channel] = slot + self._interval_s
-        if slot > now:
-            await self._sleep(slot - now)
+        """Return when this channel may take the next message (callers of one channel take turns in order)."""
+        turn = self._turns.get(channel)
+        if turn is None:
+            turn = self._turns[channel] = asyncio.Lock()
+        async with turn:
+            while True:
+                now = self._now()
+                due = max(self._next.get(channel, now), self._paused.get(channel, now))
+                if due <= now:
+                    break
+                await self._sleep(due - now)
+            if self._interval_s > 0:
+                self._next[channel] = now + self._interval_s
+
+    def sent(self, channel: ChannelRef) -> None:
+        """A message to this channel leaves now (it may have waited for the workspace's bound since its turn): the
+        next one waits a whole interval from now."""
+        if self._interval_s > 0:
+            self._next[channel] = max(self._next.get(channel, 0.0), self._now() + self._interval_s)
+
+    def pause(self, channel: ChannelRef, seconds: float) -> None:
+        """Slack answered 429 for this channel: send it nothing for ``seconds`` (the others go on)."""
+        until = self._now() + max(0.0, seconds)
+        self._paused[channel] = max(self._paused.get(channel, until), until)
 
 
 class WorkspaceTokens(Protocol):
@@ -187,8 +250,11 @@ class WorkspaceTokens(Protocol):
 class SlackPublisher:
     """Posts cards, thread replies and command replies through ``chat.postMessage``/``chat.postEphemeral``.
 
-    With ``tokens`` every call carries the token of its channel's workspace; without, the client's one token. Each
-    workspace calls through its own copy of ``client``, so a 429 holds that workspace alone (``holds``).
+    Channels post side by side: each channel paced (``post_interval_s``, Slack's one message per second per
+    channel), at most ``max_concurrency`` requests in flight per workspace; a 429 on a post pauses that channel only,
+    for its Retry-After, and frees the workspace's slot meanwhile. With ``tokens`` every call carries the token of
+    its channel's workspace; without, the client's one token. Each workspace calls through its own copy of
+    ``client``, so a 429 on any other call holds that workspace alone (``holds``).
     """
 
     def __init__(
@@ -200,12 +266,14 @@ class SlackPublisher:
         pacer: ChannelPacer | None = None,
         tokens: WorkspaceTokens | None = None,
         holds: WorkspaceHolds | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.client = client
         self._tokens = tokens
         self._holds = holds if holds is not None else WorkspaceHolds()
         self._clients: dict[str, AsyncWebClient] = {}
         self._pacer = pacer if pacer is not None else ChannelPacer(interval_s=post_interval_s)
+        self._sleep = sleep
         self._max_concurrency = max_concurrency
         self._bounds: dict[str, asyncio.Semaphore] = {}
         self._missing_scopes: set[str] = set()
@@ -213,7 +281,9 @@ class SlackPublisher:
     def _client_for(self, workspace: str) -> AsyncWebClient:
         client = self._clients.get(workspace)
         if client is None:
-            client = self._clients[workspace] = workspace_client(self.client, holds=self._holds, workspace=workspace)
+            client = self._clients[workspace] = workspace_client(
+                self.client, holds=self._holds, workspace=workspace, own_429s=PUBLISHING
+            )
         return client
 
     def _bound(self, workspace: str) -> asyncio.Semaphore:
@@ -227,12 +297,26 @@ class SlackPublisher:
     ) -> dict[str, Any]:
         """One Web API call (JSON body, or ``params`` as a GET query); failures as PublishError, and as
         PublishOutcomeUnknown when a message-creating call may have reached Slack."""
+        for _attempt in range(RATE_LIMIT_RETRIES):
+            try:
+                return await self._call_once(method, channel, params=params, **args)
+            except SlackRateLimited as err:
+                if method == "chat.postMessage":
+                    raise  # _post pauses the channel and waits its turn again
+                await self._sleep(err.retry_after_s)  # outside the workspace's bound: other channels go on
+        return await self._call_once(method, channel, params=params, **args)
+
+    async def _call_once(
+        self, method: str, channel: ChannelRef, *, params: dict[str, Any] | None = None, **args: Any
+    ) -> dict[str, Any]:
         creates = method in MESSAGE_CREATING
         auth = {} if self._tokens is None else {"token": await self._tokens.token_for(channel.workspace)}
         client = self._client_for(channel.workspace)
         try:
             async with self._bound(channel.workspace):
                 await self._holds.wait(channel.workspace)
+                if method == "chat.postMessage":
+                    self._pacer.sent(channel)
                 if params is not None:
                     response = await client.api_call(
                         method, http_verb="GET", params={"channel": channel.channel, **params, **auth}
@@ -242,6 +326,9 @@ class SlackPublisher:
         except SlackApiError as err:
             code = str(err.response.get("error", "unknown_error"))
             text = f"Slack refused {method} to {channel}: {code}{_HINTS.get(code, '')}"
+            if err.response.status_code == 429:
+                # Nothing was created; Slack says when to come back.
+                raise SlackRateLimited(text, retry_after_s=retry_after_s(err.response.headers)) from None
             if creates and err.response.status_code >= 500:
                 raise PublishOutcomeUnknown(f"{text} (HTTP {err.response.status_code})") from None
             raise SlackRefusal(text, code=code, needed=str(err.response.get("needed") or "")) from None
@@ -261,14 +348,22 @@ class SlackPublisher:
         thread_ts: str | None = None,
         key: PostKey | None = None,
     ) -> str:
-        await self._pacer.wait_turn(channel)
         args: dict[str, Any] = {"text": text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
         if thread_ts is not None:
             args["thread_ts"] = thread_ts
         meta = metadata(key)
         if meta is not None:
             args["metadata"] = meta
-        data = await self._call("chat.postMessage", channel, **args)
+        for attempt in range(RATE_LIMIT_RETRIES + 1):
+            await self._pacer.wait_turn(channel)
+            try:
+                data = await self._call("chat.postMessage", channel, **args)
+                break
+            except SlackRateLimited as err:
+                if attempt == RATE_LIMIT_RETRIES:
+                    raise
+                log.info("Slack rate-limited %s: pausing it %.2f s", channel, err.retry_after_s)
+                self._pacer.pause(channel, err.retry_after_s)
         ts = data.get("ts")
         if not isinstance(ts, str) or not ts:
             raise PublishOutcomeUnknown(f"Slack answered chat.postMessage to {channel} without a message ts")
@@ -426,6 +521,14 @@ def _refusal(method: str, channel: ChannelRef, err: SlackApiError) -> SlackRefus
     needed = str(err.response.get("needed") or "")
     hint = f" (add the {needed} scope to the app and reinstall it)" if code == "missing_scope" and needed else ""
     return SlackRefusal(f"Slack refused {method} to {channel}: {code}{hint}", code=code, needed=needed)
+
+
+class SlackRateLimited(PublishError):
+    """Slack answered 429: nothing was done; ``retry_after_s`` says when to come back."""
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class SlackRefusal(PublishError):

@@ -11,6 +11,7 @@ swapped for look-alikes.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -249,8 +250,10 @@ def _batches(blocks: list[Block]) -> list[list[Block]]:
     return [blocks[i : i + BLOCKS_PER_MESSAGE] for i in range(0, len(blocks), BLOCKS_PER_MESSAGE)]
 
 
+@functools.lru_cache(maxsize=1024)
 def thread_blocks(summary: ThreadSummary) -> list[list[Block]]:
-    """The summary for a card's thread, as one or more messages within Slack's limits."""
+    """The summary for a card's thread, as one or more messages within Slack's limits (built once per summary: every
+    channel given the same paper in the same language shares them; callers must not change them)."""
     blocks: list[Block] = []
     if summary.heading.strip():
         blocks.append({"type": "header", "text": plain(fit(summary.heading, HEADER_LIMIT))})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from bot.models import Paper, PaperCard, ScoredPaper, SummarySection, ThreadSummary
@@ -21,8 +22,9 @@ def shorten(text: str, limit: int) -> str:
     return cut.rstrip(" ,;:") + "…"
 
 
+@functools.lru_cache(maxsize=8192)
 def teaser(abstract: str, limit: int = TEASER_CHARS) -> str:
-    """The abstract's first sentence, shortened to one line."""
+    """The abstract's first sentence, shortened to one line (worked out once per paper: channels share it)."""
     first = _SENTENCE_END.split(" ".join(abstract.split()), maxsplit=1)[0]
     return shorten(first, limit)
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Coroutine, Iterable, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from bot.delivery.alerts import VersionAlerter
 from bot.delivery.cards import card_for
+from bot.delivery.marks import RETRY_DELAYS_S, BatchedMarks
 from bot.delivery.thread_parts import new_post_key, part_key
-from bot.errors import ArxivBotError, PublishError, PublishOutcomeUnknown, PublishRefused, SourceError
+from bot.errors import ArxivBotError, PublishError, PublishOutcomeUnknown, PublishRefused, SourceError, StoreError
 from bot.metrics import POSTS
 from bot.models import (
     CardPosted,
@@ -23,6 +24,7 @@ from bot.models import (
     ChannelRecord,
     ChannelRef,
     Delivery,
+    DeliveryMark,
     DeliveryState,
     Listing,
     MessageRef,
@@ -36,7 +38,17 @@ from bot.models import (
     ThreadSending,
     ThreadSummary,
 )
-from bot.ports import Clock, DigestLedger, DigestLog, Papers, PaperSource, Publisher, Reranker, Summarizer
+from bot.ports import (
+    Clock,
+    DeliveryMarks,
+    DigestLedger,
+    DigestLog,
+    Papers,
+    PaperSource,
+    Publisher,
+    Reranker,
+    Summarizer,
+)
 from bot.ranking.keywords import profile_of, score_papers
 from bot.summarizers.extractive import summary_run
 
@@ -80,6 +92,28 @@ class ThreadJob:
     parent: MessageRef
     language: str
     card: PaperCard
+
+
+class SummaryPool:
+    """The summaries of one run: each (paper, language) written once, ``concurrency`` at a time, shared by every
+    thread that shows it (a failure too: those threads stay pending for the next run)."""
+
+    def __init__(self, *, summarizer: Summarizer, concurrency: int) -> None:
+        self._summarizer = summarizer
+        self._slots = asyncio.Semaphore(concurrency)
+        self._made: dict[tuple[str, str], asyncio.Future[ThreadSummary]] = {}
+
+    async def get(self, paper: Paper, language: str) -> ThreadSummary:
+        """The summary of ``paper`` in ``language``, written by the first caller and awaited by the others."""
+        key = (paper.versioned_id, language)
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = asyncio.ensure_future(self._write(paper, language))
+        return await asyncio.shield(made)
+
+    async def _write(self, paper: Paper, language: str) -> ThreadSummary:
+        async with self._slots:
+            return await self._summarizer.summarize(paper, language=language)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,9 +161,10 @@ class DigestRunner:
         clock: Clock,
         author_bonus: float,
         summary_concurrency: int = 4,
-        channel_concurrency: int = 8,
         alerts: VersionAlerter | None = None,
         reranker: Reranker | None = None,
+        batch_marks: bool = True,
+        mark_retry_delays_s: Sequence[float] = RETRY_DELAYS_S,
     ) -> None:
         self._source = source
         self._channels = channels
@@ -140,8 +175,11 @@ class DigestRunner:
         self._clock = clock
         self._author_bonus = author_bonus
         self._summary_concurrency = summary_concurrency
-        self._channel_concurrency = channel_concurrency
         self._reranker = reranker
+        # Marks asked for together share a transaction (group commit); without, one transaction per mark.
+        self._marks: DeliveryMarks = BatchedMarks(
+            ledger=ledger, max_batch=None if batch_marks else 1, retry_delays_s=mark_retry_delays_s
+        )
         self._locks: dict[ChannelRef, asyncio.Lock] = {}
         self._stopping = False
         self._in_flight: set[asyncio.Future[Any]] = set()
@@ -194,7 +232,8 @@ class DigestRunner:
     async def run(self, records: Sequence[ChannelRecord]) -> dict[ChannelRef, ChannelOutcome]:
         """Select today's papers for these channels, record them in the ledger, then post them.
 
-        Every channel's cards go first; then the thread replies, each as soon as its summary is ready. A channel's
+        Each channel's cards go first; then its thread replies, each as soon as its summary is ready, then its cards'
+        TL;DR updates; channels side by side, each at its platform's pace. A channel's
         digest is recorded as done only when arXiv answered and none of its rows is left unfinished (a stop, a
         failed or unconfirmed post leaves it not done, for the catch-up and the next start).
         """
@@ -202,6 +241,7 @@ class DigestRunner:
         outcomes: dict[ChannelRef, ChannelOutcome] = {}
         with summary_run():
             async with self._holding(r.ref for r in records):
+                plans: dict[int, list[ScoredPaper]] = {}
                 for record in records:
                     outcome = ChannelOutcome(
                         error=selection.errors.get(record.ref), listed=selection.listed.get(record.ref, 0)
@@ -210,22 +250,36 @@ class DigestRunner:
                     picks = selection.picks.get(record.ref)
                     if picks is not None:
                         outcome.selected = picks
-                        await self._ledger.plan(record.id, picks)
-                # Channels post side by side (each paced by its platform); a channel's own cards stay in rank order.
-                slots = asyncio.Semaphore(self._channel_concurrency)
+                        plans[record.id] = picks
+                # The whole digest's plan in one transaction, its rows and papers read back in one read each.
+                await self._ledger.plan_many(plans)
+                todo = await self._ledger.unfinished_many(r.id for r in records)
+                stored = await self._papers.get_many(
+                    sorted({(row.arxiv_id, row.version) for rows in todo.values() for row in rows})
+                )
 
-                async def post_channel(record: ChannelRecord) -> Work:
-                    async with slots:
-                        outcome = outcomes[record.ref]
-                        work = await self._post_cards(record)
-                        outcome.posted, outcome.failed = work.posted, work.failed
-                        outcome.refused = self._refused.pop(record.ref, None)
-                        return work
+                # Channels post side by side, each as fast as its platform lets it (the publishers pace each channel,
+                # bound each workspace and honour each 429 where it applies); a channel's cards stay in rank order.
+                # Each channel goes on to its threads as soon as its own cards are posted; a summary is written once
+                # for every channel that shows it.
+                summaries = SummaryPool(summarizer=self._summarizer, concurrency=self._summary_concurrency)
 
-                await self._finish(Work.merge(await asyncio.gather(*(post_channel(r) for r in records))))
+                async def post_channel(record: ChannelRecord) -> None:
+                    outcome = outcomes[record.ref]
+                    work = await self._post_cards(record, todo.get(record.id, []), stored)
+                    outcome.posted, outcome.failed = work.posted, work.failed
+                    outcome.refused = self._refused.pop(record.ref, None)
+                    await self._finish(work, summaries)
+
+                await asyncio.gather(*(post_channel(r) for r in records))
+                try:
+                    left = {i: len(rows) for i, rows in (await self._ledger.unfinished_many(todo)).items()}
+                except StoreError as err:
+                    log.error("could not read back what is left of the digest; not recorded as done: %s", err)
+                    left = {i: max(1, len(rows)) for i, rows in todo.items()}
                 for record in records:
                     outcome = outcomes[record.ref]
-                    outcome.unfinished = len(await self._ledger.unfinished(record.id))
+                    outcome.unfinished = left.get(record.id, 0)
                     if outcome.error is None and outcome.unfinished == 0:
                         await self._channels.set_last_digest(record.id, self._clock.now())
         await self.deliver_alerts()
@@ -238,21 +292,49 @@ class DigestRunner:
         """
         with summary_run():
             async with self._holding([record.ref]):
-                work = await self._post_cards(record)
-                await self._finish(work)
+                rows = await self._ledger.unfinished(record.id)
+                stored = await self._papers.get_many((r.arxiv_id, r.version) for r in rows) if rows else {}
+                work = await self._post_cards(record, rows, stored)
+                summaries = SummaryPool(summarizer=self._summarizer, concurrency=self._summary_concurrency)
+                await self._finish(work, summaries)
         return work.posted, work.failed
 
     async def catch_up(self, records: Sequence[ChannelRecord]) -> dict[ChannelRef, tuple[int, int]]:
-        """``deliver`` each of these channels that no run is posting to now, side by side; a busy channel is left
-        for its own run. Returns (cards posted, failed) of each channel delivered."""
-        idle = [r for r in records if not self._locks.setdefault(r.ref, asyncio.Lock()).locked()]
-        slots = asyncio.Semaphore(self._channel_concurrency)
+        """``deliver`` each of these channels that no run is posting to now, side by side (their rows read in one
+        go); a busy channel is left for its own run. Returns (cards posted, failed) of each channel delivered."""
+        held: list[tuple[ChannelRecord, asyncio.Lock]] = []
+        for record in records:
+            lock = self._locks.setdefault(record.ref, asyncio.Lock())
+            if not lock.locked():
+                await lock.acquire()  # free: taken at once; each channel's is released when its delivery ends
+                held.append((record, lock))
+        try:
+            todo = await self._ledger.unfinished_many(r.id for r, _ in held)
+            stored = await self._papers.get_many(
+                sorted({(row.arxiv_id, row.version) for rows in todo.values() for row in rows})
+            )
+        except BaseException as err:  # a database error, or a cancellation (shutdown): nothing is held after it
+            for _, lock in held:
+                lock.release()
+            if not isinstance(err, StoreError):
+                raise
+            log.error("catch-up could not read the ledger; retried at the next one: %s", err)
+            return {}
+        summaries = SummaryPool(summarizer=self._summarizer, concurrency=self._summary_concurrency)
 
-        async def one(record: ChannelRecord) -> tuple[ChannelRef, tuple[int, int]]:
-            async with slots:
-                return record.ref, await self.deliver(record)
+        async def one(record: ChannelRecord, lock: asyncio.Lock) -> tuple[ChannelRef, tuple[int, int]]:
+            try:
+                work = await self._post_cards(record, todo.get(record.id, []), stored)
+                await self._finish(work, summaries)
+                return record.ref, (work.posted, work.failed)
+            except StoreError as err:
+                log.error("catch-up of %s failed on the database; retried at the next one: %s", record.ref, err)
+                return record.ref, (0, 0)
+            finally:
+                lock.release()
 
-        delivered = dict(await asyncio.gather(*(one(r) for r in idle)))
+        with summary_run():
+            delivered = dict(await asyncio.gather(*(one(r, lock) for r, lock in held)))
         await self.deliver_alerts()
         return delivered
 
@@ -270,22 +352,21 @@ class DigestRunner:
                 await stack.enter_async_context(self._locks.setdefault(ref, asyncio.Lock()))
             yield
 
-    async def _finish(self, work: Work) -> None:
-        """After the cards: the threads, then the TL;DR on each card whose thread is posted."""
-        updates = work.updates + await self._post_threads(work.threads)
+    async def _finish(self, work: Work, summaries: SummaryPool) -> None:
+        """After some channels' cards: their threads, then the TL;DR on each card whose thread is posted."""
+        updates = work.updates + await self._post_threads(work.threads, summaries)
         await self._update_cards(updates)
 
-    async def _post_cards(self, record: ChannelRecord) -> Work:
-        """Post the channel's unfinished cards (its lock held); return what was posted and what is left to do.
+    async def _post_cards(
+        self, record: ChannelRecord, rows: Sequence[Delivery], stored: Mapping[tuple[str, int], Paper]
+    ) -> Work:
+        """Post the channel's unfinished cards (``rows``, its lock held); return what was posted and what is left.
 
         A card left ``sending`` by an earlier attempt is looked for on the platform (by its key) before it is
-        posted again.
+        posted again. A database error stops this channel's cards for this run (the others go on): an intent that
+        could not be recorded is not posted.
         """
-        rows = await self._ledger.unfinished(record.id)
         work = Work()
-        if not rows:
-            return work
-        stored = await self._papers.get_many((r.arxiv_id, r.version) for r in rows)
         for row in rows:
             paper = stored.get((row.arxiv_id, row.version))
             if paper is None:
@@ -301,7 +382,13 @@ class DigestRunner:
             if row.state in _OPEN:
                 if self._stopping:
                     break
-                marked = await self._whole(self._post_card(row, card, record.ref))
+                try:
+                    marked = await self._whole(self._post_card(row, card, record.ref))
+                except StoreError as err:
+                    log.error("the intent to post %s to %s could not be recorded; its cards wait: %s",
+                              paper.versioned_id, record.ref, err)
+                    work.failed += 1
+                    break
                 if marked is None:
                     work.failed += 1
                     continue
@@ -317,21 +404,24 @@ class DigestRunner:
                 work.updates.append(UpdateJob(row, card, parent))
         return work
 
-    async def _post_threads(self, jobs: Sequence[ThreadJob]) -> list[UpdateJob]:
-        """Write each distinct (paper, language) summary once, ``summary_concurrency`` at a time, and post it in
-        every thread waiting for it as soon as it is ready: channels side by side, one post at a time per channel.
+    async def _post_threads(self, jobs: Sequence[ThreadJob], summaries: SummaryPool) -> list[UpdateJob]:
+        """Post each thread as soon as its summary is ready (written once per paper and language for the whole run,
+        ``summary_concurrency`` at a time): one post at a time per channel.
 
         Returns the cards due to show their TL;DR (their whole thread is posted)."""
         updates: list[UpdateJob] = []
-        groups: dict[tuple[str, str], list[ThreadJob]] = {}
-        for job in jobs:
-            groups.setdefault((job.paper.versioned_id, job.language), []).append(job)
-        writing = asyncio.Semaphore(self._summary_concurrency)
-        posting = asyncio.Semaphore(self._channel_concurrency)
         channel_locks: dict[ChannelRef, asyncio.Lock] = {}
 
-        async def post(job: ThreadJob, summary: ThreadSummary) -> None:
-            async with posting, channel_locks.setdefault(job.parent.channel, asyncio.Lock()):
+        async def post(job: ThreadJob) -> None:
+            if self._stopping:
+                return
+            try:
+                summary = await summaries.get(job.paper, job.language)
+            except ArxivBotError as err:
+                log.warning("summary of %s failed; its thread in %s stays pending: %s", job.paper.versioned_id,
+                            job.parent.channel, err)
+                return
+            async with channel_locks.setdefault(job.parent.channel, asyncio.Lock()):
                 if self._stopping:
                     return
                 try:
@@ -341,23 +431,7 @@ class DigestRunner:
                 except ArxivBotError as err:
                     log.warning("thread of %s in %s stays pending: %s", job.paper.versioned_id, job.parent, err)
 
-        async def produce(group: list[ThreadJob]) -> None:
-            first = group[0]
-            async with writing:
-                if self._stopping:
-                    return
-                try:
-                    summary = await self._summarizer.summarize(first.paper, language=first.language)
-                except ArxivBotError as err:
-                    log.warning(
-                        "summary of %s failed; %d thread(s) stay pending: %s", first.paper.versioned_id, len(group), err
-                    )
-                    return
-            await asyncio.gather(*(post(job, summary) for job in group))
-
-        async with asyncio.TaskGroup() as tasks:
-            for group in groups.values():
-                tasks.create_task(produce(group))
+        await asyncio.gather(*(post(job) for job in jobs))
         return updates
 
     async def _update_cards(self, jobs: Sequence[UpdateJob]) -> None:
@@ -412,40 +486,58 @@ class DigestRunner:
         if row.state is DeliveryState.SENDING and row.key is not None:
             key = PostKey(row.key, row.sending_since)
         else:
-            row = await self._ledger.mark(row, CardSending(row.key or new_post_key()))
+            row = await self._marks.mark(row, CardSending(row.key or new_post_key()))
             key = PostKey(row.key or "")
         try:
             ref = await self._publisher.post_card(card, channel=channel, key=key)
         except PublishOutcomeUnknown as err:
             POSTS.labels(platform=platform, kind="card", outcome="unconfirmed").inc()
             log.warning("posting %s to %s may have failed; will look for it: %s", card.paper.versioned_id, channel, err)
-            await self._ledger.mark(row, PostUnconfirmed(str(err)))
+            await self._mark_after(row, PostUnconfirmed(str(err)))
             return None
         except PublishError as err:
             POSTS.labels(platform=platform, kind="card", outcome="failed").inc()
             log.warning("posting %s to %s failed: %s", card.paper.versioned_id, channel, err)
             self._refused.setdefault(channel, str(err))
-            await self._ledger.mark(row, PostFailed(str(err)))
+            await self._mark_after(row, PostFailed(str(err)))
             return None
         POSTS.labels(platform=platform, kind="card", outcome="sent").inc()
-        return await self._ledger.mark(row, CardPosted(ref.message_id))
+        return await self._mark_after(row, CardPosted(ref.message_id))
+
+    async def _mark_after(self, row: Delivery, mark: DeliveryMark) -> Delivery | None:
+        """Record what a platform call did; None when the database would not take it even after retries.
+
+        The row then stays as recorded before the call (``sending`` with its key): the next delivery looks for the
+        message on the platform before posting anything, so a message the platform took is found, not re-posted.
+        """
+        try:
+            return await self._marks.mark(row, mark)
+        except StoreError as err:
+            log.error(
+                "%s of %s (row %s) could not be recorded; the row stays sending and is reconciled by its key: %s",
+                type(mark).__name__,
+                row.arxiv_id,
+                row.id,
+                err,
+            )
+            return None
 
     async def _post_summary(self, row: Delivery, summary: ThreadSummary, parent: MessageRef) -> Delivery | None:
         """Post the thread reply part by part through the ledger; the row as marked when it is all posted."""
         paper = summary.paper
         platform = parent.channel.platform
-        journal = LedgerThread(ledger=self._ledger, row=row, tldr=summary.tldr)
+        journal = LedgerThread(ledger=self._marks, row=row, tldr=summary.tldr)
         try:
             await self._publisher.post_thread(summary, parent=parent, journal=journal)
         except PublishOutcomeUnknown as err:
             POSTS.labels(platform=platform, kind="thread", outcome="unconfirmed").inc()
             log.warning("thread reply for %s in %s may have failed: %s", paper.versioned_id, parent.channel, err)
-            await self._ledger.mark(journal.row, PostUnconfirmed(str(err)))
+            await self._mark_after(journal.row, PostUnconfirmed(str(err)))
             return None
         except PublishError as err:
             POSTS.labels(platform=platform, kind="thread", outcome="failed").inc()
             log.warning("thread reply for %s in %s failed: %s", paper.versioned_id, parent.channel, err)
-            await self._ledger.mark(journal.row, PostFailed(str(err)))
+            await self._mark_after(journal.row, PostFailed(str(err)))
             return None
         POSTS.labels(platform=platform, kind="thread", outcome="sent").inc()
         return journal.row
@@ -468,15 +560,15 @@ class DigestRunner:
                 " (given up: the card stays as posted)" if refused else "; will retry",
                 err,
             )
-            return await self._ledger.mark(row, CardUpdateFailed(str(err), refused=refused))
+            return await self._marks.mark(row, CardUpdateFailed(str(err), refused=refused))
         POSTS.labels(platform=platform, kind="card_update", outcome="sent").inc()
-        return await self._ledger.mark(row, CardUpdated())
+        return await self._marks.mark(row, CardUpdated())
 
 
 class LedgerThread:
     """The ``ThreadJournal`` of one ledger row: each thread part's intent and message go in the ledger."""
 
-    def __init__(self, *, ledger: DigestLedger, row: Delivery, tldr: str | None = None) -> None:
+    def __init__(self, *, ledger: DeliveryMarks, row: Delivery, tldr: str | None = None) -> None:
         self._ledger = ledger
         self.row = row
         """The row as last marked."""

@@ -38,7 +38,13 @@ class FakePublisher:
     found: list[str] = field(default_factory=list)
     """Keys of posts an earlier attempt had made, found instead of posted again."""
     by_key: dict[str, MessageRef] = field(default_factory=dict)
+    where: list[tuple[str, ChannelRef]] = field(default_factory=list)
+    """(kind, channel) of every card, thread part and update posted, in order."""
     _n: int = 0
+
+    def kinds_in(self, channel: ChannelRef) -> list[str]:
+        """What was posted to ``channel`` (card, thread, update), in order."""
+        return [kind for kind, where in self.where if where == channel]
 
     @property
     def cards(self) -> list[PaperCard]:
@@ -84,6 +90,7 @@ class FakePublisher:
             raise SimulatedCrash()
         self._n += 1
         self.sent.append(("card", card))
+        self.where.append(("card", channel))
         ref = self._remember(key, MessageRef(channel, f"m{self._n}-{card.paper.versioned_id}"))
         if crash:
             raise SimulatedCrash()
@@ -101,6 +108,7 @@ class FakePublisher:
             self.keys.append(key)
             self._n += 1
             self.sent.append(("thread", (parent, part)))
+            self.where.append(("thread", parent.channel))
             return self._remember(key, MessageRef(parent.channel, f"t{self._n}")).message_id
 
         async def find(_n: int, _part: ThreadSummary, key: PostKey) -> str | None:
@@ -115,6 +123,7 @@ class FakePublisher:
         if card.paper.versioned_id in self.fail_updates:
             raise PublishError(f"update of {card.paper.versioned_id} refused")
         self.sent.append(("update", (message, card)))
+        self.where.append(("update", message.channel))
 
     async def send_reply(self, reply: Reply, *, channel: ChannelRef, user_id: str | None) -> None:
         """Record a reply."""

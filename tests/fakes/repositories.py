@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import builtins
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, time
 from itertools import count
@@ -357,6 +357,8 @@ class FakeLedger:
         self.cards: list[CardRow] = []
         self.marks: list[tuple[int, DeliveryMark]] = []
         """(delivery id, mark) of every ``mark`` call."""
+        self.batches = 0
+        """How many ``mark_many`` calls (transactions of marks) there were."""
         self._ids = count(1)
         self._card_ids = count(1)
 
@@ -389,6 +391,25 @@ class FakeLedger:
             row.id = next(self._ids)
         self.rows += new
         return len(new)
+
+    async def plan_many(self, plans: Mapping[int, Sequence[ScoredPaper]]) -> int:
+        """``plan`` of each channel, all or nothing (one transaction)."""
+        for channel_id, selected in plans.items():
+            if selected and not self._channels.exists(channel_id):
+                raise _foreign_key_error("deliveries", channel_id)
+        written = 0
+        for channel_id, selected in plans.items():
+            written += await self.plan(channel_id, selected)
+        return written
+
+    async def unfinished_many(self, channel_ids: Iterable[int]) -> dict[int, list[Delivery]]:
+        """``unfinished`` of each channel."""
+        return {channel_id: await self.unfinished(channel_id) for channel_id in sorted(set(channel_ids))}
+
+    async def mark_many(self, items: Sequence[tuple[Delivery, DeliveryMark]]) -> list[Delivery]:
+        """``mark`` of each (row, mark), in order; ``batches`` counts the calls."""
+        self.batches += 1
+        return [await self.mark(delivery, mark) for delivery, mark in items]
 
     async def delivered_ids(self, channel_id: int, arxiv_ids: Iterable[str]) -> set[str]:
         """Which of these papers the channel already has a ledger row for."""

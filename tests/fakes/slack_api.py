@@ -130,6 +130,14 @@ class FakeSlack:
     hang_s: float = 5.0
     """How long a ``HANG`` holds the answer (longer than the client's timeout)."""
     random_faults: RandomFaults | None = None
+    retry_after: str = "1"
+    """The Retry-After of a random 429 (Slack sends whole seconds; a bench with a shortened rate, less)."""
+    channel_interval_s: float = 0.0
+    """When set, Slack's per-channel rate: a chat.postMessage to a channel sooner than this after the last one taken
+    there is answered 429 with the Retry-After left (nothing created); ``rate_limited`` counts them."""
+    rate_limited: int = 0
+    clock: Callable[[], float] = time.monotonic
+    """What stamps each call (``SlackCall.at``) and measures the per-channel rate; tests on looptime give the loop's."""
     gates: Gates = field(default_factory=Gates)
     installing: tuple[str, str | None] = (TEAM, None)
     """The team (and enterprise) whose user approves the app on the authorize page."""
@@ -141,6 +149,7 @@ class FakeSlack:
     authorize_requests: list[dict[str, str]] = field(default_factory=list)
     _faults: deque[tuple[str | None, Fault, int]] = field(default_factory=deque)
     _last_ts: float = 0.0
+    _last_post: dict[str, float] = field(default_factory=dict)
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _closing: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -279,9 +288,12 @@ class FakeSlack:
             if fault is None and gate is None and creates and self.random_faults is not None:
                 fault = self.random_faults.pick()
                 if fault == 429:
-                    fault = (429, {"Retry-After": "1"})  # as Slack sends it
+                    fault = (429, {"Retry-After": self.retry_after})  # as Slack sends it
+            if fault is None and creates and self.channel_interval_s > 0:
+                fault = self._over_rate(str(args.get("channel") or ""))
+                played = None if fault is None else "rate"
             if gate is not None and not gate.create_first:
-                self.calls.append(SlackCall(method, args, token, 0, {}, time.monotonic(), "held"))
+                self.calls.append(SlackCall(method, args, token, 0, {}, self.clock(), "held"))
                 gate.reached.set()  # before the waiters look
                 await self._notify()
                 await gate.hold()
@@ -292,7 +304,7 @@ class FakeSlack:
             if isinstance(fault, str):
                 played = fault
                 status, answer = (0, {}) if fault == RESET else (200, self._answer(method, args, token))
-                self.calls.append(SlackCall(method, args, token, status, answer, time.monotonic(), fault))
+                self.calls.append(SlackCall(method, args, token, status, answer, self.clock(), fault))
                 await self._notify()
                 if fault == HANG:
                     with contextlib.suppress(TimeoutError):  # a hang ends early only when the fake stops
@@ -308,16 +320,27 @@ class FakeSlack:
                 status, answer = 200, self._answer(method, args, token)
                 response = web.json_response(answer)
                 if gate is not None:
-                    self.calls.append(SlackCall(method, args, token, status, answer, time.monotonic(), "held"))
+                    self.calls.append(SlackCall(method, args, token, status, answer, self.clock(), "held"))
                     gate.reached.set()  # before the waiters look
                     await self._notify()
                     await gate.hold()
                     return response
         finally:
             self.in_flight -= 1
-        self.calls.append(SlackCall(method, args, token, status, answer, time.monotonic(), played))
+        self.calls.append(SlackCall(method, args, token, status, answer, self.clock(), played))
         await self._notify()
         return response
+
+    def _over_rate(self, channel: str) -> Fault | None:
+        """A 429 when this message comes too soon after the last one the channel took (a little early is let
+        through: Slack allows short bursts)."""
+        now = self.clock()
+        last = self._last_post.get(channel)
+        if last is not None and now - last < 0.9 * self.channel_interval_s:
+            self.rate_limited += 1
+            return (429, {"Retry-After": f"{last + self.channel_interval_s - now:.3f}"})
+        self._last_post[channel] = now
+        return None
 
     def _history(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         channel = str(args.get("channel", ""))

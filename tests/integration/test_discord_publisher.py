@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -25,6 +26,7 @@ from tests.fakes.discord_server import (
     CHANNEL_ID,
     GUILD_ID,
     MEMBER,
+    OTHER_CHANNEL_ID,
     SAVE_EMOJI,
     FakeDiscord,
     Recorded,
@@ -388,3 +390,21 @@ async def test_a_card_update_cannot_ping_or_inject_markdown_and_a_deleted_card_i
     with pytest.raises(PublishError) as failed:  # worth retrying: not refused for good
         await bot.publisher.update_card(CARD, message=ref)
     assert not isinstance(failed.value, PublishRefused)
+
+
+async def test_a_429_on_one_channels_bucket_does_not_hold_up_another_channel(
+    bot: DiscordAdapter, discord_fake: FakeDiscord
+) -> None:
+    discord_fake.rate_limit("POST", CARD_POSTS, times=1, retry_after=3.0)  # this channel's bucket only
+    other = ChannelRef("discord", str(GUILD_ID), str(OTHER_CHANNEL_ID))
+    waiting = asyncio.ensure_future(bot.publisher.post_card(CARD, channel=CHANNEL, key=PostKey(KEY)))
+    await discord_fake.wait_for(lambda: any(r.status == 429 for r in discord_fake.requests))
+    await bot.publisher.post_card(CARD, channel=other, key=PostKey("another-key-00000000"))
+    assert not waiting.done()  # discord.py still waits out the first channel's bucket; the other one went ahead
+    await waiting
+    creates = [(r.path, r.status) for r in discord_fake.requests if r.method == "POST" and r.path.endswith("/messages")]
+    assert creates == [
+        (f"/channels/{CHANNEL_ID}/messages", 429),
+        (f"/channels/{OTHER_CHANNEL_ID}/messages", 200),
+        (f"/channels/{CHANNEL_ID}/messages", 200),
+    ]

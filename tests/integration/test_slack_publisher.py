@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -72,20 +73,52 @@ async def test_posts_to_one_channel_are_paced_and_other_channels_are_not_held_up
     posting = asyncio.gather(
         *(pub.post_card(CARD, channel=channel("C1")) for _ in range(3)), pub.post_card(CARD, channel=channel("C2"))
     )
-    # At time 0: one post to each channel; C1's next two wait for the slots 1 s and 2 s later.
+    # At time 0: one post to each channel; C1's next one waits for its turn 1 s later, the third behind it.
     await slack.wait_for(lambda: len(slack.posts()) == 2)
-    await clock.wait_for_sleepers(2)
+    await clock.wait_for_sleepers(1)
     assert sorted(channels_posted(slack)) == ["C1", "C2"]
-    assert clock.sleeps == [1.0, 2.0]
+    assert clock.sleeps == [1.0]
     clock.advance(0.5)
-    assert clock.sleeping == 2  # nothing is due before its slot
+    assert clock.sleeping == 1  # nothing is due before its turn
     clock.advance(0.5)
     await slack.wait_for(lambda: len(slack.posts()) == 3)
-    assert channels_posted(slack)[2] == "C1" and clock.sleeping == 1
+    await clock.wait_for_sleepers(1)
+    assert channels_posted(slack)[2] == "C1" and clock.sleeps == [1.0, 1.0]  # a second after the one before it
     clock.advance(1.0)
     refs = await posting
     assert channels_posted(slack)[3] == "C1"
     assert len({r.message_id for r in refs}) == 4
+
+
+@pytest.mark.looptime
+async def test_a_429_pauses_that_channel_only_and_the_pace_holds_after_the_retry(slack: FakeSlack) -> None:
+    # looptime: the loop's clock is a fake one that jumps over sleeps; the fake stamps calls with it too.
+    loop = asyncio.get_running_loop()
+    slack.clock = loop.time
+    slack.fail((429, {"Retry-After": "5"}), after=2)  # the third post (C1's second or C2's...) is refused
+    pub = publisher(slack, interval=1.0, bound=1)
+
+    async def post_all(name: str) -> None:
+        for _ in range(6):
+            await pub.post_card(CARD, channel=channel(name))
+
+    await asyncio.gather(post_all("C1"), post_all("C2"))
+    [limited] = [c for c in slack.calls_to("chat.postMessage") if c.status == 429]
+    paused, other = limited.args["channel"], ({"C1", "C2"} - {limited.args["channel"]}).pop()
+
+    def sent_at(name: str) -> list[float]:
+        return [c.at for c in slack.posts() if c.args["channel"] == name]
+
+    for name in ("C1", "C2"):
+        times = sent_at(name)
+        assert len(times) == 6
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        assert min(gaps) >= 1.0 - 1e-6, (name, gaps)  # never two messages to a channel within the interval
+    assert sent_at(other)[-1] - sent_at(other)[0] < 5.0 + 1e-6  # not held up by the other channel's pause
+    retry = next(t for t in sent_at(paused) if t > limited.at)
+    assert retry - limited.at >= 5.0 - 1e-6  # the paused channel waited its Retry-After
+    after = [t for t in sent_at(paused) if t >= retry]
+    assert all(round(b - a, 3) >= 1.0 for a, b in itertools.pairwise(after)) and len(after) > 1
 
 
 @pytest.mark.looptime
@@ -249,7 +282,9 @@ async def test_a_split_thread_reply_is_exactly_once_per_part_across_a_lost_answe
         ("chat.postMessage", aiohttp.ClientOSError(104, "Connection reset by peer"), None, False),
         ("chat.postMessage", None, 503, False),
         ("chat.postMessage", aiohttp.ConnectionTimeoutError(), None, True),  # never connected: nothing sent
-        ("chat.postMessage", None, 429, True),
+        ("chat.postMessage", None, 429, False),  # the publisher pauses that channel itself, outside the bound
+        ("chat.update", None, 429, False),
+        ("users.info", None, 429, True),  # Bolt's own calls: slack_sdk waits Retry-After
         ("conversations.history", aiohttp.ServerDisconnectedError(), None, True),  # a read: safe to repeat
         ("conversations.history", None, 503, True),
     ],

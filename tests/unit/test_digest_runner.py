@@ -45,16 +45,15 @@ async def test_each_channel_gets_its_cards_in_rank_order_then_the_threads() -> N
     assert core.repos.papers.stored == list(TODAY)  # every listed paper is stored, matching or not
     assert posted_order(core, A) == ["2601.00001", "2601.00002", "2601.00003"]
     assert posted_order(core, B) == ["2601.00001", "2601.00002"]
-    kinds = [kind for kind, _ in core.publisher.sent]
-    assert kinds == ["card"] * 5 + ["thread"] * 5  # every card before any thread
-    # Each row: the intent before each platform call, the message after it; every card's marks before any thread's.
+    # In each channel every card before any thread (channels side by side, each on to its threads when its cards
+    # are posted).
+    assert core.publisher.kinds_in(A) == ["card"] * 3 + ["thread"] * 3
+    assert core.publisher.kinds_in(B) == ["card"] * 2 + ["thread"] * 2
+    # Each row: the intent before each platform call, the message after it.
     per_row: dict[int, list[type]] = {}
     for row_id, mark in core.repos.ledger.marks:
         per_row.setdefault(row_id, []).append(type(mark))
     assert list(per_row.values()) == [[CardSending, CardPosted, ThreadSending, ThreadPosted]] * 5
-    kinds_marked = [type(m) for _, m in core.repos.ledger.marks]
-    assert set(kinds_marked[:10]) == {CardSending, CardPosted}
-    assert set(kinds_marked[10:]) == {ThreadSending, ThreadPosted}
     assert all(r.state is r.thread_state is DeliveryState.POSTED for r in core.repos.ledger.rows)
     # The platform got each row's key: the card the key itself, its one thread part key.0.
     row_keys = sorted(r.post_key or "" for r in core.repos.ledger.rows)
@@ -315,8 +314,9 @@ async def test_each_card_shows_its_tldr_once_its_thread_is_posted_and_only_once(
     records = await core.repos.channels.all_active()
     outcomes = await core.runner.run(records)
     assert [o.unfinished for o in outcomes.values()] == [0, 0]
-    kinds = [kind for kind, _ in core.publisher.sent]
-    assert kinds == ["card"] * 4 + ["thread"] * 4 + ["update"] * 4  # each card after its thread, never re-posted
+    # In each channel: its cards, their threads, then each card shows its TL;DR (never posted again).
+    assert core.publisher.kinds_in(A) == ["card"] * 3 + ["thread"] * 3 + ["update"] * 3
+    assert core.publisher.kinds_in(B) == ["card", "thread", "update"]
     for message, card in core.publisher.updates:
         assert card.tldr == f"In short: {card.paper.versioned_id}"
         # The card posted for that paper in that channel, the same card as posted with its TL;DR added.
@@ -384,3 +384,50 @@ class RefusingPublisher(FakePublisher):
     async def update_card(self, card: PaperCard, *, message: MessageRef, key: PostKey | None = None) -> None:
         self.tries += 1
         raise PublishRefused("message deleted")
+
+
+async def test_channels_posting_side_by_side_share_their_ledger_transactions() -> None:
+    core = fake_core()
+    core.summarizer.tldr = "TL;DR"
+    core.source.listings[frozenset({"cs.DC"})] = TODAY
+    refs = [ChannelRef("test", "w1", f"c{n}") for n in range(20)]
+    for ref in refs:
+        await channel(core, ref)
+    outcomes = await core.runner.run(await core.repos.channels.all_active())
+    assert [(o.posted, o.unfinished) for o in outcomes.values()] == [(3, 0)] * 20
+    marks = len(core.repos.ledger.marks)
+    assert marks == 20 * 3 * 5  # each post: intent, card, thread intent, thread part, card update
+    # Group commit: the marks of the 20 channels went in batches, one per step of a post, not one per mark.
+    assert core.repos.ledger.batches <= 3 * 5 + 5
+    # Every row still got its marks in order, each intent written before its platform call.
+    per_row: dict[int, list[type]] = {}
+    for row_id, mark in core.repos.ledger.marks:
+        per_row.setdefault(row_id, []).append(type(mark))
+    assert set(map(tuple, per_row.values())) == {(CardSending, CardPosted, ThreadSending, ThreadPosted, CardUpdated)}
+
+
+@dataclass
+class GatheringPublisher(FakePublisher):
+    """Holds each channel's first card until ``expected`` channels are posting at the same time."""
+
+    expected: int = 20
+    inside: set[ChannelRef] = field(default_factory=set)
+    all_in: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def post_card(self, card: PaperCard, *, channel: ChannelRef, key: PostKey | None = None) -> MessageRef:
+        self.inside.add(channel)
+        if len(self.inside) >= self.expected:
+            self.all_in.set()
+        await asyncio.wait_for(self.all_in.wait(), timeout=5)  # fails if the runner lets fewer post at once
+        return await super().post_card(card, channel=channel, key=key)
+
+
+async def test_channels_post_side_by_side_as_many_as_there_are_not_eight_at_a_time() -> None:
+    core = fake_core()
+    core.source.listings[frozenset({"cs.DC"})] = TODAY
+    refs = [ChannelRef("test", "w1", f"c{n:02d}") for n in range(20)]
+    for ref in refs:
+        await channel(core, ref, "set max 1")
+    publisher = GatheringPublisher()
+    outcomes = await core.new_runner(publisher).run(await core.repos.channels.all_active())
+    assert publisher.all_in.is_set() and [o.posted for o in outcomes.values()] == [1] * 20

@@ -20,8 +20,10 @@ from bot.ports import (
     ChannelSettings,
     ChannelTopics,
     DeliveredPapers,
+    DeliveryBatches,
     DeliveryMarks,
     DeliveryPlanning,
+    DeliveryRuns,
     DigestLog,
     LatestSummaries,
     PaperCorpus,
@@ -62,7 +64,9 @@ class ChannelRepository(ChannelReader, ChannelLookup, ChannelSettings, ChannelTo
     """Every channel role (what ``ChannelStore`` and ``FakeChannels`` both implement)."""
 
 
-class LedgerRepository(DeliveryPlanning, DeliveryMarks, DeliveredPapers, CardIndex, PostedHistory, Protocol):
+class LedgerRepository(
+    DeliveryPlanning, DeliveryMarks, DeliveryRuns, DeliveryBatches, DeliveredPapers, CardIndex, PostedHistory, Protocol
+):
     """Every ledger role."""
 
 

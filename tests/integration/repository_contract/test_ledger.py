@@ -411,3 +411,44 @@ async def test_a_card_due_to_show_its_tldr_is_unfinished_until_updated_or_refuse
     assert {d.id: d.card_update for d in await repos.ledger.posted_since(a)} == {
         due.id: CardUpdateState.DONE, other.id: CardUpdateState.REFUSED, blank.id: None
     }
+
+
+async def test_a_digest_plans_reads_and_marks_many_channels_at_once_as_row_by_row(
+    repos: Repositories, clock: FixedClock
+) -> None:
+    a, b, c = await _channel(repos), await _channel(repos, B), await _channel(repos, OTHER_WORKSPACE)
+    await repos.ledger.plan(a, [scored(paper("2601.00001"))])  # already planned: left alone
+    picks = [scored(paper("2601.00001")), scored(paper("2601.00002")), scored(paper("2601.00001"))]
+    assert await repos.ledger.plan_many({a: picks, b: picks[:2], c: []}) == 3
+    todo = await repos.ledger.unfinished_many([c, b, a])
+    assert todo == {a: await repos.ledger.unfinished(a), b: await repos.ledger.unfinished(b), c: []}
+    assert [(r.arxiv_id, r.rank) for r in todo[a]] == [("2601.00001", 0), ("2601.00002", 1)]
+    first, second = todo[a]
+    other, _ = todo[b]
+    intents = await repos.ledger.mark_many(
+        [(first, CardSending("ka")), (second, CardSending("kb")), (other, CardSending("kc"))]
+    )
+    assert intents == [await repos.ledger.unfinished(a)][0] + [(await repos.ledger.unfinished(b))[0]]
+    clock.current += timedelta(seconds=5)
+    posted = await repos.ledger.mark_many(
+        [(intents[0], CardPosted("m1")), (intents[1], PostFailed("HTTP 400")), (intents[2], CardPosted("m3"))]
+    )
+    assert [(r.state, r.message_id, r.attempts) for r in posted] == [
+        (DeliveryState.POSTED, "m1", 0),
+        (DeliveryState.PENDING, None, 1),
+        (DeliveryState.POSTED, "m3", 0),
+    ]
+    assert await repos.ledger.card_paper(A, "m1") == (a, "2601.00001", 1)
+    assert await repos.ledger.card_paper(B, "m3") == (b, "2601.00001", 1)
+    parts = await repos.ledger.mark_many([(posted[0], ThreadSending("ka", 0)), (posted[2], ThreadSending("kc", 0))])
+    done = await repos.ledger.mark_many(
+        [(parts[0], ThreadPosted("t1", 0, last=True, tldr="Short.")), (parts[1], ThreadPosted("t3", 0, last=True))]
+    )
+    assert [(r.thread_state, r.card_update, r.tldr) for r in done] == [
+        (DeliveryState.POSTED, CardUpdateState.PENDING, "Short."),
+        (DeliveryState.POSTED, None, None),
+    ]
+    [updated] = await repos.ledger.mark_many([(done[0], CardUpdated())])
+    assert updated.finished and await repos.ledger.unfinished_many([a, b]) == {a: [posted[1]], b: [todo[b][1]]}
+    assert await repos.ledger.posted_since(a) == [updated]
+    assert await repos.ledger.mark_many([]) == []
