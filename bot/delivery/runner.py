@@ -1,4 +1,4 @@
-"""The daily run: fetch each distinct category set once, score every channel together, post through the ledger."""
+"""The daily run: select every channel's papers together (``bot.delivery.selection``), post through the ledger."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from bot.delivery.cards import card_for
+from bot.delivery.selection import Selection, Selector, SharedListings, profile_of
 from bot.delivery.thread_parts import new_post_key, part_key
-from bot.errors import ArxivBotError, PublishError, PublishOutcomeUnknown, SourceError
+from bot.errors import ArxivBotError, PublishError, PublishOutcomeUnknown
 from bot.metrics import POSTS
 from bot.models import (
     CardPosted,
@@ -20,22 +21,21 @@ from bot.models import (
     ChannelRef,
     Delivery,
     DeliveryState,
-    Listing,
     MessageRef,
     Paper,
     PaperCard,
     PostFailed,
     PostKey,
     PostUnconfirmed,
-    RuleKind,
     ScoredPaper,
     ThreadPosted,
     ThreadSending,
     ThreadSummary,
 )
 from bot.ports import Clock, DigestLedger, DigestLog, Papers, PaperSource, Publisher, Summarizer
-from bot.ranking.keywords import ChannelProfile, KeywordRule, score_papers
 from bot.summarizers.extractive import summary_run
+
+__all__ = ["ChannelOutcome", "DigestRunner", "LedgerThread", "Selection", "ThreadJob", "profile_of"]
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -57,15 +57,6 @@ class ChannelOutcome:
     """Why the platform refused a post (the first refusal of the run), e.g. that the bot is not in the channel."""
 
 
-@dataclass(slots=True)
-class Selection:
-    """Each channel's picks from today's listings, plus what went wrong fetching."""
-
-    picks: dict[ChannelRef, list[ScoredPaper]]
-    listed: dict[ChannelRef, int]
-    errors: dict[ChannelRef, str]
-
-
 @dataclass(frozen=True, slots=True)
 class ThreadJob:
     """A posted card whose thread reply is still to be written and posted."""
@@ -74,21 +65,6 @@ class ThreadJob:
     paper: Paper
     parent: MessageRef
     language: str
-
-
-def profile_of(record: ChannelRecord, *, author_bonus: float) -> ChannelProfile:
-    """The scorer's view of a channel."""
-    return ChannelProfile(
-        channel=record.ref,
-        categories=frozenset(record.categories),
-        include=tuple(KeywordRule(term=r.term, weight=r.weight) for r in record.terms(RuleKind.INCLUDE)),
-        exclude=tuple(r.term for r in record.terms(RuleKind.EXCLUDE)),
-        authors=tuple(r.term for r in record.terms(RuleKind.AUTHOR)),
-        include_cross=record.include_cross,
-        max_papers=record.max_papers,
-        min_score=record.min_score,
-        author_bonus=author_bonus,
-    )
 
 
 class DigestRunner:
@@ -107,8 +83,12 @@ class DigestRunner:
         author_bonus: float,
         summary_concurrency: int = 4,
         channel_concurrency: int = 8,
+        listings: SharedListings | None = None,
     ) -> None:
         self._source = source
+        self.listings = listings or SharedListings(source=source, clock=clock)
+        """Today's listings, shared by every run of this runner (and whoever else is handed them)."""
+        self._selector = Selector(listings=self.listings, papers=papers, author_bonus=author_bonus)
         self._channels = channels
         self._papers = papers
         self._ledger = ledger
@@ -124,32 +104,8 @@ class DigestRunner:
         self._refused: dict[ChannelRef, str] = {}
 
     async def select(self, records: Sequence[ChannelRecord]) -> Selection:
-        """Fetch one listing per distinct category set, store the papers, score all channels in one pass."""
-        by_set: dict[frozenset[str], list[ChannelRecord]] = {}
-        for record in records:
-            if record.categories:
-                by_set.setdefault(frozenset(record.categories), []).append(record)
-        union: dict[str, Paper] = {}
-        listed: dict[ChannelRef, int] = {}
-        errors: dict[ChannelRef, str] = {}
-        for categories, members in sorted(by_set.items(), key=lambda kv: sorted(kv[0])):
-            try:
-                listing: Listing = await self._source.fetch_listing(sorted(categories))
-            except SourceError as err:
-                log.warning("arXiv listing for %s failed: %s", "+".join(sorted(categories)), err)
-                for record in members:
-                    errors[record.ref] = str(err)
-                continue
-            for paper in listing.papers:
-                union.setdefault(paper.versioned_id, paper)
-            for record in members:
-                listed[record.ref] = len(listing.papers)
-        await self._papers.add_many(union.values())
-        profiles = [profile_of(r, author_bonus=self._author_bonus) for r in records if r.ref in listed]
-        picks = score_papers(list(union.values()), profiles) if profiles else {}
-        return Selection(
-            picks={p.channel: picks.get(p.channel, []) for p in profiles}, listed=listed, errors=errors
-        )
+        """Today's picks of these channels, from listings fetched once per announcement and shared by every run."""
+        return await self._selector.select(records)
 
     async def run(self, records: Sequence[ChannelRecord]) -> dict[ChannelRef, ChannelOutcome]:
         """Select today's papers for these channels, record them in the ledger, then post them.

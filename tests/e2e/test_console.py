@@ -36,7 +36,7 @@ async def test_piped_session_posts_the_right_papers_and_a_restart_posts_nothing_
     assert all(cat in ("cs.DC", "cs.LG") for cat, _ in ids)
     assert cards == ["1", "2", "3", "4"]
     assert out.count("── thread (thread of #") == 4
-    assert "Posted 4 of 30 papers listed today" in out
+    assert "Posted 4 of 15 papers listed today" in out  # 3 listed in cs.DC, 12 in cs.LG
     assert "Saved 2601.00397v1" in out
     assert "Your saved papers (1)" in out
 
