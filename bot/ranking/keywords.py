@@ -31,9 +31,9 @@ from itertools import repeat
 from operator import attrgetter
 from typing import cast
 
-from bot.models import AnnounceType, ChannelRef, Paper, ScoredPaper, term_key
+from bot.models import AnnounceType, ChannelRef, Paper, ScoredPaper
 from bot.ranking.bitplanes import NEVER, at_least, lowest, sum_planes, top
-from bot.ranking.terms import TermIndex, author_key
+from bot.ranking.terms import author_key, cached_term_key, index_of
 
 TITLE_BONUS = 0.5
 """Extra score, as a fraction of a keyword's weight, when the keyword is also in the title."""
@@ -179,7 +179,7 @@ def _compile(profiles: Sequence[ChannelProfile]) -> tuple[list[_Channel], list[s
     key_id: dict[str, int] = {}
 
     def new_term(term: str) -> int:
-        key = term_key(term)
+        key = cached_term_key(term)
         tid = term_id[term] = key_id.setdefault(key, len(key_id)) if key else -1
         return tid
 
@@ -202,7 +202,7 @@ class _Corpus:
                 if channel.cross:
                     cross_seen.update(channel.categories)
                 followed.update(key for key, _ in channel.follows)
-        scan = TermIndex(keys).scan
+        scan = index_of(keys).scan
         self.found: list[AbstractSet[int]] = [_NO_IDS] * len(ordered)
         self.titled: list[AbstractSet[int]] = [_NO_IDS] * len(ordered)
         self.authors: list[AbstractSet[str]] = [_NO_AUTHORS] * len(ordered)
