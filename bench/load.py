@@ -286,7 +286,8 @@ async def main_async(args: argparse.Namespace) -> int:
     feed = day_feed(args.papers, random.Random(SEED))
     print(
         f"data: {args.papers} papers over {len(CATEGORIES)} categories, {args.channels} channels, up to "
-        f"{args.max_papers} papers each; {IN_FLIGHT} commands in flight"
+        f"{args.max_papers} papers each; {IN_FLIGHT} commands in flight; load average at start "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (latencies grow with it)"
     )
     results = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -304,6 +305,7 @@ async def main_async(args: argparse.Namespace) -> int:
             report(results[-1])
         finally:
             await schemas.drop_all()
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     fetches = max(r.fetches for r in results)
     distinct = min(r.distinct for r in results)
     idle = max(r.worst(r.idle) for r in results)

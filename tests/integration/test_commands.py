@@ -353,3 +353,14 @@ async def test_one_request_per_category_shared_by_channels(
     assert outcomes[A].posted == outcomes[b].posted == 10
     assert 0 < outcomes[c].posted < 10
     assert all(r.headers.get("user-agent", "").startswith("arxiv-bot/") for r in arxiv.requests)
+
+
+async def test_the_settings_shown_after_a_rules_change_are_the_stored_ones(services: Services) -> None:
+    for line in ("subscribe cs.DC", "keywords add LLM^2, RL", "exclude add survey", "authors follow Ada Lovelace"):
+        await services.commands.execute(ctx(), line)
+    changes = ("keywords add KV cache^0.5, llm", "exclude remove survey", "keywords remove RL")
+    changes += ("authors unfollow Ada Lovelace",)
+    for line in changes:
+        changed = (await services.commands.execute(ctx(), line)).text.split("\n")
+        stored = (await services.commands.execute(ctx(), "settings")).text.split("\n")
+        assert changed[1:] == [s for s in stored if s != changed[0]], line
