@@ -358,8 +358,8 @@ async def test_one_request_per_category_shared_by_channels(
 async def test_the_settings_shown_after_a_rules_change_are_the_stored_ones(services: Services) -> None:
     for line in ("subscribe cs.DC", "keywords add LLM^2, RL", "exclude add survey", "authors follow Ada Lovelace"):
         await services.commands.execute(ctx(), line)
-    changes = ("keywords add KV cache^0.5, llm", "exclude remove survey", "keywords remove RL")
-    changes += ("authors unfollow Ada Lovelace",)
+    changes = ["keywords add KV cache^0.5, llm", "exclude remove survey", "keywords remove RL"]
+    changes.append("authors unfollow Ada Lovelace")
     for line in changes:
         changed = (await services.commands.execute(ctx(), line)).text.split("\n")
         stored = (await services.commands.execute(ctx(), "settings")).text.split("\n")
