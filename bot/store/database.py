@@ -49,8 +49,12 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int | None = None)
         connect_args["server_settings"] = {"search_path": str(parsed.query["search_path"])}
         parsed = parsed.difference_update_query(["search_path"])
     pooling: dict[str, Any] = {}
+    if is_sqlite(url):
+        # Every use ends its transaction (``Database`` commits or rolls back), so a connection needs no rollback
+        # on its way back to the pool: with aiosqlite that would be one more trip to its thread per transaction.
+        pooling["pool_reset_on_return"] = None
     if pool_size is not None and ":memory:" not in url:
-        pooling = {"pool_size": pool_size, "max_overflow": pool_size, "pool_timeout": POOL_TIMEOUT_S}
+        pooling |= {"pool_size": pool_size, "max_overflow": pool_size, "pool_timeout": POOL_TIMEOUT_S}
     engine = create_async_engine(
         parsed, echo=echo, pool_pre_ping=not is_sqlite(url), connect_args=connect_args, **pooling
     )
