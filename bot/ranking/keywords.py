@@ -27,6 +27,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import repeat
 from operator import attrgetter
 from typing import cast
@@ -84,7 +85,10 @@ def score_papers(papers: Sequence[Paper], profiles: Sequence[ChannelProfile]) ->
     result: dict[ChannelRef, list[ScoredPaper]] = {profile.channel: [] for profile in profiles}
     if len(result) != len(profiles):
         raise ValueError("score_papers got two profiles for the same channel")
-    channels, keys = _compile(profiles)
+    try:
+        channels, keys = _compiled(tuple(profiles))
+    except TypeError:  # a profile holding a list is not hashable: compiled afresh
+        channels, keys = _compile(profiles)
 
     unique: dict[str, Paper] = {}
     for paper in papers:
@@ -171,6 +175,12 @@ class _Channel:
 
 _TERM = attrgetter("term")
 _WEIGHT = attrgetter("weight")
+
+
+@lru_cache(maxsize=2)
+def _compiled(profiles: tuple[ChannelProfile, ...]) -> tuple[list[_Channel], list[str]]:
+    """``_compile``, kept for the next call with the same profiles (compiled channels are only read)."""
+    return _compile(profiles)
 
 
 def _compile(profiles: Sequence[ChannelProfile]) -> tuple[list[_Channel], list[str]]:
