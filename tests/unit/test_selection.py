@@ -122,3 +122,12 @@ async def test_a_listing_that_is_not_todays_is_kept_briefly() -> None:
     entries = await listings.get(["cs.DC"])
     assert len(source.fetched) == 2
     assert not isinstance(entries["cs.DC"], Exception) and len(entries["cs.DC"].listing.papers) == 4
+
+
+async def test_codes_may_share_one_request_and_are_cut_apart() -> None:
+    source = FakeSource(listings={frozenset({"cs.DC", "cs.LG"}): TODAY + LG})
+    listings = SharedListings(source=source, clock=FixedClock(), max_codes_per_request=10)
+    entries = await listings.get(["cs.LG", "cs.DC"])
+    assert source.fetched == [("cs.DC", "cs.LG")]
+    ids = {code: entry.ids for code, entry in entries.items() if not isinstance(entry, Exception)}
+    assert ids == {"cs.DC": {p.versioned_id for p in TODAY}, "cs.LG": {p.versioned_id for p in LG}}
