@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -53,15 +53,6 @@ class _Entry:
     stored: bool = False
 
 
-@dataclass(slots=True)
-class FetchCounts:
-    """What the shared listings asked arXiv for since they were made (for the bench and tests)."""
-
-    requests: int = 0
-    items: int = 0
-    codes: list[tuple[str, ...]] = field(default_factory=list)
-
-
 def listed_in(paper: Paper, code: str) -> bool:
     """Whether ``paper`` is in the listing of ``code``: one of its categories, or a category of that archive."""
     if code in paper.categories:
@@ -93,7 +84,6 @@ class SharedListings:
         self._entries: dict[str, _Entry] = {}
         self._in_flight: dict[str, asyncio.Future[_Entry]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self.counts = FetchCounts()
 
     async def get(self, codes: Collection[str]) -> dict[str, _Entry | SourceError]:
         """The listing entry of each code, or the error that fetching it ended with."""
@@ -123,10 +113,6 @@ class SharedListings:
                 out[code] = err
         return out
 
-    def forget(self) -> None:
-        """Drop every kept listing (the next ask fetches again)."""
-        self._entries.clear()
-
     def _fresh(self, code: str, now: datetime) -> bool:
         entry = self._entries.get(code)
         if entry is None:
@@ -151,10 +137,7 @@ class SharedListings:
 
     async def _fetch(self, chunk: list[str], futures: dict[str, asyncio.Future[_Entry]]) -> None:
         try:
-            self.counts.requests += 1
-            self.counts.codes.append(tuple(chunk))
             listing = await self._source.fetch_listing(chunk)
-            self.counts.items += len(listing.papers) + listing.skipped_entries
         except BaseException as err:
             failure = err if isinstance(err, SourceError) else SourceError(f"arXiv listing failed: {err}")
             for code, future in futures.items():
