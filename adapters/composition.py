@@ -38,6 +38,9 @@ class Services:
 
     settings: Settings
     database: Database
+    """Background work's database: digests, catch-up, summaries (and the stores below)."""
+    command_database: Database
+    """The commands' own: its connection pool is theirs, and on SQLite their writes go first."""
     source: PaperSource
     channels: ChannelStore
     papers: PaperStore
@@ -79,6 +82,7 @@ class Services:
         if close_summarizer is not None:
             await close_summarizer()
         await self.database.dispose()
+        await self.command_database.dispose()
 
 
 def ensure_sqlite_dir(url: str) -> None:
@@ -164,19 +168,17 @@ def build_services(
     """
     ensure_sqlite_dir(settings.database.url)
     clock = clock or SystemClock()
-    database = Database(engine=create_engine(settings.database.url), clock=clock)
+    command_database, database = Database.pair(settings.database.url, clock=clock)
     c = settings.channel
-    channels = ChannelStore(
-        database=database,
-        defaults=ChannelDefaults(
-            post_time=c.post_time,
-            timezone=c.timezone,
-            max_papers=c.max_papers,
-            min_score=c.min_score,
-            include_cross=c.include_cross_lists,
-            language=c.language,
-        ),
+    defaults = ChannelDefaults(
+        post_time=c.post_time,
+        timezone=c.timezone,
+        max_papers=c.max_papers,
+        min_score=c.min_score,
+        include_cross=c.include_cross_lists,
+        language=c.language,
     )
+    channels = ChannelStore(database=database, defaults=defaults)
     papers = PaperStore(database=database)
     # On PostgreSQL several replicas may share the database: each posts only the ledger rows it holds a lease on.
     leases = None if is_sqlite(settings.database.url) else Leases(database=database, lease_s=settings.database.lease_s)
@@ -217,10 +219,10 @@ def build_services(
     links = OneTimeLinks(base_url=settings.http.public_url, clock=clock) if settings.http.enabled else None
     commands = CommandService(
         ports=CommandPorts(
-            channels=channels,
-            papers=papers,
-            ledger=ledger,
-            saves=saves,
+            channels=ChannelStore(database=command_database, defaults=defaults),
+            papers=PaperStore(database=command_database),
+            ledger=DeliveryLedger(database=command_database),
+            saves=SaveStore(database=command_database),
             runner=runner,
             source=source,
             summarizer=summarizer,
@@ -239,6 +241,7 @@ def build_services(
     return Services(
         settings=settings,
         database=database,
+        command_database=command_database,
         source=source,
         channels=channels,
         papers=papers,

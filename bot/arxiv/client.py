@@ -99,7 +99,7 @@ class ArxivClient:
         answer = await self._get(url)
         if answer.status != 200:
             raise SourceUnavailable(f"arXiv RSS answered HTTP {answer.status} for {url}")
-        # feedparser is pure Python and slow on a 2,000-item feed: keep the event loop free.
+        # About 0.1 s for a 2,000-item feed (more when it goes to feedparser): off the event loop all the same.
         return await asyncio.to_thread(parse_listing, answer.body, categories=categories)
 
     async def _lookup(self, paper_id: str) -> Paper:

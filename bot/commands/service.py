@@ -414,9 +414,10 @@ class CommandService:
         also = f"; already subscribed to {', '.join(already)}" if already else ""
         return await self._changed(record, f"Subscribed to {', '.join(new)}{whole}{also}")
 
-    async def _changed(self, record: ChannelRecord, text: str) -> Reply:
-        """What changed, then the settings as they now are (without repeating the line that said it)."""
-        fresh = await self._p.channels.by_id(record.id)
+    async def _changed(self, record: ChannelRecord, text: str, fresh: ChannelRecord | None = None) -> Reply:
+        """What changed, then the settings as they now are (without repeating the line that said it); ``fresh`` is
+        the record as stored now when the caller knows it (else it is read again)."""
+        fresh = fresh or await self._p.channels.by_id(record.id)
         assert fresh is not None
         if self._on_schedule_change is not None:
             self._on_schedule_change(fresh)
@@ -469,7 +470,9 @@ class CommandService:
                 "set": f"Replaced the {what}",
                 "clear": f"Cleared the {what}",
             }[action]
-        return await self._changed(record, done)
+        # The stored record now: the other kinds' rules, then these (the store keeps them in the order added).
+        fresh = replace(record, rules=(*(r for r in record.rules if r.kind is not kind), *new))
+        return await self._changed(record, done, fresh)
 
     async def _digest(self, record: ChannelRecord) -> Reply:
         if not record.categories:

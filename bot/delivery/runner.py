@@ -1,4 +1,4 @@
-"""The daily run: fetch each distinct category set once, score every channel together, post through the ledger."""
+"""The daily run: select every channel's papers together (``bot.delivery.selection``), post through the ledger."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from typing import Any, TypeVar
 from bot.delivery.alerts import VersionAlerter
 from bot.delivery.cards import card_for
 from bot.delivery.marks import RETRY_DELAYS_S, BatchedMarks
+from bot.delivery.selection import Selection, Selector, SharedListings
 from bot.delivery.thread_parts import new_post_key, part_key
-from bot.errors import ArxivBotError, PublishError, PublishOutcomeUnknown, PublishRefused, SourceError, StoreError
+from bot.errors import ArxivBotError, PublishError, PublishOutcomeUnknown, PublishRefused, StoreError
 from bot.metrics import POSTS
 from bot.models import (
     CardPosted,
@@ -26,7 +27,6 @@ from bot.models import (
     Delivery,
     DeliveryMark,
     DeliveryState,
-    Listing,
     MessageRef,
     Paper,
     PaperCard,
@@ -49,8 +49,10 @@ from bot.ports import (
     Reranker,
     Summarizer,
 )
-from bot.ranking.keywords import profile_of, score_papers
+from bot.ranking.keywords import profile_of
 from bot.summarizers.extractive import summary_run
+
+__all__ = ["ChannelOutcome", "DigestRunner", "LedgerThread", "Selection", "ThreadJob", "profile_of"]
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -72,15 +74,6 @@ class ChannelOutcome:
     """Rows (card or thread) still not posted when the run ended: the digest is done only when this is 0."""
     refused: str | None = None
     """Why the platform refused a post (the first refusal of the run), e.g. that the bot is not in the channel."""
-
-
-@dataclass(slots=True)
-class Selection:
-    """Each channel's picks from today's listings, plus what went wrong fetching."""
-
-    picks: dict[ChannelRef, list[ScoredPaper]]
-    listed: dict[ChannelRef, int]
-    errors: dict[ChannelRef, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,8 +158,12 @@ class DigestRunner:
         reranker: Reranker | None = None,
         batch_marks: bool = True,
         mark_retry_delays_s: Sequence[float] = RETRY_DELAYS_S,
+        listings: SharedListings | None = None,
     ) -> None:
         self._source = source
+        self.listings = listings or SharedListings(source=source, clock=clock)
+        """Today's listings, shared by every run of this runner (and whoever else is handed them)."""
+        self._selector = Selector(listings=self.listings, papers=papers, author_bonus=author_bonus)
         self._channels = channels
         self._papers = papers
         self._ledger = ledger
@@ -187,35 +184,14 @@ class DigestRunner:
         self._alerts = alerts
 
     async def select(self, records: Sequence[ChannelRecord]) -> Selection:
-        """Fetch one listing per distinct category set, store the papers, score all channels in one pass."""
-        by_set: dict[frozenset[str], list[ChannelRecord]] = {}
-        for record in records:
-            if record.categories:
-                by_set.setdefault(frozenset(record.categories), []).append(record)
-        union: dict[str, Paper] = {}
-        listed: dict[ChannelRef, int] = {}
-        errors: dict[ChannelRef, str] = {}
-        for categories, members in sorted(by_set.items(), key=lambda kv: sorted(kv[0])):
-            try:
-                listing: Listing = await self._source.fetch_listing(sorted(categories))
-            except SourceError as err:
-                log.warning("arXiv listing for %s failed: %s", "+".join(sorted(categories)), err)
-                for record in members:
-                    errors[record.ref] = str(err)
-                continue
-            for paper in listing.papers:
-                union.setdefault(paper.versioned_id, paper)
-            for record in members:
-                listed[record.ref] = len(listing.papers)
-        await self._papers.add_many(union.values())
+        """Today's picks of these channels, from listings fetched once per announcement and shared by every run;
+        new versions of saved papers planned as alerts, learned channels re-ranked."""
+        selection = await self._selector.select(records)
         if self._alerts is not None:
-            await self._alerts.plan(union.values())  # new versions of saved papers: recorded, sent after posting
-        profiles = [profile_of(r, author_bonus=self._author_bonus) for r in records if r.ref in listed]
-        picks = score_papers(list(union.values()), profiles) if profiles else {}
-        picks = await self._rerank([r for r in records if r.ref in listed], list(union.values()), picks)
-        return Selection(
-            picks={p.channel: picks.get(p.channel, []) for p in profiles}, listed=listed, errors=errors
-        )
+            await self._alerts.plan(selection.papers)  # new versions of saved papers: recorded, sent after posting
+        chosen = [r for r in records if r.ref in selection.listed]
+        selection.picks = await self._rerank(chosen, selection.papers, selection.picks)
+        return selection
 
     async def _rerank(
         self, records: Sequence[ChannelRecord], papers: Sequence[Paper], picks: dict[ChannelRef, list[ScoredPaper]]

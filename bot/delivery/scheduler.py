@@ -52,6 +52,8 @@ class DigestScheduler:
         self._catch_up_interval_s = catch_up_interval_s
         self._scheduler = AsyncIOScheduler()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._slot_of: dict[int, Slot] = {}
+        self._members: dict[Slot, set[int]] = {}
 
     async def start(self) -> None:
         """Start the scheduler, add a job per slot, run once what was missed while we were down, and catch up on
@@ -95,14 +97,38 @@ class DigestScheduler:
         """Job id -> next run time, for inspection."""
         return {job.id: str(job.next_run_time) for job in self._scheduler.get_jobs()}
 
-    def channel_changed(self, _record: ChannelRecord) -> None:
-        """Re-read all slots after a channel's settings changed."""
-        self._spawn(self._resync_logged())
+    def channel_changed(self, record: ChannelRecord) -> None:
+        """Move this one channel's job after its settings changed, without asking the database: its slot gets a
+        job if it had none, and a slot it leaves empty loses its job."""
+        new = (record.post_time, record.timezone) if record.categories else None
+        old = self._slot_of.pop(record.id, None)
+        if old is not None and old != new:
+            members = self._members.get(old, set())
+            members.discard(record.id)
+            if not members:
+                self._members.pop(old, None)
+                if self._scheduler.get_job(self._job_id(old)) is not None:
+                    self._scheduler.remove_job(self._job_id(old))
+        if new is None:
+            return
+        self._slot_of[record.id] = new
+        self._members.setdefault(new, set()).add(record.id)
+        if old != new or self._scheduler.get_job(self._job_id(new)) is None:
+            try:
+                self._add_slot_job(new)
+            except Exception:
+                log.exception("could not schedule %s %s for %s", new[0], new[1], record.ref)
 
     def channels_resumed(self) -> None:
         """Re-read all slots and catch up, after paused channels became active again (a workspace came back)."""
         self._spawn(self._resync_logged())
         self._spawn(self.catch_up())
+
+    async def _resync_logged(self) -> None:
+        try:
+            await self.resync()
+        except Exception:
+            log.exception("could not update the schedule")
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -115,36 +141,33 @@ class DigestScheduler:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def resync(self) -> list[ChannelRecord]:
-        """Make the jobs match the channels' slots."""
+        """Make the jobs match the channels' slots (read from the database: at start)."""
         records = await self._channels.all_active()
-        slots: dict[Slot, list[int]] = defaultdict(list)
+        slots: dict[Slot, set[int]] = defaultdict(set)
         for record in records:
-            slots[(record.post_time, record.timezone)].append(record.id)
+            slots[(record.post_time, record.timezone)].add(record.id)
+        self._members = dict(slots)
+        self._slot_of = {channel_id: slot for slot, ids in slots.items() for channel_id in ids}
         wanted = {self._job_id(slot) for slot in slots}
         for job in self._scheduler.get_jobs():
             if job.id not in wanted and job.id != CATCH_UP_JOB:
                 job.remove()
         for slot in slots:
-            at = parse_post_time(slot[0])
-            self._scheduler.add_job(
-                self._run_slot,
-                CronTrigger(
-                    day_of_week="mon-fri", hour=at.hour, minute=at.minute, timezone=ZoneInfo(slot[1])
-                ),
-                id=self._job_id(slot),
-                args=[slot],
-                replace_existing=True,
-                misfire_grace_time=self._grace,
-                coalesce=True,
-                max_instances=1,
-            )
+            self._add_slot_job(slot)
         return records
 
-    async def _resync_logged(self) -> None:
-        try:
-            await self.resync()
-        except Exception:
-            log.exception("could not update the schedule")
+    def _add_slot_job(self, slot: Slot) -> None:
+        at = parse_post_time(slot[0])
+        self._scheduler.add_job(
+            self._run_slot,
+            CronTrigger(day_of_week="mon-fri", hour=at.hour, minute=at.minute, timezone=ZoneInfo(slot[1])),
+            id=self._job_id(slot),
+            args=[slot],
+            replace_existing=True,
+            misfire_grace_time=self._grace,
+            coalesce=True,
+            max_instances=1,
+        )
 
     async def catch_up(self, *, skip: Collection[int] = ()) -> None:
         """Deliver the unfinished rows planned by now of every active channel (but those in ``skip`` and those a run

@@ -24,16 +24,17 @@ from __future__ import annotations
 import heapq
 import math
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import repeat
 from operator import attrgetter
 from typing import cast
 
-from bot.models import AnnounceType, ChannelRecord, ChannelRef, Paper, RuleKind, ScoredPaper, term_key
+from bot.models import AnnounceType, ChannelRecord, ChannelRef, Paper, RuleKind, ScoredPaper
 from bot.ranking.bitplanes import NEVER, at_least, lowest, sum_planes, top
-from bot.ranking.terms import TermIndex, author_key
+from bot.ranking.terms import author_key, cached_term_key, index_of
 
 TITLE_BONUS = 0.5
 """Extra score, as a fraction of a keyword's weight, when the keyword is also in the title."""
@@ -75,11 +76,11 @@ class ChannelProfile:
     author_bonus: float = 2.0
 
 
-def profile_of(record: ChannelRecord, *, author_bonus: float) -> ChannelProfile:
-    """The scorer's view of a channel."""
+def profile_of(record: ChannelRecord, *, author_bonus: float, categories: Iterable[str] = ()) -> ChannelProfile:
+    """The scorer's view of a channel; ``categories`` (the channel's own when empty) are what it may see."""
     return ChannelProfile(
         channel=record.ref,
-        categories=frozenset(record.categories),
+        categories=frozenset(categories) or frozenset(record.categories),
         include=tuple(KeywordRule(term=r.term, weight=r.weight) for r in record.terms(RuleKind.INCLUDE)),
         exclude=tuple(r.term for r in record.terms(RuleKind.EXCLUDE)),
         authors=tuple(r.term for r in record.terms(RuleKind.AUTHOR)),
@@ -99,7 +100,10 @@ def score_papers(papers: Sequence[Paper], profiles: Sequence[ChannelProfile]) ->
     result: dict[ChannelRef, list[ScoredPaper]] = {profile.channel: [] for profile in profiles}
     if len(result) != len(profiles):
         raise ValueError("score_papers got two profiles for the same channel")
-    channels, keys = _compile(profiles)
+    try:
+        channels, keys = _compiled(tuple(profiles))
+    except TypeError:  # a profile holding a list is not hashable: compiled afresh
+        channels, keys = _compile(profiles)
 
     unique: dict[str, Paper] = {}
     for paper in papers:
@@ -188,13 +192,19 @@ _TERM = attrgetter("term")
 _WEIGHT = attrgetter("weight")
 
 
+@lru_cache(maxsize=2)
+def _compiled(profiles: tuple[ChannelProfile, ...]) -> tuple[list[_Channel], list[str]]:
+    """``_compile``, kept for the next call with the same profiles (compiled channels are only read)."""
+    return _compile(profiles)
+
+
 def _compile(profiles: Sequence[ChannelProfile]) -> tuple[list[_Channel], list[str]]:
     """Compile every profile, giving each distinct keyword (by matching form) one id."""
     term_id: dict[str, int] = {}  # as written -> id, or -1 for a keyword with no letters or digits
     key_id: dict[str, int] = {}
 
     def new_term(term: str) -> int:
-        key = term_key(term)
+        key = cached_term_key(term)
         tid = term_id[term] = key_id.setdefault(key, len(key_id)) if key else -1
         return tid
 
@@ -217,7 +227,7 @@ class _Corpus:
                 if channel.cross:
                     cross_seen.update(channel.categories)
                 followed.update(key for key, _ in channel.follows)
-        scan = TermIndex(keys).scan
+        scan = index_of(keys).scan
         self.found: list[AbstractSet[int]] = [_NO_IDS] * len(ordered)
         self.titled: list[AbstractSet[int]] = [_NO_IDS] * len(ordered)
         self.authors: list[AbstractSet[str]] = [_NO_AUTHORS] * len(ordered)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Collection, Sequence
-from itertools import chain
+from functools import lru_cache
+from itertools import chain, pairwise
 
 from bot.errors import UserInputError
 from bot.models import term_key
@@ -51,8 +52,8 @@ def find_terms(text: str, terms: Collection[str]) -> set[str]:
     return {term for term, key in keys.items() if key and ids[key] in found}
 
 
-def _words(text: str) -> list[bytes]:
-    """The lowercase runs of letters and digits in ``text``, UTF-8 encoded."""
+def text_words(text: str) -> list[bytes]:
+    """The lowercase runs of letters and digits in ``text``, UTF-8 encoded: the one tokenisation a scan makes."""
     if text.isascii():
         return text.encode().translate(_ASCII_WORDS).split()
     return [word.encode() for word in _WORD.findall(text.lower())]
@@ -78,52 +79,84 @@ def _plural_forms(word: str) -> tuple[str, ...]:
     return tuple(forms)
 
 
-_Phrase = tuple[int, frozenset[bytes], tuple[tuple[bytes, bytes], ...]]
+def index_of(keys: Sequence[str]) -> TermIndex:
+    """The ``TermIndex`` of these keys, kept between calls with the same vocabulary (a day's runs share it)."""
+    return _cached_index(tuple(keys))
+
+
+@lru_cache(maxsize=2)
+def _cached_index(keys: tuple[str, ...]) -> TermIndex:
+    return TermIndex(keys)
+
+
+@lru_cache(maxsize=65_536)
+def cached_term_key(term: str) -> str:
+    """``term_key``, remembered: channels keep their keywords from one day to the next."""
+    return term_key(term)
+
+
+_Long = tuple[int, tuple[bytes, ...]]  # (id, b" whole phrase " for each form of its last word)
 
 
 class TermIndex:
-    """Distinct keywords (by their matching form), found in a text with one tokenisation of it."""
+    """Distinct keywords (by their matching form), found in a text with one tokenisation of it.
 
-    __slots__ = ("_firsts", "_phrases", "_single", "_singles", "_words")
+    A scan tokenises the text once, then asks the index about the text's words, its pairs of adjacent words
+    and its triples: three set intersections in C whatever the size of the vocabulary. One-word keywords are
+    looked up by word, two- and three-word ones by the whole pair or triple (one key per form of the last
+    word); a keyword of four words or more by its first three, then confirmed in the text.
+    """
+
+    __slots__ = ("_long", "_long_keys", "_pair_keys", "_pairs", "_single", "_singles", "_triple_keys", "_triples")
 
     def __init__(self, keys: Sequence[str]) -> None:
         single: dict[bytes, list[int]] = {}  # word (or its plural) -> one-word keywords it is
-        # first word -> (id, words between the first and the last, ((last-word form, b" whole phrase "), ...))
-        phrases: dict[bytes, list[_Phrase]] = {}
-        words_used: set[bytes] = set()
+        pairs: dict[tuple[bytes, ...], list[int]] = {}  # (first, last form) -> two-word keywords
+        triples: dict[tuple[bytes, ...], list[int]] = {}  # (first, second, last form) -> three-word keywords
+        long: dict[tuple[bytes, ...], list[_Long]] = {}  # first three words -> longer keywords
         for tid, key in enumerate(keys):
             words = [word.encode() for word in key.split(" ")]
-            lasts = [words[-1], *(form.encode() for form in _plural_forms(key.rsplit(" ", 1)[-1]))]
-            words_used.update(words, lasts)
+            lasts = (words[-1], *(form.encode() for form in _plural_forms(key.rsplit(" ", 1)[-1])))
             if len(words) == 1:
                 for form in lasts:
                     single.setdefault(form, []).append(tid)
+            elif len(words) <= 3:
+                into = pairs if len(words) == 2 else triples
+                for form in lasts:
+                    into.setdefault((*words[:-1], form), []).append(tid)
             else:
                 head = b" ".join(words[:-1])
-                ends = tuple((form, b" %s %s " % (head, form)) for form in lasts)
-                phrases.setdefault(words[0], []).append((tid, frozenset(words[1:-1]), ends))
+                needles = tuple(b" %s %s " % (head, form) for form in lasts)
+                long.setdefault(tuple(words[:3]), []).append((tid, needles))
         self._single = {word: tuple(ids) for word, ids in single.items()}
         self._singles = frozenset(single)
-        self._phrases = {word: tuple(entries) for word, entries in phrases.items()}
-        self._firsts = frozenset(phrases)
-        # Every word of every keyword: a text's words are intersected with this once.
-        self._words = frozenset(words_used)
+        self._pairs = {gram: tuple(ids) for gram, ids in pairs.items()}
+        self._pair_keys = frozenset(pairs)
+        self._triples = {gram: tuple(ids) for gram, ids in triples.items()}
+        self._triple_keys = frozenset(triples)
+        self._long = {gram: tuple(entries) for gram, entries in long.items()}
+        self._long_keys = frozenset(long)
 
     def scan(self, text: str) -> set[int]:
         """Return the ids of the keywords that occur in ``text``."""
-        words = _words(text)
-        present = self._words.intersection(words)
-        found = set(chain.from_iterable(map(self._single.__getitem__, present & self._singles)))
-        joined = b""
-        for first in present & self._firsts:
-            for tid, middle, ends in self._phrases[first]:
-                if not middle <= present:
-                    continue
-                for last, needle in ends:
-                    if last in present:
-                        if not joined:
-                            joined = b" %s " % b" ".join(words)
-                        if needle in joined:
-                            found.add(tid)
-                            break
+        words = text_words(text)
+        found = set(chain.from_iterable(map(self._single.__getitem__, self._singles.intersection(words))))
+        if len(words) < 2:
+            return found
+        if self._pairs:
+            pairs = self._pair_keys.intersection(pairwise(words))
+            found.update(chain.from_iterable(map(self._pairs.__getitem__, pairs)))
+        if len(words) < 3 or not (self._triples or self._long):
+            return found
+        triples = set(zip(words, words[1:], words[2:], strict=False))
+        if self._triples:
+            hits = self._triple_keys.intersection(triples)
+            found.update(chain.from_iterable(map(self._triples.__getitem__, hits)))
+        starts = self._long_keys.intersection(triples)
+        if starts:
+            joined = b" %s " % b" ".join(words)
+            for start in starts:
+                for tid, needles in self._long[start]:
+                    if any(needle in joined for needle in needles):
+                        found.add(tid)
         return found

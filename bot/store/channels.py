@@ -24,15 +24,16 @@ class ChannelStore:
 
     async def get(self, ref: ChannelRef) -> ChannelRecord | None:
         """The channel's record, or None if it never spoke to us."""
-        async with self._db.transaction() as conn:
+        async with self._db.reading() as conn:
             return await self._load(conn, ref)
 
     async def get_or_create(self, ref: ChannelRef) -> ChannelRecord:
         """The channel's record, created with the defaults on first use."""
-        async with self._db.transaction() as conn:
+        async with self._db.reading() as conn:
             record = await self._load(conn, ref)
-            if record is not None:
-                return record
+        if record is not None:
+            return record
+        async with self._db.transaction() as conn:
             d = self._defaults
             await conn.execute(
                 insert_ignoring_conflicts(self._db.engine, db.channels).values(
@@ -55,7 +56,7 @@ class ChannelStore:
 
     async def all_active(self) -> list[ChannelRecord]:
         """Every active channel (its workspace has not uninstalled the app) subscribed to at least one category."""
-        async with self._db.transaction() as conn:
+        async with self._db.reading() as conn:
             rows = (
                 (
                     await conn.execute(
@@ -74,17 +75,17 @@ class ChannelStore:
 
     async def find(self, platform: str, channel: str) -> ChannelRecord | None:
         """A channel by platform and channel id, whatever its workspace."""
-        async with self._db.transaction() as conn:
+        async with self._db.reading() as conn:
             return await self._first(conn, db.channels.c.platform == platform, db.channels.c.channel == channel)
 
     async def by_feed_token(self, token: str) -> ChannelRecord | None:
         """The channel whose RSS feed has this token, or None."""
-        async with self._db.transaction() as conn:
+        async with self._db.reading() as conn:
             return await self._first(conn, db.channels.c.feed_token == token)
 
     async def by_id(self, channel_id: int) -> ChannelRecord | None:
         """A channel by its row id."""
-        async with self._db.transaction() as conn:
+        async with self._db.reading() as conn:
             return await self._first(conn, db.channels.c.id == channel_id)
 
     async def update(self, channel_id: int, **values: str | int | float | bool) -> None:

@@ -67,7 +67,7 @@ class PaperStore:
         if version is not None:
             query = query.where(db.papers.c.version == version)
         query = query.order_by(db.papers.c.version.desc()).limit(1)
-        async with self._db.transaction() as conn:
+        async with self._db.reading() as conn:
             row = (await conn.execute(query)).mappings().first()
         return None if row is None else paper_from_row(row)
 
@@ -77,7 +77,7 @@ class PaperStore:
         if not keys:
             return {}
         ids = sorted({k[0] for k in keys})
-        async with self._db.transaction() as conn:
+        async with self._db.reading() as conn:
             rows = (
                 (await conn.execute(sa.select(db.papers).where(db.papers.c.arxiv_id.in_(ids))))
                 .mappings()

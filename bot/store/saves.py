@@ -61,7 +61,7 @@ class SaveStore:
     async def list(self, *, channel: ChannelRef, user_id: str, limit: int = 50) -> list[SavedPaper]:
         """A user's saves in this workspace, newest first."""
         s, p = db.saves.c, db.papers.c
-        async with self._db.transaction() as conn:
+        async with self._db.reading() as conn:
             rows = (
                 await conn.execute(
                     sa.select(s.arxiv_id, s.version, p.title, s.saved_at)

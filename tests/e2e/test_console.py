@@ -39,7 +39,7 @@ async def test_piped_session_posts_the_right_papers_and_a_restart_posts_nothing_
     # Once each thread is posted, its card is reprinted with the summary's TL;DR (a terminal cannot edit it).
     updated = re.findall(r"^\[#(\d+), updated\] .*\n    TL;DR: \S", out, re.MULTILINE)
     assert sorted(updated) == ["1", "2", "3", "4"], out
-    assert "Posted 4 of 30 papers listed today" in out
+    assert "Posted 4 of 15 papers listed today" in out  # 3 listed in cs.DC, 12 in cs.LG
     assert "Saved 2601.00397v1" in out
     assert "Your saved papers (1)" in out
 

@@ -3,7 +3,10 @@
 Use it as ``async with running_arxiv_server() as server:`` and point an ``ArxivClient`` at
 ``server.rss_url`` and ``server.api_url``. Each test configures it directly:
 
-* ``server.feeds[frozenset({"cs.DC", "cs.LG"})] = body`` serves ``/rss/cs.DC+cs.LG`` (any order); others 404.
+* ``server.feeds[frozenset({"cs.DC", "cs.LG"})] = body`` serves ``/rss/cs.DC+cs.LG`` (any order). Like arXiv, it
+  also answers any other combination of categories (or archives: ``cs``) with the union of their listings, cut from
+  the configured feeds: the items listed in one of the asked codes, each once. A request that no configured feed
+  shares a code with is a 404.
 * ``server.papers["2601.00644v1"] = (200, body)`` answers ``/api/query?id_list=2601.00644v1``; unknown ids
   get arXiv's zero-entry feed. An ``id_list`` of several ids gets one feed with the entries of those it knows.
 * ``server.fail(503, (429, {"Retry-After": "7"}), DROP, HANG)`` queues faults that the next requests get,
@@ -130,10 +133,16 @@ class FakeArxivServer:
         status, headers = (fault, {}) if isinstance(fault, int) else fault
         return web.Response(status=status, headers=dict(headers), text=f"fake fault: HTTP {status}")
 
+    def combined(self, codes: frozenset[str]) -> bytes | None:
+        """The feed arXiv would answer for these codes, cut from the configured feeds (None: no feed shares one)."""
+        return combined_feed(self.feeds, codes)
+
     def _serve(self, request: web.Request) -> web.Response:
         if request.path.startswith("/rss/"):
             categories = frozenset(request.match_info["cats"].split("+"))
             body = self.feeds.get(categories)
+            if body is None:
+                body = self.combined(categories)
             if body is None:
                 return web.Response(status=404, text="no such feed")
             return _xml(200, body, "application/rss+xml")
@@ -162,6 +171,44 @@ class FakeArxivServer:
 
 def _is_version(key: str, arxiv_id: str) -> bool:
     return re.fullmatch(re.escape(arxiv_id) + r"v\d+", key) is not None
+
+
+_ITEM = re.compile(rb"<item>.*?</item>", re.S)
+_CATEGORY = re.compile(rb"<category>\s*([^<]+?)\s*</category>")
+_GUID = re.compile(rb"<guid[^>]*>\s*([^<]+?)\s*</guid>")
+
+
+def _listed(item: bytes, codes: frozenset[str]) -> bool:
+    """Whether an RSS item is in the listing of one of ``codes`` (categories or archives)."""
+    for raw in _CATEGORY.findall(item):
+        category = raw.decode()
+        if category in codes or category.split(".", 1)[0] in codes:
+            return True
+    return False
+
+
+def combined_feed(feeds: Mapping[frozenset[str], bytes | str], codes: frozenset[str]) -> bytes | None:
+    """arXiv's answer for ``codes`` cut from ``feeds``: their items listed in one of the codes, each once; None when
+    no feed shares a code (or an archive) with them."""
+    sources = [
+        body.encode() if isinstance(body, str) else body
+        for key, body in sorted(feeds.items(), key=lambda kv: sorted(kv[0]))
+        if any(c in codes or c.split(".", 1)[0] in codes for c in key)
+    ]
+    if not sources:
+        return None
+    items: dict[bytes, bytes] = {}
+    for body in sources:
+        for item in _ITEM.findall(body):
+            guid = _GUID.search(item)
+            if _listed(item, codes):
+                items.setdefault(guid[1] if guid else item, item)
+    first = sources[0]
+    start = first.find(b"<item>")
+    end = first.rfind(b"</item>")
+    if start < 0:
+        return first
+    return first[:start] + b"\n".join(items.values()) + first[end + len(b"</item>") :]
 
 
 def _xml(status: int, body: bytes | str, content_type: str) -> web.Response:

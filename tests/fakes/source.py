@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -30,16 +31,37 @@ class FakeSource:
     looked_up: list[str] = field(default_factory=list)
     batches: list[tuple[str, ...]] = field(default_factory=list)
     """The ids of every ``lookup_many`` call, in order."""
+    gate: asyncio.Event | None = None
+    """While set to an unset event, listing requests wait for it (after being recorded): requests in flight."""
+    _held: asyncio.Condition | None = None
+    _holding: int = 0
 
     async def fetch_listing(self, categories: Collection[str]) -> Listing:
         """Today's listing for exactly these categories."""
         self.fetched.append(tuple(categories))
+        if self.gate is not None:
+            held = self._condition()
+            async with held:
+                self._holding += 1
+                held.notify_all()
+            await self.gate.wait()
         if self.fail is not None:
             raise self.fail
         if frozenset(categories) in self.failing:
             raise self.failing[frozenset(categories)]
         papers = self.listings.get(frozenset(categories), ())
         return Listing(categories=frozenset(categories), announced=self.announced if papers else None, papers=papers)
+
+    async def wait_held(self, n: int) -> None:
+        """Wait until ``n`` listing requests are held by the gate."""
+        held = self._condition()
+        async with held:
+            await held.wait_for(lambda: self._holding >= n)
+
+    def _condition(self) -> asyncio.Condition:
+        if self._held is None:
+            self._held = asyncio.Condition()
+        return self._held
 
     async def lookup(self, paper_id: str) -> Paper:
         """One paper by id (its newest version) or versioned id; ``PaperNotFound`` if there is none."""

@@ -334,7 +334,7 @@ async def test_saved_lists_newest_first_and_unsave(
     assert target not in (await services.commands.execute(ctx(), "saved")).text
 
 
-async def test_one_request_per_distinct_category_set_shared_by_channels(
+async def test_one_request_per_category_shared_by_channels(
     services: Services, arxiv: FakeArxivServer, publisher: FakePublisher
 ) -> None:
     from bot.models import ChannelRef
@@ -349,7 +349,18 @@ async def test_one_request_per_distinct_category_set_shared_by_channels(
     assert len(records) == 3
     outcomes = await services.runner.run(records)
     rss_paths = sorted(r.path for r in arxiv.requests if r.path.startswith("/rss/"))
-    assert rss_paths == ["/rss/cs.AI+cs.CL+cs.DC+cs.LG", "/rss/cs.DC"]
+    assert rss_paths == ["/rss/cs.AI", "/rss/cs.CL", "/rss/cs.DC", "/rss/cs.LG"]
     assert outcomes[A].posted == outcomes[b].posted == 10
     assert 0 < outcomes[c].posted < 10
     assert all(r.headers.get("user-agent", "").startswith("arxiv-bot/") for r in arxiv.requests)
+
+
+async def test_the_settings_shown_after_a_rules_change_are_the_stored_ones(services: Services) -> None:
+    for line in ("subscribe cs.DC", "keywords add LLM^2, RL", "exclude add survey", "authors follow Ada Lovelace"):
+        await services.commands.execute(ctx(), line)
+    changes = ["keywords add KV cache^0.5, llm", "exclude remove survey", "keywords remove RL"]
+    changes.append("authors unfollow Ada Lovelace")
+    for line in changes:
+        changed = (await services.commands.execute(ctx(), line)).text.split("\n")
+        stored = (await services.commands.execute(ctx(), "settings")).text.split("\n")
+        assert changed[1:] == [s for s in stored if s != changed[0]], line

@@ -10,7 +10,8 @@ import pytest
 
 from bot.delivery.scheduler import DigestScheduler
 from bot.errors import StoreError
-from bot.models import ChannelRef, Paper, ScoredPaper
+from bot.models import ChannelRecord, ChannelRef, Paper, ScoredPaper
+from bot.ports import ChannelReader
 from tests.fakes.clock import FixedClock
 from tests.fakes.core import TODAY, FakeCore, ctx, fake_core
 from tests.fakes.repositories import FakePapers, fake_repositories
@@ -54,7 +55,7 @@ async def test_a_settings_change_moves_the_job_and_an_unused_slot_goes(core: Fak
     await core.scheduler.start()
     await core.scheduler.wait_idle()
     assert sorted(core.scheduler.jobs()) == ["catch-up", "digest 09:00 UTC"]
-    # The service tells the scheduler through on_schedule_change; the scheduler re-reads every slot.
+    # The service tells the scheduler through on_schedule_change; the scheduler moves that channel's job.
     await core.commands.execute(ctx(channel=A), "set time 10:15 Europe/Berlin")
     core.scheduler.channel_changed(core.schedule_changes[-1])
     await core.scheduler.wait_idle()
@@ -62,6 +63,55 @@ async def test_a_settings_change_moves_the_job_and_an_unused_slot_goes(core: Fak
     await core.commands.execute(ctx(channel=A), "unsubscribe cs.DC")
     assert await core.scheduler.resync() == []
     assert list(core.scheduler.jobs()) == ["catch-up"]  # the catch-up stays, whatever the slots
+
+
+class CountingReader:
+    """A ChannelReader over the fake store that counts what is asked of it."""
+
+    def __init__(self, inner: ChannelReader) -> None:
+        self.inner = inner
+        self.reads = 0
+
+    async def get(self, ref: ChannelRef) -> ChannelRecord | None:
+        self.reads += 1
+        return await self.inner.get(ref)
+
+    async def by_id(self, channel_id: int) -> ChannelRecord | None:
+        self.reads += 1
+        return await self.inner.by_id(channel_id)
+
+    async def all_active(self) -> list[ChannelRecord]:
+        self.reads += 1
+        return await self.inner.all_active()
+
+
+async def test_a_settings_change_moves_only_that_channels_job_without_reading_the_database(core: FakeCore) -> None:
+    for ref in (A, B, C):
+        await subscribe(core, ref)
+    reader = CountingReader(core.repos.channels)
+    scheduler = DigestScheduler(
+        runner=core.runner, channels=reader, ledger=core.repos.ledger, clock=core.clock, misfire_grace_s=60
+    )
+    await scheduler.start()
+    try:
+        await scheduler.wait_idle()
+        reads = reader.reads
+        await core.commands.execute(ctx(channel=A), "set time 10:15 Europe/Berlin")
+        scheduler.channel_changed(core.schedule_changes[-1])
+        assert sorted(scheduler.jobs()) == ["catch-up", "digest 09:00 UTC", "digest 10:15 Europe/Berlin"]
+        for ref in (B, C):  # the 09:00 slot empties: its job goes
+            await core.commands.execute(ctx(channel=ref), "set time 10:15 Europe/Berlin")
+            scheduler.channel_changed(core.schedule_changes[-1])
+        assert sorted(scheduler.jobs()) == ["catch-up", "digest 10:15 Europe/Berlin"]
+        for _ in range(5):
+            await core.commands.execute(ctx(channel=A), "keywords add RL")
+            scheduler.channel_changed(core.schedule_changes[-1])
+        await core.commands.execute(ctx(channel=A), "unsubscribe cs.DC")  # no category: no job of its own
+        scheduler.channel_changed(core.schedule_changes[-1])
+        assert sorted(scheduler.jobs()) == ["catch-up", "digest 10:15 Europe/Berlin"]
+        assert reader.reads == reads
+    finally:
+        await scheduler.stop()
 
 
 async def test_start_runs_the_missed_digest_once(core: FakeCore) -> None:
