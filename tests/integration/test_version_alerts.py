@@ -83,7 +83,7 @@ async def test_alerts_on_again_and_answers(
 
 
 async def test_discord_alert_is_a_direct_message_and_a_reply_in_the_cards_thread(
-    bot: DiscordAdapter, discord_fake: FakeDiscord, arxiv: FakeArxivServer
+    bot: DiscordAdapter, discord_fake: FakeDiscord, arxiv: FakeArxivServer, clock: FixedClock
 ) -> None:
     await discord_fake.run("subscribe", {"categories": "cs.DC"})
     await discord_fake.run("keywords", {"action": "add", "terms": "LLM"})
@@ -94,6 +94,7 @@ async def test_discord_alert_is_a_direct_message_and_a_reply_in_the_cards_thread
     assert reply is not None and reply.text.startswith("Saved")
 
     arxiv.feeds[frozenset({"cs.DC"})] = REPLACEMENTS.read_bytes()
+    clock.current = clock.current.replace(day=6)  # the next announcement (today's listing is fetched once)
     for _ in range(2):
         again = await discord_fake.run("digest-now")
         await discord_fake.answered(again)

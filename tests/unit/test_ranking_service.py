@@ -59,7 +59,8 @@ async def learned_setup(
     core = fake_core()
     record = await a_channel(core, f"keywords add {keywords}", categories=CATEGORIES)
     await core.repos.papers.add_many([*data.background, *data.liked])
-    core.source.listings[frozenset(CATEGORIES)] = data.candidates
+    for code in CATEGORIES:  # one listing per category, as arXiv lists them (cross-lists included)
+        core.source.listings[frozenset({code})] = tuple(p for p in data.candidates if code in p.categories)
     reader = FakeSignalReader()
     reader.like(record.id, *(p.arxiv_id for p in data.liked[:liked]), at=core.clock.now())
     return core, record, reader, ranking_of(core, reader)
