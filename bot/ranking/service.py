@@ -234,6 +234,8 @@ class LearnedRanking:
         if not learned:
             return picks
         today = {p.arxiv_id for p in papers}
+        async with self._fitting:  # a listing day later, a new vocabulary: every learned channel is then stale
+            await self._fresh_corpus()
         # Quality (a second fit) is left to the background refits: the digest waits only for what ranks.
         await self._refit([(r, s) for r, s in learned if self._stale(r.id, s)], leave_out=today, measure=False)
         models = {r.ref: self._models[r.id] for r, _ in learned if r.id in self._models}
