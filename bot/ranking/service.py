@@ -40,6 +40,9 @@ LEARNED = "learned"
 OFF = "off"
 CORPUS_PAPERS = 20000
 """Stored papers (the newest) the shared vocabulary is fit on and backgrounds are drawn from."""
+VOCABULARY_PAPERS = 8000
+"""Papers the vocabulary and its idf are fit on: counting every phrase of 20,000 papers first would cost hundreds
+of MB for the same 32k most frequent ones."""
 SPACE_MAX_AGE = timedelta(hours=20)
 """The shared vocabulary is refit at most this often: once a listing day."""
 MIN_BACKGROUND = 20
@@ -85,8 +88,10 @@ class Corpus:
 
     @classmethod
     def build(cls, papers: list[Paper], *, built_at: datetime) -> Corpus | None:
-        """Fit the space on ``papers`` and index them by primary category; None when they hold no word."""
-        space = TextSpace.fit(papers)
+        """Fit the space on (a sample of) ``papers``, make rows of them all and index them by primary category; None
+        when they hold no word."""
+        sample = papers if len(papers) <= VOCABULARY_PAPERS else random.Random(0).sample(papers, VOCABULARY_PAPERS)
+        space = TextSpace.fit(sample)
         if space is None:
             return None
         by_category: dict[str, list[int]] = {}
