@@ -74,11 +74,17 @@ class ChannelModel:
 
     def nearest_liked(self, row: sparse.csr_matrix) -> str | None:
         """The title of the liked paper most similar to this row (cosine), or None when none shares a term."""
+        return self.nearest_liked_all(row)[0]
+
+    def nearest_liked_all(self, rows: sparse.csr_matrix) -> list[str | None]:
+        """``nearest_liked`` of each row, the liked papers gathered once."""
         if not self.liked.titles:
-            return None
-        similarity = np.asarray((self.liked.matrix() @ row.T).todense()).ravel()
-        best = int(np.argmax(similarity))
-        return self.liked.titles[best] if similarity[best] > 0 else None
+            return [None] * rows.shape[0]
+        similarity = (self.liked.matrix() @ rows.T).toarray()
+        best = similarity.argmax(axis=0)
+        return [
+            self.liked.titles[b] if similarity[b, j] > 0 else None for j, b in enumerate(best.tolist())
+        ]
 
 
 def linear_fit(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -40,6 +41,9 @@ LEARNED = "learned"
 OFF = "off"
 CORPUS_PAPERS = 20000
 """Stored papers (the newest) the shared vocabulary is fit on and backgrounds are drawn from."""
+VOCABULARY_PAPERS = 8000
+"""Papers the vocabulary and its idf are fit on: counting every phrase of 20,000 papers first would cost hundreds
+of MB for the same 32k most frequent ones."""
 SPACE_MAX_AGE = timedelta(hours=20)
 """The shared vocabulary is refit at most this often: once a listing day."""
 MIN_BACKGROUND = 20
@@ -85,8 +89,10 @@ class Corpus:
 
     @classmethod
     def build(cls, papers: list[Paper], *, built_at: datetime) -> Corpus | None:
-        """Fit the space on ``papers`` and index them by primary category; None when they hold no word."""
-        space = TextSpace.fit(papers)
+        """Fit the space on (a sample of) ``papers``, make rows of them all and index them by primary category; None
+        when they hold no word."""
+        sample = papers if len(papers) <= VOCABULARY_PAPERS else random.Random(0).sample(papers, VOCABULARY_PAPERS)
+        space = TextSpace.fit(sample)
         if space is None:
             return None
         by_category: dict[str, list[int]] = {}
@@ -234,6 +240,8 @@ class LearnedRanking:
         if not learned:
             return picks
         today = {p.arxiv_id for p in papers}
+        async with self._fitting:  # a listing day later, a new vocabulary: every learned channel is then stale
+            await self._fresh_corpus()
         # Quality (a second fit) is left to the background refits: the digest waits only for what ranks.
         await self._refit([(r, s) for r, s in learned if self._stale(r.id, s)], leave_out=today, measure=False)
         models = {r.ref: self._models[r.id] for r, _ in learned if r.id in self._models}

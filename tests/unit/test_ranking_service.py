@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Sequence
+from datetime import timedelta
 
 import pytest
 
@@ -127,6 +128,20 @@ async def test_with_enough_positives_the_digest_ranks_by_the_model_and_says_why(
     # The digest fits only what ranks; its own quality is measured by a refit in the background, now scheduled.
     assert status.quality_ap is None and ranking.refits_pending() == {record.id}
     await ranking.aclose()
+
+
+async def test_a_listing_day_later_the_vocabulary_and_the_models_are_refit() -> None:
+    core, record, _reader, ranking = await learned_setup()
+    await runner_of(core, ranking).select([record])
+    first = ranking.model_of(record.id)
+    core.clock.current += timedelta(hours=1)
+    await runner_of(core, ranking).select([record])
+    assert ranking.model_of(record.id) is first  # nothing changed: no refit
+    core.clock.current += timedelta(hours=20)
+    await runner_of(core, ranking).select([record])
+    again = ranking.model_of(record.id)
+    assert again is not None and again is not first and again.fitted_at == core.clock.current
+    assert first is not None and again.space is not first.space
 
 
 async def test_ranking_off_gives_the_keyword_digest_again() -> None:
