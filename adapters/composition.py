@@ -180,8 +180,9 @@ def build_services(
     )
     channels = ChannelStore(database=database, defaults=defaults)
     papers = PaperStore(database=database)
-    # On PostgreSQL several replicas may share the database: each posts only the ledger rows it holds a lease on.
-    leases = None if is_sqlite(settings.database.url) else Leases(database=database, lease_s=settings.database.lease_s)
+    # Several replicas sharing a PostgreSQL database: each posts only the ledger rows it holds a lease on.
+    replicas = settings.database.replicas and not is_sqlite(settings.database.url)
+    leases = Leases(database=database, lease_s=settings.database.lease_s) if replicas else None
     ledger = DeliveryLedger(database=database) if leases is None else LeasedLedger(database=database, leases=leases)
     saves = SaveStore(database=database)
     signals = SignalStore(database=database)

@@ -177,6 +177,8 @@ class DatabaseSettings:
     """Where state lives."""
 
     url: str = field(default="sqlite+aiosqlite:///data/arxiv-bot.db", metadata=_check(_db_url))
+    replicas: bool = False
+    """Several ``arxiv-bot run`` share this (PostgreSQL) database: slots and ledger rows are claimed with leases."""
     lease_s: float = field(default=120.0, metadata=_check(_range(1, 120)))
 
 

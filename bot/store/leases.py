@@ -143,7 +143,16 @@ class Leases:
                     .where(d.id.in_(sorted(ids)))
                     .values(lease_holder=self.holder, lease_until=self._until())
                 )
-            return ids
+            # Rows this replica holds already stay its own even when SKIP LOCKED passed over them (its heartbeat
+            # was renewing them at that moment).
+            held = await conn.execute(
+                sa.select(d.id).where(
+                    d.channel_id.in_(sorted(set(channel_ids))),
+                    d.thread_state.in_(UNFINISHED),
+                    d.lease_holder == self.holder,
+                )
+            )
+            return ids | set(held.scalars())
 
     # ------------------------------------------------------------------------------------------ heartbeat
 
