@@ -19,10 +19,12 @@ with keywords. Measured:
   idle, < 1000 ms during a digest);
 * ``failed_commands``: answers that say something went wrong on our side, or raised (target 0).
 
-``cpu_ms_per_post`` and ``fanout_ratio`` are the posting side's (``bench/posting.py``): they print ``n/a`` here
-until it is wired in. One line per database, then the last line:
+``cpu_ms_per_post`` (``--channels`` x ``--papers``, 10 papers a channel) and ``fanout_ratio`` (300 channels against
+the local fake Slack enforcing a per-channel rate, with and without 10% 429s) come from the posting side's
+``bench/posting.py``, measured in the same run on each database (``--skip-posting`` prints ``n/a`` for both). One
+line per database, then the last line:
 ``fetches=<n> items_parsed=<n> distinct_categories=<n> answer_p99_ms_idle=<ms> answer_p99_ms_digest=<ms>
-failed_commands=<n> cpu_ms_per_post=n/a fanout_ratio=n/a`` (the worst of the databases for each figure), and the
+failed_commands=<n> cpu_ms_per_post=<ms> fanout_ratio=<x>`` (the worst of the databases for each figure), and the
 targets met or not. Exits non-zero only when the digest itself fails, never because of timing.
 """
 
@@ -41,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from adapters.composition import build_services
 from bot.commands.service import FAILED
@@ -107,6 +110,9 @@ class NullPublisher:
             await journal.sending(part)
             await journal.sent(part, f"t{self.threads}", last=True)
         return MessageRef(parent.channel, f"t{self.threads}")
+
+    async def update_card(self, card: PaperCard, *, message: MessageRef, key: PostKey | None = None) -> None:
+        """Drop the update (the card would now show its TL;DR)."""
 
     async def send_reply(self, reply: Reply, *, channel: ChannelRef, user_id: str | None) -> None:
         """Drop the reply."""
@@ -305,6 +311,7 @@ async def main_async(args: argparse.Namespace) -> int:
             report(results[-1])
         finally:
             await schemas.drop_all()
+    cpu_ms, fanout = await posting_figures(args)
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     fetches = max(r.fetches for r in results)
     distinct = min(r.distinct for r in results)
@@ -316,14 +323,44 @@ async def main_async(args: argparse.Namespace) -> int:
         (f"answer_p99_ms idle < {TARGET_IDLE_MS:g}", idle < TARGET_IDLE_MS),
         (f"answer_p99_ms during a digest < {TARGET_DIGEST_MS:g}", during < TARGET_DIGEST_MS),
         ("failed_commands = 0", failed == 0),
+        (f"cpu_ms_per_post < 2 ({cpu_ms})", cpu_ms != "n/a" and float(cpu_ms) < 2),
+        (f"fanout_ratio >= 0.9 ({fanout})", fanout != "n/a" and float(fanout) >= 0.9),
     ):
         print(f"target {label}: {'met' if ok else 'NOT met'}")
     print(
         f"fetches={fetches} items_parsed={max(r.items_parsed for r in results)} distinct_categories={distinct} "
         f"answer_p99_ms_idle={idle:.0f} answer_p99_ms_digest={during:.0f} failed_commands={failed} "
-        "cpu_ms_per_post=n/a fanout_ratio=n/a"
+        f"cpu_ms_per_post={cpu_ms} fanout_ratio={fanout}"
     )
     return 1 if any(r.digest_error for r in results) else 0
+
+
+async def posting_figures(args: argparse.Namespace) -> tuple[str, str]:
+    """bench/posting.py's cpu_ms_per_post (the worst database) and fanout_ratio (the worst of with and without 10%
+    429s, on each database), or n/a for both with --skip-posting."""
+    if args.skip_posting:
+        return "n/a", "n/a"
+    import posting  # bench/posting.py, beside this file
+
+    cpu: list[float] = []
+    fan: list[float] = []
+    schemas = None if args.sqlite_only else PostgresSchemas(PG_URL)
+    try:
+        for name in ("sqlite", "postgresql"):
+            if name == "postgresql" and schemas is None:
+                break
+            # Each measurement on a fresh database: a SQLite file of its own (None), or a new migrated schema.
+            urls: list[str | None] = [None] * 3
+            if schemas is not None and name == "postgresql":
+                urls = [await schemas.create(migrate=True) for _ in range(3)]
+            cpu.append(await posting.cpu_ms_per_post(channels=args.channels, papers=args.papers, database_url=urls[0]))
+            fan.append(await posting.fanout_ratio(channels=300, database_url=urls[1]))
+            fan.append(await posting.fanout_ratio(channels=300, fault_rate=0.1, database_url=urls[2]))
+            print(f"[{name}] cpu_ms_per_post={cpu[-1]:.2f} fanout_ratio={fan[-2]:.2f} (with 10% 429s: {fan[-1]:.2f})")
+    finally:
+        if schemas is not None:
+            await schemas.drop_all()
+    return f"{max(cpu):.2f}", f"{min(fan):.2f}"
 
 
 def main() -> int:
@@ -337,6 +374,7 @@ def main() -> int:
         "--digest-rounds", type=int, default=10, help="at most this many rounds during the digest (bursts, not a flood)"
     )
     parser.add_argument("--sqlite-only", action="store_true")
+    parser.add_argument("--skip-posting", action="store_true", help="leave out bench/posting.py's two figures")
     return asyncio.run(main_async(parser.parse_args()))
 
 
