@@ -7,6 +7,7 @@ each of which arXiv's RSS serves whole (``/rss/cs``). A channel may follow eithe
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from functools import cache
 from importlib import resources
 
@@ -105,6 +106,19 @@ def category_name(code: str) -> str:
 def archive_of(code: str) -> str:
     """The archive a category belongs to: ``cs`` for ``cs.DC``, ``hep-th`` for ``hep-th``."""
     return code.strip().split(".", 1)[0]
+
+
+def visible_categories(codes: Iterable[str], listed: Iterable[Iterable[str]] = ()) -> set[str]:
+    """The categories a channel following ``codes`` sees: those codes, and for each archive its categories (the
+    taxonomy's and any new one of that archive among ``listed``, the categories of today's papers)."""
+    codes = set(codes)
+    seen = set(codes)
+    archives = {c for c in codes if is_archive(c)}
+    for archive in archives:
+        seen.update(archive_categories(archive))
+    if archives:
+        seen.update(c for categories in listed for c in categories if archive_of(c) in archives)
+    return seen
 
 
 def _unknown_message(code: str) -> str:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.arxiv.taxonomy import archive_categories, archive_of, is_archive
+from bot.arxiv.taxonomy import archive_of, is_archive, visible_categories
 from bot.errors import SourceError
 from bot.models import ChannelRecord, ChannelRef, Listing, Paper, ScoredPaper
 from bot.ports import Clock, Papers, PaperSource
@@ -191,17 +191,13 @@ class Selector:
         got = await self._listings.get(codes)
         union: dict[str, Paper] = {}
         unstored: list[_Entry] = []
-        archive_members: dict[str, set[str]] = {}
-        for code, entry in sorted(got.items()):
+        for _code, entry in sorted(got.items()):
             if isinstance(entry, SourceError):
                 continue
             for paper in entry.listing.papers:
                 union.setdefault(paper.versioned_id, paper)
             if not entry.stored:
                 unstored.append(entry)
-            if is_archive(code):
-                members = archive_members.setdefault(code, set(archive_categories(code)))
-                members.update(c for p in entry.listing.papers for c in p.categories if archive_of(c) == code)
         if unstored:
             fresh = {p.versioned_id: p for entry in unstored for p in entry.listing.papers}
             await self._papers.add_many(fresh.values())
@@ -217,16 +213,14 @@ class Selector:
             if failed:
                 errors[record.ref] = str(failed[0])
                 continue
-            entries = [got[c] for c in record.categories]
+            entries = [e for e in (got[c] for c in record.categories) if not isinstance(e, SourceError)]
             ids: set[str] = set()
             for entry in entries:
-                assert not isinstance(entry, SourceError)
                 ids |= entry.ids
             listed[record.ref] = len(ids)
-            seen_categories = set(record.categories)
-            for code in record.categories:
-                seen_categories |= archive_members.get(code, set())
-            profiles.append(profile_of(record, author_bonus=self._author_bonus, categories=seen_categories))
+            # An archive channel (``cs``) sees each of its categories, new ones of today's listing included.
+            seen = visible_categories(record.categories, (p.categories for e in entries for p in e.listing.papers))
+            profiles.append(profile_of(record, author_bonus=self._author_bonus, categories=seen))
         picks = score_papers(list(union.values()), profiles) if profiles else {}
         return Selection(
             picks={p.channel: picks.get(p.channel, []) for p in profiles},

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 import numpy as np
 from scipy import sparse
 
+from bot.arxiv.taxonomy import visible_categories
 from bot.models import (
     AnnounceType,
     ChannelRecord,
@@ -248,7 +249,11 @@ class LearnedRanking:
         if not models:
             return picks
         chosen = [r for r, _ in learned if r.ref in models]
-        profiles = [profile_of(r, author_bonus=self._author_bonus) for r in chosen]
+        listed = [p.categories for p in papers]
+        profiles = [
+            profile_of(r, author_bonus=self._author_bonus, categories=visible_categories(r.categories, listed))
+            for r in chosen
+        ]
 
         def rank() -> dict[ChannelRef, list[ScoredPaper]]:
             eligible = eligible_papers(papers, profiles)

@@ -218,3 +218,19 @@ async def test_signals_of_a_channel_with_no_stored_papers_keep_keyword_mode() ->
     core.source.listings[frozenset({"cs.DC"})] = (paper(1, "LLM serving"), paper(2, "Storage"))
     picks = (await runner_of(core, ranking).select([record])).picks
     assert picks == (await runner_of(core, None).select([record])).picks
+
+
+async def test_a_channel_following_a_whole_archive_gets_learned_picks_from_its_categories() -> None:
+    data = gui_agents()
+    core = fake_core()
+    record = await a_channel(core, "keywords add benchmark, reasoning", categories=("cs",))
+    await core.repos.papers.add_many([*data.background, *data.liked])
+    core.source.listings[frozenset({"cs"})] = data.candidates  # arXiv's cs feed: every cs.* paper of the day
+    reader = FakeSignalReader()
+    reader.like(record.id, *(p.arxiv_id for p in data.liked), at=core.clock.now())
+    ranking = ranking_of(core, reader)
+    picks = (await runner_of(core, ranking).select([record])).picks[record.ref]
+    assert len(picks) == record.max_papers
+    assert all(any(m.startswith("like: ") for m in p.matched) for p in picks)  # learned, not the keyword picks
+    assert all(any(c.startswith("cs.") for c in p.paper.categories) for p in picks)
+    await ranking.aclose()
