@@ -65,19 +65,15 @@ class WorkspaceHolds:
         self._until.pop(workspace, None)
 
 
-class WorkspaceRateLimitRetry(AsyncRateLimitErrorRetryHandler):
-    """slack_sdk's 429 retry in one workspace's client: the Retry-After holds the whole workspace, then it retries.
+PUBLISHING = frozenset(
+    {"chat.postMessage", "chat.postEphemeral", "chat.update", "conversations.history", "conversations.replies"}
+)
+"""The methods the publisher calls: it handles their 429s itself (pausing that channel only, outside the workspace's
+bound), so slack_sdk's rate-limit handler, which sleeps inside the call, leaves them alone."""
 
-    Methods in ``own_429s`` are not retried here: their caller (the publisher) pauses just the channel itself.
-    """
 
-    def __init__(
-        self, *, holds: WorkspaceHolds, workspace: str, max_retry_count: int = 6, own_429s: frozenset[str] = frozenset()
-    ) -> None:
-        super().__init__(max_retry_count=max_retry_count)
-        self._holds = holds
-        self._workspace = workspace
-        self._own_429s = own_429s
+class RateLimitRetry(AsyncRateLimitErrorRetryHandler):
+    """slack_sdk's retry of 429 (waiting Retry-After) for the calls the publisher does not pace itself (Bolt's)."""
 
     async def _can_retry_async(
         self,
@@ -87,9 +83,18 @@ class WorkspaceRateLimitRetry(AsyncRateLimitErrorRetryHandler):
         response: HttpResponse | None = None,
         error: Exception | None = None,
     ) -> bool:
-        if request.url.rstrip("/").rsplit("/", 1)[-1] in self._own_429s:
+        if request.url.rstrip("/").rsplit("/", 1)[-1] in PUBLISHING:
             return False
         return await super()._can_retry_async(state=state, request=request, response=response, error=error)
+
+
+class WorkspaceRateLimitRetry(RateLimitRetry):
+    """``RateLimitRetry`` in one workspace's client: the Retry-After holds the whole workspace, then it retries."""
+
+    def __init__(self, *, holds: WorkspaceHolds, workspace: str, max_retry_count: int = 6) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self._holds = holds
+        self._workspace = workspace
 
     async def prepare_for_next_attempt_async(
         self,
@@ -106,13 +111,11 @@ class WorkspaceRateLimitRetry(AsyncRateLimitErrorRetryHandler):
         state.increment_current_attempt()
 
 
-def workspace_client(
-    base: AsyncWebClient, *, holds: WorkspaceHolds, workspace: str, own_429s: frozenset[str] = frozenset()
-) -> AsyncWebClient:
+def workspace_client(base: AsyncWebClient, *, holds: WorkspaceHolds, workspace: str) -> AsyncWebClient:
     """A copy of ``base`` for one workspace: the same URL, token, timeout and retry handlers, its 429 retry bound to
-    ``workspace`` (except for ``own_429s``, the methods whose caller handles a 429 itself)."""
+    ``workspace``."""
     handlers = [
-        WorkspaceRateLimitRetry(holds=holds, workspace=workspace, max_retry_count=h.max_retry_count, own_429s=own_429s)
+        WorkspaceRateLimitRetry(holds=holds, workspace=workspace, max_retry_count=h.max_retry_count)
         if isinstance(h, AsyncRateLimitErrorRetryHandler)
         else h
         for h in base.retry_handlers

@@ -22,7 +22,6 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
 from slack_sdk.http_retry.request import HttpRequest
@@ -30,7 +29,7 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.pacing import WorkspaceHolds, workspace_client
+from adapters.slack.pacing import RateLimitRetry, WorkspaceHolds, workspace_client
 from adapters.slack.translate import (
     Block,
     card_text,
@@ -49,11 +48,6 @@ log = logging.getLogger(__name__)
 METADATA_EVENT = "arxiv_bot_post"
 """The ``metadata.event_type`` of every message we post; ``event_payload.key`` is the ledger key."""
 MESSAGE_CREATING = frozenset({"chat.postMessage", "chat.postEphemeral", "files.completeUploadExternal"})
-PUBLISHING = frozenset(
-    {"chat.postMessage", "chat.postEphemeral", "chat.update", "conversations.history", "conversations.replies"}
-)
-"""The methods the publisher calls: it handles their 429s itself (pausing that channel only, outside the workspace's
-bound), so slack_sdk's rate-limit handler, which sleeps inside the call, leaves them alone."""
 RATE_LIMIT_RETRIES = 6
 """429s in a row after which a post fails (it stays pending in the ledger)."""
 NEVER_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
@@ -121,22 +115,6 @@ class ConnectionRetry(_SparingMessageCreates, AsyncConnectionErrorRetryHandler):
 
 class ServerErrorRetry(_SparingMessageCreates, AsyncServerErrorRetryHandler):
     """slack_sdk's retry of 500/503, except for a message-creating call (Slack may have created it)."""
-
-
-class RateLimitRetry(AsyncRateLimitErrorRetryHandler):
-    """slack_sdk's retry of 429 (waiting Retry-After) for the calls the publisher does not pace itself (Bolt's)."""
-
-    async def _can_retry_async(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> bool:
-        if _method(request) in PUBLISHING:
-            return False
-        return await super()._can_retry_async(state=state, request=request, response=response, error=error)
 
 
 def retry_handlers() -> list[AsyncRetryHandler]:
@@ -281,9 +259,7 @@ class SlackPublisher:
     def _client_for(self, workspace: str) -> AsyncWebClient:
         client = self._clients.get(workspace)
         if client is None:
-            client = self._clients[workspace] = workspace_client(
-                self.client, holds=self._holds, workspace=workspace, own_429s=PUBLISHING
-            )
+            client = self._clients[workspace] = workspace_client(self.client, holds=self._holds, workspace=workspace)
         return client
 
     def _bound(self, workspace: str) -> asyncio.Semaphore:
