@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -212,9 +213,11 @@ async def test_a_reaction_removed_unsaves_and_other_reactions_are_ignored(
     assert "no saved papers" in listing.text
 
 
-async def test_the_save_button_works_after_a_restart(
+@asynccontextmanager
+async def after_a_restart(
     services: Services, discord_fake: FakeDiscord, db_url: str, arxiv: FakeArxivServer
-) -> None:
+) -> AsyncIterator[DiscordAdapter]:
+    """A digest posted by one Discord adapter, then a second adapter (a restart) on the same services, ready."""
     arxiv.feeds[frozenset({"cs.DC"})] = FEED_0105.read_bytes()
     settings = make_settings(db_url, arxiv, ARXIVBOT_DISCORD__API_URL=discord_fake.api_url)
     env = {"DISCORD_TOKEN": discord_fake.token}
@@ -222,10 +225,18 @@ async def test_the_save_button_works_after_a_restart(
     await first.wait_ready(5)
     await llm_digest(discord_fake)
     await first.aclose()
-
     second = await attach_discord(services, settings=settings, env=env)
     try:
         await second.wait_ready(5)
+        yield second
+    finally:
+        await second.aclose()
+
+
+async def test_the_save_button_works_after_a_restart(
+    services: Services, discord_fake: FakeDiscord, db_url: str, arxiv: FakeArxivServer
+) -> None:
+    async with after_a_restart(services, discord_fake, db_url, arxiv):
         card = discord_fake.cards()[1]
         button = card["components"][0]["components"][0]
         pressed = await discord_fake.click(card, button["custom_id"], user=MEMBER)
@@ -235,8 +246,6 @@ async def test_the_save_button_works_after_a_restart(
         assert again.text.startswith(f"Already saved {versioned}")
         listing = await discord_fake.run("saved", user=MEMBER)
         assert versioned in listing.text
-    finally:
-        await second.aclose()
 
 
 async def negatives(services: Services) -> tuple[str, ...]:
@@ -266,17 +275,7 @@ async def test_a_thumbs_down_reaction_records_a_negative_and_removing_it_takes_i
 async def test_the_not_for_us_button_records_a_negative_after_a_restart_and_toggles(
     services: Services, discord_fake: FakeDiscord, db_url: str, arxiv: FakeArxivServer
 ) -> None:
-    arxiv.feeds[frozenset({"cs.DC"})] = FEED_0105.read_bytes()
-    settings = make_settings(db_url, arxiv, ARXIVBOT_DISCORD__API_URL=discord_fake.api_url)
-    env = {"DISCORD_TOKEN": discord_fake.token}
-    first = await attach_discord(services, settings=settings, env=env)
-    await first.wait_ready(5)
-    await llm_digest(discord_fake)
-    await first.aclose()
-
-    second = await attach_discord(services, settings=settings, env=env)
-    try:
-        await second.wait_ready(5)
+    async with after_a_restart(services, discord_fake, db_url, arxiv):
         card = discord_fake.cards()[1]
         save, down = card["components"][0]["components"]
         assert save["label"] == "Save" and down["label"] == "Not for us" and down["emoji"]["name"] == "👎"
@@ -290,8 +289,6 @@ async def test_the_not_for_us_button_records_a_negative_after_a_restart_and_togg
         assert again.text.startswith(f"No longer marked as not for this channel: {versioned}")
         assert await negatives(services) == ()
         assert "no saved papers" in (await discord_fake.run("saved", user=MEMBER)).text
-    finally:
-        await second.aclose()
 
 
 async def test_like_why_and_ranking_run_as_discord_subcommands(
