@@ -76,6 +76,21 @@ class ChannelRef:
     def __str__(self) -> str:
         return f"{self.platform}:{self.workspace}:{self.channel}"
 
+    @property
+    def owner(self) -> str | None:
+        """The user whose personal digest this is (``channel`` ``@<user id>``), or None for a chat channel."""
+        return self.channel[len(PERSONAL_PREFIX) :] if self.channel.startswith(PERSONAL_PREFIX) else None
+
+
+PERSONAL_PREFIX = "@"
+"""The channel id of a personal digest is this and its owner's user id: no Slack, Discord or console channel id
+starts with it."""
+
+
+def personal_ref(channel: ChannelRef, user_id: str) -> ChannelRef:
+    """The personal digest of ``user_id`` in ``channel``'s workspace: delivered to them by direct message."""
+    return ChannelRef(channel.platform, channel.workspace, PERSONAL_PREFIX + user_id)
+
 
 @dataclass(frozen=True, slots=True)
 class MessageRef:
@@ -191,6 +206,13 @@ class ChannelRecord:
     rules: tuple[Rule, ...]
     active: bool = True
     """False while its workspace has uninstalled the app: no digest there until it is installed again."""
+    paused: bool = False
+    """True after its owner stopped their personal digest (``/arxiv me off``): no digest, settings kept."""
+
+    @property
+    def personal(self) -> bool:
+        """Whether this is a person's own digest (delivered by direct message) rather than a channel's."""
+        return self.ref.owner is not None
 
     def terms(self, kind: RuleKind) -> tuple[Rule, ...]:
         """The channel's rules of one kind, in the order they were added."""

@@ -204,6 +204,10 @@ class ChannelSettings(Protocol):
         ``include_cross``, ``language``); an unknown channel id changes nothing, an unknown name is a ValueError."""
         ...
 
+    async def set_paused(self, channel_id: int, paused: bool) -> bool:
+        """Stop (``paused``) or resume a personal digest, keeping its settings; False if it already was so."""
+        ...
+
 
 class ChannelTopics(Protocol):
     """What a channel follows: its categories and its keyword, exclude and author rules."""

@@ -187,6 +187,22 @@ class ResetRanking:
     confirmed: bool
 
 
+@dataclass(frozen=True, slots=True)
+class SwitchPersonal:
+    """Stop (``on`` False) or resume the caller's personal digest; its settings are kept."""
+
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Personal:
+    """A channel command run on the caller's own digest (``/arxiv me ...``) instead of the channel's."""
+
+    command: Command
+    slow: bool = False
+    """Whether the command may outlast a platform's acknowledgement window (as it would for a channel)."""
+
+
 Command = (
     Help
     | Subscribe
@@ -214,4 +230,6 @@ Command = (
     | ShowRanking
     | SwitchRanking
     | ResetRanking
+    | SwitchPersonal
+    | Personal
 )

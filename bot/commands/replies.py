@@ -70,14 +70,19 @@ def terms_text(rules: Sequence[Rule]) -> str:
 
 
 def settings_text(record: ChannelRecord) -> str:
-    """The ``settings`` answer: everything a channel has set."""
+    """The ``settings`` answer: everything a channel (or a person's own digest) has set."""
+    personal = []
+    if record.personal:
+        state = "off (/arxiv me on resumes it)" if record.paused else "on"
+        personal = [f"Your own digest, sent to you by direct message: {state}"]
     return "\n".join(
         [
+            *personal,
             f"Categories: {categories_text(record)}",
             f"Keywords: {terms_text(record.terms(RuleKind.INCLUDE))}",
             f"Exclude: {terms_text(record.terms(RuleKind.EXCLUDE))}",
             f"Followed authors: {terms_text(record.terms(RuleKind.AUTHOR))}",
-            f"Posts at {record.post_time} {record.timezone}, Monday to Friday; "
+            f"{'Comes' if record.personal else 'Posts'} at {record.post_time} {record.timezone}, Monday to Friday; "
             f"up to {counted(record.max_papers, 'paper')} with score >= {record.min_score:g}; "
             f"cross-lists {'on' if record.include_cross else 'off'}; "
             f"language {record.language}",

@@ -59,6 +59,7 @@ from bot.models import (
     RuleKind,
     SignalKind,
     SignalSource,
+    personal_ref,
     term_key,
 )
 from bot.ports import (
@@ -126,6 +127,11 @@ class CommandPorts:
     """One-time download links, when a file cannot be sent privately (None: the HTTP server is off)."""
     alert_preferences: AlertPreferences | None = None
     """Who wants version alerts (None: alerts are not kept by this bot)."""
+
+
+def _subscribe_first(record: ChannelRecord) -> str:
+    me = "me " if record.personal else ""
+    return f"subscribe to a category first, e.g. /arxiv {me}subscribe cs.DC"
 
 
 def permitted(ctx: CommandContext, command: PreparedCommand) -> bool:
@@ -324,7 +330,31 @@ class CommandService:
                 return Reply(
                     text=f"Removed {arxiv_id} from your saved papers" if gone else f"You have not saved {arxiv_id}"
                 )
-        record = await self._p.channels.get_or_create(ctx.channel)
+            case cm.Personal(inner):
+                return await self._personal(ctx, inner)
+        return await self._on_record(ctx, await self._p.channels.get_or_create(ctx.channel), command)
+
+    async def _personal(self, ctx: CommandContext, command: cm.Command) -> Reply:
+        """A command on the caller's own digest: the channel commands, on the record keyed by the caller."""
+        record = await self._p.channels.get_or_create(personal_ref(ctx.channel, ctx.user_id))
+        match command:
+            case cm.SwitchPersonal(on):
+                changed = await self._p.channels.set_paused(record.id, not on)
+                if on:
+                    done = "Your digest is on again" if changed else "Your digest was already on"
+                    if not record.categories:
+                        done += "; subscribe to a category for it, e.g. /arxiv me subscribe cs.LG"
+                else:
+                    done = (
+                        "Your digest is off: nothing more is sent; your settings are kept (/arxiv me on resumes it)"
+                        if changed
+                        else "Your digest was already off (/arxiv me on resumes it)"
+                    )
+                return await self._changed(record, done)
+        return await self._on_record(ctx, record, command)
+
+    async def _on_record(self, ctx: CommandContext, record: ChannelRecord, command: cm.Command) -> Reply:
+        """A command on one channel's record (or a person's own digest)."""
         match command:
             case cm.Subscribe(categories):
                 return await self._subscribe(record, categories)
@@ -476,7 +506,7 @@ class CommandService:
 
     async def _digest(self, record: ChannelRecord) -> Reply:
         if not record.categories:
-            return Reply(text="subscribe to a category first, e.g. /arxiv subscribe cs.DC")
+            return Reply(text=_subscribe_first(record))
         outcome = (await self._p.runner.run([record]))[record.ref]
         if outcome.error:
             return Reply(text=f"arXiv did not answer ({outcome.error}); will try again at the next run")
@@ -494,14 +524,16 @@ class CommandService:
         failed = f"; {outcome.failed} could not be posted and will be retried" if outcome.failed else ""
         if outcome.failed and outcome.refused:
             failed += f" ({outcome.refused})"
+        posted = f"Sent you {outcome.posted}" if record.personal else f"Posted {outcome.posted}"
+        where = " by direct message" if record.personal else ""
         return Reply(
-            text=f"Posted {outcome.posted} of {counted(outcome.listed, 'paper')} listed today{failed}",
+            text=f"{posted} of {counted(outcome.listed, 'paper')} listed today{where}{failed}",
             posted=outcome.posted,
         )
 
     async def _preview(self, record: ChannelRecord) -> Reply:
         if not record.categories:
-            return Reply(text="subscribe to a category first, e.g. /arxiv subscribe cs.DC")
+            return Reply(text=_subscribe_first(record))
         selection = await self._p.runner.select([record])
         if record.ref in selection.errors:
             return Reply(text=f"arXiv did not answer ({selection.errors[record.ref]}); try again later")
@@ -533,7 +565,10 @@ class CommandService:
         if not signals.positives and not signals.negatives:
             return Reply(text="Nothing to forget: the ranking has learned nothing in this channel yet")
         if not confirmed:
-            return Reply(text=reset_prompt_text(signals, confirm=reset_confirm_command(ctx.channel.platform)))
+            confirm = reset_confirm_command(ctx.channel.platform)
+            if record.personal:
+                confirm = confirm.replace("/arxiv ", "/arxiv me ", 1)
+            return Reply(text=reset_prompt_text(signals, confirm=confirm))
         await self._p.signals.reset_signals(record.id)
         self._p.ranking.signals_changed(record.id)
         forgot = (

@@ -209,6 +209,76 @@ def _set_help() -> dict[str, tuple[HelpLine, ...]]:
 
 LIKE_HELP = "papers this channel likes: the ranking learns from them"
 
+PERSONAL_COMMANDS = (
+    "subscribe",
+    "unsubscribe",
+    "keywords",
+    "exclude",
+    "authors",
+    "settings",
+    "set",
+    "digest",
+    "preview",
+    "like",
+    "why",
+    "ranking",
+)
+"""The channel commands ``me`` runs on the caller's own digest (the others are personal already, or channel-only)."""
+ME_USAGE = (
+    "use me, me subscribe|unsubscribe <cat>..., me keywords|exclude|authors ..., me time HH:MM [Area/City], "
+    "me max|min-score|cross|language <value>, me digest now, me preview, me like|why|ranking ..., me off or me on"
+)
+
+
+def parse_me(line: p.CommandWords) -> cm.Command:
+    """``me [<command>]``: a channel command (or a setting, without ``set``) on the caller's personal digest;
+    ``me`` alone shows its settings, ``me off``/``me on`` stop and resume it."""
+    head, _, tail = line.tail.partition(" ")
+    word, tail = head.lower(), tail.strip()
+    if not word:
+        return cm.Personal(cm.ShowSettings())
+    if word in ("on", "off"):
+        if tail:
+            raise UserInputError(f"me {word} takes nothing after it: use me on or me off")
+        return cm.Personal(cm.SwitchPersonal(word == "on"))
+    if word in _SETTINGS_BY_WORD:  # ``me time 08:30``: a setting needs no ``set`` here
+        word, tail = "set", f"{word} {tail}".strip()
+    spec = find_command(word)
+    if spec is None or spec.name not in PERSONAL_COMMANDS:
+        raise UserInputError(f"{p.shown(word)!r} is not a command for your own digest: {ME_USAGE}")
+    inner = spec.parse(p.CommandWords(word, tail))
+    return cm.Personal(inner, slow=spec.is_slow(inner))
+
+
+def _slow_if_personal(command: cm.Command) -> bool:
+    return isinstance(command, cm.Personal) and command.slow
+
+
+ME_HELP = (
+    HelpLine("me [settings]", "your own digest, sent to you by direct message: its settings"),
+    HelpLine("me subscribe|unsubscribe <cat>...", "what your digest follows, e.g. me subscribe cs.LG"),
+    HelpLine("me keywords|exclude|authors ...", "your keywords, exclude terms and authors, as for a channel"),
+    HelpLine("me time HH:MM [Area/City]", "when it comes, e.g. me time 08:30 Europe/Berlin; also me max, me cross"),
+    HelpLine("me digest now | me preview", "send your digest now, or show what it would send"),
+    HelpLine("me like|why|ranking ...", "its ranking learns from your saves in every channel and your likes"),
+    HelpLine("me off | me on", "stop your digest (its settings are kept), or resume it"),
+)
+ME_HELP_DISCORD = (
+    HelpLine("me settings", "your own digest, sent to you by direct message: its settings"),
+    HelpLine("me subscribe categories:<cat> [<cat>...]", "what your digest follows"),
+    HelpLine("me unsubscribe categories:<cat> [<cat>...]", "stop following categories in your digest"),
+    HelpLine("me keywords action:add|remove|set|clear", "your keywords (terms: as for /arxiv keywords)"),
+    HelpLine("me exclude action:add|remove|clear", "your exclude terms (terms: as for /arxiv exclude)"),
+    HelpLine("me authors action:follow|unfollow name:<n>", "authors whose papers score higher in your digest"),
+    HelpLine("me set time:HH:MM [timezone:Area/City]", "when it comes; also max, min-score, cross, language"),
+    HelpLine("me digest-now", "send your digest now"),
+    HelpLine("me preview", "show what your digest would send, without sending"),
+    HelpLine("me like papers:<ids or URLs>", "your ranking learns from these, your saves and likes"),
+    HelpLine("me ranking [action:on|off|reset]", "how your digest is ranked, and its switches"),
+    HelpLine("me off", "stop your digest (its settings are kept)"),
+    HelpLine("me on", "resume your digest"),
+)
+
 COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(name="help", aliases=("?",), parse=lambda _: cm.Help(), help=(HelpLine("help", "this list"),)),
     CommandSpec(
@@ -402,6 +472,14 @@ COMMANDS: tuple[CommandSpec, ...] = (
                 ),
             )
         },
+    ),
+    CommandSpec(
+        name="me",
+        aliases=("my", "personal"),
+        parse=parse_me,
+        slow_if=_slow_if_personal,
+        help=ME_HELP,
+        help_by_platform={DISCORD: ME_HELP_DISCORD},
     ),
 )
 """Every command, in the order help lists them."""

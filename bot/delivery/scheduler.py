@@ -100,7 +100,7 @@ class DigestScheduler:
     def channel_changed(self, record: ChannelRecord) -> None:
         """Move this one channel's job after its settings changed, without asking the database: its slot gets a
         job if it had none, and a slot it leaves empty loses its job."""
-        new = (record.post_time, record.timezone) if record.categories else None
+        new = (record.post_time, record.timezone) if record.categories and not record.paused else None
         old = self._slot_of.pop(record.id, None)
         if old is not None and old != new:
             members = self._members.get(old, set())

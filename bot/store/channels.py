@@ -55,7 +55,8 @@ class ChannelStore:
             return record
 
     async def all_active(self) -> list[ChannelRecord]:
-        """Every active channel (its workspace has not uninstalled the app) subscribed to at least one category."""
+        """Every active channel (its workspace has not uninstalled the app, its owner has not stopped it) subscribed to
+        at least one category."""
         async with self._db.reading() as conn:
             rows = (
                 (
@@ -63,6 +64,7 @@ class ChannelStore:
                         sa.select(db.channels)
                         .where(
                             db.channels.c.active.is_(True),
+                            db.channels.c.paused.is_(False),
                             db.channels.c.id.in_(sa.select(db.channel_categories.c.channel_id)),
                         )
                         .order_by(db.channels.c.id)
@@ -97,6 +99,16 @@ class ChannelStore:
             return
         async with self._db.transaction() as conn:
             await conn.execute(sa.update(db.channels).where(db.channels.c.id == channel_id).values(**values))
+
+    async def set_paused(self, channel_id: int, paused: bool) -> bool:
+        """Stop (or resume) a personal digest, its settings kept; False if it already was (or the id names none)."""
+        async with self._db.transaction() as conn:
+            result = await conn.execute(
+                sa.update(db.channels)
+                .where(db.channels.c.id == channel_id, db.channels.c.paused != paused)
+                .values(paused=paused)
+            )
+            return bool(result.rowcount)
 
     async def set_last_digest(self, channel_id: int, at: datetime) -> None:
         """Record that the channel's digest ran at ``at``."""
@@ -191,6 +203,7 @@ class ChannelStore:
                 categories=tuple(cats[row["id"]]),
                 rules=tuple(rules[row["id"]]),
                 active=bool(row["active"]),
+                paused=bool(row["paused"]),
             )
             for row in rows
         ]

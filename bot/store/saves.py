@@ -7,7 +7,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from bot.models import ChannelRef, Paper, SavedPaper, as_utc
+from bot.models import ChannelRef, Paper, SavedPaper, as_utc, personal_ref
 from bot.store import schema as db
 from bot.store.database import Database, insert_ignoring_conflicts
 from bot.store.papers import paper_from_row
@@ -53,8 +53,17 @@ class SaveStore:
                     .returning(db.saves.c.channel_id)
                 )
             ).all()
-            # A save is a positive of its channel's ranker: its removal is a change of that channel's signals.
+            # A save is a positive of its channel's ranker and of its saver's personal digest: its removal is a change
+            # of both one's signals.
             channel_ids = [row[0] for row in removed if row[0] is not None]
+            if removed:
+                c = db.channels.c
+                personal = sa.select(c.id).where(
+                    c.platform == channel.platform,
+                    c.workspace == channel.workspace,
+                    c.channel == personal_ref(channel, user_id).channel,
+                )
+                channel_ids += [row[0] for row in (await conn.execute(personal)).all()]
             await set_channel_ranking(conn, self._db, channel_ids, signals_changed_at=self._db.clock.now())
             return bool(removed)
 

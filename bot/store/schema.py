@@ -51,6 +51,9 @@ channels = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     # False while the workspace has uninstalled the app: no digest, no catch-up; settings and rows are kept.
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    # True after the owner of a personal digest (channel "@<user id>") stopped it with /arxiv me off: no digest,
+    # settings kept for /arxiv me on.
+    sa.Column("paused", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("platform", "workspace", "channel", name="uq_channels_platform_workspace_channel"),
     sa.UniqueConstraint("feed_token", name="uq_channels_feed_token"),
 )

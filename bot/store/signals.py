@@ -1,4 +1,5 @@
-"""What a channel's people told the learned ranker: saves, likes and imports (positives), 👎 (negatives)."""
+"""What a channel's people told the learned ranker: saves, likes and imports (positives), 👎 (negatives); what a
+person told it, for their personal digest."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.models import ChannelSignals, SignalKind, SignalSource, as_utc
+from bot.models import ChannelRef, ChannelSignals, SignalKind, SignalSource, as_utc
 from bot.store import schema as db
 from bot.store.database import Database, insert_ignoring_conflicts
 
@@ -65,13 +66,21 @@ class SignalStore:
         self._db = database
 
     async def channel_signals(self, channel_id: int) -> ChannelSignals:
-        """The channel's positives and negatives, oldest first, and whether learning is on."""
+        """The channel's positives and negatives, oldest first, and whether learning is on.
+
+        A personal digest (channel ``@<user id>``) learns from its owner: every save they made in the workspace, their
+        likes in any of its channels (since the last reset), and what was told to the digest itself."""
         c, cr, s, r = db.channels.c, db.channel_ranking.c, db.saves.c, db.ranking_signals.c
         async with self._db.transaction() as conn:
             channel = (
                 await conn.execute(
                     sa.select(
-                        sa.func.coalesce(cr.ranking_enabled, sa.true()), cr.signals_reset_at, cr.signals_changed_at
+                        sa.func.coalesce(cr.ranking_enabled, sa.true()),
+                        cr.signals_reset_at,
+                        cr.signals_changed_at,
+                        c.platform,
+                        c.workspace,
+                        c.channel,
                     )
                     .select_from(db.channels.outerjoin(db.channel_ranking, cr.channel_id == c.id))
                     .where(c.id == channel_id)
@@ -79,10 +88,28 @@ class SignalStore:
             ).first()
             if channel is None:
                 return ChannelSignals()
-            saves = (await conn.execute(sa.select(s.arxiv_id, s.saved_at).where(s.channel_id == channel_id))).all()
-            rows = (
-                await conn.execute(sa.select(r.arxiv_id, r.kind, r.created_at).where(r.channel_id == channel_id))
-            ).all()
+            owner = ChannelRef(channel[3], channel[4], channel[5]).owner
+            if owner is None:
+                saves_of = s.channel_id == channel_id
+            else:
+                saves_of = sa.and_(s.platform == channel[3], s.workspace == channel[4], s.user_id == owner)
+            saves = (await conn.execute(sa.select(s.arxiv_id, s.saved_at).where(saves_of))).all()
+            rows = list(
+                (
+                    await conn.execute(sa.select(r.arxiv_id, r.kind, r.created_at).where(r.channel_id == channel_id))
+                ).all()
+            )
+            if owner is not None:
+                workspace = sa.select(c.id).where(c.platform == channel[3], c.workspace == channel[4], c.id != channel_id)
+                elsewhere = (
+                    await conn.execute(
+                        sa.select(r.arxiv_id, r.kind, r.created_at).where(
+                            r.channel_id.in_(workspace), r.user_id == owner, r.kind == SignalKind.LIKE.value
+                        )
+                    )
+                ).all()
+                reset_at = channel[1]
+                rows += [row for row in elsewhere if reset_at is None or as_utc(row[2]) > as_utc(reset_at)]
         return merge_signals(
             saves=[(i, at) for i, at in saves],
             likes=[(i, at) for i, kind, at in rows if kind == SignalKind.LIKE],

@@ -48,6 +48,7 @@ from bot.models import (
     UsageReport,
     UsageTotals,
     as_utc,
+    personal_ref,
     term_key,
 )
 from bot.ports import Clock
@@ -77,6 +78,7 @@ class _ChannelRow:
     ranking_enabled: bool = True
     signals_reset_at: datetime | None = None
     signals_changed_at: datetime | None = None
+    paused: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +137,8 @@ class FakeChannels:
         return self._record(self._rows[channel_id])
 
     async def all_active(self) -> list[ChannelRecord]:
-        """Every channel subscribed to at least one category, by row id."""
-        return [self._record(row) for row in self._rows.values() if row.categories]
+        """Every channel subscribed to at least one category and not stopped by its owner, by row id."""
+        return [self._record(row) for row in self._rows.values() if row.categories and not row.paused]
 
     async def find(self, platform: str, channel: str) -> ChannelRecord | None:
         """A channel by platform and channel id, whatever its workspace (the lowest row id if several)."""
@@ -160,6 +162,14 @@ class FakeChannels:
         row = self._rows.get(channel_id)
         if row is not None:
             row.settings = replace(row.settings, **values)  # type: ignore[arg-type]
+
+    async def set_paused(self, channel_id: int, paused: bool) -> bool:
+        """Stop or resume a personal digest; False if it already was so (or the id names none)."""
+        row = self._rows.get(channel_id)
+        if row is None or row.paused == paused:
+            return False
+        row.paused = paused
+        return True
 
     async def set_last_digest(self, channel_id: int, at: datetime) -> None:
         """Record that the channel's digest ran at ``at``."""
@@ -215,6 +225,7 @@ class FakeChannels:
             feed_token=row.feed_token,
             categories=tuple(sorted(row.categories)),
             rules=tuple(r.rule for r in self._rules if r.channel_id == row.id),
+            paused=row.paused,
         )
 
 
@@ -602,9 +613,11 @@ class FakeSaves:
         if row is None:
             return False
         self.rows.remove(row)
-        channel_row = None if row.channel_id is None else self._channels.ranking_row(row.channel_id)
-        if channel_row is not None:
-            channel_row.signals_changed_at = as_utc(self._clock.now())
+        personal = self._channels.id_of(personal_ref(channel, user_id))
+        for channel_id in (row.channel_id, personal):
+            channel_row = None if channel_id is None else self._channels.ranking_row(channel_id)
+            if channel_row is not None:
+                channel_row.signals_changed_at = as_utc(self._clock.now())
         return True
 
     async def list(self, *, channel: ChannelRef, user_id: str, limit: int = 50) -> list[SavedPaper]:
@@ -681,13 +694,34 @@ class FakeSignals:
         if row is None:
             return ChannelSignals()
         reset = row.signals_reset_at
+        owner = row.ref.owner
+
+        def saved_here(s: SaveRow) -> bool:
+            if owner is None:
+                return s.channel_id == channel_id
+            return (s.platform, s.workspace, s.user_id) == (row.ref.platform, row.ref.workspace, owner)
+
+        def liked_elsewhere(r: SignalRow) -> bool:
+            other = self._channels.ranking_row(r.channel_id)
+            return (
+                owner is not None
+                and other is not None
+                and r.channel_id != channel_id
+                and (other.ref.platform, other.ref.workspace) == (row.ref.platform, row.ref.workspace)
+                and r.user_id == owner
+                and r.kind is SignalKind.LIKE
+                and (reset is None or r.created_at > reset)
+            )
+
         events = [
             (s.saved_at, s.arxiv_id, True)
             for s in self._saves.rows
-            if s.channel_id == channel_id and (reset is None or s.saved_at > reset)
+            if saved_here(s) and (reset is None or s.saved_at > reset)
         ]
         events += [
-            (r.created_at, r.arxiv_id, r.kind is SignalKind.LIKE) for r in self.rows if r.channel_id == channel_id
+            (r.created_at, r.arxiv_id, r.kind is SignalKind.LIKE)
+            for r in self.rows
+            if r.channel_id == channel_id or liked_elsewhere(r)
         ]
         events.sort(key=lambda e: (e[0], e[1]))
         positives = list(dict.fromkeys(i for _at, i, positive in events if positive))

@@ -40,6 +40,13 @@ HELP_TEXT = """arxiv-bot commands (type them after /arxiv):
   ranking                               how this channel's papers are ranked: mode, signals, last fit, quality
   ranking on|off                        learn from saves, likes and thumbs-down, or rank by keywords only
   ranking reset                         forget what the ranking learned (keywords stay); asks to confirm
+  me [settings]                         your own digest, sent to you by direct message: its settings
+  me subscribe|unsubscribe <cat>...     what your digest follows, e.g. me subscribe cs.LG
+  me keywords|exclude|authors ...       your keywords, exclude terms and authors, as for a channel
+  me time HH:MM [Area/City]             when it comes, e.g. me time 08:30 Europe/Berlin; also me max, me cross
+  me digest now | me preview            send your digest now, or show what it would send
+  me like|why|ranking ...               its ranking learns from your saves in every channel and your likes
+  me off | me on                        stop your digest (its settings are kept), or resume it
 React with the bookmark emoji on a paper to save it; thumbs-down or Not for us if it is not for this channel."""
 """The help page in the text form (Slack; the console with its own last line)."""
 
@@ -73,6 +80,19 @@ HELP_DISCORD = """arxiv-bot commands (type them after /arxiv):
   ranking                                       how this channel's papers are ranked: mode, signals, last fit, quality
   ranking action:on|off                         learn from saves, likes and 👎, or rank by keywords only
   ranking action:reset                          forget what the ranking learned (keywords stay); asks to confirm
+  me settings                                   your own digest, sent to you by direct message: its settings
+  me subscribe categories:<cat> [<cat>...]      what your digest follows
+  me unsubscribe categories:<cat> [<cat>...]    stop following categories in your digest
+  me keywords action:add|remove|set|clear       your keywords (terms: as for /arxiv keywords)
+  me exclude action:add|remove|clear            your exclude terms (terms: as for /arxiv exclude)
+  me authors action:follow|unfollow name:<n>    authors whose papers score higher in your digest
+  me set time:HH:MM [timezone:Area/City]        when it comes; also max, min-score, cross, language
+  me digest-now                                 send your digest now
+  me preview                                    show what your digest would send, without sending
+  me like papers:<ids or URLs>                  your ranking learns from these, your saves and likes
+  me ranking [action:on|off|reset]              how your digest is ranked, and its switches
+  me off                                        stop your digest (its settings are kept)
+  me on                                         resume your digest
 React with 🔖 or press Save on a paper card to save it; 👎 or Not for us if it is not for this channel."""
 """The help page on Discord: the app-command form its users type (``tests/unit/test_discord_help.py`` checks each
 line against the real ``/arxiv`` command group)."""
