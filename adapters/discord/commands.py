@@ -214,6 +214,131 @@ class ArxivCommands(app_commands.Group):
         """Show or switch the channel's ranking."""
         await self.bot.run_command(interaction)
 
+    me = app_commands.Group(name="me", description="Your own digest, sent to you by direct message")
+
+    @me.command(name="settings", description="Your own digest's settings")
+    async def me_settings(self, interaction: discord.Interaction[Any]) -> None:
+        """Show your digest's settings."""
+        await self.bot.run_command(interaction)
+
+    @me.command(name="subscribe", description="Follow arXiv categories or archives in your own digest")
+    @app_commands.describe(categories="Category or archive codes separated by spaces, e.g. cs.DC cs.LG, or cs")
+    async def me_subscribe(
+        self, interaction: discord.Interaction[Any], categories: app_commands.Range[str, 1, 300]
+    ) -> None:
+        """Follow categories in your digest."""
+        await self.bot.run_command(interaction)
+
+    @me_subscribe.autocomplete("categories")
+    async def _me_subscribe_categories(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        return _choices(category_choices(current))
+
+    @me.command(name="unsubscribe", description="Stop following categories in your own digest")
+    @app_commands.describe(categories="Category codes separated by spaces")
+    async def me_unsubscribe(
+        self, interaction: discord.Interaction[Any], categories: app_commands.Range[str, 1, 300]
+    ) -> None:
+        """Stop following categories in your digest."""
+        await self.bot.run_command(interaction)
+
+    @me.command(name="keywords", description="Change the keywords your own digest is scored by")
+    @app_commands.describe(
+        action="add, remove or set terms, or clear them all",
+        terms='Comma separated; "quotes" keep a phrase; term^2 doubles its weight',
+    )
+    async def me_keywords(
+        self,
+        interaction: discord.Interaction[Any],
+        action: KeywordAction,
+        terms: app_commands.Range[str, 1, 1000] | None = None,
+    ) -> None:
+        """Change your keywords."""
+        await self.bot.run_command(interaction)
+
+    @me.command(name="exclude", description="Drop papers that mention these terms from your own digest")
+    @app_commands.describe(action="add or remove terms, or clear them all", terms="Comma separated terms")
+    async def me_exclude(
+        self,
+        interaction: discord.Interaction[Any],
+        action: ExcludeAction,
+        terms: app_commands.Range[str, 1, 1000] | None = None,
+    ) -> None:
+        """Change your exclude terms."""
+        await self.bot.run_command(interaction)
+
+    @me.command(name="authors", description="Follow or unfollow an author in your own digest")
+    @app_commands.describe(action="follow or unfollow", name="The author's name, e.g. Yann LeCun")
+    async def me_authors(
+        self, interaction: discord.Interaction[Any], action: AuthorAction, name: app_commands.Range[str, 1, 100]
+    ) -> None:
+        """Follow or unfollow an author for you."""
+        await self.bot.run_command(interaction)
+
+    @me.command(name="set", description="Change your own digest's settings (give one or more)")
+    @app_commands.rename(min_score="min-score")
+    @app_commands.describe(
+        time="When it comes, HH:MM (24-hour), Monday to Friday",
+        timezone="IANA time zone of the time, e.g. Europe/Berlin (give it with time)",
+        max="Papers per day",
+        min_score="Lowest score that gets sent",
+        cross="Include papers cross-listed into your categories",
+        language="Summary language code, e.g. en, zh, de",
+    )
+    async def me_set(
+        self,
+        interaction: discord.Interaction[Any],
+        time: app_commands.Range[str, 4, 5] | None = None,
+        timezone: app_commands.Range[str, 1, 64] | None = None,
+        max: app_commands.Range[int, 1, MAX_MAX_PAPERS] | None = None,
+        min_score: app_commands.Range[float, 0.0, MAX_MIN_SCORE] | None = None,
+        cross: bool | None = None,
+        language: app_commands.Range[str, 2, 10] | None = None,
+    ) -> None:
+        """Change your digest's settings."""
+        await self.bot.run_command(interaction)
+
+    @me_set.autocomplete("timezone")
+    async def _me_set_timezone(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        return _choices(timezone_choices(current))
+
+    @me.command(name="digest-now", description="Send your own digest now")
+    async def me_digest_now(self, interaction: discord.Interaction[Any]) -> None:
+        """Send your digest now."""
+        await self.bot.run_command(interaction)
+
+    @me.command(name="preview", description="Show what your own digest would send, without sending")
+    async def me_preview(self, interaction: discord.Interaction[Any]) -> None:
+        """Preview your digest."""
+        await self.bot.run_command(interaction)
+
+    @me.command(name="like", description="Papers you like: your digest's ranking learns from them")
+    @app_commands.describe(papers="arXiv ids or URLs separated by spaces, e.g. 2601.00644 2601.00645")
+    async def me_like(self, interaction: discord.Interaction[Any], papers: app_commands.Range[str, 4, 2000]) -> None:
+        """Like papers for your digest."""
+        await self.bot.run_command(interaction)
+
+    @me.command(name="ranking", description="How your own digest is ranked, and its switches")
+    @app_commands.describe(
+        action="on or off: learn from your saves and likes or not; reset: forget what it learned (asks to confirm)"
+    )
+    async def me_ranking(self, interaction: discord.Interaction[Any], action: RankingAction | None = None) -> None:
+        """Show or switch your digest's ranking."""
+        await self.bot.run_command(interaction)
+
+    @me.command(name="off", description="Stop your own digest (its settings are kept)")
+    async def me_off(self, interaction: discord.Interaction[Any]) -> None:
+        """Stop your digest."""
+        await self.bot.run_command(interaction)
+
+    @me.command(name="on", description="Resume your own digest")
+    async def me_on(self, interaction: discord.Interaction[Any]) -> None:
+        """Resume your digest."""
+        await self.bot.run_command(interaction)
+
     @app_commands.command(name="help", description="How to use arxiv-bot")
     async def help(self, interaction: discord.Interaction[Any]) -> None:
         """Show help."""

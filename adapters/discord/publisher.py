@@ -7,6 +7,9 @@ minutes with the first message, which covers discord.py's own retries after a 5x
 message whose outcome was unknown is sent again, it is looked for: a card by the key in its Save button's
 custom_id (nonces are not kept in the history) among our messages since the intent, a thread part by its place
 and text among our messages in the card's thread.
+
+A personal digest (channel ``@<user id>``) goes to its owner's direct messages; a DM has no threads, so there the
+summary parts are replies to the card.
 """
 
 from __future__ import annotations
@@ -47,6 +50,9 @@ HISTORY_LIMIT = 500
 """Messages read when looking for a card by its key (from the intent on)."""
 CLOCK_SKEW = timedelta(seconds=60)
 """Margin before the intent's time, for a clock that differs from Discord's."""
+
+Destination = discord.TextChannel | discord.DMChannel
+"""Where cards go: a server's text channel, or a person's direct messages (a personal digest)."""
 
 ViewFactory = Callable[[PaperCard, str | None], discord.ui.View]
 """The view under a card, given the card and its post key."""
@@ -113,6 +119,22 @@ class DiscordPublisher:
         self._make_view = make_view
         self._save_emoji = save_emoji
         self._timeout_s = post_timeout_s
+        self._dms: dict[str, discord.DMChannel] = {}
+
+    async def _destination(self, ref: ChannelRef) -> Destination:
+        """Where posts to ``ref`` go: its text channel, or for a personal digest (``@<user id>``) the direct-message
+        channel with its owner (opened once, then kept)."""
+        owner = ref.owner
+        return await self._text_channel(ref) if owner is None else await self._dm(owner)
+
+    async def _dm(self, user_id: str) -> discord.DMChannel:
+        dm = self._dms.get(user_id)
+        if dm is not None:
+            return dm
+        if not user_id.isdigit():
+            raise PublishError(f"{user_id!r} is not a Discord user id")
+        dm = self._dms[user_id] = await self._client.create_dm(discord.Object(id=int(user_id)))
+        return dm
 
     async def _text_channel(self, ref: ChannelRef) -> discord.TextChannel:
         if not ref.channel.isdigit():
@@ -141,7 +163,7 @@ class DiscordPublisher:
         """
         what = f"the card of {card.paper.versioned_id}"
         try:
-            target = await self._text_channel(channel)
+            target = await self._destination(channel)
         except PLATFORM_FAULTS as err:
             raise publish_error(what, channel, err) from err
         message = await self._find_card(target, key, what) if key and key.sending_since else None
@@ -171,7 +193,7 @@ class DiscordPublisher:
         """
         what = f"the card of {card.paper.versioned_id}"
         try:
-            target = await self._text_channel(message.channel)
+            target = await self._destination(message.channel)
             if not message.message_id.isdigit():
                 raise PublishRefused(f"{message.message_id!r} is not a Discord message id")
             partial = target.get_partial_message(int(message.message_id))
@@ -181,7 +203,7 @@ class DiscordPublisher:
         except PLATFORM_FAULTS as err:
             raise publish_error(f"the update of {what}", message.channel, err) from err
 
-    async def _find_card(self, target: discord.TextChannel, key: PostKey, what: str) -> discord.Message | None:
+    async def _find_card(self, target: Destination, key: PostKey, what: str) -> discord.Message | None:
         """Our message carrying ``key`` in its Save button, created since the intent; None if there is none."""
         assert key.sending_since is not None
         try:
@@ -205,6 +227,8 @@ class DiscordPublisher:
         """
         posts = thread_messages(summary)
         what = f"the summary thread of {summary.paper.versioned_id}"
+        if parent.channel.owner is not None:
+            return await self._post_replies(posts, parent=parent, journal=journal, what=what)
         try:
             channel = await self._text_channel(parent.channel)
             thread, existing = await self._open_thread(channel, parent, summary.paper.title)
@@ -228,6 +252,46 @@ class DiscordPublisher:
         async def find(part: int, post: ThreadPost, _key: PostKey) -> str | None:
             try:
                 ours = [m async for m in thread.history(limit=100, oldest_first=True) if self._mine(m)]
+            except PLATFORM_FAULTS as err:
+                raise PublishOutcomeUnknown(f"could not look for {what} in {parent.channel}: {err}") from err
+            if len(ours) > part and _descriptions(ours[part]) == [e.description for e in post.embeds]:
+                log.info("found part %d of %s posted by an earlier attempt", part, what)
+                return str(ours[part].id)
+            return None
+
+        first = await post_parts(posts, journal=journal, send=send, find=find)
+        return MessageRef(parent.channel, first or parent.message_id)
+
+    async def _post_replies(
+        self, posts: list[ThreadPost], *, parent: MessageRef, journal: ThreadJournal | None, what: str
+    ) -> MessageRef:
+        """A summary in a direct message (which has no threads): replies to the card, each part recorded and carrying
+        its key; a part an earlier attempt may have sent is looked for among our replies to the card."""
+        if not parent.message_id.isdigit():
+            raise PublishError(f"{parent.message_id!r} is not a Discord message id")
+        card_id = int(parent.message_id)
+        try:
+            dm = await self._destination(parent.channel)
+        except PLATFORM_FAULTS as err:
+            raise publish_error(what, parent.channel, err) from err
+        reference = discord.MessageReference(message_id=card_id, channel_id=dm.id, fail_if_not_exists=False)
+
+        async def send(post: ThreadPost, key: PostKey | None) -> str:
+            sending = dm.send(
+                embeds=list(post.embeds),
+                allowed_mentions=NO_MENTIONS,
+                nonce=_nonce(key),
+                reference=reference,
+            )
+            return str((await self._create(what, parent.channel, sending)).id)
+
+        async def find(part: int, post: ThreadPost, _key: PostKey) -> str | None:
+            try:
+                ours = [
+                    m
+                    async for m in dm.history(limit=HISTORY_LIMIT, after=discord.Object(id=card_id), oldest_first=True)
+                    if self._mine(m) and m.reference is not None and m.reference.message_id == card_id
+                ]
             except PLATFORM_FAULTS as err:
                 raise PublishOutcomeUnknown(f"could not look for {what} in {parent.channel}: {err}") from err
             if len(ours) > part and _descriptions(ours[part]) == [e.description for e in post.embeds]:
@@ -277,7 +341,7 @@ class DiscordPublisher:
             if user_id is not None:
                 target = await self._client.fetch_user(int(user_id))
             else:
-                target = await self._text_channel(channel)
+                target = await self._destination(channel)
             for chunk in reply_chunks(reply.text):
                 await target.send(chunk, allowed_mentions=NO_MENTIONS, suppress_embeds=True)
             for card in reply.cards:
@@ -298,9 +362,19 @@ class DiscordPublisher:
         return await self._send_text(dm, text, key, f"user {user_id}")
 
     async def reply_in_thread(self, text: str, *, parent: MessageRef, key: PostKey) -> str:
-        """A reply in the card's thread (the thread started from the card has the card's id)."""
+        """A reply in the card's thread (the thread started from the card has the card's id); in a direct message,
+        which has no threads, a reply to the card."""
         if not parent.message_id.isdigit():
             raise PublishError(f"{parent.message_id!r} is not a Discord message id")
+        if parent.channel.owner is not None:
+            try:
+                dm = await self._destination(parent.channel)
+            except PLATFORM_FAULTS as err:
+                raise publish_error("a reply", parent.channel, err) from err
+            reference = discord.MessageReference(
+                message_id=int(parent.message_id), channel_id=dm.id, fail_if_not_exists=False
+            )
+            return await self._send_text(dm, text, key, parent.channel, reference=reference)
         try:
             thread = self._client.get_channel(int(parent.message_id)) or await self._client.fetch_channel(
                 int(parent.message_id)
@@ -311,7 +385,15 @@ class DiscordPublisher:
             raise PublishError(f"the card {parent.message_id} in {parent.channel} has no thread")
         return await self._send_text(thread, text, key, parent.channel)
 
-    async def _send_text(self, target: discord.abc.Messageable, text: str, key: PostKey, where: object) -> str:
+    async def _send_text(
+        self,
+        target: discord.abc.Messageable,
+        text: str,
+        key: PostKey,
+        where: object,
+        *,
+        reference: discord.MessageReference | None = None,
+    ) -> str:
         [content] = reply_chunks(text)[:1]
         if key.sending_since is not None:
             try:
@@ -323,6 +405,12 @@ class DiscordPublisher:
         sent = await self._create(
             "a version alert",
             where,
-            target.send(content, nonce=key.value, allowed_mentions=NO_MENTIONS, suppress_embeds=True),
+            target.send(
+                content,
+                nonce=key.value,
+                allowed_mentions=NO_MENTIONS,
+                suppress_embeds=True,
+                reference=reference,
+            ),
         )
         return str(sent.id)

@@ -321,20 +321,42 @@ def _set_commands(values: Mapping[str, Any]) -> list[str]:
 
 
 def subcommand_of(data: CommandPayload) -> tuple[str, list[OptionPayload]]:
-    """The subcommand name and its options (``help`` when there is none)."""
+    """The subcommand name and its options (``help`` when there is none); a subcommand of a group (``me``) is named
+    with its group, ``me keywords``."""
     for option in data.get("options") or []:
+        if option.get("type") == discord.AppCommandOptionType.subcommand_group.value:
+            name, options = subcommand_of({"options": list(option.get("options") or [])})
+            return f"{option.get('name', '')} {name}", options
         if option.get("type") == discord.AppCommandOptionType.subcommand.value:
             return option.get("name", "help"), list(option.get("options") or [])
     return "help", []
 
 
+PERSONAL_SUBCOMMANDS = frozenset(
+    {"settings", "subscribe", "unsubscribe", "keywords", "exclude", "authors", "set", "digest-now", "preview"}
+    | {"like", "ranking", "on", "off"}
+)
+"""The subcommands of ``/arxiv me``: the channel's own, on the caller's personal digest, and on and off."""
+
+
 def to_commands(data: CommandPayload) -> list[str]:
-    """The CommandService text(s) for one ``/arxiv`` interaction; ``set`` with several options gives several.
+    """The CommandService text(s) for one ``/arxiv`` interaction; ``set`` with several options gives several;
+    ``/arxiv me <subcommand>`` is the same subcommand's text after ``me``.
 
     Raises ``UserInputError`` for a combination Discord's option types cannot rule out.
     """
     name, options = subcommand_of(data)
-    values = _values(options)
+    group, _, inner = name.rpartition(" ")
+    if group == "me" and inner in PERSONAL_SUBCOMMANDS:
+        if inner in ("on", "off"):
+            return [f"me {inner}"]
+        return [f"me {text}" for text in _texts(inner, _values(options))]
+    if group:
+        raise UserInputError(f"unknown command {name!r}: see /arxiv help")
+    return _texts(name, _values(options))
+
+
+def _texts(name: str, values: Mapping[str, Any]) -> list[str]:
     match name:
         case "subscribe" | "unsubscribe":
             return [f"{name} {_text(values, 'categories')}".strip()]

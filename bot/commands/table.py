@@ -271,7 +271,7 @@ ME_HELP_DISCORD = (
     HelpLine("me exclude action:add|remove|clear", "your exclude terms (terms: as for /arxiv exclude)"),
     HelpLine("me authors action:follow|unfollow name:<n>", "authors whose papers score higher in your digest"),
     HelpLine("me set time:HH:MM [timezone:Area/City]", "when it comes; also max, min-score, cross, language"),
-    HelpLine("me digest-now", "send your digest now"),
+    HelpLine("me digest-now", "send your digest at once"),
     HelpLine("me preview", "show what your digest would send, without sending"),
     HelpLine("me like papers:<ids or URLs>", "your ranking learns from these, your saves and likes"),
     HelpLine("me ranking [action:on|off|reset]", "how your digest is ranked, and its switches"),

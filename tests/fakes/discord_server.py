@@ -182,6 +182,10 @@ def _error(status: int, message: str, code: int = 0) -> web.Response:
     return _json({"message": message, "code": code}, status)
 
 
+def _reference(given: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: str(v) if k.endswith("_id") else v for k, v in given.items()}
+
+
 def _multipart(content_type: str, raw: bytes) -> dict[str, Any]:
     """A message sent with files, as Discord reads it: ``payload_json`` is the body, each ``files[n]`` part an
     attachment (recorded under ``"files"`` with its filename, content type and bytes)."""
@@ -589,6 +593,8 @@ class FakeDiscord:
             "timestamp": _now(),
             "edited_timestamp": None,
             "flags": flags | int(body.get("flags") or 0),
+            # A reply (a summary under a card in a DM): Discord echoes the reference, ids as strings.
+            **({"message_reference": _reference(body["message_reference"])} if body.get("message_reference") else {}),
         }
 
     async def _post_message(self, request: web.Request, match: re.Match[str], body: Any) -> web.Response:
@@ -936,7 +942,14 @@ class FakeDiscord:
         command = next((c for c in self.commands.get(scope, []) if c["name"] == "arxiv"), None)
         if command is None:
             raise AssertionError("the bot has not synced an /arxiv command")
-        sub = next((o for o in command.get("options", []) if o["name"] == subcommand and o["type"] == 1), None)
+        group_name, _, sub_name = subcommand.rpartition(" ")  # "me keywords": subcommand keywords of group me
+        options_of = command.get("options", [])
+        if group_name:
+            group = next((o for o in options_of if o["name"] == group_name and o["type"] == 2), None)
+            if group is None:
+                raise AssertionError(f"/arxiv has no subcommand group {group_name!r}")
+            options_of = group.get("options", [])
+        sub = next((o for o in options_of if o["name"] == sub_name and o["type"] == 1), None)
         if sub is None:
             raise AssertionError(f"/arxiv has no subcommand {subcommand!r}")
         schema = {o["name"]: o for o in sub.get("options", [])}
@@ -960,8 +973,10 @@ class FakeDiscord:
             "id": command["id"],
             "name": "arxiv",
             "type": 1,
-            "options": [{"name": subcommand, "type": 1, "options": given}],
+            "options": [{"name": sub_name, "type": 1, "options": given}],
         }
+        if group_name:
+            data["options"] = [{"name": group_name, "type": 2, "options": data["options"]}]
         if scope != "global":
             data["guild_id"] = scope
         return data

@@ -87,7 +87,7 @@ HELP_DISCORD = """arxiv-bot commands (type them after /arxiv):
   me exclude action:add|remove|clear            your exclude terms (terms: as for /arxiv exclude)
   me authors action:follow|unfollow name:<n>    authors whose papers score higher in your digest
   me set time:HH:MM [timezone:Area/City]        when it comes; also max, min-score, cross, language
-  me digest-now                                 send your digest now
+  me digest-now                                 send your digest at once
   me preview                                    show what your digest would send, without sending
   me like papers:<ids or URLs>                  your ranking learns from these, your saves and likes
   me ranking [action:on|off|reset]              how your digest is ranked, and its switches

@@ -13,15 +13,25 @@ from bot.commands.table import help_text
 
 
 def subcommands() -> dict[str, app_commands.Command[Any, ..., Any]]:
+    """Every subcommand by the name help gives it: ``settings``, and ``me settings`` for one of a group."""
     group = ArxivCommands(bot=cast(Any, None))
-    return {c.name: c for c in group.commands if isinstance(c, app_commands.Command)}
+    found = {c.name: c for c in group.commands if isinstance(c, app_commands.Command)}
+    for sub in group.commands:
+        if isinstance(sub, app_commands.Group):
+            found |= {f"{sub.name} {c.name}": c for c in sub.commands if isinstance(c, app_commands.Command)}
+    return found
+
+
+def _subcommand(usage: str) -> str:
+    words = usage.split()
+    return " ".join(words[:2]) if words[0] == "me" else words[0]
 
 
 def help_lines() -> list[tuple[str, list[tuple[str, str]]]]:
     """Each line of the Discord help page as (subcommand, [(option, value), ...])."""
     lines = help_text("discord").splitlines()[1:-1]
     usages = [re.split(r" {2,}", line.strip())[0] for line in lines]
-    return [(usage.split()[0], re.findall(r"([a-z][\w-]*):([^\s\]]+)", usage)) for usage in usages]
+    return [(_subcommand(usage), re.findall(r"([a-z][\w-]*):([^\s\]]+)", usage)) for usage in usages]
 
 
 def test_every_discord_help_line_is_a_real_subcommand_with_real_options_and_choices() -> None:
