@@ -7,6 +7,10 @@ exist, so the failure is ``PublishOutcomeUnknown`` and the ledger keeps the row 
 is posted again it is looked for by its key: ``conversations.history`` for a card, ``conversations.replies`` for a
 thread part, from the intent's time on. Both need the ``channels:history`` (public) or ``groups:history`` (private
 channel) scope; without it the publisher warns once, naming the scope, and posts again as it did before.
+
+A personal digest (channel ``@<user id>``) goes to the direct messages with its owner: ``conversations.open``
+(``im:write``) once per person, then kept; its cards, threads and card updates are posted there (looking a key up
+needs ``im:history``).
 """
 
 from __future__ import annotations
@@ -255,6 +259,7 @@ class SlackPublisher:
         self._max_concurrency = max_concurrency
         self._bounds: dict[str, asyncio.Semaphore] = {}
         self._missing_scopes: set[str] = set()
+        self._dms: dict[tuple[str, str], ChannelRef] = {}
 
     def _client_for(self, workspace: str) -> AsyncWebClient:
         client = self._clients.get(workspace)
@@ -393,14 +398,26 @@ class SlackPublisher:
             " and ".join(sorted(scopes & HISTORY_SCOPES) or sorted(scopes)),
         )
 
+    async def _destination(self, channel: ChannelRef) -> ChannelRef:
+        """Where posts to ``channel`` go: the channel itself, or for a personal digest (``@<user id>``) the direct
+        messages with its owner (``conversations.open`` once per person, then kept: a DM's id does not change)."""
+        owner = channel.owner
+        if owner is None:
+            return channel
+        dm = self._dms.get((channel.workspace, owner))
+        if dm is None:
+            dm = self._dms[(channel.workspace, owner)] = await self.open_dm(channel, owner)
+        return dm
+
     async def post_card(self, card: PaperCard, *, channel: ChannelRef, key: PostKey | None = None) -> MessageRef:
         """Post a card as a top-level message (carrying ``key``); its ``ts`` is the reference. A card whose earlier
-        attempt may have been created is looked for first."""
+        attempt may have been created is looked for first. A personal digest's card goes to its owner's DM."""
+        target = await self._destination(channel)
         if key is not None and key.sending_since is not None:
-            found = await self._find(channel, key)
+            found = await self._find(target, key)
             if found is not None:
                 return MessageRef(channel, found)
-        ts = await self._post(channel, text=card_text(card), blocks=to_blocks(card), key=key)
+        ts = await self._post(target, text=card_text(card), blocks=to_blocks(card), key=key)
         return MessageRef(channel, ts)
 
     async def update_card(self, card: PaperCard, *, message: MessageRef, key: PostKey | None = None) -> None:
@@ -411,7 +428,7 @@ class SlackPublisher:
         if meta is not None:
             args["metadata"] = meta
         try:
-            await self._call("chat.update", message.channel, **args)
+            await self._call("chat.update", await self._destination(message.channel), **args)
         except SlackRefusal as err:
             if err.code in UPDATE_REFUSALS:
                 raise PublishRefused(str(err)) from None
@@ -423,18 +440,20 @@ class SlackPublisher:
         """Post the summary in the card's thread (several replies when it exceeds one message), each part recorded
         in ``journal`` and carrying its key."""
         text = thread_text(summary)
+        target = await self._destination(parent.channel)
 
         async def send(blocks: list[Block], key: PostKey | None) -> str:
-            return await self._post(parent.channel, text=text, blocks=blocks, thread_ts=parent.message_id, key=key)
+            return await self._post(target, text=text, blocks=blocks, thread_ts=parent.message_id, key=key)
 
         async def find(_part: int, _blocks: list[Block], key: PostKey) -> str | None:
-            return await self._find(parent.channel, key, thread_ts=parent.message_id)
+            return await self._find(target, key, thread_ts=parent.message_id)
 
         first = await post_parts(thread_blocks(summary), journal=journal, send=send, find=find)
         return MessageRef(parent.channel, first or parent.message_id)
 
     async def send_reply(self, reply: Reply, *, channel: ChannelRef, user_id: str | None) -> None:
         """Send a reply: ephemeral to ``user_id`` when asked and known, else to the channel."""
+        channel = await self._destination(channel)
         for message in reply_messages(reply):
             if reply.ephemeral and user_id:
                 await self._call(
@@ -445,9 +464,10 @@ class SlackPublisher:
 
     async def open_dm(self, channel: ChannelRef, user_id: str) -> ChannelRef:
         """The direct-message channel with a user of ``channel``'s workspace (``conversations.open``, im:write)."""
+        auth = {} if self._tokens is None else {"token": await self._tokens.token_for(channel.workspace)}
         try:
             async with self._bound(channel.workspace):
-                response = await self.client.conversations_open(users=user_id)
+                response = await self.client.conversations_open(users=user_id, **auth)
         except SlackApiError as err:
             raise _refusal("conversations.open", channel, err) from None
         except (SlackClientError, aiohttp.ClientError, TimeoutError) as err:
@@ -481,7 +501,8 @@ class SlackPublisher:
 
     async def reply_in_thread(self, text: str, *, parent: MessageRef, key: PostKey) -> str:
         """A reply in a card's thread, carrying ``key`` (looked for first when it may exist)."""
-        return await self._post_text(parent.channel, text, key=key, thread_ts=parent.message_id)
+        target = await self._destination(parent.channel)
+        return await self._post_text(target, text, key=key, thread_ts=parent.message_id)
 
     async def _post_text(self, channel: ChannelRef, text: str, *, key: PostKey, thread_ts: str | None = None) -> str:
         if key.sending_since is not None:

@@ -9,10 +9,14 @@ import re
 from adapters.composition import Services
 from adapters.discord.runtime import DiscordAdapter
 from bot.models import ChannelRef
+from tests.fakes.arxiv_server import FakeArxivServer
+from tests.fakes.clock import FixedClock
 from tests.fakes.discord_server import CHANNEL_ID, GUILD_ID, MEMBER, FakeDiscord
+from tests.fakes.slack_api import TEAM, FakeSlack
 from tests.integration.test_discord_app import bot, discord_fake
+from tests.integration.test_slack_app import cards, cs_dc, http_client, slack, slack_bot, threads
 
-__all__ = ["bot", "discord_fake"]  # the fixtures, imported to be used here
+__all__ = ["bot", "cs_dc", "discord_fake", "slack"]  # the fixtures, imported to be used here
 
 
 async def test_discord_me_subscribe_then_the_digest_is_a_direct_message_to_the_caller(
@@ -67,3 +71,50 @@ async def test_discord_me_off_stops_it_and_bad_input_stores_nothing(
     assert on.text.startswith("Your digest is on again")
     assert len(await services.channels.all_active()) == 1
 
+
+
+async def test_slack_me_subscribe_then_the_digest_opens_a_dm_and_posts_there_with_threads(
+    db_url: str, cs_dc: FakeArxivServer, clock: FixedClock, slack: FakeSlack
+) -> None:
+    async with slack_bot(db_url, cs_dc, clock, slack) as runtime, http_client(runtime, slack) as client:
+        assert (await client.run("me subscribe cs.DC", "sub", user="U2")).startswith("Subscribed to cs.DC\n")
+        assert "Added to keywords: LLM\n" in await client.run("me keywords add LLM", "kw", user="U2")
+        assert "Daily post time set to 08:30 Europe/Berlin" in await client.run(
+            "me time 08:30 Europe/Berlin", "time", user="U2"
+        )
+        shown = await client.run("me", "show", user="U2")
+        assert "Your own digest, sent to you by direct message: on" in shown and "Comes at 08:30" in shown
+        assert cards(slack) == []
+
+        answer = await client.run("me digest now", "digest", user="U2")
+        assert [c.args["users"] for c in slack.calls_to("conversations.open")] == ["U2"]
+        posted = cards(slack)
+        assert posted and f"Sent you {len(posted)} of" in answer and "by direct message" in answer
+        assert {c.args["channel"] for c in posted} == {"DU2"}  # nothing in the channel
+        assert sorted(t.args["thread_ts"] for t in threads(slack)) == sorted(c.answer["ts"] for c in posted)
+        assert {t.args["channel"] for t in threads(slack)} == {"DU2"}
+        assert all(c.args["metadata"]["event_payload"]["key"] for c in posted)  # through the ledger
+
+        again = await client.run("me digest now", "again", user="U2")
+        assert again.startswith("Nothing new to post") and len(cards(slack)) == len(posted)
+        assert len(slack.calls_to("conversations.open")) == 1  # the DM is kept
+
+        # The channel's own digest and the personal one in one run: one listing request between them.
+        assert "Subscribed to cs.DC" in await client.run("subscribe cs.DC", "chan")
+        clock.current = clock.current.replace(day=6)  # the next announcement: fetched afresh, once
+        before = len(cs_dc.requests)
+        outcomes = await runtime.services.runner.run(await runtime.services.channels.all_active())
+        assert {ref.channel for ref in outcomes} == {"C1", "@U2"}
+        assert len([r for r in cs_dc.requests[before:] if r.path.startswith("/rss")]) == 1
+
+
+async def test_slack_bad_me_input_is_one_line_and_stores_nothing(
+    db_url: str, cs_dc: FakeArxivServer, clock: FixedClock, slack: FakeSlack
+) -> None:
+    async with slack_bot(db_url, cs_dc, clock, slack) as runtime, http_client(runtime, slack) as client:
+        for n, line in enumerate(("me subscribe cs.XX", "me time 8:75", "me saved", "me off please")):
+            answer = await client.run(line, f"bad{n}", user="U2")
+            assert "\n" not in answer and "Traceback" not in answer, answer
+        assert await runtime.services.channels.all_active() == []
+        assert await runtime.services.channels.get(ChannelRef("slack", TEAM, "@U2")) is None
+        assert slack.calls_to("conversations.open") == []
