@@ -1,4 +1,5 @@
-"""The console adapter: stdin lines become commands from user ``you`` in channel ``console``; posts print."""
+"""The console adapter: stdin lines become commands from user ``you`` in channel ``console``; posts print (the
+cards of ``you``'s personal digest, ``/arxiv me ...``, say so)."""
 
 from __future__ import annotations
 
@@ -94,7 +95,7 @@ class ConsolePublisher:
         self._count += 1
         ref = MessageRef(channel, f"{self._session}-{self._count}")
         self.cards[self._count] = ref
-        self._print(render_card(card, self._count))
+        self._print(render_card(card, self._count, personal_for=channel.owner))
         return ref
 
     async def update_card(self, card: PaperCard, *, message: MessageRef, key: PostKey | None = None) -> None:

@@ -85,13 +85,15 @@ def _wrap(text: str, prefix: str, width: int = 100) -> str:
     )
 
 
-def render_card(card: PaperCard, number: int) -> str:
-    """A card as terminal text, numbered so the user can react to it."""
+def render_card(card: PaperCard, number: int, *, personal_for: str | None = None) -> str:
+    """A card as terminal text, numbered so the user can react to it; ``personal_for``: a card of that person's own
+    digest (a direct message on the chat platforms)."""
     p = card.paper
     cats = p.primary_category + (" (cross-list)" if card.is_cross_list else "")
     why = f"score {card.score:g}" + (f" · matched: {clean(', '.join(card.matched))}" if card.matched else "")
+    whose = "" if personal_for is None else f"personal digest for {clean(personal_for)}: "
     lines = [
-        f"[#{number}] {clean(p.title)}",
+        f"[#{number}] {whose}{clean(p.title)}",
         f"{INDENT}{clean(author_line(p.authors))}",
         f"{INDENT}{cats} · {p.versioned_id} · {why}",
         f"{INDENT}{p.abs_url}  PDF: {p.pdf_url}",

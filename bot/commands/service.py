@@ -507,6 +507,8 @@ class CommandService:
     async def _digest(self, record: ChannelRecord) -> Reply:
         if not record.categories:
             return Reply(text=_subscribe_first(record))
+        if record.paused:
+            return Reply(text="your digest is off: /arxiv me on resumes it, then /arxiv me digest now sends it")
         outcome = (await self._p.runner.run([record]))[record.ref]
         if outcome.error:
             return Reply(text=f"arXiv did not answer ({outcome.error}); will try again at the next run")

@@ -183,3 +183,34 @@ async def test_on_a_terminal_the_progress_line_is_rewritten_in_place_and_wiped_b
     first, second = "arXiv did not answer, retrying 2/5 in 6 s", "arXiv did not answer, retrying 3/5 in 12 s"
     shown, rest = out.getvalue().split(f"\r{' ' * len(second)}\r")
     assert shown == f"\r{first}\r{second}" and "Posted 1 of 1 paper listed today" in rest and "\r" not in rest
+
+
+async def test_console_personal_digest_is_printed_as_such_and_me_off_stops_it(
+    tmp_path: Path, arxiv: FakeArxivServer
+) -> None:
+    arxiv.feeds[frozenset({"cs.DC"})] = FEED_0105.read_bytes()
+    env = bot_env(tmp_path, arxiv)
+    script = (
+        "/arxiv me subscribe cs.DC\n/arxiv me keywords add LLM\n/arxiv me time 08:30 Europe/Berlin\n"
+        "/arxiv me digest now\nreact 1\n/arxiv me\n/arxiv settings\n/arxiv me subscribe cs.XX\n"
+        "/arxiv me off\n/arxiv me digest now\n"
+    )
+    code, out, err = await run_bot(script, env)
+    assert code == 0, err
+    assert "Traceback" not in out + err
+    personal = re.findall(r"^\[#(\d+)\] personal digest for you: .*$", out, re.MULTILINE)
+    assert personal and personal[0] == "1"
+    assert f"Sent you {len(personal)} of 30 papers listed today by direct message" in out
+    assert out.count("── thread (thread of #") == len(personal)
+    assert "Saved 2601.00" in out  # a card of the personal digest saves like any other
+    assert "Your own digest, sent to you by direct message: on\nCategories: cs.DC\nKeywords: LLM" in out
+    assert "Comes at 08:30 Europe/Berlin, Monday to Friday" in out
+    assert "Categories: none" in out  # the console channel's own settings are untouched
+    assert "'cs.XX' is not an arXiv category" in out
+    assert "Your digest is off: nothing more is sent; your settings are kept (/arxiv me on resumes it)" in out
+    assert "Your digest is off: /arxiv me on resumes it, then /arxiv me digest now sends it" in out
+
+    code, out2, err2 = await run_bot("/arxiv me on\n/arxiv me digest now\n", env)
+    assert code == 0, err2
+    assert "Your digest is on again" in out2
+    assert "[#" not in out2 and "Nothing new to post" in out2  # exactly once, across a restart
