@@ -19,7 +19,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Final
+from typing import Any, Final
 
 import aiohttp
 import discord
@@ -402,15 +402,10 @@ class DiscordPublisher:
                         return str(message.id)
             except PLATFORM_FAULTS as err:
                 raise PublishOutcomeUnknown(f"could not look for message {key.value} in {where}: {err}") from err
+        replying: dict[str, Any] = {} if reference is None else {"reference": reference}
         sent = await self._create(
             "a version alert",
             where,
-            target.send(
-                content,
-                nonce=key.value,
-                allowed_mentions=NO_MENTIONS,
-                suppress_embeds=True,
-                reference=reference,
-            ),
+            target.send(content, nonce=key.value, allowed_mentions=NO_MENTIONS, suppress_embeds=True, **replying),
         )
         return str(sent.id)

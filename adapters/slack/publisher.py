@@ -464,7 +464,9 @@ class SlackPublisher:
 
     async def open_dm(self, channel: ChannelRef, user_id: str) -> ChannelRef:
         """The direct-message channel with a user of ``channel``'s workspace (``conversations.open``, im:write)."""
-        auth = {} if self._tokens is None else {"token": await self._tokens.token_for(channel.workspace)}
+        auth: dict[str, Any] = {}
+        if self._tokens is not None:  # many workspaces: the call names this one's token
+            auth["token"] = await self._tokens.token_for(channel.workspace)
         try:
             async with self._bound(channel.workspace):
                 response = await self.client.conversations_open(users=user_id, **auth)

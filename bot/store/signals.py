@@ -100,7 +100,9 @@ class SignalStore:
                 ).all()
             )
             if owner is not None:
-                workspace = sa.select(c.id).where(c.platform == channel[3], c.workspace == channel[4], c.id != channel_id)
+                workspace = sa.select(c.id).where(
+                    c.platform == channel[3], c.workspace == channel[4], c.id != channel_id
+                )
                 elsewhere = (
                     await conn.execute(
                         sa.select(r.arxiv_id, r.kind, r.created_at).where(
