@@ -264,19 +264,19 @@ ME_HELP = (
     HelpLine("me off | me on", "stop your digest (its settings are kept), or resume it"),
 )
 ME_HELP_DISCORD = (
-    HelpLine("me settings", "your own digest, sent to you by direct message: its settings"),
+    HelpLine("me settings", "your own digest, sent to you by direct message"),
     HelpLine("me subscribe categories:<cat> [<cat>...]", "what your digest follows"),
-    HelpLine("me unsubscribe categories:<cat> [<cat>...]", "stop following categories in your digest"),
-    HelpLine("me keywords action:add|remove|set|clear", "your keywords (terms: as for /arxiv keywords)"),
-    HelpLine("me exclude action:add|remove|clear", "your exclude terms (terms: as for /arxiv exclude)"),
-    HelpLine("me authors action:follow|unfollow name:<n>", "authors whose papers score higher in your digest"),
-    HelpLine("me set time:HH:MM [timezone:Area/City]", "when it comes; also max, min-score, cross, language"),
-    HelpLine("me digest-now", "send your digest at once"),
-    HelpLine("me preview", "show what your digest would send, without sending"),
-    HelpLine("me like papers:<ids or URLs>", "your ranking learns from these, your saves and likes"),
-    HelpLine("me ranking [action:on|off|reset]", "how your digest is ranked, and its switches"),
-    HelpLine("me off", "stop your digest (its settings are kept)"),
-    HelpLine("me on", "resume your digest"),
+    HelpLine("me unsubscribe categories:<cat> [<cat>...]", "stop following categories"),
+    HelpLine("me keywords action:add|remove|set|clear", "your keywords (terms: as for keywords)"),
+    HelpLine("me exclude action:add|remove|clear", "your exclude terms"),
+    HelpLine("me authors action:follow|unfollow name:<n>", "authors you follow"),
+    HelpLine("me set time:HH:MM [timezone:Area/City]", "when it comes; max, min-score, cross, language"),
+    HelpLine("me digest-now", "send it at once"),
+    HelpLine("me preview", "what it would send"),
+    HelpLine("me like papers:<ids or URLs>", "it learns from these, your saves and likes"),
+    HelpLine("me ranking [action:on|off|reset]", "how it is ranked, and its switches"),
+    HelpLine("me off", "stop it (its settings are kept)"),
+    HelpLine("me on", "resume it"),
 )
 
 COMMANDS: tuple[CommandSpec, ...] = (

@@ -80,19 +80,19 @@ HELP_DISCORD = """arxiv-bot commands (type them after /arxiv):
   ranking                                       how this channel's papers are ranked: mode, signals, last fit, quality
   ranking action:on|off                         learn from saves, likes and 👎, or rank by keywords only
   ranking action:reset                          forget what the ranking learned (keywords stay); asks to confirm
-  me settings                                   your own digest, sent to you by direct message: its settings
+  me settings                                   your own digest, sent to you by direct message
   me subscribe categories:<cat> [<cat>...]      what your digest follows
-  me unsubscribe categories:<cat> [<cat>...]    stop following categories in your digest
-  me keywords action:add|remove|set|clear       your keywords (terms: as for /arxiv keywords)
-  me exclude action:add|remove|clear            your exclude terms (terms: as for /arxiv exclude)
-  me authors action:follow|unfollow name:<n>    authors whose papers score higher in your digest
-  me set time:HH:MM [timezone:Area/City]        when it comes; also max, min-score, cross, language
-  me digest-now                                 send your digest at once
-  me preview                                    show what your digest would send, without sending
-  me like papers:<ids or URLs>                  your ranking learns from these, your saves and likes
-  me ranking [action:on|off|reset]              how your digest is ranked, and its switches
-  me off                                        stop your digest (its settings are kept)
-  me on                                         resume your digest
+  me unsubscribe categories:<cat> [<cat>...]    stop following categories
+  me keywords action:add|remove|set|clear       your keywords (terms: as for keywords)
+  me exclude action:add|remove|clear            your exclude terms
+  me authors action:follow|unfollow name:<n>    authors you follow
+  me set time:HH:MM [timezone:Area/City]        when it comes; max, min-score, cross, language
+  me digest-now                                 send it at once
+  me preview                                    what it would send
+  me like papers:<ids or URLs>                  it learns from these, your saves and likes
+  me ranking [action:on|off|reset]              how it is ranked, and its switches
+  me off                                        stop it (its settings are kept)
+  me on                                         resume it
 React with 🔖 or press Save on a paper card to save it; 👎 or Not for us if it is not for this channel."""
 """The help page on Discord: the app-command form its users type (``tests/unit/test_discord_help.py`` checks each
 line against the real ``/arxiv`` command group)."""

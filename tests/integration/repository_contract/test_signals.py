@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 
 from bot.errors import StoreError
-from bot.models import ChannelSignals, SignalSource
+from bot.models import ChannelSignals, SignalSource, personal_ref
 from tests.fakes.clock import FixedClock
-from tests.integration.repository_contract.conftest import A, B, Repositories
+from tests.integration.repository_contract.conftest import A, B, OTHER_WORKSPACE, Repositories
 
 REACTION, BUTTON, LIKE, IMPORT = SignalSource.REACTION, SignalSource.BUTTON, SignalSource.LIKE, SignalSource.IMPORT
 
@@ -147,3 +147,53 @@ async def test_a_large_import_is_stored_whole(repos: Repositories) -> None:
     assert await repos.signals.record_likes(channel_id=a, arxiv_ids=ids, user_id="", source=IMPORT) == 1_200
     assert await repos.signals.record_likes(channel_id=a, arxiv_ids=ids[::-1], user_id="", source=IMPORT) == 0
     assert (await repos.signals.channel_signals(a)).positives == tuple(ids)
+
+
+async def test_a_personal_digest_learns_from_its_owners_saves_in_the_workspace_and_their_likes(
+    repos: Repositories, clock: FixedClock
+) -> None:
+    a = (await repos.channels.get_or_create(A)).id
+    b = (await repos.channels.get_or_create(B)).id
+    other = (await repos.channels.get_or_create(OTHER_WORKSPACE)).id
+    mine = (await repos.channels.get_or_create(personal_ref(A, "U1"))).id
+    await repos.saves.save(channel=A, channel_id=a, user_id="U1", arxiv_id="2601.00001", version=1)
+    await repos.saves.save(channel=B, channel_id=b, user_id="U1", arxiv_id="2601.00002", version=1)
+    await repos.saves.save(channel=B, channel_id=None, user_id="U1", arxiv_id="2601.00003", version=1)
+    await repos.saves.save(channel=A, channel_id=a, user_id="U2", arxiv_id="2601.00004", version=1)
+    await repos.saves.save(channel=OTHER_WORKSPACE, channel_id=other, user_id="U1", arxiv_id="2601.00005", version=1)
+    clock.current += timedelta(minutes=1)
+    await repos.signals.record_likes(channel_id=b, arxiv_ids=["2601.00006"], user_id="U1", source=LIKE)
+    await repos.signals.record_likes(channel_id=b, arxiv_ids=["2601.00007"], user_id="U2", source=LIKE)
+    await repos.signals.record_likes(channel_id=other, arxiv_ids=["2601.00008"], user_id="U1", source=LIKE)
+    await repos.signals.record_down(channel_id=b, arxiv_id="2601.00009", user_id="U1", source=REACTION)
+    await repos.signals.record_likes(channel_id=mine, arxiv_ids=["2601.00010"], user_id="U1", source=LIKE)
+    await repos.signals.record_down(channel_id=mine, arxiv_id="2601.00011", user_id="U1", source=REACTION)
+    signals = await repos.signals.channel_signals(mine)
+    # Every save of U1 in workspace T1 (whatever its channel), U1's likes there and what the digest was told.
+    assert signals.positives == ("2601.00001", "2601.00002", "2601.00003", "2601.00006", "2601.00010")
+    assert signals.negatives == ("2601.00011",)
+    assert (await repos.signals.channel_signals(a)).positives == ("2601.00001", "2601.00004")  # channels unchanged
+
+    clock.current += timedelta(minutes=1)
+    assert await repos.saves.unsave(channel=B, user_id="U1", arxiv_id="2601.00002")
+    assert (await repos.signals.channel_signals(mine)).changed_at == clock.current  # a removal is a change
+    clock.current += timedelta(minutes=1)
+    await repos.signals.reset_signals(mine)
+    assert await repos.signals.channel_signals(mine) == ChannelSignals(changed_at=clock.current)
+    assert (await repos.signals.channel_signals(b)).positives == ("2601.00006", "2601.00007")  # B keeps its own
+
+
+async def test_a_personal_digest_stopped_by_its_owner_is_not_active_and_keeps_its_settings(
+    repos: Repositories,
+) -> None:
+    mine = await repos.channels.get_or_create(personal_ref(A, "U1"))
+    await repos.channels.add_categories(mine.id, ["cs.DC"])
+    assert [r.id for r in await repos.channels.all_active()] == [mine.id]
+    assert await repos.channels.set_paused(mine.id, True)
+    assert not await repos.channels.set_paused(mine.id, True)
+    assert await repos.channels.all_active() == []
+    stopped = await repos.channels.by_id(mine.id)
+    assert stopped is not None and stopped.paused and stopped.categories == ("cs.DC",) and stopped.personal
+    assert await repos.channels.set_paused(mine.id, False)
+    assert [r.paused for r in await repos.channels.all_active()] == [False]
+    assert not await repos.channels.set_paused(999_999, True)
