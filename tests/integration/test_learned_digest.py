@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from adapters.composition import build_services
-from bot.models import ChannelRef, SignalSource
+from bot.models import ChannelRef, SignalSource, personal_ref
 from tests.conftest import TEST_CHANNEL, ctx, make_settings
 from tests.fakes.arxiv_server import FakeArxivServer
 from tests.fakes.clock import FixedClock
@@ -49,3 +49,41 @@ async def test_a_channel_with_enough_likes_gets_its_digest_reordered_and_told_wh
     finally:
         await services.aclose()
 
+
+
+async def test_a_personal_digest_is_ranked_by_what_its_owner_saved_in_the_channels(
+    db_url: str, arxiv: FakeArxivServer, clock: FixedClock
+) -> None:
+    services = build_services(make_settings(db_url, arxiv), clock=clock)
+    publisher = FakePublisher()
+    services.router.add("test", publisher)
+    try:
+        assert services.ranking is not None
+        data = gui_agents()
+        await services.papers.add_many([*data.background, *data.liked])
+        channel = await services.channels.get_or_create(OTHER)
+        for who in ("U1", "U2"):
+            for line in ("me subscribe cs.AI cs.CL cs.DC cs.LG", "me keywords add RL, LLM, agent", "me max 5"):
+                await services.commands.execute(ctx(who, can_manage=False), line)
+        for paper in data.liked:  # U1 saved these in a channel (by reacting on its cards)
+            await services.saves.save(
+                channel=OTHER, channel_id=channel.id, user_id="U1", arxiv_id=paper.arxiv_id, version=paper.version
+            )
+        mine = await services.channels.get(personal_ref(TEST_CHANNEL, "U1"))
+        theirs = await services.channels.get(personal_ref(TEST_CHANNEL, "U2"))
+        assert mine is not None and theirs is not None
+        outcomes = await services.runner.run([mine, theirs])  # one run, as their shared slot runs them
+        assert outcomes[mine.ref].posted == outcomes[theirs.ref].posted == 5
+        sent_to = [where for kind, where in publisher.where if kind == "card"]
+        learned = [c for c, where in zip(publisher.cards, sent_to, strict=True) if where == mine.ref]
+        plain = [c for c, where in zip(publisher.cards, sent_to, strict=True) if where == theirs.ref]
+        assert len(learned) == len(plain) == 5
+        assert [c.paper.arxiv_id for c in learned] != [c.paper.arxiv_id for c in plain]
+        assert all(any(m.startswith("like: ") for m in c.matched) for c in learned)
+        status = await services.ranking.status(mine)
+        assert (status.mode, status.positives) == ("learned", len(data.liked))
+        assert (await services.ranking.status(theirs)).mode == "keywords"
+        shown = await services.commands.execute(ctx("U1", can_manage=False), "me ranking")
+        assert "learned" in shown.text.lower()
+    finally:
+        await services.aclose()
