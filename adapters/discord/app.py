@@ -21,11 +21,13 @@ from adapters.discord.commands import ArxivCommands
 from adapters.discord.publisher import NO_MENTIONS, PLATFORM_FAULTS, publish_error
 from adapters.discord.translate import (
     DOWN_ID_PREFIX,
+    PLATFORM,
     SAVE_ID_PREFIX,
     CommandPayload,
     batch_embeds,
     channel_ref,
     down_custom_id,
+    reaction_kind,
     reaction_target,
     reply_chunks,
     save_custom_id,
@@ -35,7 +37,7 @@ from adapters.discord.translate import (
 from bot.commands.replies import styled
 from bot.commands.service import CommandService
 from bot.errors import PublishError, UserInputError
-from bot.models import ChannelRef, CommandContext, ExportFile, MessageRef, PaperCard, Reply
+from bot.models import PERSONAL_PREFIX, ChannelRef, CommandContext, ExportFile, MessageRef, PaperCard, Reply
 from bot.store.channels import ChannelStore
 
 log = logging.getLogger(__name__)
@@ -168,7 +170,7 @@ def save_view(card: PaperCard, key: str | None = None) -> discord.ui.View:
 
 
 def _pressed_card(interaction: discord.Interaction[Any]) -> MessageRef | None:
-    """The card message whose button was pressed; None outside a server."""
+    """The card message whose button was pressed in a server; None elsewhere (a DM: ``ArxivDiscordClient._card``)."""
     message = interaction.message
     if interaction.guild_id is None or interaction.channel_id is None or message is None:
         return None
@@ -292,9 +294,22 @@ class ArxivDiscordClient(discord.AutoShardedClient):
 
     # ------------------------------------------------------------------------------------------ saving
 
+    async def _in_dm(self, user_id: int, message_id: int) -> MessageRef | None:
+        """A card in a direct message with the bot: one of the personal digest of ``user_id`` (the only person in
+        it), set up in a server (the first one, if they have several); None when they have none."""
+        record = await self.channels.find(PLATFORM, PERSONAL_PREFIX + str(user_id))
+        return None if record is None else MessageRef(record.ref, str(message_id))
+
+    async def _card(self, interaction: discord.Interaction[Any]) -> MessageRef | None:
+        """The card whose button was pressed: in a server's channel, or in the presser's DM (a personal digest)."""
+        ref = _pressed_card(interaction)
+        if ref is None and interaction.guild_id is None and interaction.message is not None:
+            ref = await self._in_dm(interaction.user.id, interaction.message.id)
+        return ref
+
     async def save_from_button(self, interaction: discord.Interaction[Any]) -> None:
         """The Save button: save the card's paper for the presser (same as the reaction)."""
-        ref = _pressed_card(interaction)
+        ref = await self._card(interaction)
         reply = (
             Reply(text=NOT_IN_GUILD)
             if ref is None
@@ -304,7 +319,7 @@ class ArxivDiscordClient(discord.AutoShardedClient):
 
     async def down_from_button(self, interaction: discord.Interaction[Any]) -> None:
         """The Not for us button: mark the card's paper not for this channel, or take that back."""
-        ref = _pressed_card(interaction)
+        ref = await self._card(interaction)
         reply = (
             Reply(text=NOT_IN_GUILD)
             if ref is None
@@ -332,6 +347,10 @@ class ArxivDiscordClient(discord.AutoShardedClient):
             user_id=payload.user_id,
             bot_id=self.user.id if self.user is not None else None,
         )
+        if target is None and payload.guild_id is None and (self.user is None or payload.user_id != self.user.id):
+            kind = reaction_kind(emoji=str(payload.emoji), emoji_name=payload.emoji.name, save_emoji=self.save_emoji)
+            ref = await self._in_dm(payload.user_id, payload.message_id) if kind is not None else None
+            target = None if ref is None or kind is None else (ref, kind)
         reply = None
         if target is not None:
             card, kind = target

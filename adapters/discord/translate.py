@@ -448,14 +448,18 @@ def reaction_target(
     the reaction is neither (or is ours, or outside a server)."""
     if guild_id is None or user_id == bot_id:
         return None
+    kind = reaction_kind(emoji=emoji, emoji_name=emoji_name, save_emoji=save_emoji)
+    return None if kind is None else (MessageRef(channel_ref(guild_id, channel_id), str(message_id)), kind)
+
+
+def reaction_kind(*, emoji: str, emoji_name: str | None, save_emoji: str) -> SignalKind | None:
+    """What a reaction says: the save emoji saves, 👎 is not for us; None for any other emoji."""
     given = {_emoji_key(emoji), _emoji_key(emoji_name or "")}
     if _emoji_key(save_emoji) in given:
-        kind = SignalKind.SAVE
-    elif DOWN_EMOJI in given:
-        kind = SignalKind.DOWN
-    else:
-        return None
-    return MessageRef(channel_ref(guild_id, channel_id), str(message_id)), kind
+        return SignalKind.SAVE
+    if DOWN_EMOJI in given:
+        return SignalKind.DOWN
+    return None
 
 
 def save_custom_id(versioned_id: str, key: str | None = None) -> str:

@@ -18,7 +18,16 @@ from dataclasses import dataclass
 from typing import Any, TypedDict
 
 from bot.delivery.cards import author_line
-from bot.models import ChannelRef, CommandContext, MessageRef, PaperCard, Reply, SignalKind, ThreadSummary
+from bot.models import (
+    ChannelRef,
+    CommandContext,
+    MessageRef,
+    PaperCard,
+    Reply,
+    SignalKind,
+    ThreadSummary,
+    personal_ref,
+)
 
 Block = dict[str, Any]
 """One Block Kit block, as JSON."""
@@ -307,6 +316,17 @@ def to_command(payload: SlashCommandPayload, *, can_manage: bool = True) -> tupl
     return ctx, command_text(payload)
 
 
+DM_PREFIX = "D"
+"""Slack's ids of direct-message channels start with it."""
+
+
+def card_message(team: str, channel: str, ts: str, user_id: str) -> MessageRef:
+    """The message a signal is about. In a direct message with the bot (only a personal digest's cards are there, and
+    only its owner besides the bot) it is a card of the personal digest of ``user_id``."""
+    ref = ChannelRef(PLATFORM, team, channel)
+    return MessageRef(personal_ref(ref, user_id) if channel.startswith(DM_PREFIX) else ref, ts)
+
+
 def to_reaction(body: Mapping[str, Any], *, save_emoji: str) -> CardSignal | None:
     """A save-emoji or 👎 reaction added to or removed from a message; None for any other reaction or item."""
     event = body.get("event")
@@ -325,9 +345,10 @@ def to_reaction(body: Mapping[str, Any], *, save_emoji: str) -> CardSignal | Non
     team = body.get("team_id") or event.get("item_team") or ""
     if not team:
         raise MalformedPayload("Slack payload without team_id")
+    user_id = _required(event, "user")
     return CardSignal(
-        message=MessageRef(ChannelRef(PLATFORM, str(team), _required(item, "channel")), _required(item, "ts")),
-        user_id=_required(event, "user"),
+        message=card_message(str(team), _required(item, "channel"), _required(item, "ts"), user_id),
+        user_id=user_id,
         added=event["type"] == "reaction_added",
         kind=kind,
     )
@@ -343,9 +364,10 @@ def to_card_click(body: Mapping[str, Any]) -> CardSignal:
     actions = body.get("actions")
     first = actions[0] if isinstance(actions, list) and actions else None
     action = first.get("action_id") if isinstance(first, Mapping) else None
+    user_id = _required(body, "user", "id")
     return CardSignal(
-        message=MessageRef(ChannelRef(PLATFORM, _required(body, "team", "id"), str(channel)), str(ts)),
-        user_id=_required(body, "user", "id"),
+        message=card_message(_required(body, "team", "id"), str(channel), str(ts), user_id),
+        user_id=user_id,
         added=True,
         kind=SignalKind.DOWN if action == DOWN_ACTION else SignalKind.SAVE,
         button=True,

@@ -907,6 +907,7 @@ class FakeDiscord:
         user: FakeUser,
         channel_id: int,
         message: dict[str, Any] | None = None,
+        dm: bool = False,
     ) -> InteractionHandle:
         interaction_id = str(self._snowflake())
         token = f"aW50ZXJhY3Rpb246{interaction_id}"
@@ -932,6 +933,13 @@ class FakeDiscord:
         }
         if message is not None:
             payload["message"] = message
+        if dm:  # in a direct message with the bot: no server, the user instead of a member
+            for key in ("guild_id", "guild", "member", "guild_locale"):
+                payload.pop(key)
+            payload["user"] = self.member_payload(user)["user"]
+            payload["channel"] = {"id": str(channel_id), "type": 1, "last_message_id": None, "flags": 0}
+            payload["context"] = 1
+            payload["authorizing_integration_owners"] = {"1": str(user.id)}
         handle = InteractionHandle(interaction_id, token, payload)
         self.interactions[token] = handle
         return handle
@@ -1027,10 +1035,12 @@ class FakeDiscord:
         choices: list[dict[str, Any]] = handle.callbacks[0]["data"]["choices"]
         return choices
 
-    async def click(self, message: dict[str, Any], custom_id: str, *, user: FakeUser = MEMBER) -> InteractionHandle:
-        """Dispatch a button press on one of the bot's messages and wait for the answer."""
+    async def click(
+        self, message: dict[str, Any], custom_id: str, *, user: FakeUser = MEMBER, dm: bool = False
+    ) -> InteractionHandle:
+        """Dispatch a button press on one of the bot's messages (``dm``: in a DM) and wait for the answer."""
         data = {"custom_id": custom_id, "component_type": 2}
-        handle = self._interaction(3, data, user=user, channel_id=int(message["channel_id"]), message=message)
+        handle = self._interaction(3, data, user=user, channel_id=int(message["channel_id"]), message=message, dm=dm)
         await self.dispatch("INTERACTION_CREATE", handle.payload)
         return await self.answered(handle)
 
@@ -1042,19 +1052,23 @@ class FakeDiscord:
         emoji: str = SAVE_EMOJI,
         added: bool = True,
         channel_id: int = CHANNEL_ID,
+        dm: bool = False,
     ) -> None:
-        """Dispatch MESSAGE_REACTION_ADD (or REMOVE) for a user's reaction with a unicode emoji."""
+        """Dispatch MESSAGE_REACTION_ADD (or REMOVE) for a user's reaction with a unicode emoji (``dm``: in a direct
+        message, so without a server or member)."""
         data: dict[str, Any] = {
             "user_id": str(user.id),
             "channel_id": str(channel_id),
             "message_id": str(message_id),
-            "guild_id": str(GUILD_ID),
             "emoji": {"id": None, "name": emoji},
             "burst": False,
             "type": 0,
         }
+        if not dm:
+            data["guild_id"] = str(GUILD_ID)
         if added:
-            data["member"] = self.member_payload(user)
+            if not dm:
+                data["member"] = self.member_payload(user)
             data["message_author_id"] = str(BOT_ID)
             data["burst_colors"] = []
         await self.dispatch("MESSAGE_REACTION_ADD" if added else "MESSAGE_REACTION_REMOVE", data)

@@ -12,9 +12,19 @@ from bot.models import ChannelRef
 from tests.fakes.arxiv_server import FakeArxivServer
 from tests.fakes.clock import FixedClock
 from tests.fakes.discord_server import CHANNEL_ID, GUILD_ID, MEMBER, FakeDiscord
-from tests.fakes.slack_api import TEAM, FakeSlack
-from tests.integration.test_discord_app import bot, discord_fake
-from tests.integration.test_slack_app import cards, cs_dc, http_client, slack, slack_bot, threads
+from tests.fakes.slack_api import TEAM, FakeSlack, reaction_event
+from tests.integration.test_discord_app import bot, discord_fake, reaction_handled
+from tests.integration.test_slack_app import (
+    button_click,
+    cards,
+    cs_dc,
+    http_client,
+    message_text,
+    paper_id,
+    slack,
+    slack_bot,
+    threads,
+)
 
 __all__ = ["bot", "cs_dc", "discord_fake", "slack"]  # the fixtures, imported to be used here
 
@@ -47,6 +57,15 @@ async def test_discord_me_subscribe_then_the_digest_is_a_direct_message_to_the_c
         assert len(replies) == 1 and replies[0]["embeds"][0]["description"]
     creates = discord_fake.requests_to("POST", rf"/channels/{dm_channel}/messages")
     assert all(r.body["allowed_mentions"] == {"parse": []} and r.body["nonce"] for r in creates)
+
+    # A card in the DM saves like one in the channel: by its button and by the save reaction.
+    first, second = cards[0], cards[1]
+    pressed = await discord_fake.click(first, first["components"][0]["components"][0]["custom_id"], dm=True)
+    assert pressed.text.startswith("Saved 2601.") and pressed.ephemeral
+    reply = await reaction_handled(bot, lambda: discord_fake.react(second["id"], channel_id=dm_channel, dm=True))
+    assert reply is not None and reply.text.startswith("Saved 2601.")
+    saved = await discord_fake.run("saved", user=MEMBER)
+    assert saved.text.startswith("Your saved papers (2)")
 
     again = await discord_fake.run("me digest-now", user=MEMBER)
     assert again.text.startswith("Nothing new to post")  # the ledger: exactly once
@@ -94,6 +113,19 @@ async def test_slack_me_subscribe_then_the_digest_opens_a_dm_and_posts_there_wit
         assert sorted(t.args["thread_ts"] for t in threads(slack)) == sorted(c.answer["ts"] for c in posted)
         assert {t.args["channel"] for t in threads(slack)} == {"DU2"}
         assert all(c.args["metadata"]["event_payload"]["key"] for c in posted)  # through the ledger
+
+        # Cards in the DM save like any other: the save reaction and the Save button there.
+        assert await client.event(reaction_event(ts=posted[0].answer["ts"], channel="DU2", user="U2")) == 200
+        await slack.wait_for(lambda: len(slack.calls_to("chat.postEphemeral")) == 1)
+        confirmation = slack.calls_to("chat.postEphemeral")[0]
+        assert confirmation.args["channel"] == "DU2" and confirmation.args["user"] == "U2"
+        assert f"Saved {paper_id(posted[0])}" in message_text(confirmation.args)
+        click = button_click(slack, posted[1], "arxiv_save", trigger_id="t1")
+        click["channel"], click["container"]["channel_id"] = {"id": "DU2", "name": "directmessage"}, "DU2"
+        assert await client.click(click) == 200
+        await slack.wait_for(lambda: len(slack.calls_to("chat.postEphemeral")) == 2)
+        assert f"Saved {paper_id(posted[1])}" in message_text(slack.calls_to("chat.postEphemeral")[1].args)
+        assert "Your saved papers (2)" in await client.run("saved", "saved", user="U2")
 
         again = await client.run("me digest now", "again", user="U2")
         assert again.startswith("Nothing new to post") and len(cards(slack)) == len(posted)

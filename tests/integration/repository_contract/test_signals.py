@@ -9,7 +9,7 @@ import pytest
 from bot.errors import StoreError
 from bot.models import ChannelSignals, SignalSource, personal_ref
 from tests.fakes.clock import FixedClock
-from tests.integration.repository_contract.conftest import A, B, OTHER_WORKSPACE, Repositories
+from tests.integration.repository_contract.conftest import OTHER_WORKSPACE, A, B, Repositories
 
 REACTION, BUTTON, LIKE, IMPORT = SignalSource.REACTION, SignalSource.BUTTON, SignalSource.LIKE, SignalSource.IMPORT
 
