@@ -3,11 +3,16 @@ it with its settings kept; its digest joins the channels' run (one fetch) and it
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 
+from adapters.discord.translate import CommandPayload, to_commands
+from adapters.slack.translate import to_reaction
 from bot.commands import model as cm
 from bot.commands.prepared import prepare
-from bot.models import ChannelRef, CommandContext, RuleKind, SignalSource, personal_ref
+from bot.errors import UserInputError
+from bot.models import ChannelRef, CommandContext, MessageRef, RuleKind, SignalSource, personal_ref
 from tests.fakes.core import CHANNEL, TODAY, fake_core
 from tests.fakes.core import ctx as make_ctx
 
@@ -147,3 +152,38 @@ async def test_the_personal_ranking_learns_from_the_owners_saves_in_every_channe
     signals = await repos.signals.channel_signals(mine.id)
     assert set(signals.positives) == {"2601.00001", "2601.00002", "2601.00004"}
     assert set((await repos.signals.channel_signals(channel.id)).positives) == {"2601.00001", "2601.00003"}
+
+
+def test_a_signal_in_a_slack_dm_is_about_a_card_of_the_reacting_persons_own_digest() -> None:
+    body = {
+        "team_id": "T1",
+        "event": {
+            "type": "reaction_added",
+            "user": "U2",
+            "reaction": "bookmark",
+            "item": {"type": "message", "channel": "DU2", "ts": "1.2"},
+        },
+    }
+    signal = to_reaction(body, save_emoji="bookmark")
+    assert signal is not None and signal.message == MessageRef(ChannelRef("slack", "T1", "@U2"), "1.2")
+    body["event"]["item"]["channel"] = "C1"  # type: ignore[index]
+    in_channel = to_reaction(body, save_emoji="bookmark")
+    assert in_channel is not None and in_channel.message.channel == ChannelRef("slack", "T1", "C1")
+
+
+def test_discord_me_subcommands_are_the_channel_texts_after_me() -> None:
+    def data(sub: str, options: list[dict[str, object]]) -> CommandPayload:
+        return cast(
+            CommandPayload,
+            {
+                "name": "arxiv",
+                "options": [{"name": "me", "type": 2, "options": [{"name": sub, "type": 1, "options": options}]}],
+            },
+        )
+
+    assert to_commands(data("set", [{"name": "time", "type": 3, "value": "08:30"}])) == ["me set time 08:30"]
+    assert to_commands(data("keywords", [{"name": "action", "type": 3, "value": "clear"}])) == ["me keywords clear"]
+    assert to_commands(data("digest-now", [])) == ["me digest now"]
+    assert to_commands(data("off", [])) == ["me off"]
+    with pytest.raises(UserInputError):
+        to_commands(data("saved", []))
