@@ -176,7 +176,8 @@ class ChannelReader(Protocol):
         ...
 
     async def all_active(self) -> list[ChannelRecord]:
-        """Every active channel subscribed to at least one category, by row id."""
+        """Every active channel subscribed to at least one category (a personal digest not stopped by its owner), by
+        row id."""
         ...
 
 

@@ -63,7 +63,12 @@ async def test_commands_are_synced_once_for_an_unchanged_set_across_two_starts(
         assert [o["name"] for o in command["options"]] == [
             "subscribe", "unsubscribe", "keywords", "exclude", "authors", "settings", "set", "digest-now",
             "preview", "summarize", "saved", "channel-saves", "alerts", "unsave", "stats", "feed", "like", "why",
-            "ranking", "help",
+            "ranking", "me", "help",
+        ]
+        me = next(o for o in command["options"] if o["name"] == "me")
+        assert me["type"] == 2 and [o["name"] for o in me["options"]] == [
+            "settings", "subscribe", "unsubscribe", "keywords", "exclude", "authors", "set", "digest-now", "preview",
+            "like", "ranking", "off", "on",
         ]
 
         state = sync_state_path(db_url)
