@@ -213,11 +213,17 @@ def ranking_text(status: RankingStatus) -> str:
     )
 
 
-def reset_prompt_text(signals: ChannelSignals, *, confirm: str) -> str:
-    """What ``ranking reset`` would forget, and the exact command that does it."""
+def scope_text(record: ChannelRecord) -> str:
+    """Whose ranking an answer speaks of: ``in this channel``, or ``for your own digest``."""
+    return "for your own digest" if record.personal else "in this channel"
+
+
+def reset_prompt_text(signals: ChannelSignals, *, confirm: str, scope: str = "in this channel") -> str:
+    """What ``ranking reset`` would forget (``scope``: in this channel, or for your own digest), and the exact command
+    that does it."""
     return "\n".join(
         [
-            f"This forgets what the ranking learned in this channel: {counted(len(signals.positives), 'positive')} "
+            f"This forgets what the ranking learned {scope}: {counted(len(signals.positives), 'positive')} "
             f"and {counted(len(signals.negatives), 'negative')} signals. Likes, imports and 👎 are deleted; saves "
             "stay saved but stop counting; keywords and settings stay.",
             f"To go ahead, type: {confirm}",

@@ -27,6 +27,7 @@ from bot.commands.replies import (
     ranking_text,
     reset_prompt_text,
     saved_text,
+    scope_text,
     settings_text,
     stats_text,
     styled,
@@ -565,16 +566,16 @@ class CommandService:
         """Without confirmation, what a reset would forget and how to confirm it; with it, the reset."""
         signals = await self._p.signals.channel_signals(record.id)
         if not signals.positives and not signals.negatives:
-            return Reply(text="Nothing to forget: the ranking has learned nothing in this channel yet")
+            return Reply(text=f"Nothing to forget: the ranking has learned nothing {scope_text(record)} yet")
         if not confirmed:
             confirm = reset_confirm_command(ctx.channel.platform)
             if record.personal:
                 confirm = confirm.replace("/arxiv ", "/arxiv me ", 1)
-            return Reply(text=reset_prompt_text(signals, confirm=confirm))
+            return Reply(text=reset_prompt_text(signals, confirm=confirm, scope=scope_text(record)))
         await self._p.signals.reset_signals(record.id)
         self._p.ranking.signals_changed(record.id)
         forgot = (
-            f"Forgot what the ranking learned in this channel ({counted(len(signals.positives), 'positive')}, "
+            f"Forgot what the ranking learned {scope_text(record)} ({counted(len(signals.positives), 'positive')}, "
             f"{counted(len(signals.negatives), 'negative')}); keywords and saves stay"
         )
         return Reply(text=f"{forgot}\n{ranking_text(await self._p.ranking.status(record))}")

@@ -187,3 +187,18 @@ def test_discord_me_subcommands_are_the_channel_texts_after_me() -> None:
     assert to_commands(data("off", [])) == ["me off"]
     with pytest.raises(UserInputError):
         to_commands(data("saved", []))
+
+
+async def test_me_ranking_reset_speaks_of_your_own_digest_and_gives_the_me_command() -> None:
+    core = fake_core()
+    await core.commands.execute(ctx(), "me subscribe cs.DC")
+    nothing = await core.commands.execute(ctx(), "me ranking reset")
+    assert nothing.text == "Nothing to forget: the ranking has learned nothing for your own digest yet"
+    [record] = core.repos.channels.records
+    await core.repos.signals.record_likes(channel_id=record.id, arxiv_ids=["2601.00001"], user_id="U1", source=LIKE)
+    prompt = await core.commands.execute(ctx(), "me ranking reset")
+    assert prompt.text.startswith("This forgets what the ranking learned for your own digest: 1 positive")
+    assert prompt.text.endswith("To go ahead, type: /arxiv me ranking reset confirm")
+    done = await core.commands.execute(ctx(), "me ranking reset confirm")
+    assert done.text.startswith("Forgot what the ranking learned for your own digest (1 positive, 0 negatives)")
+    assert (await core.repos.signals.channel_signals(record.id)).positives == ()
