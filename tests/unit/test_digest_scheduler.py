@@ -218,3 +218,26 @@ async def test_the_catch_up_while_running_delivers_what_a_failed_post_left_and_n
     assert sorted(c.paper.arxiv_id for c in core.publisher.cards[4:]) == ["2601.00002", "2601.00002"]
     assert [len(await core.repos.ledger.unfinished(i)) for i in ids] == [0, 0]
     assert len(core.publisher.threads) == 6
+
+
+async def test_a_personal_digest_shares_its_slot_with_the_channels_and_me_off_takes_it_out(core: FakeCore) -> None:
+    await subscribe(core, A)
+    for line in ("me subscribe cs.DC", "me keywords add consensus"):
+        await core.commands.execute(ctx("U7", channel=A, can_manage=False), line)
+    mine = ChannelRef(A.platform, A.workspace, "@U7")
+    core.clock.current = datetime(2026, 1, 5, 11, 0, tzinfo=UTC)  # down at 09:00: both missed their run
+    await core.scheduler.start()
+    await core.scheduler.wait_idle()
+    assert sorted(core.scheduler.jobs()) == ["catch-up", "digest 09:00 UTC"]  # one job for the channel and the person
+    assert core.source.fetched == [("cs.DC",)]  # one fetch for both
+    assert {where for kind, where in core.publisher.where if kind == "card"} == {A, mine}
+    last = {r.ref: r.last_digest_at for r in core.repos.channels.records}
+    assert last == {A: core.clock.current, mine: core.clock.current}
+
+    await core.commands.execute(ctx("U7", channel=A, can_manage=False), "me time 10:15 Europe/Berlin")
+    core.scheduler.channel_changed(core.schedule_changes[-1])
+    assert sorted(core.scheduler.jobs()) == ["catch-up", "digest 09:00 UTC", "digest 10:15 Europe/Berlin"]
+    await core.commands.execute(ctx("U7", channel=A, can_manage=False), "me off")
+    core.scheduler.channel_changed(core.schedule_changes[-1])
+    assert sorted(core.scheduler.jobs()) == ["catch-up", "digest 09:00 UTC"]  # stopped: its slot went
+    assert [r.ref for r in await core.scheduler.resync()] == [A]
