@@ -5,6 +5,7 @@ replies; real slack_sdk against the fake Slack: conversations.open, then the car
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from adapters.composition import Services
 from adapters.discord.runtime import DiscordAdapter
@@ -27,6 +28,8 @@ from tests.integration.test_slack_app import (
 )
 
 __all__ = ["bot", "cs_dc", "discord_fake", "slack"]  # the fixtures, imported to be used here
+REPLACEMENTS = Path(__file__).parents[1] / "fixtures" / "arxiv-rss" / "2026-01-06_cs.DC_replacements.xml"
+SAVED = "2601.00644"
 
 
 async def test_discord_me_subscribe_then_the_digest_is_a_direct_message_to_the_caller(
@@ -150,3 +153,24 @@ async def test_slack_bad_me_input_is_one_line_and_stores_nothing(
         assert await runtime.services.channels.all_active() == []
         assert await runtime.services.channels.get(ChannelRef("slack", TEAM, "@U2")) is None
         assert slack.calls_to("conversations.open") == []
+
+
+async def test_slack_a_paper_saved_from_the_dm_gets_its_version_alert_there_once(
+    db_url: str, cs_dc: FakeArxivServer, clock: FixedClock, slack: FakeSlack
+) -> None:
+    async with slack_bot(db_url, cs_dc, clock, slack) as runtime, http_client(runtime, slack) as client:
+        for n, line in enumerate(("me subscribe cs.DC", "me keywords add LLM", "me digest now")):
+            await client.run(line, f"setup{n}", user="U2")
+        card = next(c for c in cards(slack) if paper_id(c) == f"{SAVED}v1")
+        assert card.args["channel"] == "DU2"
+        assert await client.event(reaction_event(ts=card.answer["ts"], channel="DU2", user="U2")) == 200
+        await slack.wait_for(lambda: len(slack.calls_to("chat.postEphemeral")) == 1)
+
+        cs_dc.feeds[frozenset({"cs.DC"})] = REPLACEMENTS.read_bytes()
+        clock.current = clock.current.replace(day=6)
+        for n in range(2):
+            await client.run("me digest now", f"day2-{n}", user="U2")
+    note = [m["text"] for m in slack.messages.get("DU2", []) if " is out: " in m["text"]]
+    in_thread = [m["text"] for m in slack.replies.get(("DU2", card.answer["ts"]), []) if " is out: " in m["text"]]
+    assert len(note) == 1 and note == in_thread  # a note to the saver, a reply under the card: both in the DM, once
+    assert note[0].startswith("v3 of FlexSpec")
