@@ -58,6 +58,8 @@ async def test_discord_me_subscribe_then_the_digest_is_a_direct_message_to_the_c
     for card in cards:
         replies = [m for m in in_dm if (m.get("message_reference") or {}).get("message_id") == card["id"]]
         assert len(replies) == 1 and replies[0]["embeds"][0]["description"]
+    assert {e["channel_id"] for e in discord_fake.edits} == {dm_channel}  # each card then shows its TL;DR
+    assert len(discord_fake.edits) == sent
     creates = discord_fake.requests_to("POST", rf"/channels/{dm_channel}/messages")
     assert all(r.body["allowed_mentions"] == {"parse": []} and r.body["nonce"] for r in creates)
 
@@ -116,6 +118,8 @@ async def test_slack_me_subscribe_then_the_digest_opens_a_dm_and_posts_there_wit
         assert sorted(t.args["thread_ts"] for t in threads(slack)) == sorted(c.answer["ts"] for c in posted)
         assert {t.args["channel"] for t in threads(slack)} == {"DU2"}
         assert all(c.args["metadata"]["event_payload"]["key"] for c in posted)  # through the ledger
+        updates = slack.calls_to("chat.update")
+        assert len(updates) == len(posted) and {u.args["channel"] for u in updates} == {"DU2"}  # TL;DR on each
 
         # Cards in the DM save like any other: the save reaction and the Save button there.
         assert await client.event(reaction_event(ts=posted[0].answer["ts"], channel="DU2", user="U2")) == 200
