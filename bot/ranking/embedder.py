@@ -76,7 +76,11 @@ def answer_vectors(response: Any, count: int) -> np.ndarray:
     def field(item: Any, name: str) -> Any:
         return item.get(name) if isinstance(item, dict) else getattr(item, name, None)
 
-    ordered = sorted(enumerate(items), key=lambda pair: (field(pair[1], "index") or pair[0], pair[0]))
+    def position(pair: tuple[int, Any]) -> tuple[int, int]:
+        index = field(pair[1], "index")
+        return (index if isinstance(index, int) else pair[0], pair[0])
+
+    ordered = sorted(enumerate(items), key=position)
     return unit_rows([field(item, "embedding") or [] for _, item in ordered])
 
 
@@ -140,8 +144,7 @@ class LitellmEmbedder:
         for start in range(0, len(missing), self._batch_size):
             batch = missing[start : start + self._batch_size]
             left = len(missing) - start
-            if not await self._within_budget():
-                log.warning("daily LLM budget reached: %d papers are not embedded and rank by TF-IDF alone", left)
+            if not await self._within_budget(left):
                 break
             try:
                 vectors = await self._embed_batch([paper_text(p)[:MAX_TEXT_CHARS] for p in batch])
@@ -156,12 +159,16 @@ class LitellmEmbedder:
                 log.warning("embeddings of %d papers could not be stored (used anyway): %s", len(made), err)
         return found
 
-    async def _within_budget(self) -> bool:
+    async def _within_budget(self, left: int) -> bool:
+        """Whether today's spend leaves room for more; says why not (once: the run stops there)."""
         try:
-            return await self._usage.within_budget()
+            within = await self._usage.within_budget()
         except StoreError as err:  # the budget cannot be read: no new spend
-            log.warning("LLM budget could not be read; no new embeddings this run: %s", err)
+            log.warning("LLM budget could not be read: %d papers are not embedded this run: %s", left, err)
             return False
+        if not within:
+            log.warning("daily LLM budget reached: %d papers are not embedded and rank by TF-IDF alone", left)
+        return within
 
     async def _count(self, recording: Awaitable[None]) -> None:
         """Record usage; a database fault loses a count (logged), never a vector."""
@@ -205,6 +212,9 @@ class LitellmEmbedder:
             kwargs["api_base"] = self._api_base
         try:
             litellm = await load_litellm()
+            # litellm's OpenAI embedding path reads ``max_retries or DEFAULT_MAX_RETRIES``: our 0 would become 2 and
+            # the SDK would retry under our own retries. Its only other reader is Azure's embedding path.
+            litellm.DEFAULT_MAX_RETRIES = 0
             async with asyncio.timeout(self._timeout_s + 1):
                 response = await litellm.aembedding(**kwargs)
             vectors = answer_vectors(response, len(texts))
