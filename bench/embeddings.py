@@ -8,7 +8,7 @@ bench/ranking.py; each pool's eligible candidates are then ordered by ``learned_
 by the embedding centroid alone. Papers without a vector get no boost, as in the digest. Last line:
 ``ap=<weight 0> emb_ap=<default weight> ndcg10=<..> emb_ndcg10=<..> centroid_ap=<..> ratio=<emb_ap / ap>``.
 
-    python bench/embeddings.py --vectors F.npz [--corpus F] [--profiles F] [--titles F] [--strict]
+    python bench/embeddings.py --vectors F.npz [--last-pools N] [--corpus F] [--profiles F] [--titles F] [--strict]
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ def run_profile(
     vectors: dict[str, np.ndarray],
     *,
     strict: bool,
+    last_pools: int | None = None,
 ) -> tuple[int, np.ndarray]:
     """(pools, figures): per weight AP and nDCG@10, then the embedding centroid's AP and nDCG@10, over the pools."""
     settings = RankingSettings()
@@ -89,7 +90,8 @@ def run_profile(
         min_score=0.0,
     )
     figures = []
-    for pool in spec["pools"]:  # type: ignore[attr-defined]
+    pools = list(spec["pools"])  # type: ignore[call-overload]
+    for pool in pools[-last_pools:] if last_pools else pools:
         candidates = [by_id[i] for i in pool["candidates"] if i in by_id]
         eligible = eligible_papers(candidates, [profile])[protocol.REF]
         wanted = set(pool["positives"])
@@ -116,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profiles", type=Path, default=protocol.default("profiles.json"))
     parser.add_argument("--titles", type=Path, default=protocol.default("history_titles.jsonl"))
     parser.add_argument("--strict", action="store_true", help="use history_strict_added_before_split (no leak)")
+    parser.add_argument("--last-pools", type=int, default=None, help="only each profile's last N weekly pools")
     args = parser.parse_args(argv)
     if args.corpus is None or args.profiles is None:
         parser.error("the ranking fixture was not found: give --corpus and --profiles")
@@ -136,7 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, spec in specs.items():
         if not spec[history]:
             continue
-        pools, figures = run_profile(name, spec, corpus, titles_of.get(name, {}), vectors, strict=args.strict)
+        pools, figures = run_profile(
+            name, spec, corpus, titles_of.get(name, {}), vectors, strict=args.strict, last_pools=args.last_pools
+        )
         rows.append(figures)
         print(f"{name:24s} {pools:5d} " + " ".join(f"{v:6.3f}" for v in figures))
     macro = np.mean(np.array(rows), axis=0)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from adapters.composition import build_services
+from adapters.composition import build_embedder, build_services
 from bot.models import ChannelRef, Paper, SignalSource
 from bot.ranking.embedder import LitellmEmbedder
 from bot.ranking.features import paper_text
@@ -256,3 +256,17 @@ async def test_a_learned_digest_with_embeddings_configured_embeds_once_and_survi
         assert len(publisher.cards) == 10
     finally:
         await services.aclose()
+
+
+async def test_the_composition_root_wires_an_embedder_only_when_a_model_is_named(
+    db_url: str, arxiv: FakeArxivServer, clock: FixedClock
+) -> None:
+    opened = Database(engine=create_engine(db_url), clock=clock)
+    try:
+        store, usage = EmbeddingStore(database=opened), UsageStore(database=opened, model="", daily_budget_usd=1.0)
+        named = make_settings(db_url, arxiv, ARXIVBOT_RANKING__EMBEDDING_MODEL=MODEL)
+        embedder = build_embedder(named, embeddings=store, usage=usage)
+        assert isinstance(embedder, LitellmEmbedder) and embedder.model == MODEL
+        assert build_embedder(make_settings(db_url, arxiv), embeddings=store, usage=usage) is None
+    finally:
+        await opened.engine.dispose()
