@@ -3,8 +3,9 @@
 * Vectors are kept in an ``EmbeddingCache`` per paper version and model: a paper is embedded (and paid for) once.
 * At most ``max_per_run`` new vectors per ``embed`` call (the digest makes one call per run), requested in batches,
   each within the daily LLM budget shared with summaries; papers past the quota are left out (TF-IDF ranks them).
-* Timeouts, connection errors, 429 and 5xx are retried with a backoff; after that, or on any other error, the run
-  makes no further call and one WARNING says why (secrets masked). Whatever was embedded before is kept.
+* Connection errors, 429 and 5xx are retried with a backoff; after that, on a timeout (the digest waits for this:
+  a hanging model costs it one ``timeout_s``) or on any other error, the run makes no further call and one WARNING
+  says why (secrets masked). Whatever was embedded before is kept.
 
 litellm is imported on the first call only, as the summarizer does (``bot.summarizers.llm.load_litellm``).
 """
@@ -37,7 +38,7 @@ MAX_ERROR_CHARS = 300
 
 
 class _CallFailed(EmbeddingError):
-    """One embedding request failed; ``retryable`` for timeouts, connection errors, 429 and 5xx."""
+    """One embedding request failed; ``retryable`` for connection errors, 429 and 5xx."""
 
     def __init__(self, message: str, *, retryable: bool, outcome: str) -> None:
         super().__init__(message)
@@ -178,7 +179,7 @@ class LitellmEmbedder:
             log.warning("embedding usage not recorded: %s", err)
 
     async def _embed_batch(self, texts: list[str]) -> np.ndarray:
-        """One batch's vectors, retrying timeouts, connection errors, 429 and 5xx; ``EmbeddingError`` after that."""
+        """One batch's vectors, retrying connection errors, 429 and 5xx; ``EmbeddingError`` after that."""
         attempt = 0
         while True:
             try:
@@ -219,13 +220,13 @@ class LitellmEmbedder:
                 response = await litellm.aembedding(**kwargs)
             vectors = answer_vectors(response, len(texts))
         except TimeoutError as err:
-            raise _CallFailed(f"no answer within {self._timeout_s:g} s", retryable=True, outcome="timeout") from err
+            raise _CallFailed(f"no answer within {self._timeout_s:g} s", retryable=False, outcome="timeout") from err
         except EmbeddingError as err:
             raise _CallFailed(str(err), retryable=False, outcome="invalid") from err
         except Exception as err:  # litellm raises many exception types; all of them stop here
             status = getattr(err, "status_code", None)
             timed_out = "timeout" in type(err).__name__.lower()
-            retryable = timed_out or status is None or status in RETRYABLE_STATUS
+            retryable = not timed_out and (status is None or status in RETRYABLE_STATUS)
             raise _CallFailed(describe(err), retryable=retryable, outcome="timeout" if timed_out else "error") from err
         usage = getattr(response, "usage", None)
         tokens = int(getattr(usage, "prompt_tokens", 0) or 0)

@@ -173,12 +173,12 @@ async def test_a_model_that_keeps_failing_stops_the_run_with_one_warning_and_the
         assert len(await embedder.embed(wanted)) == 8
 
 
-async def test_a_hanging_model_times_out_and_leaves_the_papers_unembedded(
+async def test_a_hanging_model_times_out_once_and_leaves_the_papers_unembedded(
     db_url: str, clock: FixedClock, llm: FakeOpenAIServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    llm.fail_embeddings(STALL)
+    llm.fail_embeddings(STALL, STALL)
     async with database(db_url, clock) as opened:
-        embedder, _ = embedder_of(opened, llm, timeout_s=0.5, max_retries=0)
+        embedder, _ = embedder_of(opened, llm, timeout_s=0.5, max_retries=2)  # the digest waits: no retry
         with caplog.at_level(logging.WARNING, logger="bot.ranking.embedder"):
             assert await embedder.embed(papers(2)) == {}
         assert "embeddings unavailable for this run" in caplog.text and len(llm.embedding_requests) == 1
