@@ -142,6 +142,7 @@ class LitellmEmbedder:
                 len(missing),
             )
             missing = missing[: self._max_per_run]
+        unstored = 0
         for start in range(0, len(missing), self._batch_size):
             batch = missing[start : start + self._batch_size]
             left = len(missing) - start
@@ -157,7 +158,11 @@ class LitellmEmbedder:
             try:
                 await self._cache.put_many(self._model, made)
             except StoreError as err:
-                log.warning("embeddings of %d papers could not be stored (used anyway): %s", len(made), err)
+                if not unstored:  # once a run: the database is down for every batch alike
+                    log.warning("new embeddings could not be stored (used anyway, embedded again later): %s", err)
+                unstored += len(made)
+        if unstored:
+            log.info("%d new embeddings of this run were not stored", unstored)
         return found
 
     async def _within_budget(self, left: int) -> bool:

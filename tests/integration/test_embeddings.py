@@ -203,9 +203,11 @@ async def test_a_cache_fault_loses_no_vector_of_the_run_and_an_unreadable_budget
     async with database(db_url, clock) as opened:
         embedder, _ = embedder_of(opened, llm, cache=MemoryEmbeddingCache(fail=True))
         with caplog.at_level(logging.WARNING, logger="bot.ranking.embedder"):
-            found = await embedder.embed(papers(3))
-    assert len(found) == 3  # reading and writing the cache failed: the vectors of the run still serve
-    assert "stored embeddings could not be read" in caplog.text and "could not be stored" in caplog.text
+            found = await embedder.embed(papers(9))  # three batches
+    assert len(found) == 9  # reading and writing the cache failed: the vectors of the run still serve
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2
+    assert warnings[0].startswith("stored embeddings could not be read") and "could not be stored" in warnings[1]
     caplog.clear()
     no_tables = Database(engine=create_engine("sqlite+aiosqlite:///:memory:"), clock=clock)
     try:
@@ -214,7 +216,7 @@ async def test_a_cache_fault_loses_no_vector_of_the_run_and_an_unreadable_budget
             assert await embedder.embed(papers(3)) == {}
     finally:
         await no_tables.engine.dispose()
-    assert len(llm.embedding_requests) == 1  # only the first run's
+    assert len(llm.embedding_requests) == 3  # only the first run's
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and warnings[0].startswith("LLM budget could not be read: 3 papers")
 
