@@ -16,11 +16,13 @@ from bot.delivery.runner import DigestRunner
 from bot.delivery.scheduler import DigestScheduler
 from bot.exports.links import OneTimeLinks
 from bot.models import ChannelDefaults
-from bot.ports import Clock, PaperLookup, PaperSource, SignalReader, Summarizer
+from bot.ports import Clock, Embedder, PaperLookup, PaperSource, SignalReader, Summarizer
+from bot.ranking.embedder import LitellmEmbedder
 from bot.ranking.service import LearnedRanking
 from bot.store.alerts import AlertStore
 from bot.store.channels import ChannelStore
 from bot.store.database import Database, create_engine, is_sqlite, sqlite_path
+from bot.store.embeddings import EmbeddingStore
 from bot.store.leases import LeasedLedger, Leases
 from bot.store.ledger import DeliveryLedger
 from bot.store.migrations import upgrade_database
@@ -138,10 +140,32 @@ def build_summarizer(
     return LlmSummarizer(settings=llm, summaries=summaries, usage=usage, fulltext=fulltext)
 
 
+def build_embedder(settings: Settings, *, embeddings: EmbeddingStore, usage: UsageStore) -> Embedder | None:
+    """The litellm embedder when ``[ranking] embedding_model`` is set (through ``[llm] api_base``, within the daily
+    LLM budget, its vectors stored once per paper), else None: TF-IDF alone, no network call."""
+    r = settings.ranking
+    if not r.embedding_model:
+        return None
+    return LitellmEmbedder(
+        model=r.embedding_model,
+        cache=embeddings,
+        usage=usage,
+        max_per_run=r.max_embeddings_per_run,
+        api_base=settings.llm.api_base,
+        timeout_s=settings.llm.timeout_s,
+    )
+
+
 def build_ranking(
-    settings: Settings, *, signals: SignalReader, papers: PaperStore, clock: Clock
+    settings: Settings,
+    *,
+    signals: SignalReader,
+    papers: PaperStore,
+    clock: Clock,
+    embedder: Embedder | None = None,
 ) -> LearnedRanking:
-    """The learned ranker from ``[ranking]``: the channels' signals, the stored papers as its corpus."""
+    """The learned ranker from ``[ranking]``: the channels' signals, the stored papers as its corpus, and the
+    embedder when one is configured."""
     r = settings.ranking
     return LearnedRanking(
         signals=signals,
@@ -151,6 +175,7 @@ def build_ranking(
         author_bonus=settings.channel.author_bonus,
         background_size=r.background_size,
         refit_delay_s=r.refit_delay_s,
+        embedder=embedder,
     )
 
 
@@ -186,11 +211,12 @@ def build_services(
     ledger = DeliveryLedger(database=database) if leases is None else LeasedLedger(database=database, leases=leases)
     saves = SaveStore(database=database)
     signals = SignalStore(database=database)
-    ranking = build_ranking(settings, signals=signals, papers=papers, clock=clock)
+    usage = UsageStore(database=database, model=settings.llm.model, daily_budget_usd=settings.llm.daily_budget_usd)
+    embedder = build_embedder(settings, embeddings=EmbeddingStore(database=database), usage=usage)
+    ranking = build_ranking(settings, signals=signals, papers=papers, clock=clock, embedder=embedder)
     arxiv_http = build_arxiv_http(settings, on_retry=on_arxiv_retry)
     source = source or build_source(settings, http=arxiv_http)
     lookup = source if isinstance(source, ArxivClient) else build_source(settings, http=arxiv_http)
-    usage = UsageStore(database=database, model=settings.llm.model, daily_budget_usd=settings.llm.daily_budget_usd)
     summaries = SummaryStore(database=database)
     summarizer = summarizer or build_summarizer(settings, summaries=summaries, usage=usage, arxiv_http=arxiv_http)
     router = PublisherRouter(publishers={})

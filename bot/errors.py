@@ -21,6 +21,7 @@ they occur, so callers of ``bot`` only ever catch these::
     │   │                          exist; the ledger keeps it ``sending`` and looks for it before posting again
     │   └── PublishRefused     the platform will not take it whatever we do (an update of a deleted card)
     ├── SummaryError           the summarizer failed after its retries and fallbacks
+    ├── EmbeddingError         the embedding model did not answer (or answered something unusable)
     └── StoreError             the database failed
 """
 
@@ -86,6 +87,10 @@ class PlatformNotConnected(PublishError):
 
 class SummaryError(ArxivBotError):
     """The summarizer failed after retries and fallbacks."""
+
+
+class EmbeddingError(ArxivBotError):
+    """The embedding model did not answer, or answered something unusable; the ranker goes on with TF-IDF."""
 
 
 class StoreError(ArxivBotError):

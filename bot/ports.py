@@ -6,6 +6,8 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
+import numpy as np
+
 from bot.models import (
     AlertState,
     ChannelRecord,
@@ -149,6 +151,33 @@ class Summarizer(Protocol):
 
     async def summarize(self, paper: Paper, *, language: str) -> ThreadSummary:
         """Summarise ``paper`` in ``language``; never raises for provider faults, falls back instead."""
+        ...
+
+
+class Embedder(Protocol):
+    """Dense vectors of papers' titles and abstracts, for the learned ranker. Optional: without one, TF-IDF alone."""
+
+    @property
+    def model(self) -> str:
+        """The embedding model the vectors come from (vectors of different models are never compared)."""
+        ...
+
+    async def embed(self, papers: Sequence[Paper]) -> dict[str, np.ndarray]:
+        """A unit-length float32 vector for each of ``papers`` it has or can make now, by versioned id; papers it
+        could not embed (over the run's quota or the budget, the model failing) are left out. Never raises for
+        provider or database faults."""
+        ...
+
+
+class EmbeddingCache(Protocol):
+    """Embeddings paid for once: one vector per paper version and model."""
+
+    async def get_many(self, model: str, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], np.ndarray]:
+        """The stored vectors of ``model`` among these (arxiv id, version) keys, by key."""
+        ...
+
+    async def put_many(self, model: str, vectors: Mapping[tuple[str, int], np.ndarray]) -> None:
+        """Store vectors of ``model`` by (arxiv id, version); one already stored under a key is kept as it is."""
         ...
 
 

@@ -48,17 +48,20 @@ def learned_picks(
     min_score: float,
     max_papers: int,
     rows: sparse.csr_matrix | None = None,
+    boost: np.ndarray | None = None,
 ) -> list[ScoredPaper]:
     """The channel's picks among its eligible papers, best first: by the blend of model and keyword scores.
 
     A paper qualifies when its keywords reach ``min_score`` (and at least one matched) or when the model finds it
     more like the channel's positives than like the rest (margin above 0); the best ``max_papers`` of those are
     kept. Each pick's ``matched`` holds its keywords, then "learned: <terms>" and "like: <title>". ``rows``: the
-    eligible papers as rows of the model's space, when the caller transformed the day's papers once for all.
+    eligible papers as rows of the model's space, when the caller transformed the day's papers once for all;
+    ``boost``: added to each one's order score (closeness of its embedding to the liked papers'; see
+    ``bot.ranking.embeddings``).
     """
     if not eligible or max_papers <= 0:
         return []
-    rows, margins, order = learned_order(model, eligible, rows)
+    rows, margins, order = learned_order(model, eligible, rows, boost)
     keyword = np.array([s.score for s in eligible], dtype=np.float64)
     qualifies = ((keyword > 0) & (keyword >= min_score)) | (margins > 0)
     ranked = sorted((i for i in range(len(eligible)) if qualifies[i]), key=lambda i: (-order[i], i))[:max_papers]
@@ -76,14 +79,18 @@ def learned_picks(
 
 
 def learned_order(
-    model: ChannelModel, eligible: Sequence[ScoredPaper], rows: sparse.csr_matrix | None = None
+    model: ChannelModel,
+    eligible: Sequence[ScoredPaper],
+    rows: sparse.csr_matrix | None = None,
+    boost: np.ndarray | None = None,
 ) -> tuple[sparse.csr_matrix, np.ndarray, np.ndarray]:
     """The eligible papers as rows of the model's space (``rows`` when given), their margins, and their blended
-    order score (higher first)."""
+    order score (higher first), plus ``boost`` when given."""
     if rows is None:
         rows = model.space.transform([s.paper for s in eligible])
     margins = model.margins(rows)
-    return rows, margins, blend(margins, np.array([s.score for s in eligible], dtype=np.float64))
+    order = blend(margins, np.array([s.score for s in eligible], dtype=np.float64))
+    return rows, margins, order if boost is None else order + boost
 
 
 def why_learned(model: ChannelModel, row: sparse.csr_matrix) -> tuple[str, ...]:

@@ -2,7 +2,9 @@
 
 Fits never run on a caller's time: ``signals_changed`` schedules a refit (debounced), the digest refits stale
 channels before it ranks, and every fit runs in a worker thread. Until a channel has ``min_positives`` positives
-(stored papers), or after ``/arxiv ranking off``, its digest is exactly the keyword one.
+(stored papers), or after ``/arxiv ranking off``, its digest is exactly the keyword one. With an ``Embedder``,
+each learned channel's order also counts how close a paper's embedding is to its liked papers'
+(``bot.ranking.embeddings``); without one, or for papers it has no vector of, TF-IDF and keywords alone.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from bot.models import (
     RankingStatus,
     ScoredPaper,
 )
-from bot.ports import Clock, PaperCorpus, SignalReader
+from bot.ports import Clock, Embedder, PaperCorpus, SignalReader
+from bot.ranking.embeddings import embedding_boosts
 from bot.ranking.features import TextSpace
 from bot.ranking.keywords import profile_of, score_papers
 from bot.ranking.learned import QUALITY_MIN_POSITIVES, ChannelModel, LikedPapers, fit_channel
@@ -205,6 +208,7 @@ class LearnedRanking:
         background_size: int = 1000,
         refit_delay_s: float = 30.0,
         corpus_papers: int = CORPUS_PAPERS,
+        embedder: Embedder | None = None,
     ) -> None:
         self._signals = signals
         self._store = corpus
@@ -214,6 +218,7 @@ class LearnedRanking:
         self._background_size = background_size
         self._refit_delay_s = refit_delay_s
         self._corpus_papers = corpus_papers
+        self._embedder = embedder
         self._corpus: Corpus | None = None
         self._models: dict[int, ChannelModel] = {}
         self._categories: dict[int, tuple[str, ...]] = {}
@@ -255,8 +260,11 @@ class LearnedRanking:
             for r in chosen
         ]
 
+        eligible = await asyncio.to_thread(eligible_papers, papers, profiles)
+        positives = {r.ref: s.positives for r, s in learned if r.ref in models}
+        boosts = await embedding_boosts(self._embedder, self._store, positives, eligible)
+
         def rank() -> dict[ChannelRef, list[ScoredPaper]]:
-            eligible = eligible_papers(papers, profiles)
             # The day's papers go through the vocabulary once, for every channel fit in the same space.
             spaces = {id(m.space): m.space for m in models.values()}
             day = {key: (space.transform(papers), space) for key, space in spaces.items()}
@@ -266,7 +274,7 @@ class LearnedRanking:
                 model, choice = models[r.ref], eligible[r.ref]
                 rows = day[id(model.space)][0][[row_of[s.paper.versioned_id] for s in choice]]
                 picks[r.ref] = learned_picks(
-                    model, choice, min_score=r.min_score, max_papers=r.max_papers, rows=rows
+                    model, choice, min_score=r.min_score, max_papers=r.max_papers, rows=rows, boost=boosts.get(r.ref)
                 )
             return picks
 

@@ -230,6 +230,19 @@ summaries = sa.Table(
     ),
 )
 
+# Each paper version's embedding, once per embedding model: float32 values, little-endian, ``dimensions`` of them.
+paper_embeddings = sa.Table(
+    "paper_embeddings",
+    metadata,
+    sa.Column("arxiv_id", sa.String(64), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("model", sa.String(255), nullable=False),
+    sa.Column("dimensions", sa.Integer, nullable=False),
+    sa.Column("vector", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint("arxiv_id", "version", "model", name="pk_paper_embeddings"),
+)
+
 llm_usage = sa.Table(
     "llm_usage",
     metadata,

@@ -11,6 +11,9 @@ Use it as ``async with running_openai_server() as llm:`` and configure litellm w
   ``overlong_answer()`` gives a hostile answer far longer than any cap; ``MARKDOWN_EN`` and ``MARKDOWN_ZH`` are the
   sectioned markdown that models write when they ignore ``response_format`` (as the reference bot's summaries
   read), ``PROSE_ANSWER`` an answer in neither shape.
+* ``POST /v1/embeddings`` answers each input with ``hashed_embedding`` (a hashed bag of words: texts that share
+  words are near); ``llm.embedding_requests`` records them, ``llm.fail_embeddings(429, STALL)`` queues faults for
+  the next ones. A 401 echoes the API key it was given, as careless providers do (logs must mask it).
 * ``llm.latency_s`` delays every answer; ``llm.max_in_flight`` is the most requests it handled at once.
 * ``llm.hold()`` makes every later request wait (recorded, in flight) until ``llm.release(n)`` lets ``n`` of
   them go on, in arrival order; ``await llm.wait_for(predicate)`` waits for a state of the fake, by events.
@@ -19,7 +22,10 @@ Use it as ``async with running_openai_server() as llm:`` and configure litellm w
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import math
+import re
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -54,6 +60,33 @@ class RecordedChat:
     def user(self) -> str:
         """The user message text."""
         return "\n".join(str(m.get("content", "")) for m in self.messages if m.get("role") == "user")
+
+
+@dataclass
+class RecordedEmbedding:
+    """One embedding request the fake received."""
+
+    model: str
+    inputs: list[str]
+    body: dict[str, Any]
+    authorization: str
+
+
+EMBEDDING_DIMENSIONS = 64
+_WORD = re.compile(r"[a-z0-9]{3,}")
+
+
+def hashed_embedding(text: str, dimensions: int = EMBEDDING_DIMENSIONS) -> list[float]:
+    """A deterministic unit vector of a text: each word of three or more letters adds +-1 at a hashed position, so
+    texts that share words point the same way."""
+    vector = [0.0] * dimensions
+    for word in _WORD.findall(text.lower()):
+        digest = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "big")
+        vector[digest % dimensions] += 1.0 if (digest >> 32) & 1 else -1.0
+    norm = math.sqrt(sum(v * v for v in vector))
+    if norm == 0.0:
+        return [1.0] + [0.0] * (dimensions - 1)
+    return [v / norm for v in vector]
 
 
 def summary_answer(body: dict[str, Any]) -> str:
@@ -132,6 +165,9 @@ class FakeOpenAIServer:
     model_faults: dict[str, LlmFault] = field(default_factory=dict)
     latency_s: float = 0.0
     requests: list[RecordedChat] = field(default_factory=list)
+    embedding_requests: list[RecordedEmbedding] = field(default_factory=list)
+    embedding_faults: deque[LlmFault] = field(default_factory=deque)
+    embedding_dimensions: int = EMBEDDING_DIMENSIONS
     in_flight: int = 0
     max_in_flight: int = 0
     base_url: str = ""
@@ -147,6 +183,14 @@ class FakeOpenAIServer:
     def fail(self, *faults: LlmFault) -> None:
         """Queue faults for the next requests, in order."""
         self.faults.extend(faults)
+
+    def fail_embeddings(self, *faults: LlmFault) -> None:
+        """Queue faults for the next embedding requests, in order."""
+        self.embedding_faults.extend(faults)
+
+    def embedded_texts(self) -> list[str]:
+        """Every text the embedding requests asked for, in order (repeats included)."""
+        return [text for r in self.embedding_requests for text in r.inputs]
 
     def hold(self) -> None:
         """From now on, each request waits at the fake until ``release`` lets it go on."""
@@ -205,6 +249,41 @@ class FakeOpenAIServer:
             record.finished = time.monotonic()
             await self._notify()
 
+    async def handle_embeddings(self, request: web.Request) -> web.StreamResponse:
+        """Record the embedding request, apply latency and faults, else answer a hashed vector per input."""
+        body = await request.json()
+        raw = body.get("input", [])
+        inputs = [raw] if isinstance(raw, str) else [str(t) for t in raw]
+        authorization = request.headers.get("Authorization", "")
+        self.embedding_requests.append(
+            RecordedEmbedding(model=str(body.get("model", "")), inputs=inputs, body=body, authorization=authorization)
+        )
+        await self._notify()
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
+        fault = self.embedding_faults.popleft() if self.embedding_faults else None
+        if fault == STALL:
+            await self._stopping.wait()
+            return web.Response(status=503)
+        if isinstance(fault, int):
+            message = f"fake fault: HTTP {fault}"
+            if fault == 401:
+                message = f"Incorrect API key provided: {authorization.removeprefix('Bearer ')}"
+            error = {"error": {"message": message, "type": "server_error", "code": fault}}
+            return web.json_response(error, status=fault)
+        tokens = sum(max(1, len(t) // 4) for t in inputs)
+        return web.json_response(
+            {
+                "object": "list",
+                "model": body.get("model", ""),
+                "data": [
+                    {"object": "embedding", "index": i, "embedding": hashed_embedding(t, self.embedding_dimensions)}
+                    for i, t in enumerate(inputs)
+                ],
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
+
     def _completion(self, body: dict[str, Any]) -> dict[str, Any]:
         text = self.answer(body) if callable(self.answer) else self.answer
         prompt = "".join(str(m.get("content", "")) for m in body.get("messages", []))
@@ -230,6 +309,8 @@ async def running_openai_server() -> AsyncIterator[FakeOpenAIServer]:
     app = web.Application()
     app.router.add_post("/v1/chat/completions", server.handle)
     app.router.add_post("/chat/completions", server.handle)
+    app.router.add_post("/v1/embeddings", server.handle_embeddings)
+    app.router.add_post("/embeddings", server.handle_embeddings)
     async with serving(app) as server.base_url:
         try:
             yield server
