@@ -1,6 +1,6 @@
 """Paper embeddings: each paper version's vector, once per embedding model, for the learned ranker.
 
-Revision ID: 0011_paper_embeddings
+Revision ID: 0010
 Revises: 0008
 Create Date: 2026-12-02
 
