@@ -40,7 +40,7 @@ class TextSpace:
             max_df=1.0 if small else 0.5,
             stop_words="english",
             max_features=MAX_FEATURES,
-            dtype=np.float32,
+            dtype=np.float64,  # what the solver takes: no copy of the rows at each channel's fit
         )
         try:
             vectorizer.fit([paper_text(p) for p in papers])

@@ -32,7 +32,7 @@ from bot.models import (
 from bot.ports import Clock, PaperCorpus, SignalReader
 from bot.ranking.features import TextSpace
 from bot.ranking.keywords import profile_of, score_papers
-from bot.ranking.learned import QUALITY_MIN_POSITIVES, ChannelModel, LikedPapers, fit_channel
+from bot.ranking.learned import QUALITY_MIN_POSITIVES, ChannelModel, LikedPapers, TrainingRows, fit_channel
 from bot.ranking.picks import eligible_papers, learned_picks
 
 log = logging.getLogger(__name__)
@@ -104,11 +104,9 @@ class Corpus:
         rows = space.transform(papers)
         return cls(space=space, papers=papers, rows=rows, built_at=built_at, by_category=by_category, row_of=row_of)
 
-    def background(
-        self, categories: Iterable[str], *, size: int, leave_out: set[str], seed: int
-    ) -> sparse.csr_matrix:
-        """Up to ``size`` stored papers of these categories (of all, when they have too few), none of ``leave_out``,
-        drawn the same way for the same seed."""
+    def background(self, categories: Iterable[str], *, size: int, leave_out: set[str], seed: int) -> np.ndarray:
+        """The rows of up to ``size`` stored papers of these categories (of all, when they have too few), none of
+        ``leave_out``, drawn the same way for the same seed."""
         key = tuple(sorted(set(categories)))
         picked = self._of_categories.get(key)
         if picked is None:
@@ -120,7 +118,7 @@ class Corpus:
         usable = np.setdiff1d(picked, np.array(left_out, dtype=np.int64), assume_unique=True) if left_out else picked
         if len(usable) > size:
             usable = np.sort(np.random.default_rng(seed).choice(usable, size=size, replace=False))
-        return self.rows[usable]
+        return usable
 
     def stored_row(self, paper: Paper) -> int | None:
         """The row of this paper (same id and version) in ``rows``, or None when the corpus lacks it."""
@@ -138,6 +136,20 @@ class Corpus:
         stacked = sparse.vstack(parts, format="csr")
         position = {at: n for n, at in enumerate(inside + outside)}
         return stacked[[position[i] for i in range(len(papers))]]
+
+    def training_rows(
+        self, positives: Sequence[Paper], negatives: Sequence[Paper], background: np.ndarray
+    ) -> TrainingRows:
+        """A channel's training set: its papers' rows (``rows_of``) then the ``background`` rows, gathered in one
+        pass when every paper is stored."""
+        known = [self.stored_row(p) for p in [*positives, *negatives]]
+        if all(row is not None for row in known):
+            rows = self.rows[np.r_[np.array(known, dtype=np.int64), background]]
+        else:
+            rows = sparse.vstack(
+                [self.rows_of(positives), self.rows_of(negatives), self.rows[background]], format="csr"
+            )
+        return TrainingRows(rows=rows, positives=len(positives), negatives=len(negatives))
 
     def liked(self, papers: Sequence[Paper]) -> LikedPapers:
         """These liked papers for explanations: stored ones by row index, the rest as rows of their own."""
@@ -181,10 +193,8 @@ def fit_from_papers(
     background = corpus.background(categories, size=background_size, leave_out=skip, seed=seed)
     return fit_channel(
         corpus.space,
-        positives=corpus.rows_of(fit_on),
+        training=corpus.training_rows(fit_on, negatives, background),
         liked=corpus.liked(positives),  # title-only positives too: they still explain ("like: <title>")
-        negatives=corpus.rows_of(negatives),
-        background=background,
         fitted_at=fitted_at,
         signals_at=signals_at,
         measure=measure,
