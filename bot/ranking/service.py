@@ -49,6 +49,14 @@ SPACE_MAX_AGE = timedelta(hours=20)
 """The shared vocabulary is refit at most this often: once a listing day."""
 MIN_BACKGROUND = 20
 """Fewer stored papers than this in a channel's categories: its background is drawn from every stored paper."""
+FIT_THREADS = 2
+"""Worker threads fitting channels side by side (the SVM solver runs without the GIL)."""
+RANK_BATCH = 200
+"""Channels whose eligible papers are gathered in one keyword pass when the digest ranks them."""
+"""Worker threads fitting channels side by side (the SVM solver runs without the GIL)."""
+
+FitJob = tuple[int, tuple[str, ...], datetime | None, list[Paper], list[Paper]]
+"""One channel to fit: its id, categories, signals' ``changed_at``, positive and negative papers."""
 
 
 def mode_of(signals: ChannelSignals, *, min_positives: int) -> str:
@@ -92,16 +100,24 @@ class Corpus:
     def build(cls, papers: list[Paper], *, built_at: datetime) -> Corpus | None:
         """Fit the space on (a sample of) ``papers``, make rows of them all and index them by primary category; None
         when they hold no word."""
-        sample = papers if len(papers) <= VOCABULARY_PAPERS else random.Random(0).sample(papers, VOCABULARY_PAPERS)
-        space = TextSpace.fit(sample)
-        if space is None:
+        at = range(len(papers))
+        sample = at if len(papers) <= VOCABULARY_PAPERS else random.Random(0).sample(at, VOCABULARY_PAPERS)
+        fitted = TextSpace.fit_rows([papers[i] for i in sample])
+        if fitted is None:
             return None
+        space, sample_rows = fitted
+        # The sample's rows come from the fit; only the other papers are read again.
+        rest = np.setdiff1d(np.arange(len(papers)), np.array(sample, dtype=np.int64), assume_unique=True)
+        order = np.r_[np.array(sample, dtype=np.int64), rest]
+        position = np.empty(len(papers), dtype=np.int64)
+        position[order] = np.arange(len(papers))
+        rest_rows = space.transform([papers[i] for i in rest]) if len(rest) else sample_rows[:0]
+        rows = sparse.vstack([sample_rows, rest_rows], format="csr")[position]
         by_category: dict[str, list[int]] = {}
         row_of: dict[str, int] = {}
         for i, paper in enumerate(papers):
             by_category.setdefault(paper.primary_category, []).append(i)
             row_of.setdefault(paper.arxiv_id, i)
-        rows = space.transform(papers)
         return cls(space=space, papers=papers, rows=rows, built_at=built_at, by_category=by_category, row_of=row_of)
 
     def background(self, categories: Iterable[str], *, size: int, leave_out: set[str], seed: int) -> np.ndarray:
@@ -266,18 +282,22 @@ class LearnedRanking:
         ]
 
         def rank() -> dict[ChannelRef, list[ScoredPaper]]:
-            eligible = eligible_papers(papers, profiles)
             # The day's papers go through the vocabulary once, for every channel fit in the same space.
             spaces = {id(m.space): m.space for m in models.values()}
             day = {key: (space.transform(papers), space) for key, space in spaces.items()}
             row_of = {p.versioned_id: i for i, p in enumerate(papers)}
             picks: dict[ChannelRef, list[ScoredPaper]] = {}
-            for r in chosen:
-                model, choice = models[r.ref], eligible[r.ref]
-                rows = day[id(model.space)][0][[row_of[s.paper.versioned_id] for s in choice]]
-                picks[r.ref] = learned_picks(
-                    model, choice, min_score=r.min_score, max_papers=r.max_papers, rows=rows
-                )
+            # Channels a batch at a time: every eligible paper of every channel at once would hold a
+            # ScoredPaper per (channel, paper) pair, tens of MB at a thousand channels.
+            for at in range(0, len(chosen), RANK_BATCH):
+                batch = chosen[at : at + RANK_BATCH]
+                eligible = eligible_papers(papers, profiles[at : at + RANK_BATCH])
+                for r in batch:
+                    model, choice = models[r.ref], eligible[r.ref]
+                    rows = day[id(model.space)][0][[row_of[s.paper.versioned_id] for s in choice]]
+                    picks[r.ref] = learned_picks(
+                        model, choice, min_score=r.min_score, max_papers=r.max_papers, rows=rows
+                    )
             return picks
 
         return picks | await asyncio.to_thread(rank)
@@ -392,7 +412,7 @@ class LearnedRanking:
             corpus = await self._fresh_corpus()
             if corpus is None:
                 return
-            jobs = []
+            jobs: list[FitJob] = []
             for channel_id, categories, signals in stale:
                 found = await self._store.newest([*signals.positives, *signals.negatives])
                 positives = [found[i] for i in dict.fromkeys(signals.positives) if i in found]
@@ -401,7 +421,7 @@ class LearnedRanking:
                 jobs.append((channel_id, categories, signals.changed_at, positives, negatives))
             now = self._clock.now()
 
-            def fit_all() -> dict[int, ChannelModel | None]:
+            def fit_all(batch: Sequence[FitJob]) -> dict[int, ChannelModel | None]:
                 return {
                     channel_id: fit_from_papers(
                         corpus,
@@ -416,14 +436,17 @@ class LearnedRanking:
                         signals_at=changed_at,
                         measure=measure,
                     )
-                    for channel_id, categories, changed_at, positives, negatives in jobs
+                    for channel_id, categories, changed_at, positives, negatives in batch
                 }
 
-            for channel_id, model in (await asyncio.to_thread(fit_all)).items():
-                if model is None:
-                    self._models.pop(channel_id, None)
-                else:
-                    self._models[channel_id] = model
+            # The solver lets go of the GIL: a second thread fits the other half of the channels meanwhile.
+            batches = [jobs[n::FIT_THREADS] for n in range(FIT_THREADS) if jobs[n::FIT_THREADS]]
+            for fitted in await asyncio.gather(*(asyncio.to_thread(fit_all, batch) for batch in batches)):
+                for channel_id, model in fitted.items():
+                    if model is None:
+                        self._models.pop(channel_id, None)
+                    else:
+                        self._models[channel_id] = model
 
     async def _fresh_corpus(self) -> Corpus | None:
         """The shared space, refit from the stored papers when it is missing or a listing day old."""
