@@ -116,7 +116,7 @@ class CommandSpec:
         return self.mutating or (self.mutating_if is not None and self.mutating_if(command))
 
 
-MIN_SCORE_HELP = "post when keywords reach it or, learning on, the model rates it the channel's kind"
+MIN_SCORE_HELP = "keywords reach it, or (learning on) the model rates it as the channel's"
 """How ``min-score`` reads once learning is on, as the README says: a paper is posted when its keywords reach it, or
 when the model rates it as the channel's kind (margin above 0; ``learned_picks``)."""
 

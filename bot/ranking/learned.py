@@ -105,7 +105,8 @@ class TrainingRows:
 
     def labels(self) -> np.ndarray:
         """1 for a positive, 0 for a 👎 or a background paper."""
-        return np.r_[np.ones(self.positives), np.zeros(self.negatives + self.background)]
+        labels: np.ndarray = np.r_[np.ones(self.positives), np.zeros(self.negatives + self.background)]
+        return labels
 
     def time_split(self) -> tuple[TrainingRows, TrainingRows]:
         """The oldest 70% of positives and 👎 with the first half of the background, and the rest."""

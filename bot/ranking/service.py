@@ -97,11 +97,13 @@ class Corpus:
     _of_categories: dict[tuple[str, ...], np.ndarray] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, papers: list[Paper], *, built_at: datetime) -> Corpus | None:
-        """Fit the space on (a sample of) ``papers``, make rows of them all and index them by primary category; None
-        when they hold no word."""
+    def build(
+        cls, papers: list[Paper], *, built_at: datetime, vocabulary_papers: int = VOCABULARY_PAPERS
+    ) -> Corpus | None:
+        """Fit the space on (a sample of ``vocabulary_papers`` of) ``papers``, make rows of them all and index them
+        by primary category; None when they hold no word."""
         at = range(len(papers))
-        sample = at if len(papers) <= VOCABULARY_PAPERS else random.Random(0).sample(at, VOCABULARY_PAPERS)
+        sample = at if len(papers) <= vocabulary_papers else random.Random(0).sample(at, vocabulary_papers)
         fitted = TextSpace.fit_rows([papers[i] for i in sample])
         if fitted is None:
             return None
