@@ -116,8 +116,9 @@ class CommandSpec:
         return self.mutating or (self.mutating_if is not None and self.mutating_if(command))
 
 
-MIN_SCORE_HELP = "lowest score posted: keyword score, or the ranking's in learned mode"
-"""How ``min-score`` reads once learning is on (``/arxiv why`` shows a paper's score in the channel's mode)."""
+MIN_SCORE_HELP = "keywords reach it, or (learning on) the model rates it as the channel's"
+"""How ``min-score`` reads once learning is on, as the README says: a paper is posted when its keywords reach it, or
+when the model rates it as the channel's kind (margin above 0; ``learned_picks``)."""
 
 SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(

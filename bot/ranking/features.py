@@ -32,6 +32,13 @@ class TextSpace:
     @classmethod
     def fit(cls, papers: Sequence[Paper]) -> TextSpace | None:
         """The space of these papers' texts; None when they hold no usable word."""
+        fitted = cls.fit_rows(papers)
+        return None if fitted is None else fitted[0]
+
+    @classmethod
+    def fit_rows(cls, papers: Sequence[Paper]) -> tuple[TextSpace, sparse.csr_matrix] | None:
+        """The space of these papers' texts and the papers as its rows (``transform``, from the one reading of
+        the texts the fit makes); None when they hold no usable word."""
         small = len(papers) < _SMALL_CORPUS
         vectorizer = TfidfVectorizer(
             sublinear_tf=True,
@@ -40,13 +47,13 @@ class TextSpace:
             max_df=1.0 if small else 0.5,
             stop_words="english",
             max_features=MAX_FEATURES,
-            dtype=np.float32,
+            dtype=np.float64,  # what the solver takes: no copy of the rows at each channel's fit
         )
         try:
-            vectorizer.fit([paper_text(p) for p in papers])
+            rows: sparse.csr_matrix = vectorizer.fit_transform([paper_text(p) for p in papers])
         except ValueError:  # an empty vocabulary: no papers, or nothing but stop words
             return None
-        return cls(vectorizer=vectorizer, terms=vectorizer.get_feature_names_out())
+        return cls(vectorizer=vectorizer, terms=vectorizer.get_feature_names_out()), rows
 
     def transform(self, papers: Sequence[Paper]) -> sparse.csr_matrix:
         """Each paper as an L2-normalised row."""

@@ -65,17 +65,17 @@ def learned_picks(
     keyword = np.array([s.score for s in eligible], dtype=np.float64)
     qualifies = ((keyword > 0) & (keyword >= min_score)) | (margins > 0)
     ranked = sorted((i for i in range(len(eligible)) if qualifies[i]), key=lambda i: (-order[i], i))[:max_papers]
-    picks = []
-    for i in ranked:
-        chosen = eligible[i]
-        picks.append(
-            ScoredPaper(
-                paper=chosen.paper,
-                score=round(float(order[i]), 2),
-                matched=chosen.matched + why_learned(model, rows[i]),
-            )
+    if not ranked:
+        return []
+    nearest = model.nearest_liked_all(rows[ranked])  # the liked rows gathered once for every pick
+    return [
+        ScoredPaper(
+            paper=eligible[i].paper,
+            score=round(float(order[i]), 2),
+            matched=eligible[i].matched + why_learned(model, rows[i], liked=like),
         )
-    return picks
+        for i, like in zip(ranked, nearest, strict=True)
+    ]
 
 
 def learned_order(
@@ -93,13 +93,13 @@ def learned_order(
     return rows, margins, order if boost is None else order + boost
 
 
-def why_learned(model: ChannelModel, row: sparse.csr_matrix) -> tuple[str, ...]:
-    """The "learned: <terms>" and "like: <title>" entries of a pick's ``matched``."""
+def why_learned(model: ChannelModel, row: sparse.csr_matrix, *, liked: str | None) -> tuple[str, ...]:
+    """The "learned: <terms>" and "like: <title>" entries of a pick's ``matched``, ``liked`` being the title of
+    the liked paper nearest to it (``ChannelModel.nearest_liked``)."""
     why: list[str] = []
     terms = model.top_terms(row)
     if terms:
         why.append("learned: " + " / ".join(terms))
-    liked = model.nearest_liked(row)
     if liked:
         why.append("like: " + short_title(liked))
     return tuple(why)

@@ -35,7 +35,7 @@ from bot.ports import Clock, Embedder, PaperCorpus, SignalReader
 from bot.ranking.embeddings import embedding_boosts
 from bot.ranking.features import TextSpace
 from bot.ranking.keywords import profile_of, score_papers
-from bot.ranking.learned import QUALITY_MIN_POSITIVES, ChannelModel, LikedPapers, fit_channel
+from bot.ranking.learned import QUALITY_MIN_POSITIVES, ChannelModel, LikedPapers, TrainingRows, fit_channel
 from bot.ranking.picks import eligible_papers, learned_picks
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,14 @@ SPACE_MAX_AGE = timedelta(hours=20)
 """The shared vocabulary is refit at most this often: once a listing day."""
 MIN_BACKGROUND = 20
 """Fewer stored papers than this in a channel's categories: its background is drawn from every stored paper."""
+FIT_THREADS = 2
+"""Worker threads fitting channels side by side (the SVM solver runs without the GIL)."""
+RANK_BATCH = 200
+"""Channels whose eligible papers are gathered in one keyword pass when the digest ranks them."""
+"""Worker threads fitting channels side by side (the SVM solver runs without the GIL)."""
+
+FitJob = tuple[int, tuple[str, ...], datetime | None, list[Paper], list[Paper]]
+"""One channel to fit: its id, categories, signals' ``changed_at``, positive and negative papers."""
 
 
 def mode_of(signals: ChannelSignals, *, min_positives: int) -> str:
@@ -92,26 +100,34 @@ class Corpus:
     _of_categories: dict[tuple[str, ...], np.ndarray] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, papers: list[Paper], *, built_at: datetime) -> Corpus | None:
-        """Fit the space on (a sample of) ``papers``, make rows of them all and index them by primary category; None
-        when they hold no word."""
-        sample = papers if len(papers) <= VOCABULARY_PAPERS else random.Random(0).sample(papers, VOCABULARY_PAPERS)
-        space = TextSpace.fit(sample)
-        if space is None:
+    def build(
+        cls, papers: list[Paper], *, built_at: datetime, vocabulary_papers: int = VOCABULARY_PAPERS
+    ) -> Corpus | None:
+        """Fit the space on (a sample of ``vocabulary_papers`` of) ``papers``, make rows of them all and index them
+        by primary category; None when they hold no word."""
+        at = range(len(papers))
+        sample = at if len(papers) <= vocabulary_papers else random.Random(0).sample(at, vocabulary_papers)
+        fitted = TextSpace.fit_rows([papers[i] for i in sample])
+        if fitted is None:
             return None
+        space, sample_rows = fitted
+        # The sample's rows come from the fit; only the other papers are read again.
+        rest = np.setdiff1d(np.arange(len(papers)), np.array(sample, dtype=np.int64), assume_unique=True)
+        order = np.r_[np.array(sample, dtype=np.int64), rest]
+        position = np.empty(len(papers), dtype=np.int64)
+        position[order] = np.arange(len(papers))
+        rest_rows = space.transform([papers[i] for i in rest]) if len(rest) else sample_rows[:0]
+        rows = sparse.vstack([sample_rows, rest_rows], format="csr")[position]
         by_category: dict[str, list[int]] = {}
         row_of: dict[str, int] = {}
         for i, paper in enumerate(papers):
             by_category.setdefault(paper.primary_category, []).append(i)
             row_of.setdefault(paper.arxiv_id, i)
-        rows = space.transform(papers)
         return cls(space=space, papers=papers, rows=rows, built_at=built_at, by_category=by_category, row_of=row_of)
 
-    def background(
-        self, categories: Iterable[str], *, size: int, leave_out: set[str], seed: int
-    ) -> sparse.csr_matrix:
-        """Up to ``size`` stored papers of these categories (of all, when they have too few), none of ``leave_out``,
-        drawn the same way for the same seed."""
+    def background(self, categories: Iterable[str], *, size: int, leave_out: set[str], seed: int) -> np.ndarray:
+        """The rows of up to ``size`` stored papers of these categories (of all, when they have too few), none of
+        ``leave_out``, drawn the same way for the same seed."""
         key = tuple(sorted(set(categories)))
         picked = self._of_categories.get(key)
         if picked is None:
@@ -123,7 +139,7 @@ class Corpus:
         usable = np.setdiff1d(picked, np.array(left_out, dtype=np.int64), assume_unique=True) if left_out else picked
         if len(usable) > size:
             usable = np.sort(np.random.default_rng(seed).choice(usable, size=size, replace=False))
-        return self.rows[usable]
+        return usable
 
     def stored_row(self, paper: Paper) -> int | None:
         """The row of this paper (same id and version) in ``rows``, or None when the corpus lacks it."""
@@ -141,6 +157,20 @@ class Corpus:
         stacked = sparse.vstack(parts, format="csr")
         position = {at: n for n, at in enumerate(inside + outside)}
         return stacked[[position[i] for i in range(len(papers))]]
+
+    def training_rows(
+        self, positives: Sequence[Paper], negatives: Sequence[Paper], background: np.ndarray
+    ) -> TrainingRows:
+        """A channel's training set: its papers' rows (``rows_of``) then the ``background`` rows, gathered in one
+        pass when every paper is stored."""
+        known = [self.stored_row(p) for p in [*positives, *negatives]]
+        if all(row is not None for row in known):
+            rows = self.rows[np.r_[np.array(known, dtype=np.int64), background]]
+        else:
+            rows = sparse.vstack(
+                [self.rows_of(positives), self.rows_of(negatives), self.rows[background]], format="csr"
+            )
+        return TrainingRows(rows=rows, positives=len(positives), negatives=len(negatives))
 
     def liked(self, papers: Sequence[Paper]) -> LikedPapers:
         """These liked papers for explanations: stored ones by row index, the rest as rows of their own."""
@@ -184,10 +214,8 @@ def fit_from_papers(
     background = corpus.background(categories, size=background_size, leave_out=skip, seed=seed)
     return fit_channel(
         corpus.space,
-        positives=corpus.rows_of(fit_on),
+        training=corpus.training_rows(fit_on, negatives, background),
         liked=corpus.liked(positives),  # title-only positives too: they still explain ("like: <title>")
-        negatives=corpus.rows_of(negatives),
-        background=background,
         fitted_at=fitted_at,
         signals_at=signals_at,
         measure=measure,
@@ -260,9 +288,14 @@ class LearnedRanking:
             for r in chosen
         ]
 
-        eligible = await asyncio.to_thread(eligible_papers, papers, profiles)
-        positives = {r.ref: s.positives for r, s in learned if r.ref in models}
-        boosts = await embedding_boosts(self._embedder, self._store, positives, eligible)
+        # With embeddings, every channel's eligible papers are needed up front (their vectors are fetched in one
+        # go); without, they are gathered a batch of channels at a time inside ``rank``.
+        every_eligible: dict[ChannelRef, list[ScoredPaper]] | None = None
+        boosts: dict[ChannelRef, np.ndarray | None] = {}
+        if self._embedder is not None:
+            every_eligible = await asyncio.to_thread(eligible_papers, papers, profiles)
+            positives = {r.ref: s.positives for r, s in learned if r.ref in models}
+            boosts = await embedding_boosts(self._embedder, self._store, positives, every_eligible)
 
         def rank() -> dict[ChannelRef, list[ScoredPaper]]:
             # The day's papers go through the vocabulary once, for every channel fit in the same space.
@@ -270,12 +303,24 @@ class LearnedRanking:
             day = {key: (space.transform(papers), space) for key, space in spaces.items()}
             row_of = {p.versioned_id: i for i, p in enumerate(papers)}
             picks: dict[ChannelRef, list[ScoredPaper]] = {}
-            for r in chosen:
-                model, choice = models[r.ref], eligible[r.ref]
-                rows = day[id(model.space)][0][[row_of[s.paper.versioned_id] for s in choice]]
-                picks[r.ref] = learned_picks(
-                    model, choice, min_score=r.min_score, max_papers=r.max_papers, rows=rows, boost=boosts.get(r.ref)
-                )
+            # Channels a batch at a time: every eligible paper of every channel at once would hold a
+            # ScoredPaper per (channel, paper) pair, tens of MB at a thousand channels.
+            for at in range(0, len(chosen), RANK_BATCH):
+                batch = chosen[at : at + RANK_BATCH]
+                eligible = every_eligible
+                if eligible is None:
+                    eligible = eligible_papers(papers, profiles[at : at + RANK_BATCH])
+                for r in batch:
+                    model, choice = models[r.ref], eligible[r.ref]
+                    rows = day[id(model.space)][0][[row_of[s.paper.versioned_id] for s in choice]]
+                    picks[r.ref] = learned_picks(
+                        model,
+                        choice,
+                        min_score=r.min_score,
+                        max_papers=r.max_papers,
+                        rows=rows,
+                        boost=boosts.get(r.ref),
+                    )
             return picks
 
         return picks | await asyncio.to_thread(rank)
@@ -390,7 +435,7 @@ class LearnedRanking:
             corpus = await self._fresh_corpus()
             if corpus is None:
                 return
-            jobs = []
+            jobs: list[FitJob] = []
             for channel_id, categories, signals in stale:
                 found = await self._store.newest([*signals.positives, *signals.negatives])
                 positives = [found[i] for i in dict.fromkeys(signals.positives) if i in found]
@@ -399,7 +444,7 @@ class LearnedRanking:
                 jobs.append((channel_id, categories, signals.changed_at, positives, negatives))
             now = self._clock.now()
 
-            def fit_all() -> dict[int, ChannelModel | None]:
+            def fit_all(batch: Sequence[FitJob]) -> dict[int, ChannelModel | None]:
                 return {
                     channel_id: fit_from_papers(
                         corpus,
@@ -414,14 +459,17 @@ class LearnedRanking:
                         signals_at=changed_at,
                         measure=measure,
                     )
-                    for channel_id, categories, changed_at, positives, negatives in jobs
+                    for channel_id, categories, changed_at, positives, negatives in batch
                 }
 
-            for channel_id, model in (await asyncio.to_thread(fit_all)).items():
-                if model is None:
-                    self._models.pop(channel_id, None)
-                else:
-                    self._models[channel_id] = model
+            # The solver lets go of the GIL: a second thread fits the other half of the channels meanwhile.
+            batches = [jobs[n::FIT_THREADS] for n in range(FIT_THREADS) if jobs[n::FIT_THREADS]]
+            for fitted in await asyncio.gather(*(asyncio.to_thread(fit_all, batch) for batch in batches)):
+                for channel_id, model in fitted.items():
+                    if model is None:
+                        self._models.pop(channel_id, None)
+                    else:
+                        self._models[channel_id] = model
 
     async def _fresh_corpus(self) -> Corpus | None:
         """The shared space, refit from the stored papers when it is missing or a listing day old."""

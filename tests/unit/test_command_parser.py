@@ -22,7 +22,7 @@ HELP_TEXT = """arxiv-bot commands (type them after /arxiv):
   settings                              show this channel's settings
   set time HH:MM [Area/City]            daily post time (Monday to Friday), e.g. set time 09:30 Europe/Berlin
   set max <1-50>                        papers per day
-  set min-score <0-100>                 lowest score posted: keyword score, or the ranking's in learned mode
+  set min-score <0-100>                 keywords reach it, or (learning on) the model rates it as the channel's
   set cross on|off                      include papers cross-listed into your categories
   set language <code>                   summary language, e.g. en, zh, de
   digest now                            post today's papers now
@@ -62,7 +62,7 @@ HELP_DISCORD = """arxiv-bot commands (type them after /arxiv):
   settings                                      show this channel's settings
   set time:HH:MM [timezone:Area/City]           daily post time, Monday to Friday, e.g. time:09:30 timezone:Asia/Tokyo
   set max:<1-50>                                papers per day
-  set min-score:<0-100>                         lowest score posted: keyword score, or the ranking's in learned mode
+  set min-score:<0-100>                         keywords reach it, or (learning on) the model rates it as the channel's
   set cross:True|False                          include papers cross-listed into your categories
   set language:<code>                           summary language, e.g. en, zh, de
   digest-now                                    post today's papers now

@@ -6,12 +6,13 @@ import dataclasses
 from datetime import UTC, datetime
 
 import numpy as np
+from scipy import sparse
 from sklearn.metrics import average_precision_score
 
 from bot.models import ChannelRef, ScoredPaper
 from bot.ranking.keywords import ChannelProfile, KeywordRule
-from bot.ranking.learned import ChannelModel, blend
-from bot.ranking.picks import eligible_papers, learned_picks, short_title
+from bot.ranking.learned import ChannelModel, TrainingRows, blend
+from bot.ranking.picks import eligible_papers, learned_picks, short_title, why_learned
 from bot.ranking.service import Corpus, fit_from_papers
 from tests.fakes.ranking_data import RankingFixture, gui_agents
 
@@ -168,3 +169,36 @@ def test_a_long_liked_title_is_cut_at_a_word() -> None:
     assert short_title("A " * 10) == " ".join(["A"] * 10)
     cut = short_title("word " * 40, limit=20)
     assert len(cut) <= 20 and cut.endswith("…") and "  " not in cut
+
+
+def test_corpus_rows_are_the_papers_as_the_space_reads_them_when_the_vocabulary_is_fit_on_a_sample() -> None:
+    papers = list(gui_agents().background)
+    corpus = Corpus.build(papers, built_at=NOW, vocabulary_papers=80)
+    assert corpus is not None and corpus.rows.shape[0] == len(papers)
+    # The sampled papers' rows come from the fit, the others from a second reading: both as transform gives them.
+    assert abs(corpus.rows - corpus.space.transform(papers)).max() < 1e-12
+    whole = Corpus.build(papers, built_at=NOW)
+    assert whole is not None and len(whole.space.terms) > len(corpus.space.terms)  # 80 papers hold fewer terms
+
+
+def test_training_rows_split_by_time_within_each_kind() -> None:
+    rows = sparse.csr_matrix(np.arange(20, dtype=np.float64).reshape(20, 1))
+    training = TrainingRows(rows=rows, positives=10, negatives=4)
+    assert training.background == 6
+    assert list(training.labels()) == [1.0] * 10 + [0.0] * 10
+    older, newer = training.time_split()
+    assert (older.positives, older.negatives, older.background) == (7, 2, 3)
+    assert (newer.positives, newer.negatives, newer.background) == (3, 2, 3)
+    assert older.rows.toarray().ravel().tolist() == [0, 1, 2, 3, 4, 5, 6, 10, 11, 14, 15, 16]
+    assert newer.rows.toarray().ravel().tolist() == [7, 8, 9, 12, 13, 17, 18, 19]
+
+
+def test_each_pick_is_explained_by_its_own_terms_and_nearest_liked_paper() -> None:
+    data = gui_agents()
+    model = model_of(data)
+    candidates = eligible(data)
+    picks = learned_picks(model, candidates, min_score=0.0, max_papers=10)
+    assert len(picks) == 10
+    for pick in picks:
+        row = model.space.transform([pick.paper])
+        assert pick.matched == why_learned(model, row, liked=model.nearest_liked(row))

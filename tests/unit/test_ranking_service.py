@@ -234,3 +234,30 @@ async def test_a_channel_following_a_whole_archive_gets_learned_picks_from_its_c
     assert all(any(m.startswith("like: ") for m in p.matched) for p in picks)  # learned, not the keyword picks
     assert all(any(c.startswith("cs.") for c in p.paper.categories) for p in picks)
     await ranking.aclose()
+
+
+async def test_channels_fit_side_by_side_get_the_model_each_would_get_alone() -> None:
+    data = gui_agents()
+    core = fake_core()
+    await core.repos.papers.add_many([*data.background, *data.liked])
+    reader = FakeSignalReader()
+    records = []
+    for n in range(3):
+        ref = ChannelRef("test", "w1", f"c{n}")
+        for line in (f"subscribe {' '.join(CATEGORIES)}", "keywords add reasoning"):
+            await core.commands.execute(ctx(channel=ref), line)
+        record = await core.repos.channels.get(ref)
+        assert record is not None
+        records.append(record)
+        reader.like(record.id, *(p.arxiv_id for p in data.liked[n * 8 : n * 8 + 12]), at=core.clock.now())
+    keyword_picks = (await runner_of(core, None).select(records)).picks
+    together, alone = ranking_of(core, reader), ranking_of(core, reader)
+    await together.rerank(records, data.candidates, keyword_picks)
+    await alone.rerank(records[1:2], data.candidates, keyword_picks)
+    fitted = [together.model_of(r.id) for r in records]
+    assert all(m is not None for m in fitted) and len({m.liked.titles for m in fitted if m}) == 3
+    single = alone.model_of(records[1].id)
+    assert single is not None and fitted[1] is not None
+    assert single.liked.titles == fitted[1].liked.titles and (single.weights == fitted[1].weights).all()
+    await together.aclose()
+    await alone.aclose()
