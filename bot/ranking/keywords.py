@@ -32,6 +32,8 @@ from itertools import repeat
 from operator import attrgetter
 from typing import cast
 
+import numpy as np
+
 from bot.models import AnnounceType, ChannelRecord, ChannelRef, Paper, RuleKind, ScoredPaper
 from bot.ranking.bitplanes import NEVER, at_least, lowest, sum_planes, top
 from bot.ranking.terms import author_key, cached_term_key, index_of
@@ -227,27 +229,20 @@ class _Corpus:
                 if channel.cross:
                     cross_seen.update(channel.categories)
                 followed.update(key for key, _ in channel.follows)
-        scan = index_of(keys).scan
         self.found: list[AbstractSet[int]] = [_NO_IDS] * len(ordered)
         self.titled: list[AbstractSet[int]] = [_NO_IDS] * len(ordered)
         self.authors: list[AbstractSet[str]] = [_NO_AUTHORS] * len(ordered)
-        anywhere: defaultdict[int, int] = defaultdict(int)  # keyword id -> papers holding it anywhere
-        in_title: defaultdict[int, int] = defaultdict(int)  # keyword id -> papers holding it in the title
         primary: defaultdict[str, int] = defaultdict(int)  # category -> papers whose primary category it is
         listed: defaultdict[str, int] = defaultdict(int)  # category -> papers listed in it, primary or cross
         by_author: defaultdict[str, int] = defaultdict(int)  # followed author -> their papers
+        visible: list[int] = []  # the ranks of the papers some channel can see: the only ones tokenised
+        texts: list[str] = []
         for rank, paper in enumerate(ordered):
             if paper.primary_category not in seen and cross_seen.isdisjoint(paper.categories):
                 continue  # no channel can see this paper: do not even tokenise it
+            visible.append(rank)
+            texts += (paper.title, paper.abstract)
             bit = 1 << rank
-            title_ids = scan(paper.title)
-            ids = title_ids | scan(paper.abstract)
-            self.found[rank] = ids
-            self.titled[rank] = title_ids
-            for tid in ids:
-                anywhere[tid] |= bit
-            for tid in title_ids:
-                in_title[tid] |= bit
             primary[paper.primary_category] |= bit
             for category in paper.categories:
                 listed[category] |= bit
@@ -257,11 +252,49 @@ class _Corpus:
                     self.authors[rank] = names
                     for key in names:
                         by_author[key] |= bit
+        text_at, ids = index_of(keys).scan_texts(texts)
+        # (rank, keyword id) pairs packed as rank * len(keys) + id: those anywhere, unique and sorted, and
+        # those in the title (text_at is sorted, titles at even positions, ids sorted within a text).
+        packed = np.array(visible, dtype=np.int64)[text_at >> 1] * len(keys) + ids
+        held = np.unique(packed)
+        titled = packed[(text_at & 1) == 0]
+        _fill_sets(self.found, held, len(keys))
+        _fill_sets(self.titled, titled, len(keys))
+        anywhere = _masks(held, len(keys), len(ordered))  # keyword id -> papers holding it anywhere
+        in_title = _masks(titled, len(keys), len(ordered))  # keyword id -> papers holding it in the title
         self.anywhere = anywhere
         self.in_title = in_title
         self.primary = primary
         self.listed = listed
         self.by_author = by_author
+
+
+def _fill_sets(sets: list[AbstractSet[int]], packed: np.ndarray, size: int) -> None:
+    """Set ``sets[rank]`` to the keyword ids of the sorted ``rank * size + id`` pairs in ``packed``."""
+    if not len(packed):
+        return
+    ranks, ids = np.divmod(packed, size)
+    starts = np.flatnonzero(np.diff(ranks, prepend=-1))
+    tids = ids.tolist()
+    ends = [*starts[1:].tolist(), len(tids)]
+    for rank, start, end in zip(ranks[starts].tolist(), starts.tolist(), ends, strict=True):
+        sets[rank] = set(tids[start:end])
+
+
+def _masks(packed: np.ndarray, size: int, papers: int) -> dict[int, int]:
+    """Keyword id -> bit mask of the ranks holding it, from the ``rank * size + id`` pairs in ``packed``."""
+    if not len(packed):
+        return {}
+    ranks, ids = np.divmod(packed, size)
+    tids, row = np.unique(ids, return_inverse=True)
+    width = (papers + 7) // 8
+    rows = np.zeros(len(tids) * width, dtype=np.uint8)
+    np.bitwise_or.at(rows, row * width + (ranks >> 3), np.left_shift(1, ranks & 7).astype(np.uint8))
+    data = rows.tobytes()
+    return {
+        tid: int.from_bytes(data[start : start + width], "little")
+        for tid, start in zip(tids.tolist(), range(0, len(data), width), strict=True)
+    }
 
 
 def _select(channel: _Channel, corpus: _Corpus) -> list[tuple[float, int, AbstractSet[int]]]:
