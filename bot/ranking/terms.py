@@ -101,6 +101,57 @@ _Long = tuple[int, tuple[bytes, ...]]  # (id, b" whole phrase " for each form of
 _NO_HITS = np.zeros(0, dtype=np.int64)
 
 
+def distinct(values: np.ndarray) -> np.ndarray:
+    """The distinct values, sorted (``np.unique``, which takes a slow hashing path for integers in numpy 2)."""
+    ordered = np.sort(values)
+    if len(ordered) < 2:
+        return ordered
+    keep = np.empty(len(ordered), dtype=bool)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: a multiply, then the top bits
+
+
+class KeyTable:
+    """Distinct non-negative integers, each found by value with array operations: an open-addressing hash
+    table probed for many queries at once (a lookup per query costs a probe or two, not a binary search)."""
+
+    __slots__ = ("_keys", "_mask", "_shift", "_slots")
+
+    def __init__(self, keys: Sequence[int]) -> None:
+        bits = max(4, (2 * len(keys)).bit_length())  # at most a quarter full
+        self._shift = np.uint64(64 - bits)
+        self._mask = (1 << bits) - 1
+        table = [-1] * (1 << bits)
+        slots = [0] * (1 << bits)
+        for n, (key, start) in enumerate(zip(keys, self._start(np.array(keys, dtype=np.int64)).tolist(), strict=True)):
+            at = start
+            while table[at] != -1:
+                at = (at + 1) & self._mask
+            table[at], slots[at] = key, n
+        self._keys = np.array(table, dtype=np.int64)
+        self._slots = np.array(slots, dtype=np.int64)
+
+    def _start(self, queries: np.ndarray) -> np.ndarray:
+        return ((queries.astype(np.uint64) * _GOLDEN) >> self._shift).astype(np.int64)
+
+    def find(self, queries: np.ndarray) -> np.ndarray:
+        """For each query, the position of its key in the ``keys`` given, or -1 when it is not one of them."""
+        found = np.full(len(queries), -1, dtype=np.int64)
+        at = self._start(queries)
+        pending = np.arange(len(queries))
+        while len(pending):
+            key = self._keys[at]
+            hit = key == queries[pending]
+            found[pending[hit]] = self._slots[at[hit]]
+            more = (key != -1) & ~hit
+            pending, at = pending[more], (at[more] + 1) & self._mask
+        return found
+
+
 class _Grams:
     """The keywords of one length (one, two or three words), as sorted packed word-id keys.
 
@@ -110,20 +161,27 @@ class _Grams:
     the keyword ids of key ``keys[k]``; ``flags[j]`` marks the word ids that may stand at place ``j``.
     """
 
-    __slots__ = ("flags", "ids", "keys", "prefixes", "starts")
+    __slots__ = ("flags", "ids", "keys", "prefix_table", "prefixes", "slot_of_word", "starts", "table")
 
     def __init__(self, grams: dict[tuple[int, ...], list[int]], size: int, base: int) -> None:
         self.flags = [np.zeros(base, dtype=bool) for _ in range(size)]
         for gram in grams:
             for place, word in enumerate(gram):
                 self.flags[place][word] = True
-        self.prefixes = np.unique(np.array([g[0] * base + g[1] for g in grams], dtype=np.int64)) if size == 3 else None
+        self.prefixes = distinct(np.array([g[0] * base + g[1] for g in grams], dtype=np.int64)) if size == 3 else None
         packed = {self._pack(gram, base): ids for gram, ids in grams.items()}
         order = sorted(packed)
         self.keys = np.array(order, dtype=np.int64)
         counts = [len(packed[key]) for key in order]
         self.starts = np.concatenate(([0], np.cumsum(counts, dtype=np.int64)))
         self.ids = np.array([tid for key in order for tid in packed[key]], dtype=np.int64)
+        self.table = KeyTable(order)
+        self.prefix_table = None if self.prefixes is None else KeyTable(self.prefixes.tolist())
+        # One word's key is its id: its slot is looked up directly, not searched for.
+        self.slot_of_word = None
+        if size == 1:
+            self.slot_of_word = np.zeros(base, dtype=np.int64)
+            self.slot_of_word[self.keys] = np.arange(len(self.keys))
 
     def _pack(self, gram: tuple[int, ...], base: int) -> int:
         if len(gram) == 1:
@@ -143,20 +201,19 @@ class _Grams:
         for place in range(1, size):
             maybe &= self.flags[place][words[place : place + end]]
         at = np.flatnonzero(maybe)
-        if size == 1:
-            packed = words[at]
-        else:
-            packed = words[at] * base + words[at + 1]
-            if size == 3:
-                assert self.prefixes is not None
-                slot = np.searchsorted(self.prefixes, packed)
-                slot[slot == len(self.prefixes)] = 0
-                known = self.prefixes[slot] == packed
-                at, packed = at[known], slot[known] * base + words[at[known] + 2]
-        slot = np.searchsorted(self.keys, packed)
-        slot[slot == len(self.keys)] = 0
-        known = self.keys[slot] == packed
-        at, slot = at[known], slot[known]
+        if self.slot_of_word is not None:
+            return self._ids(at, self.slot_of_word[words[at]])
+        packed = words[at] * base + words[at + 1]
+        if self.prefix_table is not None:
+            slot = self.prefix_table.find(packed)
+            known = slot >= 0
+            at, packed = at[known], slot[known] * base + words[at[known] + 2]
+        slot = self.table.find(packed)
+        known = slot >= 0
+        return self._ids(at[known], slot[known])
+
+    def _ids(self, at: np.ndarray, slot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(position, keyword id) for each found key (at ``at``, in ``slot``) and each keyword it stands for."""
         counts = self.starts[slot + 1] - self.starts[slot]
         if len(counts) and counts.max() == 1:
             return at, self.ids[self.starts[slot]]
@@ -226,9 +283,9 @@ class TermIndex:
         at = np.concatenate([f[0] for f in found])
         if not len(at):
             return _NO_HITS, _NO_HITS
-        text_at = np.searchsorted(np.array(starts, dtype=np.int64), at, side="right") - 1
+        text_at = np.repeat(np.arange(len(texts)), np.diff(np.array([*starts, len(tokens)])))[at]
         n = self._size
-        pairs = np.unique(text_at * n + np.concatenate([f[1] for f in found]))
+        pairs = distinct(text_at * n + np.concatenate([f[1] for f in found]))
         return pairs // n, pairs % n
 
     def _confirm_long(self, words: np.ndarray, base: int, tokens: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
