@@ -3,12 +3,15 @@
 ``score_papers`` serves many channels in one pass over the papers:
 
 1. Every distinct keyword of every channel goes into one index. Each paper's title and abstract are
-   tokenised once and looked up in it, giving the set of keywords the paper holds.
-2. The result is inverted into bit masks over papers: for each keyword, the papers holding it (and those
+   tokenised once, and all the texts' words looked up in it together, with array operations, giving the
+   (paper, keyword) pairs of the day.
+2. The pairs are inverted into bit masks over papers: for each keyword, the papers holding it (and those
    holding it in the title); for each category, its papers; for each followed author, their papers.
 3. Each channel then ORs its categories' masks (eligibility), clears its excludes, and adds its keywords'
    masks with bit-sliced integer addition, which sums every paper's score at once in a handful of C-level
    operations per keyword. A radix selection over those bit planes yields the top ``max_papers``.
+4. The picks of all those channels are then scored, ordered and explained (their keywords found) at once,
+   with array operations over the channels' keyword postings.
 
 So the Python-level work is one tokenisation of the text plus a few operations per channel keyword and per
 pick; no step loops over (paper, channel, keyword) triples, and none over (paper, channel) pairs except for
