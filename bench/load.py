@@ -271,7 +271,8 @@ def count_fetches(arxiv: FakeArxivServer, figures: Figures) -> None:
         figures.fetches += 1
         codes = frozenset(request.path.removeprefix("/rss/").split("+"))
         body = arxiv.feeds.get(codes) or combined_feed(arxiv.feeds, codes) or b""
-        figures.items_parsed += body.count(b"<item>")
+        # A configured feed may be text (the fake takes either): count in its encoded form.
+        figures.items_parsed += (body.encode() if isinstance(body, str) else body).count(b"<item>")
 
 
 def report(figures: Figures) -> None:

@@ -3,12 +3,15 @@
 ``score_papers`` serves many channels in one pass over the papers:
 
 1. Every distinct keyword of every channel goes into one index. Each paper's title and abstract are
-   tokenised once and looked up in it, giving the set of keywords the paper holds.
-2. The result is inverted into bit masks over papers: for each keyword, the papers holding it (and those
+   tokenised once, and all the texts' words looked up in it together, with array operations, giving the
+   (paper, keyword) pairs of the day.
+2. The pairs are inverted into bit masks over papers: for each keyword, the papers holding it (and those
    holding it in the title); for each category, its papers; for each followed author, their papers.
 3. Each channel then ORs its categories' masks (eligibility), clears its excludes, and adds its keywords'
    masks with bit-sliced integer addition, which sums every paper's score at once in a handful of C-level
    operations per keyword. A radix selection over those bit planes yields the top ``max_papers``.
+4. The picks of all those channels are then scored, ordered and explained (their keywords found) at once,
+   with array operations over the channels' keyword postings.
 
 So the Python-level work is one tokenisation of the text plus a few operations per channel keyword and per
 pick; no step loops over (paper, channel, keyword) triples, and none over (paper, channel) pairs except for
@@ -23,18 +26,20 @@ from __future__ import annotations
 
 import heapq
 import math
+import operator
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from functools import lru_cache
-from itertools import repeat
+from itertools import chain, repeat
 from operator import attrgetter
 from typing import cast
 
+import numpy as np
+
 from bot.models import AnnounceType, ChannelRecord, ChannelRef, Paper, RuleKind, ScoredPaper
 from bot.ranking.bitplanes import NEVER, at_least, lowest, sum_planes, top
-from bot.ranking.terms import author_key, cached_term_key, index_of
+from bot.ranking.terms import KeyTable, author_key, cached_term_key, distinct, index_of
 
 TITLE_BONUS = 0.5
 """Extra score, as a fraction of a keyword's weight, when the keyword is also in the title."""
@@ -100,10 +105,8 @@ def score_papers(papers: Sequence[Paper], profiles: Sequence[ChannelProfile]) ->
     result: dict[ChannelRef, list[ScoredPaper]] = {profile.channel: [] for profile in profiles}
     if len(result) != len(profiles):
         raise ValueError("score_papers got two profiles for the same channel")
-    try:
-        channels, keys = _compiled(tuple(profiles))
-    except TypeError:  # a profile holding a list is not hashable: compiled afresh
-        channels, keys = _compile(profiles)
+    compiled = _compiled_for(profiles)
+    channels = compiled.channels
 
     unique: dict[str, Paper] = {}
     for paper in papers:
@@ -112,19 +115,62 @@ def score_papers(papers: Sequence[Paper], profiles: Sequence[ChannelProfile]) ->
     # A paper's bit in every mask is its position in versioned-id order, so that among equal scores the
     # lowest bits are the ones that win.
     ordered = sorted(unique.values(), key=lambda p: p.versioned_id)
-    corpus = _Corpus(ordered, keys, channels)
+    corpus = _Corpus(ordered, compiled.keys, channels)
 
-    for channel in channels:
+    # Channels whose weights are multiples of one unit: picked by bit-plane sums, then scored and explained
+    # for all of them at once (``_explained``); the others paper by paper (``_select``).
+    summed: list[int] = []
+    picked: list[list[int]] = []
+    for n, channel in enumerate(channels):
+        if channel.unit is not None and not channel.plain:
+            ranks = _summed_ranks(channel, corpus)
+            if ranks or channel.follows:
+                summed.append(n)
+                picked.append(ranks)
+            continue
         picks = result[channel.profile.channel]
         term_at, position = channel.terms.__getitem__, channel.position.__getitem__
         for score, neg_rank, common in _select(channel, corpus):
             rank = -neg_rank
             why = tuple(map(term_at, sorted(map(position, common))))
             if channel.follows:
-                names = corpus.authors[rank]
-                why += tuple(f"author: {name}" for key, name in channel.follows if key in names)
+                why += _authors_matched(channel, corpus.authors[rank])
             picks.append(ScoredPaper(paper=ordered[rank], score=score, matched=why))
+    for n, ranked in zip(summed, _explained(compiled, corpus, summed, picked), strict=True):
+        channel = channels[n]
+        if channel.follows:
+            ranked = _with_authors(channel, corpus, ranked)
+        result[channel.profile.channel] = [
+            ScoredPaper(paper=ordered[rank], score=score, matched=why) for score, rank, why in ranked
+        ]
     return result
+
+
+def _authors_matched(channel: _Channel, names: AbstractSet[str]) -> tuple[str, ...]:
+    """The channel's followed authors among a paper's (by matching form), as reasons."""
+    return tuple(f"author: {name}" for key, name in channel.follows if key in names)
+
+
+def _with_authors(
+    channel: _Channel, corpus: _Corpus, ranked: list[tuple[float, int, tuple[str, ...]]]
+) -> list[tuple[float, int, tuple[str, ...]]]:
+    """A summed channel's picks merged with the eligible papers of its followed authors, scored one by one."""
+    eligible = _eligible(channel, corpus)
+    by_author = 0
+    for key, _ in channel.follows:
+        by_author |= corpus.by_author.get(key, 0)
+    by_author &= eligible
+    if not by_author:
+        return ranked
+    term_at, position = channel.terms.__getitem__, channel.position.__getitem__
+    picks = [(score, -rank, why) for score, rank, why in ranked]
+    for rank in lowest(by_author, NEVER):
+        common = channel.keys & corpus.found[rank]
+        score = _score(channel, common, corpus.titled[rank]) + channel.bonus
+        if score > 0.0 and score >= channel.min_score:
+            why = tuple(map(term_at, sorted(map(position, common)))) + _authors_matched(channel, corpus.authors[rank])
+            picks.append((score, -rank, why))
+    return [(score, -neg_rank, why) for score, neg_rank, why in heapq.nlargest(channel.cap, picks)]
 
 
 class _Channel:
@@ -192,13 +238,63 @@ _TERM = attrgetter("term")
 _WEIGHT = attrgetter("weight")
 
 
-@lru_cache(maxsize=2)
-def _compiled(profiles: tuple[ChannelProfile, ...]) -> tuple[list[_Channel], list[str]]:
-    """``_compile``, kept for the next call with the same profiles (compiled channels are only read)."""
-    return _compile(profiles)
+class _Compiled:
+    """Every profile compiled: the channels, the distinct keywords, and the summed channels' keyword postings.
+
+    The postings are sorted by ``channel position * len(keys) + keyword id``: for each, where the keyword
+    stands in the channel's list (``place``), its multiple of the channel's unit, and its index in ``terms``
+    (every channel's keywords as written, one list after another).
+    """
+
+    __slots__ = ("channels", "half_unit", "keys", "multiple", "place", "posting", "table", "term_index", "terms")
+
+    def __init__(self, channels: list[_Channel], keys: list[str]) -> None:
+        self.channels = channels
+        self.keys = keys
+        postings: list[tuple[int, int, int, int]] = []
+        self.terms: list[str] = []
+        self.half_unit = np.zeros(len(channels), dtype=np.float64)
+        for n, channel in enumerate(channels):
+            if channel.unit is None:
+                continue
+            self.half_unit[n] = channel.unit * 0.5
+            multiples = channel.multiples
+            for tid, place in channel.position.items():
+                multiple = 1 if multiples is None else multiples[tid]
+                postings.append((n * len(keys) + tid, place, multiple, len(self.terms) + place))
+            self.terms += channel.terms
+        postings.sort()
+        table = np.array(postings, dtype=np.int64).reshape(-1, 4)
+        self.posting, self.place, self.multiple, self.term_index = table.T.copy()
+        self.table = KeyTable(self.posting.tolist())
 
 
-def _compile(profiles: Sequence[ChannelProfile]) -> tuple[list[_Channel], list[str]]:
+def _compiled_for(profiles: Sequence[ChannelProfile]) -> _Compiled:
+    """The profiles compiled, or as compiled for one of the last two calls with the very same profile objects
+    (a day's runs share them; checking identity costs far less than hashing them)."""
+    for kept, compiled in _RECENT:
+        if len(kept) == len(profiles) and all(map(operator.is_, kept, profiles)):
+            return compiled
+    compiled = _compile(profiles)
+    if all(map(_immutable, profiles)):  # one holding a list could change before the next call
+        _RECENT.insert(0, (tuple(profiles), compiled))
+        del _RECENT[2:]
+    return compiled
+
+
+def _immutable(profile: ChannelProfile) -> bool:
+    return (
+        type(profile.include) is tuple
+        and type(profile.exclude) is tuple
+        and type(profile.authors) is tuple
+        and type(profile.categories) is frozenset
+    )
+
+
+_RECENT: list[tuple[tuple[ChannelProfile, ...], _Compiled]] = []
+
+
+def _compile(profiles: Sequence[ChannelProfile]) -> _Compiled:
     """Compile every profile, giving each distinct keyword (by matching form) one id."""
     term_id: dict[str, int] = {}  # as written -> id, or -1 for a keyword with no letters or digits
     key_id: dict[str, int] = {}
@@ -209,13 +305,16 @@ def _compile(profiles: Sequence[ChannelProfile]) -> tuple[list[_Channel], list[s
         return tid
 
     channels = [_Channel(profile, term_id, new_term) for profile in profiles]
-    return channels, list(key_id)
+    return _Compiled(channels, list(key_id))
 
 
 class _Corpus:
     """The papers, scanned once, inverted into bit masks over paper positions."""
 
-    __slots__ = ("anywhere", "authors", "by_author", "found", "in_title", "listed", "primary", "titled")
+    __slots__ = (
+        "anywhere", "authors", "by_author", "found", "held_half", "held_id", "held_start", "in_title", "listed",
+        "primary", "titled",
+    )  # fmt: skip
 
     def __init__(self, ordered: Sequence[Paper], keys: Sequence[str], channels: Sequence[_Channel]) -> None:
         seen: set[str] = set()
@@ -227,27 +326,18 @@ class _Corpus:
                 if channel.cross:
                     cross_seen.update(channel.categories)
                 followed.update(key for key, _ in channel.follows)
-        scan = index_of(keys).scan
-        self.found: list[AbstractSet[int]] = [_NO_IDS] * len(ordered)
-        self.titled: list[AbstractSet[int]] = [_NO_IDS] * len(ordered)
         self.authors: list[AbstractSet[str]] = [_NO_AUTHORS] * len(ordered)
-        anywhere: defaultdict[int, int] = defaultdict(int)  # keyword id -> papers holding it anywhere
-        in_title: defaultdict[int, int] = defaultdict(int)  # keyword id -> papers holding it in the title
         primary: defaultdict[str, int] = defaultdict(int)  # category -> papers whose primary category it is
         listed: defaultdict[str, int] = defaultdict(int)  # category -> papers listed in it, primary or cross
         by_author: defaultdict[str, int] = defaultdict(int)  # followed author -> their papers
+        visible: list[int] = []  # the ranks of the papers some channel can see: the only ones tokenised
+        texts: list[str] = []
         for rank, paper in enumerate(ordered):
             if paper.primary_category not in seen and cross_seen.isdisjoint(paper.categories):
                 continue  # no channel can see this paper: do not even tokenise it
+            visible.append(rank)
+            texts += (paper.title, paper.abstract)
             bit = 1 << rank
-            title_ids = scan(paper.title)
-            ids = title_ids | scan(paper.abstract)
-            self.found[rank] = ids
-            self.titled[rank] = title_ids
-            for tid in ids:
-                anywhere[tid] |= bit
-            for tid in title_ids:
-                in_title[tid] |= bit
             primary[paper.primary_category] |= bit
             for category in paper.categories:
                 listed[category] |= bit
@@ -257,6 +347,21 @@ class _Corpus:
                     self.authors[rank] = names
                     for key in names:
                         by_author[key] |= bit
+        text_at, ids = index_of(keys).scan_texts(texts)
+        # (rank, keyword id) pairs packed as rank * len(keys) + id: those anywhere, unique and sorted, and
+        # those in the title (text_at is sorted, titles at even positions, ids sorted within a text).
+        packed = np.array(visible, dtype=np.int64)[text_at >> 1] * len(keys) + ids
+        held = distinct(packed)
+        titled = packed[(text_at & 1) == 0]
+        self.found = _HeldBy(held, len(keys), len(ordered))
+        self.titled = _HeldBy(titled, len(keys), len(ordered))
+        # For each pair in held: 2 half-units per multiple, 3 when the keyword is in the title too.
+        half = np.full(len(held), 2.0)
+        half[np.searchsorted(held, titled)] = 3.0
+        self.held_half = half
+        self.held_start, self.held_id = self.found.start, self.found.ids
+        anywhere = _masks(held, len(keys), len(ordered))  # keyword id -> papers holding it anywhere
+        in_title = _masks(titled, len(keys), len(ordered))  # keyword id -> papers holding it in the title
         self.anywhere = anywhere
         self.in_title = in_title
         self.primary = primary
@@ -264,10 +369,48 @@ class _Corpus:
         self.by_author = by_author
 
 
-def _select(channel: _Channel, corpus: _Corpus) -> list[tuple[float, int, AbstractSet[int]]]:
-    """A channel's picks as (score, -position, ids of its keywords found), best first."""
-    if channel.cap <= 0:
-        return []
+class _HeldBy:
+    """The keyword ids each paper holds (by position), from sorted ``rank * size + id`` pairs: as arrays
+    (``ids[start[rank]:start[rank + 1]]``), and as sets made when first asked for."""
+
+    __slots__ = ("_bounds", "_ids", "_sets", "ids", "start")
+
+    def __init__(self, packed: np.ndarray, size: int, papers: int) -> None:
+        ranks, self.ids = np.divmod(packed, size)
+        self.start = np.searchsorted(ranks, np.arange(papers + 1))
+        self._sets: dict[int, AbstractSet[int]] = {}
+        self._ids: list[int] | None = None
+        self._bounds: list[int] = []
+
+    def __getitem__(self, rank: int) -> AbstractSet[int]:
+        found = self._sets.get(rank)
+        if found is None:
+            if self._ids is None:
+                self._ids, self._bounds = self.ids.tolist(), self.start.tolist()
+            found = self._sets[rank] = set(self._ids[self._bounds[rank] : self._bounds[rank + 1]])
+        return found
+
+
+def _masks(packed: np.ndarray, size: int, papers: int) -> dict[int, int]:
+    """Keyword id -> bit mask of the ranks holding it, from the ``rank * size + id`` pairs in ``packed``."""
+    if not len(packed):
+        return {}
+    ranks, ids = np.divmod(packed, size)
+    tids = distinct(ids)
+    row = np.searchsorted(tids, ids)
+    width = (papers + 7) // 8
+    rows = np.zeros(len(tids) * width, dtype=np.uint8)
+    np.bitwise_or.at(rows, row * width + (ranks >> 3), np.left_shift(1, ranks & 7).astype(np.uint8))
+    data = rows.tobytes()
+    return {
+        tid: int.from_bytes(data[start : start + width], "little")
+        for tid, start in zip(tids.tolist(), range(0, len(data), width), strict=True)
+    }
+
+
+def _eligible(channel: _Channel, corpus: _Corpus) -> int:
+    """The papers the channel may get: listed in its categories (as primary, or cross-listed when it takes
+    those), without its excluded keywords."""
     eligible = 0
     primary, listed, anywhere = corpus.primary.get, corpus.listed.get, corpus.anywhere.get
     for category in channel.categories:
@@ -276,8 +419,68 @@ def _select(channel: _Channel, corpus: _Corpus) -> list[tuple[float, int, Abstra
             eligible |= listed(category, 0)
     for tid in channel.excludes:
         eligible &= ~anywhere(tid, 0)
+    return eligible
+
+
+def _summed_ranks(channel: _Channel, corpus: _Corpus) -> list[int]:
+    """The positions of a summed channel's best ``cap`` papers (those of followed authors left out), unordered."""
+    if channel.cap <= 0:
+        return []
+    eligible = _eligible(channel, corpus)
     if not eligible:
         return []
+    for key, _ in channel.follows:
+        eligible &= ~corpus.by_author.get(key, 0)  # scored one by one, with the bonus
+    planes = _sum_planes(channel, corpus)
+    return top(planes, at_least(planes, channel.need, eligible), channel.cap)
+
+
+def _explained(
+    compiled: _Compiled, corpus: _Corpus, channels: Sequence[int], picked: Sequence[list[int]]
+) -> list[list[tuple[float, int, tuple[str, ...]]]]:
+    """For each summed channel (by position) and its picked papers: (score, position, keywords found in the
+    channel's order), best first (ties: lowest position), all computed together with array operations."""
+    counts = np.fromiter(map(len, picked), dtype=np.int64, count=len(picked))
+    total = int(counts.sum())
+    if not total:
+        return [[] for _ in picked]
+    owner_channel = np.repeat(np.array(channels, dtype=np.int64), counts)
+    ranks = np.fromiter(chain.from_iterable(picked), dtype=np.int64, count=total)
+    # Every keyword each picked paper holds, kept when it is one of its channel's.
+    start, size = corpus.held_start[ranks], corpus.held_start[ranks + 1] - corpus.held_start[ranks]
+    pick = np.repeat(np.arange(total), size)
+    held = np.repeat(start - np.cumsum(size) + size, size) + np.arange(int(size.sum()))
+    wanted = owner_channel[pick] * len(compiled.keys) + corpus.held_id[held]
+    slot = compiled.table.find(wanted)
+    mine = slot >= 0
+    pick, held, slot = pick[mine], held[mine], slot[mine]
+    # Half-units: 2 per multiple of a keyword found, 3 when it is in the title too; exact sums of integers.
+    units = np.bincount(pick, weights=corpus.held_half[held] * compiled.multiple[slot], minlength=total)
+    scores = units * compiled.half_unit[owner_channel]
+    order = np.lexsort((ranks, -scores, owner_channel))
+    by_place = np.lexsort((compiled.place[slot], pick))
+    terms = list(map(compiled.terms.__getitem__, compiled.term_index[slot[by_place]].tolist()))
+    ends = np.cumsum(np.bincount(pick, minlength=total)).tolist()
+    score_list, rank_list = scores.tolist(), ranks.tolist()
+    out: list[list[tuple[float, int, tuple[str, ...]]]] = []
+    done = 0
+    for count in counts.tolist():
+        mine_ = []
+        for i in order[done : done + count].tolist():
+            mine_.append((score_list[i], rank_list[i], tuple(terms[ends[i - 1] if i else 0 : ends[i]])))
+        out.append(mine_)
+        done += count
+    return out
+
+
+def _select(channel: _Channel, corpus: _Corpus) -> list[tuple[float, int, AbstractSet[int]]]:
+    """A channel's picks as (score, -position, ids of its keywords found), best first."""
+    if channel.cap <= 0:
+        return []
+    eligible = _eligible(channel, corpus)
+    if not eligible:
+        return []
+    anywhere = corpus.anywhere.get
     if channel.plain:
         return [(0.0, -rank, _NO_IDS) for rank in lowest(eligible, channel.cap)]
 

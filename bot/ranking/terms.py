@@ -12,7 +12,9 @@ import re
 import unicodedata
 from collections.abc import Collection, Sequence
 from functools import lru_cache
-from itertools import chain, pairwise
+from itertools import repeat
+
+import numpy as np
 
 from bot.errors import UserInputError
 from bot.models import term_key
@@ -96,67 +98,206 @@ def cached_term_key(term: str) -> str:
 
 
 _Long = tuple[int, tuple[bytes, ...]]  # (id, b" whole phrase " for each form of its last word)
+_NO_HITS = np.zeros(0, dtype=np.int64)
+
+
+def distinct(values: np.ndarray) -> np.ndarray:
+    """The distinct values, sorted (``np.unique``, which takes a slow hashing path for integers in numpy 2)."""
+    ordered = np.sort(values)
+    if len(ordered) < 2:
+        return ordered
+    keep = np.empty(len(ordered), dtype=bool)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: a multiply, then the top bits
+
+
+class KeyTable:
+    """Distinct non-negative integers, each found by value with array operations: an open-addressing hash
+    table probed for many queries at once (a lookup per query costs a probe or two, not a binary search)."""
+
+    __slots__ = ("_keys", "_mask", "_shift", "_slots")
+
+    def __init__(self, keys: Sequence[int]) -> None:
+        bits = max(4, (2 * len(keys)).bit_length())  # at most a quarter full
+        self._shift = np.uint64(64 - bits)
+        self._mask = (1 << bits) - 1
+        table = [-1] * (1 << bits)
+        slots = [0] * (1 << bits)
+        for n, (key, start) in enumerate(zip(keys, self._start(np.array(keys, dtype=np.int64)).tolist(), strict=True)):
+            at = start
+            while table[at] != -1:
+                at = (at + 1) & self._mask
+            table[at], slots[at] = key, n
+        self._keys = np.array(table, dtype=np.int64)
+        self._slots = np.array(slots, dtype=np.int64)
+
+    def _start(self, queries: np.ndarray) -> np.ndarray:
+        return ((queries.astype(np.uint64) * _GOLDEN) >> self._shift).astype(np.int64)
+
+    def find(self, queries: np.ndarray) -> np.ndarray:
+        """For each query, the position of its key in the ``keys`` given, or -1 when it is not one of them."""
+        found = np.full(len(queries), -1, dtype=np.int64)
+        at = self._start(queries)
+        pending = np.arange(len(queries))
+        while len(pending):
+            key = self._keys[at]
+            hit = key == queries[pending]
+            found[pending[hit]] = self._slots[at[hit]]
+            more = (key != -1) & ~hit
+            pending, at = pending[more], (at[more] + 1) & self._mask
+        return found
+
+
+class _Grams:
+    """The keywords of one length (one, two or three words), as sorted packed word-id keys.
+
+    A gram's key packs its word ids: ``w`` for one word, ``w1 * base + w2`` for two, and for three
+    ``p * base + w3`` where ``p`` is the position of ``(w1, w2)`` among the three-word keywords' sorted
+    prefixes (so no key outgrows 64 bits whatever the vocabulary). ``ids[starts[k]:starts[k + 1]]`` are
+    the keyword ids of key ``keys[k]``; ``flags[j]`` marks the word ids that may stand at place ``j``.
+    """
+
+    __slots__ = ("flags", "ids", "keys", "prefix_table", "prefixes", "slot_of_word", "starts", "table")
+
+    def __init__(self, grams: dict[tuple[int, ...], list[int]], size: int, base: int) -> None:
+        self.flags = [np.zeros(base, dtype=bool) for _ in range(size)]
+        for gram in grams:
+            for place, word in enumerate(gram):
+                self.flags[place][word] = True
+        self.prefixes = distinct(np.array([g[0] * base + g[1] for g in grams], dtype=np.int64)) if size == 3 else None
+        packed = {self._pack(gram, base): ids for gram, ids in grams.items()}
+        order = sorted(packed)
+        self.keys = np.array(order, dtype=np.int64)
+        counts = [len(packed[key]) for key in order]
+        self.starts = np.concatenate(([0], np.cumsum(counts, dtype=np.int64)))
+        self.ids = np.array([tid for key in order for tid in packed[key]], dtype=np.int64)
+        self.table = KeyTable(order)
+        self.prefix_table = None if self.prefixes is None else KeyTable(self.prefixes.tolist())
+        # One word's key is its id: its slot is looked up directly, not searched for.
+        self.slot_of_word = None
+        if size == 1:
+            self.slot_of_word = np.zeros(base, dtype=np.int64)
+            self.slot_of_word[self.keys] = np.arange(len(self.keys))
+
+    def _pack(self, gram: tuple[int, ...], base: int) -> int:
+        if len(gram) == 1:
+            return gram[0]
+        if len(gram) == 2:
+            return gram[0] * base + gram[1]
+        assert self.prefixes is not None
+        return int(np.searchsorted(self.prefixes, gram[0] * base + gram[1])) * base + gram[2]
+
+    def find(self, words: np.ndarray, base: int) -> tuple[np.ndarray, np.ndarray]:
+        """(position of the gram's first word, keyword id) for every keyword of this length in ``words``."""
+        size = len(self.flags)
+        if not len(self.keys) or len(words) < size:
+            return _NO_HITS, _NO_HITS
+        end = len(words) - size + 1
+        maybe = self.flags[0][words[:end]]
+        for place in range(1, size):
+            maybe &= self.flags[place][words[place : place + end]]
+        at = np.flatnonzero(maybe)
+        if self.slot_of_word is not None:
+            return self._ids(at, self.slot_of_word[words[at]])
+        packed = words[at] * base + words[at + 1]
+        if self.prefix_table is not None:
+            slot = self.prefix_table.find(packed)
+            known = slot >= 0
+            at, packed = at[known], slot[known] * base + words[at[known] + 2]
+        slot = self.table.find(packed)
+        known = slot >= 0
+        return self._ids(at[known], slot[known])
+
+    def _ids(self, at: np.ndarray, slot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(position, keyword id) for each found key (at ``at``, in ``slot``) and each keyword it stands for."""
+        counts = self.starts[slot + 1] - self.starts[slot]
+        if len(counts) and counts.max() == 1:
+            return at, self.ids[self.starts[slot]]
+        first = np.repeat(self.starts[slot] - np.cumsum(counts) + counts, counts)
+        return np.repeat(at, counts), self.ids[first + np.arange(int(counts.sum()))]
 
 
 class TermIndex:
-    """Distinct keywords (by their matching form), found in a text with one tokenisation of it.
+    """Distinct keywords (by their matching form), found in texts with one tokenisation of each.
 
-    A scan tokenises the text once, then asks the index about the text's words, its pairs of adjacent words
-    and its triples: three set intersections in C whatever the size of the vocabulary. One-word keywords are
-    looked up by word, two- and three-word ones by the whole pair or triple (one key per form of the last
-    word); a keyword of four words or more by its first three, then confirmed in the text.
+    A scan tokenises each text once and turns its words into integer ids (0 for a word no keyword uses),
+    all texts end to end with a 0 between them so that no phrase spans two. The keywords of one, two and
+    three words are then found by their packed ids, with array operations over all the texts at once,
+    whatever the size of the vocabulary: one lookup per word, pair or triple of words that could start
+    one. One-word keywords are looked up by word, two- and three-word ones by the whole pair or triple
+    (one key per form of the last word); a keyword of four words or more by its first three, then
+    confirmed in the text.
     """
 
-    __slots__ = ("_long", "_long_keys", "_pair_keys", "_pairs", "_single", "_singles", "_triple_keys", "_triples")
+    __slots__ = ("_base", "_grams", "_long", "_long_starts", "_size", "_word_id")
 
     def __init__(self, keys: Sequence[str]) -> None:
-        single: dict[bytes, list[int]] = {}  # word (or its plural) -> one-word keywords it is
-        pairs: dict[tuple[bytes, ...], list[int]] = {}  # (first, last form) -> two-word keywords
-        triples: dict[tuple[bytes, ...], list[int]] = {}  # (first, second, last form) -> three-word keywords
-        long: dict[tuple[bytes, ...], list[_Long]] = {}  # first three words -> longer keywords
+        word_id: dict[bytes, int] = {}  # every word (or plural form of a last word) a keyword uses -> its id
+
+        def ids_of(words: Sequence[bytes]) -> tuple[int, ...]:
+            return tuple(word_id.setdefault(word, len(word_id) + 1) for word in words)
+
+        grams: list[dict[tuple[int, ...], list[int]]] = [{}, {}, {}]  # by length: word ids -> keyword ids
+        long: dict[tuple[int, ...], list[_Long]] = {}  # first three words -> longer keywords
         for tid, key in enumerate(keys):
             words = [word.encode() for word in key.split(" ")]
             lasts = (words[-1], *(form.encode() for form in _plural_forms(key.rsplit(" ", 1)[-1])))
-            if len(words) == 1:
+            if len(words) <= 3:
                 for form in lasts:
-                    single.setdefault(form, []).append(tid)
-            elif len(words) <= 3:
-                into = pairs if len(words) == 2 else triples
-                for form in lasts:
-                    into.setdefault((*words[:-1], form), []).append(tid)
+                    grams[len(words) - 1].setdefault(ids_of([*words[:-1], form]), []).append(tid)
             else:
                 head = b" ".join(words[:-1])
                 needles = tuple(b" %s %s " % (head, form) for form in lasts)
-                long.setdefault(tuple(words[:3]), []).append((tid, needles))
-        self._single = {word: tuple(ids) for word, ids in single.items()}
-        self._singles = frozenset(single)
-        self._pairs = {gram: tuple(ids) for gram, ids in pairs.items()}
-        self._pair_keys = frozenset(pairs)
-        self._triples = {gram: tuple(ids) for gram, ids in triples.items()}
-        self._triple_keys = frozenset(triples)
-        self._long = {gram: tuple(entries) for gram, entries in long.items()}
-        self._long_keys = frozenset(long)
+                long.setdefault(ids_of(words[:3]), []).append((tid, needles))
+        base = len(word_id) + 1
+        self._base = base
+        self._word_id = word_id
+        self._grams = tuple(_Grams(by_words, size, base) for size, by_words in enumerate(grams, 1))
+        self._size = len(keys)
+        self._long = [tuple(entries) for entries in long.values()]
+        self._long_starts = _Grams({key: [n] for n, key in enumerate(long)}, 3, base)
 
     def scan(self, text: str) -> set[int]:
         """Return the ids of the keywords that occur in ``text``."""
-        words = text_words(text)
-        found = set(chain.from_iterable(map(self._single.__getitem__, self._singles.intersection(words))))
-        if len(words) < 2:
-            return found
-        if self._pairs:
-            pairs = self._pair_keys.intersection(pairwise(words))
-            found.update(chain.from_iterable(map(self._pairs.__getitem__, pairs)))
-        if len(words) < 3 or not (self._triples or self._long):
-            return found
-        triples = set(zip(words, words[1:], words[2:], strict=False))
-        if self._triples:
-            hits = self._triple_keys.intersection(triples)
-            found.update(chain.from_iterable(map(self._triples.__getitem__, hits)))
-        starts = self._long_keys.intersection(triples)
-        if starts:
-            joined = b" %s " % b" ".join(words)
-            for start in starts:
-                for tid, needles in self._long[start]:
-                    if any(needle in joined for needle in needles):
-                        found.add(tid)
-        return found
+        _, ids = self.scan_texts([text])
+        return set(ids.tolist())
+
+    def scan_texts(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Every (text position, keyword id) such that the keyword occurs in that text, once each, sorted."""
+        tokens: list[bytes] = []
+        starts: list[int] = []
+        separate, extend, begin = tokens.append, tokens.extend, starts.append
+        for text in texts:
+            begin(len(tokens))
+            extend(text_words(text))
+            separate(b"")  # no keyword uses it: id 0
+        words = np.fromiter(map(self._word_id.get, tokens, repeat(0)), dtype=np.int64, count=len(tokens))
+        base = self._base
+        found = [gram.find(words, base) for gram in self._grams]
+        if self._long:
+            found.append(self._confirm_long(words, base, tokens))
+        at = np.concatenate([f[0] for f in found])
+        if not len(at):
+            return _NO_HITS, _NO_HITS
+        text_at = np.repeat(np.arange(len(texts)), np.diff(np.array([*starts, len(tokens)])))[at]
+        n = self._size
+        pairs = distinct(text_at * n + np.concatenate([f[1] for f in found]))
+        return pairs // n, pairs % n
+
+    def _confirm_long(self, words: np.ndarray, base: int, tokens: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+        """(position, keyword id) of the keywords of four words or more: their first three, then the rest."""
+        at, entry = self._long_starts.find(words, base)
+        hits: list[int] = []
+        ids: list[int] = []
+        for start, n in zip(at.tolist(), entry.tolist(), strict=True):
+            end = tokens.index(b"", start)
+            joined = b" %s " % b" ".join(tokens[start:end])
+            for tid, needles in self._long[n]:
+                if any(joined.startswith(needle) for needle in needles):
+                    hits.append(start)
+                    ids.append(tid)
+        return np.array(hits, dtype=np.int64), np.array(ids, dtype=np.int64)

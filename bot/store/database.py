@@ -37,11 +37,14 @@ POOL_TIMEOUT_S = 120.0
 """How long a transaction waits for a pooled connection before it fails: a busy moment queues, it does not fail."""
 
 
-def create_engine(url: str, *, echo: bool = False, pool_size: int | None = None) -> AsyncEngine:
+def create_engine(
+    url: str, *, echo: bool = False, pool_size: int | None = None, overflow: int | None = None
+) -> AsyncEngine:
     """Create the async engine; on SQLite switch on WAL, a busy timeout and foreign keys for every connection.
 
     On PostgreSQL a ``?search_path=SCHEMA`` in the URL puts the tables in that (existing) schema. ``pool_size``
-    (with as many again in overflow) bounds the connections the engine opens.
+    kept connections, and ``overflow`` more (as many again by default) opened when all are busy and closed
+    when given back, bound the connections the engine opens.
     """
     parsed = make_url(url)
     connect_args: dict[str, Any] = {}
@@ -54,7 +57,8 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int | None = None)
         # on its way back to the pool: with aiosqlite that would be one more trip to its thread per transaction.
         pooling["pool_reset_on_return"] = None
     if pool_size is not None and ":memory:" not in url:
-        pooling |= {"pool_size": pool_size, "max_overflow": pool_size, "pool_timeout": POOL_TIMEOUT_S}
+        extra = pool_size if overflow is None else overflow
+        pooling |= {"pool_size": pool_size, "max_overflow": extra, "pool_timeout": POOL_TIMEOUT_S}
     engine = create_async_engine(
         parsed, echo=echo, pool_pre_ping=not is_sqlite(url), connect_args=connect_args, **pooling
     )
@@ -146,15 +150,28 @@ class Database:
         self._priority = priority
         # Only SQLite needs writers to take turns; PostgreSQL locks rows, not the database.
         self._turns = (turns or WriteTurns()) if engine.dialect.name == "sqlite" else None
+        # PostgreSQL reads in autocommit: no BEGIN and COMMIT round trips. In its default READ COMMITTED each
+        # statement sees the data committed when it starts, inside a transaction or not, so reads see the same.
+        self._reader = (
+            engine.execution_options(isolation_level="AUTOCOMMIT") if engine.dialect.name == "postgresql" else engine
+        )
 
     @classmethod
     def pair(
         cls, url: str, *, clock: Clock, command_pool: int = 5, background_pool: int = 5
     ) -> tuple[Database, Database]:
-        """(commands', background work's): one database, a connection pool each, SQLite writers taking turns."""
+        """(commands', background work's): one database, a connection pool each, SQLite writers taking turns.
+
+        Each pool opens at most twice its size. The commands' keeps all of those open: a burst of commands would
+        otherwise open (and then close) the overflow connections again each time, on PostgreSQL a connection set
+        up and every statement prepared anew.
+        """
         turns = WriteTurns()
         commands = cls(
-            engine=create_engine(url, pool_size=command_pool), clock=clock, turns=turns, priority=COMMANDS
+            engine=create_engine(url, pool_size=2 * command_pool, overflow=0),
+            clock=clock,
+            turns=turns,
+            priority=COMMANDS,
         )
         background = cls(
             engine=create_engine(url, pool_size=background_pool), clock=clock, turns=turns, priority=BACKGROUND
@@ -173,9 +190,17 @@ class Database:
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction that only reads: it needs no writer's turn (it must not write)."""
-        async with self._begin() as conn:
-            yield conn
+        """A transaction that only reads: it needs no writer's turn (it must not write); on PostgreSQL each of
+        its statements runs on its own, in autocommit."""
+        if self._reader is self.engine:
+            async with self._begin() as conn:
+                yield conn
+            return
+        try:
+            async with self._reader.connect() as conn:
+                yield conn
+        except SQLAlchemyError as err:
+            raise _store_error(err) from err
 
     @asynccontextmanager
     async def _begin(self) -> AsyncIterator[AsyncConnection]:
@@ -183,9 +208,7 @@ class Database:
             async with self.engine.begin() as conn:
                 yield conn
         except SQLAlchemyError as err:
-            raise StoreError(
-                f"database error: {type(err).__name__}: {err.args[0] if err.args else ''}"
-            ) from err
+            raise _store_error(err) from err
 
     async def ping(self) -> None:
         """Raise ``StoreError`` unless the database answers."""
@@ -195,3 +218,7 @@ class Database:
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+
+
+def _store_error(err: SQLAlchemyError) -> StoreError:
+    return StoreError(f"database error: {type(err).__name__}: {err.args[0] if err.args else ''}")

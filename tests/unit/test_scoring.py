@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 
 import pytest
 
@@ -483,3 +484,48 @@ def test_scores_are_exact_floats() -> None:
     result = picks([paper("2601.00001", abstract="c3 b2 a1"), paper("2601.00002", abstract="a1 b2 c3")], prof)
     assert [score for _, score, _ in result] == [math.fsum([0.1, 0.2, 0.3])] * 2
     assert [vid for vid, _, _ in result] == ["2601.00001v1", "2601.00002v1"]
+
+
+def test_term_index_agrees_with_a_regex_statement_of_the_rules_on_random_texts() -> None:
+    """Words, plurals on the last word only, phrases of one to five words, across punctuation, many texts at once."""
+    rng = random.Random(11)
+    base = ["cache", "kv", "box", "policy", "day", "a", "rl", "llm", "gas", "gase", "tie", "ty", "über", "x1"]
+
+    def word() -> str:
+        w = rng.choice(base)
+        roll = rng.random()
+        if roll < 0.15:
+            w += "s"
+        elif roll < 0.2:
+            w += "es"
+        elif roll < 0.25 and w.endswith("y"):
+            w = w[:-1] + "ies"
+        return w
+
+    for _ in range(150):
+        terms = list({" ".join(word() for _ in range(rng.choice((1, 1, 2, 2, 3, 4, 5)))) for _ in range(30)})
+        texts = [
+            rng.choice([" ", "-", ", ", "\n"]).join(
+                rng.choice([word().upper(), word(), word().title(), "_", "."]) for _ in range(rng.randint(0, 30))
+            )
+            for _ in range(rng.randint(1, 6))
+        ]
+        for text in texts:
+            want = {t for t in terms if _rule(t).search(text)}
+            assert find_terms(text, terms) == want, (text, terms)
+
+
+def _rule(term: str) -> re.Pattern[str]:
+    """Whole words, case-insensitive, any non-word run between words, a plural (+s, +es, y->ies) on the last."""
+    words = re.findall(r"[^\W_]+", term.lower())
+    last = words[-1]
+    forms = [last]
+    if len(last) > 1:
+        forms.append(last + "s")
+        if last.endswith(("s", "x", "z", "ch", "sh", "o")):
+            forms.append(last + "es")
+        elif last.endswith("y") and last[-2] not in "aeiou":
+            forms.append(last[:-1] + "ies")
+    head = "".join(re.escape(w) + r"[\W_]+" for w in words[:-1])
+    tail = "|".join(re.escape(f) for f in forms)
+    return re.compile(rf"(?<![^\W_]){head}(?:{tail})(?![^\W_])", re.IGNORECASE)
