@@ -14,13 +14,13 @@ from bot.delivery.alerts import VersionAlerter
 from bot.delivery.router import PublisherRouter
 from bot.delivery.runner import DigestRunner
 from bot.delivery.scheduler import DigestScheduler
-from bot.exports.links import OneTimeLinks
 from bot.models import ChannelDefaults
 from bot.ports import Clock, PaperLookup, PaperSource, SignalReader, Summarizer
 from bot.ranking.service import LearnedRanking
 from bot.store.alerts import AlertStore
 from bot.store.channels import ChannelStore
 from bot.store.database import Database, create_engine, is_sqlite, sqlite_path
+from bot.store.http_state import FileLinkStore
 from bot.store.leases import LeasedLedger, Leases
 from bot.store.ledger import DeliveryLedger
 from bot.store.migrations import upgrade_database
@@ -56,7 +56,7 @@ class Services:
     runner: DigestRunner
     commands: CommandService
     scheduler: DigestScheduler
-    links: OneTimeLinks | None = None
+    links: FileLinkStore | None = None
     """One-time download links of exported files, served by the HTTP server (None when it is off)."""
     alerts: AlertStore | None = None
     """The version-alert ledger and who turned alerts off."""
@@ -138,9 +138,7 @@ def build_summarizer(
     return LlmSummarizer(settings=llm, summaries=summaries, usage=usage, fulltext=fulltext)
 
 
-def build_ranking(
-    settings: Settings, *, signals: SignalReader, papers: PaperStore, clock: Clock
-) -> LearnedRanking:
+def build_ranking(settings: Settings, *, signals: SignalReader, papers: PaperStore, clock: Clock) -> LearnedRanking:
     """The learned ranker from ``[ranking]``: the channels' signals, the stored papers as its corpus."""
     r = settings.ranking
     return LearnedRanking(
@@ -217,7 +215,9 @@ def build_services(
         catch_up_interval_s=settings.scheduler.catch_up_interval_s,
         claims=leases,
     )
-    links = OneTimeLinks(base_url=settings.http.public_url, clock=clock) if settings.http.enabled else None
+    links = (
+        FileLinkStore(database=command_database, base_url=settings.http.public_url) if settings.http.enabled else None
+    )
     commands = CommandService(
         ports=CommandPorts(
             channels=ChannelStore(database=command_database, defaults=defaults),

@@ -77,6 +77,7 @@ async def attach_slack(
     through OAuth, their installations kept in the core's database."""
     from adapters.slack.installations import SlackInstallations
     from adapters.slack.runtime import start_slack
+    from bot.store.http_state import SeenKeys
     from bot.store.workspaces import WorkspaceStore
 
     def oauth(client_id: str, client_secret: str) -> SlackInstallations:
@@ -94,7 +95,13 @@ async def attach_slack(
         )
 
     adapter = await start_slack(
-        commands=services.commands, settings=settings.slack, http=http, env=env, retry=retry, oauth=oauth
+        commands=services.commands,
+        settings=settings.slack,
+        http=http,
+        env=env,
+        retry=retry,
+        oauth=oauth,
+        seen=SeenKeys(database=services.command_database),  # shared: a retry may reach another replica
     )
     services.router.add("slack", adapter.publisher)
     return adapter
@@ -177,9 +184,7 @@ class BotRuntime:
                 await attach_slack(self.services, settings=self.settings, http=self.http, env=self.env, retry=retry)
             )
         if not self.console and uses_discord(self.env):
-            self.adapters.append(
-                await attach_discord(self.services, settings=self.settings, env=self.env, retry=retry)
-            )
+            self.adapters.append(await attach_discord(self.services, settings=self.settings, env=self.env, retry=retry))
         if self.http is not None:
             attach_ops_routes(self.http, self.services, ready=lambda: self.ready)
             await self.http.start()

@@ -338,8 +338,10 @@ class PostUnconfirmed:
 
 
 DeliveryMark = (
-    CardSending | CardPosted | ThreadSending | ThreadPosted | PostFailed | PostUnconfirmed
-) | CardUpdated | CardUpdateFailed
+    (CardSending | CardPosted | ThreadSending | ThreadPosted | PostFailed | PostUnconfirmed)
+    | CardUpdated
+    | CardUpdateFailed
+)
 """What happened to a ledger row's post."""
 
 

@@ -80,6 +80,27 @@ slot_claims = sa.Table(
     sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
 )
 
+# Slack HTTP mode behind a load balancer: the requests and events any replica handled within Slack's 5-minute
+# replay window (``bot.store.http_state``), so a replay or a retry reaching another replica changes nothing.
+slack_seen = sa.Table(
+    "slack_seen",
+    metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False, index=True),
+)
+
+# Exported files waiting for their one download (``/files/<token>/<name>``): any replica can hand one out, once.
+export_links = sa.Table(
+    "export_links",
+    metadata,
+    sa.Column("token", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("media_type", sa.String(100), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("content", sa.LargeBinary, nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False, index=True),
+)
+
 FOREIGN_TABLES = frozenset({"slack_bots", "slack_installations", "slack_oauth_states"})
 """Tables other libraries create and own in our database (slack_sdk's installation and OAuth state stores): not ours
 to migrate, and left out of alembic's autogenerate."""
@@ -159,9 +180,7 @@ saves = sa.Table(
     sa.Column("arxiv_id", sa.String(64), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
     # Indexed: a channel's saves are its ranker's positives.
-    sa.Column(
-        "channel_id", sa.Integer, sa.ForeignKey("channels.id", ondelete="SET NULL"), nullable=True, index=True
-    ),
+    sa.Column("channel_id", sa.Integer, sa.ForeignKey("channels.id", ondelete="SET NULL"), nullable=True, index=True),
     sa.Column("saved_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("platform", "workspace", "user_id", "arxiv_id", name="uq_saves_user_paper"),
 )
