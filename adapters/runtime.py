@@ -22,6 +22,8 @@ from adapters.http_server import HttpServer
 from adapters.ops_http import OpsRoutes, mount_ops_routes
 from adapters.startup import StartRetry, platform_tokens_set, uses_discord, uses_slack
 from bot.config import Settings
+from bot.store.database import is_sqlite
+from bot.store.run_lock import RunLock
 
 if TYPE_CHECKING:
     from adapters.discord.runtime import DiscordAdapter
@@ -223,7 +225,20 @@ class BotRuntime:
 
 
 async def run_bot(settings: Settings, *, force_console: bool = False) -> None:
-    """Run the bot until the console input ends or SIGTERM/SIGINT arrives."""
+    """Run the bot until the console input ends or SIGTERM/SIGINT arrives; on PostgreSQL it holds the ``RunLock``
+    (refused beside a bot that runs alone; alone itself, it frees the leases of bots that died)."""
+    lock: RunLock | None = None
+    if not is_sqlite(settings.database.url):  # SQLite: the file lock of the CLI already holds it
+        lock = RunLock(url=settings.database.url, replicas=settings.database.replicas)
+        await lock.acquire()
+    try:
+        await _run(settings, force_console=force_console)
+    finally:
+        if lock is not None:
+            await lock.release()
+
+
+async def _run(settings: Settings, *, force_console: bool) -> None:
     runtime = BotRuntime(settings, force_console=force_console)
     loop = asyncio.get_running_loop()
 
