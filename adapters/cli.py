@@ -207,6 +207,17 @@ async def _connect_publisher(services: Services, platform: str, settings: Settin
 
         services.router.add("console", ConsolePublisher(out=sys.stdout))
     elif platform == "slack":
+        from adapters.slack.tokens import oauth_credentials, uses_oauth
+
+        if uses_oauth(os.environ):  # many workspaces: each post finds its team's token among the installations
+            from adapters.runtime import slack_installations
+            from adapters.slack.runtime import installed_publisher
+
+            client_id, client_secret = oauth_credentials(os.environ)
+            installations = slack_installations(services, settings, client_id=client_id, client_secret=client_secret)
+            await installations.create_tables()
+            services.router.add("slack", installed_publisher(settings.slack, installations))
+            return
         from adapters.slack.runtime import connect_slack_publisher
 
         slack = await connect_slack_publisher(settings.slack, os.environ)

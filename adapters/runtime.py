@@ -27,6 +27,7 @@ from bot.store.run_lock import RunLock
 
 if TYPE_CHECKING:
     from adapters.discord.runtime import DiscordAdapter
+    from adapters.slack.installations import SlackInstallations
     from adapters.slack.runtime import SlackAdapter
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,28 @@ async def close_services(services: Services) -> None:
     await services.aclose()
 
 
+def slack_installations(
+    services: Services, settings: Settings, *, client_id: str, client_secret: str
+) -> SlackInstallations:
+    """The OAuth installations of the Slack app, kept in the core's database (``run`` serves their install pages,
+    ``digest --channel`` only looks tokens up)."""
+    from adapters.slack.installations import SlackInstallations
+    from bot.store.workspaces import WorkspaceStore
+
+    resumed = services.scheduler.channels_resumed if settings.scheduler.enabled else (lambda: None)
+    return SlackInstallations(
+        engine=services.database.engine,
+        workspaces=WorkspaceStore(database=services.database),
+        client_id=client_id,
+        client_secret=client_secret,
+        api_url=settings.slack.api_url,
+        public_url=settings.http.public_url,
+        install_path=settings.slack.install_path,
+        redirect_path=settings.slack.redirect_path,
+        on_resumed=resumed,
+    )
+
+
 async def attach_slack(
     services: Services,
     *,
@@ -77,24 +100,11 @@ async def attach_slack(
 ) -> SlackAdapter:
     """Start Slack on the core's commands and register its publisher; with SLACK_CLIENT_ID, workspaces install it
     through OAuth, their installations kept in the core's database."""
-    from adapters.slack.installations import SlackInstallations
     from adapters.slack.runtime import start_slack
     from bot.store.http_state import SeenKeys
-    from bot.store.workspaces import WorkspaceStore
 
     def oauth(client_id: str, client_secret: str) -> SlackInstallations:
-        resumed = services.scheduler.channels_resumed if settings.scheduler.enabled else (lambda: None)
-        return SlackInstallations(
-            engine=services.database.engine,
-            workspaces=WorkspaceStore(database=services.database),
-            client_id=client_id,
-            client_secret=client_secret,
-            api_url=settings.slack.api_url,
-            public_url=settings.http.public_url,
-            install_path=settings.slack.install_path,
-            redirect_path=settings.slack.redirect_path,
-            on_resumed=resumed,
-        )
+        return slack_installations(services, settings, client_id=client_id, client_secret=client_secret)
 
     adapter = await start_slack(
         commands=services.commands,

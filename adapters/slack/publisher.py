@@ -262,6 +262,10 @@ class SlackPublisher:
             client = self._clients[workspace] = workspace_client(self.client, holds=self._holds, workspace=workspace)
         return client
 
+    async def _auth(self, workspace: str) -> dict[str, str]:
+        """The ``token`` argument of a call in ``workspace`` (none with one token for every call)."""
+        return {} if self._tokens is None else {"token": await self._tokens.token_for(workspace)}
+
     def _bound(self, workspace: str) -> asyncio.Semaphore:
         bound = self._bounds.get(workspace)
         if bound is None:
@@ -286,7 +290,7 @@ class SlackPublisher:
         self, method: str, channel: ChannelRef, *, params: dict[str, Any] | None = None, **args: Any
     ) -> dict[str, Any]:
         creates = method in MESSAGE_CREATING
-        auth = {} if self._tokens is None else {"token": await self._tokens.token_for(channel.workspace)}
+        auth = await self._auth(channel.workspace)
         client = self._client_for(channel.workspace)
         try:
             async with self._bound(channel.workspace):
@@ -443,9 +447,13 @@ class SlackPublisher:
 
     async def open_dm(self, channel: ChannelRef, user_id: str) -> ChannelRef:
         """The direct-message channel with a user of ``channel``'s workspace (``conversations.open``, im:write)."""
+        token = (await self._auth(channel.workspace)).get("token")
         try:
             async with self._bound(channel.workspace):
-                response = await self.client.conversations_open(users=user_id)
+                await self._holds.wait(channel.workspace)
+                # The workspace's own client: a 429 here holds this workspace alone, then the call is retried.
+                client = self._client_for(channel.workspace)
+                response = await client.conversations_open(users=user_id, token=token)
         except SlackApiError as err:
             raise _refusal("conversations.open", channel, err) from None
         except (SlackClientError, aiohttp.ClientError, TimeoutError) as err:
@@ -460,10 +468,12 @@ class SlackPublisher:
         """Upload a file into the caller's direct messages with the bot (files.uploadV2: get an upload URL, send
         the bytes, complete the upload into the DM). Needs the ``im:write`` and ``files:write`` scopes."""
         dm = await self.open_dm(channel, user_id)
+        token = (await self._auth(channel.workspace)).get("token")
         try:
             async with self._bound(channel.workspace):
-                await self.client.files_upload_v2(
-                    channel=dm.channel, content=file.content, filename=file.name, title=file.title
+                await self._holds.wait(channel.workspace)
+                await self._client_for(channel.workspace).files_upload_v2(
+                    channel=dm.channel, content=file.content, filename=file.name, title=file.title, token=token
                 )
         except SlackApiError as err:
             raise _refusal("files.uploadV2", dm, err) from None

@@ -263,6 +263,16 @@ async def connect_slack_publisher(
     return SlackConnection(team_id=team_id, publisher=publisher)
 
 
+def installed_publisher(settings: SlackSettings, installations: SlackInstallations) -> SlackPublisher:
+    """A publisher for every workspace that installed the app: each post looks its team's token up."""
+    return SlackPublisher(
+        client=make_client(token=None, api_url=settings.api_url, timeout_s=settings.post_timeout_s),
+        post_interval_s=settings.post_interval_s,
+        max_concurrency=settings.max_concurrency,
+        tokens=installations.tokens,
+    )
+
+
 OAuthFactory = Callable[[str, str], SlackInstallations]
 """Builds the OAuth wiring from the client id and secret (the runtime gives it the database)."""
 
@@ -291,12 +301,7 @@ async def start_slack(
             raise ConfigError("SLACK_CLIENT_ID is set but this command serves one workspace: expected SLACK_BOT_TOKEN")
         installations = oauth(secrets.client_id, secrets.client_secret)
         await installations.create_tables()
-        publisher = SlackPublisher(
-            client=make_client(token=None, api_url=settings.api_url, timeout_s=settings.post_timeout_s),
-            post_interval_s=settings.post_interval_s,
-            max_concurrency=settings.max_concurrency,
-            tokens=installations.tokens,
-        )
+        publisher = installed_publisher(settings, installations)
         team_id = "every workspace that installs it"
     else:
         connection = await connect_slack_publisher(settings, env, retry=retry)

@@ -220,3 +220,37 @@ async def test_the_install_page_refuses_a_redirect_without_the_browsers_state(
             async with stranger.get(url, allow_redirects=False) as response:
                 assert response.status == 400
         assert slack.team_tokens == {} and "T9" not in {c.args.get("team") for c in slack.calls}
+
+
+async def test_socket_mode_with_oauth_opens_one_connection_per_replica_and_either_answers_any_workspace(
+    db_url: str, arxiv: FakeArxivServer, clock: FixedClock, slack: FakeSlack
+) -> None:
+    from tests.fakes.slack_api import APP_TOKEN, command_payload
+
+    async with oauth_bot(db_url, arxiv, clock, slack) as (_, browser):  # an HTTP replica, for the install pages
+        status, page = await browser.install("T1")  # installed through the HTTP replica's pages
+        assert status == 200, page
+        settings = make_settings(
+            db_url,
+            arxiv,
+            ARXIVBOT_SLACK__MODE="socket",
+            ARXIVBOT_SLACK__API_URL=slack.api_url,
+            ARXIVBOT_SLACK__POST_INTERVAL_S="0",
+            ARXIVBOT_HTTP__PUBLIC_URL="https://bot.example.org",
+        )
+        env = {"SLACK_CLIENT_ID": CLIENT_ID, "SLACK_CLIENT_SECRET": CLIENT_SECRET, "SLACK_APP_TOKEN": APP_TOKEN}
+        replicas = [BotRuntime(settings, env=env, services=build_services(settings, clock=clock)) for _ in range(2)]
+        try:
+            for replica in replicas:
+                await replica.start()
+            assert len(slack.sockets) == 2 and all(r.ready for r in replicas)
+            assert [c.token for c in slack.calls_to("apps.connections.open")] == [APP_TOKEN, APP_TOKEN]
+            for n, socket in enumerate(slack.sockets):  # Slack hands each envelope to one of the connections
+                payload = command_payload("subscribe cs.DC", response_url=slack.response_url(f"s{n}"), team="T1")
+                await socket.send_json({"envelope_id": f"e{n}", "type": "slash_commands", "payload": payload})
+                await slack.wait_for(lambda n=n: slack.responded(f"s{n}"))
+            answers = [str(p.get("text", "")) for p in slack.responded()]
+            assert "Subscribed to cs.DC" in answers[0] and "Already subscribed to cs.DC" in answers[1], answers
+        finally:
+            for replica in replicas:
+                await replica.close()
