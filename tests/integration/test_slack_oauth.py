@@ -246,9 +246,10 @@ async def test_socket_mode_with_oauth_opens_one_connection_per_replica_and_eithe
             assert len(slack.sockets) == 2 and all(r.ready for r in replicas)
             assert [c.token for c in slack.calls_to("apps.connections.open")] == [APP_TOKEN, APP_TOKEN]
             for n, socket in enumerate(slack.sockets):  # Slack hands each envelope to one of the connections
-                payload = command_payload("subscribe cs.DC", response_url=slack.response_url(f"s{n}"), team="T1")
+                key = f"s{n}"
+                payload = command_payload("subscribe cs.DC", response_url=slack.response_url(key), team="T1")
                 await socket.send_json({"envelope_id": f"e{n}", "type": "slash_commands", "payload": payload})
-                await slack.wait_for(lambda n=n: slack.responded(f"s{n}"))
+                await slack.wait_for(lambda: slack.responded(key))
             answers = [str(p.get("text", "")) for p in slack.responded()]
             assert "Subscribed to cs.DC" in answers[0] and "Already subscribed to cs.DC" in answers[1], answers
         finally:
