@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -249,7 +250,7 @@ async def test_socket_mode_with_oauth_opens_one_connection_per_replica_and_eithe
                 key = f"s{n}"
                 payload = command_payload("subscribe cs.DC", response_url=slack.response_url(key), team="T1")
                 await socket.send_json({"envelope_id": f"e{n}", "type": "slash_commands", "payload": payload})
-                await slack.wait_for(lambda: slack.responded(key))
+                await slack.wait_for(partial(slack.responded, key))
             answers = [str(p.get("text", "")) for p in slack.responded()]
             assert "Subscribed to cs.DC" in answers[0] and "Already subscribed to cs.DC" in answers[1], answers
         finally:
