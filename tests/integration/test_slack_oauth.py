@@ -256,3 +256,43 @@ async def test_socket_mode_with_oauth_opens_one_connection_per_replica_and_eithe
         finally:
             for replica in replicas:
                 await replica.close()
+
+
+async def test_a_workspaces_token_is_read_once_per_ttl_and_forgotten_when_an_installation_changes_here(
+    db_url: str, clock: FixedClock
+) -> None:
+    from slack_sdk.oauth.installation_store import Installation
+
+    from adapters.slack.installations import InstallationStore, InstalledTokens, NotInstalled
+    from bot.store.database import Database, create_engine
+    from bot.store.workspaces import WorkspaceStore
+    from tests.fakes.clock import ManualClock
+
+    database = Database(engine=create_engine(db_url), clock=clock)
+    try:
+        workspaces = WorkspaceStore(database=database)
+        store = InstallationStore(
+            client_id=CLIENT_ID, engine=database.engine, workspaces=workspaces, on_resumed=lambda: None
+        )
+        await store.create_tables()  # type: ignore[no-untyped-call]
+        time = ManualClock()
+        tokens = InstalledTokens(
+            store=store, workspaces=workspaces, install_url="https://h/i", ttl_s=10, clock=time.time
+        )
+
+        def install(token: str) -> Installation:
+            return Installation(app_id="A1", team_id="T1", bot_token=token, bot_id="B1", bot_user_id="UBOT",
+                                user_id="UINSTALLER", bot_scopes=["chat:write"])  # fmt: skip
+
+        await store.async_save(install("xoxb-first"))
+        assert await tokens.token_for("T1") == "xoxb-first"
+        async with database.engine.begin() as conn:  # another replica reinstalls: this one learns it after the TTL
+            await conn.execute(sa.text("UPDATE slack_bots SET bot_token = 'xoxb-second'"))
+        assert await tokens.token_for("T1") == "xoxb-first"
+        time.advance(10)
+        assert await tokens.token_for("T1") == "xoxb-second"
+        await store.async_delete_bot(enterprise_id=None, team_id="T1")  # uninstalled through this replica: at once
+        with pytest.raises(NotInstalled):
+            await tokens.token_for("T1")
+    finally:
+        await database.dispose()
