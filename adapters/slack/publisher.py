@@ -141,13 +141,22 @@ def retry_after_s(headers: Any, default: float = 1.0) -> float:
     return default
 
 
-def make_client(*, token: str | None, api_url: str, timeout_s: float = 30.0) -> AsyncWebClient:
+def make_client(*, token: str | None, api_url: str, timeout_s: float = 30.0, pooled: bool = False) -> AsyncWebClient:
     """A Web API client for ``api_url`` (which must end with ``/``) with our retry handlers; ``token`` None when each
-    call names its own (many workspaces)."""
+    call names its own (many workspaces). ``pooled`` (inside the running loop; ``SlackPublisher.aclose`` closes it):
+    one session whose connections are kept alive for every call, where slack_sdk would otherwise open a session and
+    a TCP connection per call, most of what a post costs."""
     base_url = api_url if api_url.endswith("/") else api_url + "/"
     # slack_sdk types the timeout as int but hands it to aiohttp.ClientTimeout, which takes a float.
     timeout: Any = timeout_s
-    return AsyncWebClient(token=token, base_url=base_url, retry_handlers=retry_handlers(), timeout=timeout)
+    session = (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s), connector=aiohttp.TCPConnector(limit=0))
+        if pooled
+        else None
+    )
+    return AsyncWebClient(
+        token=token, base_url=base_url, retry_handlers=retry_handlers(), timeout=timeout, session=session
+    )
 
 
 def metadata(key: PostKey | None) -> dict[str, Any] | None:
@@ -261,6 +270,12 @@ class SlackPublisher:
         if client is None:
             client = self._clients[workspace] = workspace_client(self.client, holds=self._holds, workspace=workspace)
         return client
+
+    async def aclose(self) -> None:
+        """Close the client's connection pool, if it has one (the workspaces' clients share it)."""
+        session = self.client.session
+        if session is not None and not session.closed:
+            await session.close()
 
     async def _auth(self, workspace: str) -> dict[str, str]:
         """The ``token`` argument of a call in ``workspace`` (none with one token for every call)."""

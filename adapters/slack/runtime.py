@@ -83,6 +83,7 @@ class SlackAdapter:
         await self.in_flight.aclose()
         if self.socket is not None:
             await self.socket.close_async()  # type: ignore[no-untyped-call]
+        await self.publisher.aclose()
 
 
 REPLAY_WINDOW_S = 300.0
@@ -256,7 +257,7 @@ async def connect_slack_publisher(
         f"Slack ({settings.api_url})", lambda: check_bot_token(checker, settings.api_url), transient=(SlackUnavailable,)
     )
     publisher = SlackPublisher(
-        client=make_client(token=token, api_url=settings.api_url, timeout_s=settings.post_timeout_s),
+        client=make_client(token=token, api_url=settings.api_url, timeout_s=settings.post_timeout_s, pooled=True),
         post_interval_s=settings.post_interval_s,
         max_concurrency=settings.max_concurrency,
     )
@@ -266,7 +267,7 @@ async def connect_slack_publisher(
 def installed_publisher(settings: SlackSettings, installations: SlackInstallations) -> SlackPublisher:
     """A publisher for every workspace that installed the app: each post looks its team's token up."""
     return SlackPublisher(
-        client=make_client(token=None, api_url=settings.api_url, timeout_s=settings.post_timeout_s),
+        client=make_client(token=None, api_url=settings.api_url, timeout_s=settings.post_timeout_s, pooled=True),
         post_interval_s=settings.post_interval_s,
         max_concurrency=settings.max_concurrency,
         tokens=installations.tokens,
