@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -76,6 +76,9 @@ async def test_a_slot_runs_once_and_a_dead_replicas_slot_and_rows_are_taken_over
         assert [r.rank for r in mine] == [0, 1, 2]
         assert await ledger_b.unfinished(channel) == []  # held by a live replica
         assert await ledger_b.unfinished_many([channel]) == {channel: []}
+        later = datetime(2026, 1, 6, tzinfo=UTC)  # the catch-up of b does not even look at a's channel
+        assert await ledger_b.unfinished_channels(planned_before=later) == []
+        assert await ledger_a.unfinished_channels(planned_before=later) == [channel]
         assert [r.rank for r in (await ledger_a.unfinished_many([channel]))[channel]] == [0, 1, 2]
 
         before = await _lease_until(database)
