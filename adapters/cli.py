@@ -46,7 +46,9 @@ class OneLineParser(argparse.ArgumentParser):
 
 def build_parser() -> OneLineParser:
     """The command-line grammar."""
-    parser = OneLineParser(prog="arxiv-bot", description="New arXiv papers in your Slack and Discord channels.")
+    parser = OneLineParser(
+        prog="arxiv-bot", description="New arXiv papers in your Slack and Discord channels."
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     run = sub.add_parser("run", help="run the bot (console chat when no Slack or Discord token is set)")
     run.add_argument("--console", action="store_true", help="use the console chat even when tokens are set")
@@ -54,7 +56,9 @@ def build_parser() -> OneLineParser:
     sub.add_parser("migrate", help="apply database migrations")
     sub.add_parser("check-config", help="validate config.toml and the environment, then print the settings")
     sub.add_parser("discord-invite", help="print the URL that adds the bot to a Discord server")
-    preview = sub.add_parser("preview", help="score today's papers for categories and keywords; posts nothing")
+    preview = sub.add_parser(
+        "preview", help="score today's papers for categories and keywords; posts nothing"
+    )
     preview.add_argument("categories", nargs="+", metavar="CAT")
     preview.add_argument("--keywords", default="", help='comma separated, e.g. "LLM, speculative decoding"')
     preview.add_argument("--exclude", default="", help="comma separated terms that drop a paper")
@@ -70,7 +74,9 @@ def build_parser() -> OneLineParser:
         "export", help="print a channel's posted (or --saved) papers as a markdown digest, BibTeX or RIS"
     )
     export.add_argument("--channel", required=True, metavar="PLATFORM:ID")
-    export.add_argument("--format", choices=EXPORT_FORMATS, default="markdown", help="output format (default markdown)")
+    export.add_argument(
+        "--format", choices=EXPORT_FORMATS, default="markdown", help="output format (default markdown)"
+    )
     export.add_argument(
         "--since", metavar="DATE", help="only papers posted (or saved) on or after DATE (YYYY-MM-DD, UTC)"
     )

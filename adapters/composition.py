@@ -138,7 +138,9 @@ def build_summarizer(
     return LlmSummarizer(settings=llm, summaries=summaries, usage=usage, fulltext=fulltext)
 
 
-def build_ranking(settings: Settings, *, signals: SignalReader, papers: PaperStore, clock: Clock) -> LearnedRanking:
+def build_ranking(
+    settings: Settings, *, signals: SignalReader, papers: PaperStore, clock: Clock
+) -> LearnedRanking:
     """The learned ranker from ``[ranking]``: the channels' signals, the stored papers as its corpus."""
     r = settings.ranking
     return LearnedRanking(

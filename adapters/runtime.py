@@ -196,7 +196,9 @@ class BotRuntime:
                 await attach_slack(self.services, settings=self.settings, http=self.http, env=self.env, retry=retry)
             )
         if not self.console and uses_discord(self.env):
-            self.adapters.append(await attach_discord(self.services, settings=self.settings, env=self.env, retry=retry))
+            self.adapters.append(
+                await attach_discord(self.services, settings=self.settings, env=self.env, retry=retry)
+            )
         if self.http is not None:
             attach_ops_routes(self.http, self.services, ready=lambda: self.ready)
             await self.http.start()

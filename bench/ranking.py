@@ -91,7 +91,9 @@ def read_papers(path: Path, limit: int | None = None) -> Iterator[Paper]:
 
 def title_only(arxiv_id: str, title: str) -> Paper:
     """A liked paper known by its title only."""
-    return Paper(arxiv_id=arxiv_id, version=1, title=title, abstract="", authors=(), categories=(), primary_category="")
+    return Paper(
+        arxiv_id=arxiv_id, version=1, title=title, abstract="", authors=(), categories=(), primary_category=""
+    )
 
 
 def average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -202,10 +204,8 @@ def quality(args: argparse.Namespace) -> None:
             titles_of.setdefault(item["profile"], {})[item["id"]] = item["title"]
     history = "history_strict_added_before_split" if args.strict else "history"
     print(f"{len(corpus)} papers, {len(specs)} profiles, history = {history}")
-    print(
-        f"{'profile':24s} {'pools':>5s} {'liked':>5s} {'ap':>6s} {'ndcg10':>6s} {'kw_ap':>6s} {'kw_nd':>6s} "
-        f"{'cen_ap':>6s} {'cen_nd':>6s} {'vs_cen':>6s} {'fit_s':>6s}"
-    )
+    print(f"{'profile':24s} {'pools':>5s} {'liked':>5s} {'ap':>6s} {'ndcg10':>6s} {'kw_ap':>6s} {'kw_nd':>6s} "
+          f"{'cen_ap':>6s} {'cen_nd':>6s} {'vs_cen':>6s} {'fit_s':>6s}")
     results = []
     for name, spec in specs.items():
         if not spec[history]:
@@ -213,21 +213,17 @@ def quality(args: argparse.Namespace) -> None:
             continue
         r = run_profile(name, spec, corpus, titles_of.get(name, {}), strict=args.strict)
         results.append(r)
-        print(
-            f"{r.name:24s} {r.pools:5d} {r.positives:5d} {r.ap:6.3f} {r.ndcg10:6.3f} {r.keyword_ap:6.3f} "
-            f"{r.keyword_ndcg10:6.3f} {r.baseline_ap:6.3f} {r.baseline_ndcg10:6.3f} {r.ap / r.baseline_ap:6.2f} "
-            f"{r.fit_s:6.2f}"
-        )
+        print(f"{r.name:24s} {r.pools:5d} {r.positives:5d} {r.ap:6.3f} {r.ndcg10:6.3f} {r.keyword_ap:6.3f} "
+              f"{r.keyword_ndcg10:6.3f} {r.baseline_ap:6.3f} {r.baseline_ndcg10:6.3f} {r.ap / r.baseline_ap:6.2f} "
+              f"{r.fit_s:6.2f}")
     ap = float(np.mean([r.ap for r in results]))
     ndcg = float(np.mean([r.ndcg10 for r in results]))
     keyword_ap = float(np.mean([r.keyword_ap for r in results]))
     baseline_ap = float(np.mean([r.baseline_ap for r in results]))
     fit_s = sum(r.fit_s for r in results)
     met = {True: "met", False: "NOT met"}
-    print(
-        f"ratio_vs_centroid={ap / baseline_ap:.2f} ratio_vs_keywords={ap / keyword_ap:.2f} "
-        f"targets: ap>=0.55 {met[ap >= 0.55]}, ndcg10>=0.60 {met[ndcg >= 0.60]}"
-    )
+    print(f"ratio_vs_centroid={ap / baseline_ap:.2f} ratio_vs_keywords={ap / keyword_ap:.2f} "
+          f"targets: ap>=0.55 {met[ap >= 0.55]}, ndcg10>=0.60 {met[ndcg >= 0.60]}")
     print(f"ap={ap:.3f} ndcg10={ndcg:.3f} keyword_ap={keyword_ap:.3f} baseline_ap={baseline_ap:.3f} fit_s={fit_s:.1f}")
 
 
@@ -289,19 +285,9 @@ def scale(args: argparse.Namespace) -> None:
         rules = tuple(Rule(kind=RuleKind.INCLUDE, term=w) for w in rng.sample(words, rng.randint(2, 8)))
         records.append(
             ChannelRecord(
-                id=n,
-                ref=ChannelRef("bench", "w", f"c{n}"),
-                post_time="09:00",
-                timezone="UTC",
-                max_papers=10,
-                min_score=1.0,
-                include_cross=False,
-                language="en",
-                last_digest_at=None,
-                created_at=datetime.now(UTC),
-                feed_token=f"t{n}",
-                categories=cats,
-                rules=rules,
+                id=n, ref=ChannelRef("bench", "w", f"c{n}"), post_time="09:00", timezone="UTC", max_papers=10,
+                min_score=1.0, include_cross=False, language="en", last_digest_at=None,
+                created_at=datetime.now(UTC), feed_token=f"t{n}", categories=cats, rules=rules,
             )
         )
         pool = [p.arxiv_id for p in stored if p.primary_category in cats] or [p.arxiv_id for p in stored]
@@ -333,11 +319,9 @@ def scale(args: argparse.Namespace) -> None:
     assert all(len(picks[r.ref]) <= r.max_papers for r in records)
     mb = peak_mb()
     print(f"scale: channels={SCALE_CHANNELS} signals={total_signals} stored={len(stored)} day={len(day)}")
-    print(
-        f"keyword_s={keyword_s:.1f} cpu_s={cpu_s:.1f} total_s={total_s:.1f} (target {SCALE_TARGET_S:g} s, "
-        f"ratio {total_s / SCALE_TARGET_S:.2f}) peak_mb={mb:.0f} (target {SCALE_TARGET_MB:g} MB, "
-        f"ratio {mb / SCALE_TARGET_MB:.2f}; {before_mb:.0f} MB before the run)"
-    )
+    print(f"keyword_s={keyword_s:.1f} cpu_s={cpu_s:.1f} total_s={total_s:.1f} (target {SCALE_TARGET_S:g} s, "
+          f"ratio {total_s / SCALE_TARGET_S:.2f}) peak_mb={mb:.0f} (target {SCALE_TARGET_MB:g} MB, "
+          f"ratio {mb / SCALE_TARGET_MB:.2f}; {before_mb:.0f} MB before the run)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -458,10 +458,8 @@ def measure(
     tracemalloc.stop()
     peak_mb = peak / 2**20
 
-    print(
-        f"[{label}] ours: score_papers over all {N_CHANNELS} channels, best of {RUNS}: {ours_s * 1000:.1f} ms "
-        f"(first call in this process, building the keyword index: {first_s * 1000:.1f} ms)"
-    )
+    print(f"[{label}] ours: score_papers over all {N_CHANNELS} channels, best of {RUNS}: {ours_s * 1000:.1f} ms "
+          f"(first call in this process, building the keyword index: {first_s * 1000:.1f} ms)")
     print(
         f"[{label}] lower bound: score_papers' tokeniser pass (text_words) over every title and abstract "
         f"({n_words:,} words), best of {RUNS}: {lower_s * 1000:.1f} ms"
@@ -476,10 +474,8 @@ def measure(
     figures = Figures(ours_s, first_s, lower_s, ref_s, peak_mb, failures)
     met_ref = "met" if figures.ratio_ref >= TARGET_VS_REFERENCE else "NOT met"
     met_low = "met" if figures.ratio_low <= TARGET_VS_LOWER_BOUND else "NOT met"
-    print(
-        f"[{label}] ratio_vs_reference={figures.ratio_ref:.1f} (target >= {TARGET_VS_REFERENCE:g}: {met_ref}) "
-        f"ratio_vs_lower_bound={figures.ratio_low:.2f} (target <= {TARGET_VS_LOWER_BOUND:g}: {met_low})"
-    )
+    print(f"[{label}] ratio_vs_reference={figures.ratio_ref:.1f} (target >= {TARGET_VS_REFERENCE:g}: {met_ref}) "
+          f"ratio_vs_lower_bound={figures.ratio_low:.2f} (target <= {TARGET_VS_LOWER_BOUND:g}: {met_low})")
     return figures
 
 

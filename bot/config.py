@@ -36,7 +36,9 @@ def _http_url(value: Any) -> str | None:
 
 
 def _db_url(value: Any) -> str | None:
-    ok = isinstance(value, str) and re.match(r"^(sqlite\+aiosqlite|postgresql\+asyncpg)://", value) is not None
+    ok = (
+        isinstance(value, str) and re.match(r"^(sqlite\+aiosqlite|postgresql\+asyncpg)://", value) is not None
+    )
     return None if ok else "a sqlite+aiosqlite:/// or postgresql+asyncpg:// URL"
 
 
@@ -335,7 +337,11 @@ def _coerce(key: str, raw: Any, tp: Any, *, from_env: bool) -> Any:
     if tp is bool:
         if isinstance(raw, bool):
             return raw
-        if from_env and isinstance(raw, str) and raw.strip().lower() in {"true", "false", "1", "0", "yes", "no"}:
+        if (
+            from_env
+            and isinstance(raw, str)
+            and raw.strip().lower() in {"true", "false", "1", "0", "yes", "no"}
+        ):
             return raw.strip().lower() in {"true", "1", "yes"}
         raise bad()
     if tp is int:
@@ -428,7 +434,9 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         except tomllib.TOMLDecodeError as err:
             raise ConfigError(f"{path} is not valid TOML: {err}") from None
     elif "ARXIVBOT_CONFIG" in env:
-        raise ConfigError(f"ARXIVBOT_CONFIG = {str(path)!r} is invalid: expected the path of an existing file")
+        raise ConfigError(
+            f"ARXIVBOT_CONFIG = {str(path)!r} is invalid: expected the path of an existing file"
+        )
     hints = get_type_hints(Settings)
     sections = {f.name for f in dataclasses.fields(Settings)}
     unknown = sorted(set(data) - sections)

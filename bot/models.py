@@ -338,10 +338,8 @@ class PostUnconfirmed:
 
 
 DeliveryMark = (
-    (CardSending | CardPosted | ThreadSending | ThreadPosted | PostFailed | PostUnconfirmed)
-    | CardUpdated
-    | CardUpdateFailed
-)
+    CardSending | CardPosted | ThreadSending | ThreadPosted | PostFailed | PostUnconfirmed
+) | CardUpdated | CardUpdateFailed
 """What happened to a ledger row's post."""
 
 

@@ -74,7 +74,9 @@ class ConsoleProgress:
 class ConsolePublisher:
     """Prints cards and their threads; remembers card numbers for reactions."""
 
-    def __init__(self, *, out: TextIO, progress: ConsoleProgress | None = None, export_dir: Path = EXPORT_DIR) -> None:
+    def __init__(
+        self, *, out: TextIO, progress: ConsoleProgress | None = None, export_dir: Path = EXPORT_DIR
+    ) -> None:
         self._out = out
         self._progress = progress
         self._export_dir = export_dir
@@ -155,7 +157,9 @@ class ConsolePublisher:
 class ConsoleChat:
     """Reads commands from a stream until it ends."""
 
-    def __init__(self, *, commands: CommandService, publisher: ConsolePublisher, stream: TextIO | None = None) -> None:
+    def __init__(
+        self, *, commands: CommandService, publisher: ConsolePublisher, stream: TextIO | None = None
+    ) -> None:
         self._commands = commands
         self._publisher = publisher
         self._stream = stream if stream is not None else sys.stdin

@@ -130,5 +130,7 @@ def render_reply(reply: Reply, first_number: int) -> str:
     """A command's reply; cards in it (preview) are shown without numbers to react to."""
     parts = [clean(reply.text)]
     for offset, card in enumerate(reply.cards):
-        parts.append(render_card(card, first_number + offset).replace(f"[#{first_number + offset}]", "  -", 1))
+        parts.append(
+            render_card(card, first_number + offset).replace(f"[#{first_number + offset}]", "  -", 1)
+        )
     return "\n".join(parts)

@@ -52,7 +52,6 @@ DEFAULT_ATTACHMENT_LIMIT = 10 * 1024 * 1024
 REACTION_EVENT = "arxiv_reaction"
 """Custom client event dispatched after each raw reaction was handled: ``(payload, Reply | None)``."""
 
-
 def command_context(interaction: discord.Interaction[Any]) -> CommandContext | None:
     """Who typed a command, and where; a thread counts as its parent channel. None outside a server."""
     if interaction.guild_id is None or interaction.channel_id is None:

@@ -70,7 +70,7 @@ def discord_shards(settings: DiscordSettings) -> Shards:
     if count is None:
         raise ConfigError(
             f"[discord] shard_ids = {raw!r} needs [discord] shard_count: expected the total number of shards "
-            'every process shares (e.g. shard_count = 4 with shard_ids = "0-1" here and "2-3" elsewhere)'
+            "every process shares (e.g. shard_count = 4 with shard_ids = \"0-1\" here and \"2-3\" elsewhere)"
         )
     ids = _shard_ids(raw)
     if not ids or any(i >= count for i in ids) or len(set(ids)) != len(ids):

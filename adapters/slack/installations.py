@@ -187,7 +187,9 @@ class SlackInstallations:
         redirect_path: str,
         on_resumed: Callable[[], None],
     ) -> None:
-        self.store = InstallationStore(client_id=client_id, engine=engine, workspaces=workspaces, on_resumed=on_resumed)
+        self.store = InstallationStore(
+            client_id=client_id, engine=engine, workspaces=workspaces, on_resumed=on_resumed
+        )
         self.states = AsyncSQLAlchemyOAuthStateStore(
             expiration_seconds=STATE_EXPIRATION_S, engine=engine, logger=logging.getLogger("adapters.slack.oauth")
         )

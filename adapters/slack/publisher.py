@@ -456,7 +456,9 @@ class SlackPublisher:
         """Send a reply: ephemeral to ``user_id`` when asked and known, else to the channel."""
         for message in reply_messages(reply):
             if reply.ephemeral and user_id:
-                await self._call("chat.postEphemeral", channel, user=user_id, text=message.text, blocks=message.blocks)
+                await self._call(
+                    "chat.postEphemeral", channel, user=user_id, text=message.text, blocks=message.blocks
+                )
             else:
                 await self._post(channel, text=message.text, blocks=message.blocks)
 

@@ -113,7 +113,9 @@ def slack_secrets(settings: SlackSettings, env: Mapping[str, str], *, http_serve
                 '(xapp-...); or set [slack] mode = "http" with SLACK_SIGNING_SECRET'
             )
         _shape("SLACK_APP_TOKEN", app_token, "xapp-", APP_TOKEN_FORM)
-        return SlackSecrets(bot_token=bot_token, app_token=app_token, client_id=client_id, client_secret=client_secret)
+        return SlackSecrets(
+            bot_token=bot_token, app_token=app_token, client_id=client_id, client_secret=client_secret
+        )
     signing_secret = _env(env, "SLACK_SIGNING_SECRET")
     if not signing_secret:
         raise ConfigError(

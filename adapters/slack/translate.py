@@ -276,7 +276,9 @@ def reply_messages(reply: Reply) -> list[SlackMessage]:
     for card in reply.cards:
         blocks += [{"type": "divider"}, *to_blocks(card, with_actions=False)]
     text = fit(reply.text, FALLBACK_LIMIT) or "arxiv-bot"
-    return [SlackMessage(text=text, blocks=batch) for batch in _batches(blocks)] or [SlackMessage(text=text, blocks=[])]
+    return [SlackMessage(text=text, blocks=batch) for batch in _batches(blocks)] or [
+        SlackMessage(text=text, blocks=[])
+    ]
 
 
 def _required(payload: Mapping[str, object], *path: str) -> str:

@@ -100,7 +100,11 @@ def _categories(words: list[str], verb: str) -> tuple[str, ...]:
         canonical = taxonomy.subscription(word)
         if canonical is None:
             close = taxonomy.closest_subscriptions(word)
-            hint = f"; did you mean {', '.join(close)}?" if close else "; see https://arxiv.org/category_taxonomy"
+            hint = (
+                f"; did you mean {', '.join(close)}?"
+                if close
+                else "; see https://arxiv.org/category_taxonomy"
+            )
             raise UserInputError(f"{shown(word)!r} is not an arXiv category{hint}")
         if canonical not in out:
             out.append(canonical)

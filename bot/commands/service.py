@@ -331,7 +331,9 @@ class CommandService:
             case cm.Unsubscribe(categories):
                 missing = [c for c in categories if c not in record.categories]
                 if missing:
-                    return Reply(text=f"not subscribed to {', '.join(missing)}; subscribed: {categories_text(record)}")
+                    return Reply(
+                        text=f"not subscribed to {', '.join(missing)}; subscribed: {categories_text(record)}"
+                    )
                 await self._p.channels.remove_categories(record.id, categories)
                 return await self._changed(record, f"Unsubscribed from {', '.join(categories)}")
             case cm.Keywords(action, terms):
@@ -360,7 +362,9 @@ class CommandService:
                 return await self._changed(record, f"Minimum score set to {value:g}")
             case cm.SetCross(value):
                 await self._p.channels.update(record.id, include_cross=value)
-                return await self._changed(record, f"Cross-listed papers {'included' if value else 'left out'}")
+                return await self._changed(
+                    record, f"Cross-listed papers {'included' if value else 'left out'}"
+                )
             case cm.SetLanguage(code):
                 await self._p.channels.update(record.id, language=code)
                 return await self._changed(record, f"Summaries will be written in {code}")
@@ -450,7 +454,9 @@ class CommandService:
             if missing:
                 return Reply(text=f"not in {what}: {', '.join(missing)}; current: {terms_text(current)}")
             new = [r for r in current if term_key(r.term) not in drop]
-        limit = {RuleKind.INCLUDE: MAX_INCLUDE_TERMS, RuleKind.EXCLUDE: MAX_EXCLUDE_TERMS}.get(kind, MAX_AUTHORS)
+        limit = {RuleKind.INCLUDE: MAX_INCLUDE_TERMS, RuleKind.EXCLUDE: MAX_EXCLUDE_TERMS}.get(
+            kind, MAX_AUTHORS
+        )
         if len(new) > limit:
             return Reply(text=f"too many {what}: a channel can have at most {limit}; remove some first")
         await self._p.channels.replace_rules(record.id, kind, new)
@@ -475,7 +481,9 @@ class CommandService:
         if outcome.error:
             return Reply(text=f"arXiv did not answer ({outcome.error}); will try again at the next run")
         if outcome.listed == 0:
-            return Reply(text="no new papers today: arXiv announces Monday to Friday (none on weekends and holidays)")
+            return Reply(
+                text="no new papers today: arXiv announces Monday to Friday (none on weekends and holidays)"
+            )
         if outcome.posted == 0 and outcome.failed == 0:
             done = len(outcome.selected)
             return Reply(
@@ -534,7 +542,9 @@ class CommandService:
         )
         return Reply(text=f"{forgot}\n{ranking_text(await self._p.ranking.status(record))}")
 
-    async def _summarize(self, ctx: CommandContext, record: ChannelRecord, arxiv_id: str, version: int | None) -> Reply:
+    async def _summarize(
+        self, ctx: CommandContext, record: ChannelRecord, arxiv_id: str, version: int | None
+    ) -> Reply:
         paper = await self._paper(arxiv_id, version)
         include = [r.term for r in record.terms(RuleKind.INCLUDE)]
         matched = find_terms(f"{paper.title}\n{paper.abstract}", include)

@@ -397,7 +397,9 @@ COMMANDS: tuple[CommandSpec, ...] = (
             DISCORD: (
                 HelpLine("ranking", "how this channel's papers are ranked: mode, signals, last fit, quality"),
                 HelpLine("ranking action:on|off", "learn from saves, likes and 👎, or rank by keywords only"),
-                HelpLine("ranking action:reset", "forget what the ranking learned (keywords stay); asks to confirm"),
+                HelpLine(
+                    "ranking action:reset", "forget what the ranking learned (keywords stay); asks to confirm"
+                ),
             )
         },
     ),

@@ -118,7 +118,9 @@ class VersionAlerter:
         except PublishError as err:
             given_up = alert.attempts + 1 >= MAX_ATTEMPTS
             log.warning("version alert %s refused%s: %s", alert.id, " (giving up)" if given_up else "", err)
-            await self._ledger.mark_alert(alert, AlertState.FAILED if given_up else AlertState.PENDING, error=str(err))
+            await self._ledger.mark_alert(
+                alert, AlertState.FAILED if given_up else AlertState.PENDING, error=str(err)
+            )
             return 0
         await self._ledger.mark_alert(alert, AlertState.SENT)
         return 1

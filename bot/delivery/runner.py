@@ -361,12 +361,8 @@ class DigestRunner:
                 try:
                     marked = await self._whole(self._post_card(row, card, record.ref))
                 except StoreError as err:
-                    log.error(
-                        "the intent to post %s to %s could not be recorded; its cards wait: %s",
-                        paper.versioned_id,
-                        record.ref,
-                        err,
-                    )
+                    log.error("the intent to post %s to %s could not be recorded; its cards wait: %s",
+                              paper.versioned_id, record.ref, err)
                     work.failed += 1
                     break
                 if marked is None:
@@ -398,12 +394,8 @@ class DigestRunner:
             try:
                 summary = await summaries.get(job.paper, job.language)
             except ArxivBotError as err:
-                log.warning(
-                    "summary of %s failed; its thread in %s stays pending: %s",
-                    job.paper.versioned_id,
-                    job.parent.channel,
-                    err,
-                )
+                log.warning("summary of %s failed; its thread in %s stays pending: %s", job.paper.versioned_id,
+                            job.parent.channel, err)
                 return
             async with channel_locks.setdefault(job.parent.channel, asyncio.Lock()):
                 if self._stopping:

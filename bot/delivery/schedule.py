@@ -28,7 +28,9 @@ def previous_slot(now: datetime, *, post_time: str, timezone: str) -> datetime:
     return candidate
 
 
-def missed_run(*, now: datetime, post_time: str, timezone: str, last_run: datetime | None, since: datetime) -> bool:
+def missed_run(
+    *, now: datetime, post_time: str, timezone: str, last_run: datetime | None, since: datetime
+) -> bool:
     """Whether the latest slot passed without a run (``since`` is when the channel started to exist)."""
     slot = previous_slot(now, post_time=post_time, timezone=timezone)
     reference = last_run if last_run is not None else since

@@ -82,7 +82,9 @@ class ChannelModel:
             return [None] * rows.shape[0]
         similarity = (self.liked.matrix() @ rows.T).toarray()
         best = similarity.argmax(axis=0)
-        return [self.liked.titles[b] if similarity[b, j] > 0 else None for j, b in enumerate(best.tolist())]
+        return [
+            self.liked.titles[b] if similarity[b, j] > 0 else None for j, b in enumerate(best.tolist())
+        ]
 
 
 def linear_fit(

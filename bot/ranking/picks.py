@@ -15,7 +15,9 @@ from bot.ranking.learned import ChannelModel, blend
 LIKE_TITLE_CHARS = 80
 
 
-def eligible_papers(papers: Sequence[Paper], profiles: Sequence[ChannelProfile]) -> dict[ChannelRef, list[ScoredPaper]]:
+def eligible_papers(
+    papers: Sequence[Paper], profiles: Sequence[ChannelProfile]
+) -> dict[ChannelRef, list[ScoredPaper]]:
     """Every paper each channel may get (its categories and cross-list setting, its excludes dropped), with its
     keyword score and matches (0 and none when no keyword matched), in the scorer's order, in one pass."""
     everything = max(1, len(papers))

@@ -104,7 +104,9 @@ class Corpus:
         rows = space.transform(papers)
         return cls(space=space, papers=papers, rows=rows, built_at=built_at, by_category=by_category, row_of=row_of)
 
-    def background(self, categories: Iterable[str], *, size: int, leave_out: set[str], seed: int) -> sparse.csr_matrix:
+    def background(
+        self, categories: Iterable[str], *, size: int, leave_out: set[str], seed: int
+    ) -> sparse.csr_matrix:
         """Up to ``size`` stored papers of these categories (of all, when they have too few), none of ``leave_out``,
         drawn the same way for the same seed."""
         key = tuple(sorted(set(categories)))
@@ -263,7 +265,9 @@ class LearnedRanking:
             for r in chosen:
                 model, choice = models[r.ref], eligible[r.ref]
                 rows = day[id(model.space)][0][[row_of[s.paper.versioned_id] for s in choice]]
-                picks[r.ref] = learned_picks(model, choice, min_score=r.min_score, max_papers=r.max_papers, rows=rows)
+                picks[r.ref] = learned_picks(
+                    model, choice, min_score=r.min_score, max_papers=r.max_papers, rows=rows
+                )
             return picks
 
         return picks | await asyncio.to_thread(rank)
@@ -421,3 +425,4 @@ class LearnedRanking:
         if built is not None:
             self._corpus = built
         return self._corpus
+

@@ -138,14 +138,14 @@ def _entry_id(fields: Mapping[str, str]) -> str | None:
     ``journal = {arXiv preprint arXiv:2106.09685}``; None when it names no arXiv paper."""
     archive = fields.get("archiveprefix") or fields.get("eprinttype") or ""
     for name in _ID_FIELDS:
-        value = fields.get(name, "").strip('{}" ')
-        if not value or (name == "eprint" and _NOT_ARXIV_ARCHIVES.match(archive.strip('{}" '))):
+        value = fields.get(name, "").strip("{}\" ")
+        if not value or (name == "eprint" and _NOT_ARXIV_ARCHIVES.match(archive.strip("{}\" "))):
             continue
         try:
             return arxiv_id_in(value)
         except UserInputError:
             raise UserInputError(f"{name} {_shown(value)!r} is not an arXiv id") from None
-    doi = fields.get("doi", "").strip('{}" ')
+    doi = fields.get("doi", "").strip("{}\" ")
     if doi and (found := _ARXIV_DOI.match(doi)) is not None:
         return found["id"]
     for name in ("url", *_MENTION_FIELDS):

@@ -35,7 +35,9 @@ class LikeOutcome:
 class Liking:
     """Adds papers to a channel's taste."""
 
-    def __init__(self, *, papers: Papers, lookup: PaperLookup, signals: LikeSignals, ranking: ChannelRanking) -> None:
+    def __init__(
+        self, *, papers: Papers, lookup: PaperLookup, signals: LikeSignals, ranking: ChannelRanking
+    ) -> None:
         self._papers = papers
         self._lookup = lookup
         self._signals = signals

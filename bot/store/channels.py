@@ -101,7 +101,9 @@ class ChannelStore:
     async def set_last_digest(self, channel_id: int, at: datetime) -> None:
         """Record that the channel's digest ran at ``at``."""
         async with self._db.transaction() as conn:
-            await conn.execute(sa.update(db.channels).where(db.channels.c.id == channel_id).values(last_digest_at=at))
+            await conn.execute(
+                sa.update(db.channels).where(db.channels.c.id == channel_id).values(last_digest_at=at)
+            )
 
     async def add_categories(self, channel_id: int, categories: Iterable[str]) -> None:
         """Subscribe to categories (already subscribed ones are kept once)."""

@@ -79,6 +79,7 @@ def insert_ignoring_conflicts(engine: AsyncEngine, table: sa.Table) -> Any:
     return sqlite.insert(table).on_conflict_do_nothing()
 
 
+
 def sqlite_path(url: str) -> Path | None:
     """The file of a SQLite database URL, or None (PostgreSQL, or an in-memory SQLite database)."""
     if is_sqlite(url) and ":///" in url and ":memory:" not in url:
@@ -152,7 +153,9 @@ class Database:
     ) -> tuple[Database, Database]:
         """(commands', background work's): one database, a connection pool each, SQLite writers taking turns."""
         turns = WriteTurns()
-        commands = cls(engine=create_engine(url, pool_size=command_pool), clock=clock, turns=turns, priority=COMMANDS)
+        commands = cls(
+            engine=create_engine(url, pool_size=command_pool), clock=clock, turns=turns, priority=COMMANDS
+        )
         background = cls(
             engine=create_engine(url, pool_size=background_pool), clock=clock, turns=turns, priority=BACKGROUND
         )
@@ -180,7 +183,9 @@ class Database:
             async with self.engine.begin() as conn:
                 yield conn
         except SQLAlchemyError as err:
-            raise StoreError(f"database error: {type(err).__name__}: {err.args[0] if err.args else ''}") from err
+            raise StoreError(
+                f"database error: {type(err).__name__}: {err.args[0] if err.args else ''}"
+            ) from err
 
     async def ping(self) -> None:
         """Raise ``StoreError`` unless the database answers."""

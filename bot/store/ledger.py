@@ -357,9 +357,13 @@ class DeliveryLedger:
                         posted_at=now,
                     )
                 )
-                return replace(delivery, state=DeliveryState.POSTED, message_id=message_id, sending_since=None)
+                return replace(
+                    delivery, state=DeliveryState.POSTED, message_id=message_id, sending_since=None
+                )
             case ThreadSending(key, part):
-                await conn.execute(update.values(thread_state=sending, post_key=key, sending_at=now, thread_parts=part))
+                await conn.execute(
+                    update.values(thread_state=sending, post_key=key, sending_at=now, thread_parts=part)
+                )
                 return replace(
                     delivery,
                     thread_state=DeliveryState.SENDING,
@@ -413,7 +417,9 @@ class DeliveryLedger:
                     sending_since=None,
                 )
             case PostUnconfirmed(error):
-                await conn.execute(update.values(attempts=d.attempts + 1, last_error=error[:MAX_ERROR_CHARS]))
+                await conn.execute(
+                    update.values(attempts=d.attempts + 1, last_error=error[:MAX_ERROR_CHARS])
+                )
                 return replace(delivery, attempts=delivery.attempts + 1)
 
     async def record_card(self, channel_id: int, message_id: str, paper: Paper) -> None:
@@ -454,7 +460,9 @@ class DeliveryLedger:
         d, p = db.deliveries.c, db.papers.c
         query = (
             sa.select(d.rank, d.score, d.matched, d.posted_at, db.papers)
-            .select_from(db.deliveries.join(db.papers, sa.and_(p.arxiv_id == d.arxiv_id, p.version == d.version)))
+            .select_from(
+                db.deliveries.join(db.papers, sa.and_(p.arxiv_id == d.arxiv_id, p.version == d.version))
+            )
             .where(d.channel_id == channel_id, d.state == DeliveryState.POSTED.value, d.posted_at.is_not(None))
             .order_by(d.posted_at.desc(), d.rank, d.id)
         )
@@ -483,5 +491,7 @@ class DeliveryLedger:
         if since is not None:
             query = query.where(d.posted_at >= datetime.combine(since, time.min, tzinfo=UTC))
         async with self._db.transaction() as conn:
-            rows = (await conn.execute(query.order_by(d.posted_at.desc(), d.rank, d.id))).mappings().all()
+            rows = (
+                (await conn.execute(query.order_by(d.posted_at.desc(), d.rank, d.id))).mappings().all()
+            )
         return [_delivery_from_row(r) for r in rows]

@@ -78,7 +78,11 @@ class PaperStore:
             return {}
         ids = sorted({k[0] for k in keys})
         async with self._db.reading() as conn:
-            rows = (await conn.execute(sa.select(db.papers).where(db.papers.c.arxiv_id.in_(ids)))).mappings().all()
+            rows = (
+                (await conn.execute(sa.select(db.papers).where(db.papers.c.arxiv_id.in_(ids))))
+                .mappings()
+                .all()
+            )
         found = {(r["arxiv_id"], r["version"]): paper_from_row(r) for r in rows}
         return {k: found[k] for k in keys if k in found}
 

@@ -66,9 +66,13 @@ class SaveStore:
                 await conn.execute(
                     sa.select(s.arxiv_id, s.version, p.title, s.saved_at)
                     .select_from(
-                        db.saves.outerjoin(db.papers, sa.and_(p.arxiv_id == s.arxiv_id, p.version == s.version))
+                        db.saves.outerjoin(
+                            db.papers, sa.and_(p.arxiv_id == s.arxiv_id, p.version == s.version)
+                        )
                     )
-                    .where(s.platform == channel.platform, s.workspace == channel.workspace, s.user_id == user_id)
+                    .where(
+                        s.platform == channel.platform, s.workspace == channel.workspace, s.user_id == user_id
+                    )
                     .order_by(s.saved_at.desc(), s.id.desc())
                     .limit(limit)
                 )

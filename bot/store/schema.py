@@ -180,7 +180,9 @@ saves = sa.Table(
     sa.Column("arxiv_id", sa.String(64), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
     # Indexed: a channel's saves are its ranker's positives.
-    sa.Column("channel_id", sa.Integer, sa.ForeignKey("channels.id", ondelete="SET NULL"), nullable=True, index=True),
+    sa.Column(
+        "channel_id", sa.Integer, sa.ForeignKey("channels.id", ondelete="SET NULL"), nullable=True, index=True
+    ),
     sa.Column("saved_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("platform", "workspace", "user_id", "arxiv_id", name="uq_saves_user_paper"),
 )

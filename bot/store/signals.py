@@ -125,7 +125,9 @@ class SignalStore:
         async with self._db.transaction() as conn:
             await conn.execute(sa.delete(db.ranking_signals).where(db.ranking_signals.c.channel_id == channel_id))
             now = self._db.clock.now()
-            await set_channel_ranking(conn, self._db, [channel_id], signals_reset_at=now, signals_changed_at=now)
+            await set_channel_ranking(
+                conn, self._db, [channel_id], signals_reset_at=now, signals_changed_at=now
+            )
 
     async def set_ranking_enabled(self, channel_id: int, enabled: bool) -> None:
         """Switch the learned ranking on or off for a channel."""

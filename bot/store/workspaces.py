@@ -83,7 +83,9 @@ class WorkspaceStore:
                     .where(w.platform == platform, w.organization == organization)
                     .values(installed=False, changed_at=self._db.clock.now())
                 )
-            return await self._set_active(conn, platform, workspace=workspace, organization=organization, active=False)
+            return await self._set_active(
+                conn, platform, workspace=workspace, organization=organization, active=False
+            )
 
     async def _upsert(
         self,

@@ -164,7 +164,9 @@ def _json_fields(text: str) -> tuple[str, list[str]] | None:
     return _field(data.get("tldr")), [_field(data.get(key)) for key, _ in SECTIONS]
 
 
-_TLDR = re.compile(r"^[\s#>*_-]*(?:TL\s*;?\s*DR|TLDR)[\s*_]*(?:[:：\-–—][\s*_]*)?(?P<rest>.*)$", re.IGNORECASE)
+_TLDR = re.compile(
+    r"^[\s#>*_-]*(?:TL\s*;?\s*DR|TLDR)[\s*_]*(?:[:：\-–—][\s*_]*)?(?P<rest>.*)$", re.IGNORECASE
+)
 _MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(?P<title>.+?)\s*#*\s*$")
 _BOLD_HEADING = re.compile(r"^\s*(?:\*\*|__)(?P<title>[^*_]{1,120}?)[:：]?(?:\*\*|__)\s*[:：]?\s*(?P<rest>.*)$")
 _NUMBERED = re.compile(r"^\s*(?P<n>\d{1,2}|[一二三四五六七八九十])\s*[.)、．:：]\s*(?P<title>.+)$")
@@ -440,7 +442,9 @@ class LlmSummarizer:
                     output_tokens=answer.output_tokens,
                     cost_usd=answer.cost_usd,
                 )
-        log.warning("summary of %s unavailable after retries and fallbacks: %s", paper.versioned_id, "; ".join(errors))
+        log.warning(
+            "summary of %s unavailable after retries and fallbacks: %s", paper.versioned_id, "; ".join(errors)
+        )
         return None
 
     async def _call(self, model: str, messages: list[dict[str, str]]) -> _Answer:

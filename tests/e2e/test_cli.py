@@ -97,11 +97,8 @@ async def test_digest_for_a_slack_channel_posts_through_the_slack_web_api(
     finally:
         await services.aclose()
     async with running_fake_slack() as slack:
-        slack_env = env | {
-            "SLACK_BOT_TOKEN": BOT_TOKEN,
-            "ARXIVBOT_SLACK__API_URL": slack.api_url,
-            "ARXIVBOT_SLACK__POST_INTERVAL_S": "0",
-        }
+        slack_env = env | {"SLACK_BOT_TOKEN": BOT_TOKEN, "ARXIVBOT_SLACK__API_URL": slack.api_url,
+                           "ARXIVBOT_SLACK__POST_INTERVAL_S": "0"}
         code, out, err = await run_bot("", slack_env, "digest", "--channel", "slack:C1")
         assert code == 0, err
         assert out.strip() == "slack:C1: 2 posted, 0 failed, 30 listed"
@@ -266,14 +263,9 @@ async def test_import_of_garbage_or_a_plain_list_and_its_mistakes_are_one_line_e
     binary = tmp_path / "paper.pdf"
     binary.write_bytes(b"%PDF-1.7\n\x00\xff\xfe binary")
     code, out, err = await run_bot("", env, "import", "--channel", "console:console", str(binary))
-    assert (
-        code == 2
-        and out == ""
-        and err.strip()
-        == (
-            f"arxiv-bot: error: {binary} is not a UTF-8 text file: give a BibTeX file, or a text file with one arXiv id"
-            " or URL a line"
-        )
+    assert code == 2 and out == "" and err.strip() == (
+        f"arxiv-bot: error: {binary} is not a UTF-8 text file: give a BibTeX file, or a text file with one arXiv id"
+        " or URL a line"
     )
     missing = tmp_path / "missing.bib"
     code, _, err = await run_bot("", env, "import", "--channel", "console:console", str(missing))

@@ -41,15 +41,7 @@ def test_cli_bad_arguments_exit_2_with_one_line() -> None:
 
 
 HEAVY = (
-    "sqlalchemy",
-    "alembic",
-    "aiohttp",
-    "litellm",
-    "slack_bolt",
-    "slack_sdk",
-    "discord",
-    "httpx",
-    "apscheduler",
+    "sqlalchemy", "alembic", "aiohttp", "litellm", "slack_bolt", "slack_sdk", "discord", "httpx", "apscheduler",
     "bibtexparser",
 )
 REPORT_IMPORTS = f"""
@@ -87,13 +79,8 @@ def run_cli(tmp_path: Path, env: dict[str, str], *args: str, piped: str | None =
             ) -> subprocess.CompletedProcess[str]:  # fmt: skip
     """``arxiv-bot ARGS`` in ``tmp_path`` with a clean environment plus ``env``; standard input is /dev/null, or a
     pipe carrying ``piped``."""
-    base = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(tmp_path),
-        "ARXIVBOT_CONFIG": str(ROOT / "config.toml"),
-        "ARXIVBOT_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
-        "ARXIVBOT_HTTP__PORT": "0",
-    }
+    base = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "ARXIVBOT_CONFIG": str(ROOT / "config.toml"),
+            "ARXIVBOT_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", "ARXIVBOT_HTTP__PORT": "0"}
     stdin = {"stdin": subprocess.DEVNULL} if piped is None else {"input": piped}
     return subprocess.run([sys.executable, "-m", "adapters.cli", *args], cwd=ROOT, env=base | env, **stdin,
                           capture_output=True, text=True, timeout=120)  # fmt: skip
@@ -129,16 +116,8 @@ def test_check_config_says_what_run_will_start(tmp_path: Path) -> None:
         "the console chat on standard input (no SLACK_BOT_TOKEN or DISCORD_TOKEN is set)"
     ) in console.stdout
     assert "run would stop at once: no platform is configured" in console.stdout  # its stdin is /dev/null
-    both = run_cli(
-        tmp_path,
-        {
-            "SLACK_BOT_TOKEN": "xoxb-1-abc",
-            "SLACK_APP_TOKEN": "xapp-1-abc",
-            "DISCORD_TOKEN": "MTA.abc.def",
-            "ARXIVBOT_SCHEDULER__ENABLED": "false",
-        },
-        "check-config",
-    )
+    both = run_cli(tmp_path, {"SLACK_BOT_TOKEN": "xoxb-1-abc", "SLACK_APP_TOKEN": "xapp-1-abc",
+                              "DISCORD_TOKEN": "MTA.abc.def", "ARXIVBOT_SCHEDULER__ENABLED": "false"}, "check-config")
     assert both.returncode == 0, both.stderr
     assert "run will start: Slack in Socket Mode, Discord, the HTTP server on 127.0.0.1:0\n" in both.stdout
     http = run_cli(tmp_path, {"SLACK_BOT_TOKEN": "xoxb-1-abc", "SLACK_SIGNING_SECRET": "s3cret-value",

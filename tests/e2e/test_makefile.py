@@ -39,7 +39,7 @@ exit 127
 """
 
 FAKE_INSTALL = (
-    'printf \'#!/bin/sh\\necho "$$@" >> calls.log\\necho arxiv-bot "$$@"\\n\' > $(BIN)/arxiv-bot'
+    "printf '#!/bin/sh\\necho \"$$@\" >> calls.log\\necho arxiv-bot \"$$@\"\\n' > $(BIN)/arxiv-bot"
     " && chmod +x $(BIN)/arxiv-bot && echo installed >> installs.log"
 )
 """Instead of pip: an arxiv-bot that logs its arguments to calls.log; each install is a line of installs.log."""

@@ -173,15 +173,8 @@ async def test_sigterm_during_a_digest_exits_0_and_a_restart_posts_every_paper_o
     read_fd, write_fd = os.pipe()
     fcntl.fcntl(write_fd, F_SETPIPE_SZ, PIPE_BYTES)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "adapters.cli",
-        "run",
-        cwd=ROOT,
-        env=env,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=write_fd,
-        stderr=asyncio.subprocess.PIPE,
+        sys.executable, "-m", "adapters.cli", "run", cwd=ROOT, env=env,
+        stdin=asyncio.subprocess.PIPE, stdout=write_fd, stderr=asyncio.subprocess.PIPE,
     )
     os.close(write_fd)
     try:

@@ -980,7 +980,9 @@ class FakeDiscord:
         await self.dispatch("INTERACTION_CREATE", handle.payload)
         return handle
 
-    async def answered(self, handle: InteractionHandle, *, count: int = 1, within_s: float = 10.0) -> InteractionHandle:
+    async def answered(
+        self, handle: InteractionHandle, *, count: int = 1, within_s: float = 10.0
+    ) -> InteractionHandle:
         """Wait until the bot has sent ``count`` answer messages to an interaction."""
         await self.wait_for(lambda: len(handle.answers) >= count, within_s)
         return handle

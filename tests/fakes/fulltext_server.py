@@ -37,7 +37,9 @@ def make_pdf(lines: Sequence[str]) -> bytes:
     objects: list[bytes] = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         (
-            "<< /Type /Pages /Kids [" + " ".join(f"{3 + 2 * i} 0 R" for i in range(n_pages)) + f"] /Count {n_pages} >>"
+            "<< /Type /Pages /Kids ["
+            + " ".join(f"{3 + 2 * i} 0 R" for i in range(n_pages))
+            + f"] /Count {n_pages} >>"
         ).encode(),
     ]
     for i, page in enumerate(pages):

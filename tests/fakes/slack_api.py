@@ -114,9 +114,8 @@ class FakeSlack:
     max_in_flight: int = 0
     base_url: str = ""
     scopes: set[str] = field(
-        default_factory=lambda: (
-            set(HISTORY_SCOPES) | {"chat:write", "commands", "files:write", "im:write", "im:history"}
-        )
+        default_factory=lambda: set(HISTORY_SCOPES)
+        | {"chat:write", "commands", "files:write", "im:write", "im:history"}
     )
     uploads: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Files announced with files.getUploadURLExternal, by file id: filename, length, content (once uploaded)."""

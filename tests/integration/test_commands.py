@@ -208,10 +208,8 @@ async def test_durations_are_labelled_by_the_canonical_command_name(services: Se
     def count(command: str) -> float:
         return REGISTRY.get_sample_value("arxivbot_command_duration_seconds_count", {"command": command}) or 0.0
 
-    assert all(
-        REGISTRY.get_sample_value("arxivbot_command_duration_seconds_count", {"command": name}) is not None
-        for name in (*COMMAND_NAMES, OTHER)
-    )  # every label exists before its first use
+    assert all(REGISTRY.get_sample_value("arxivbot_command_duration_seconds_count", {"command": name}) is not None
+               for name in (*COMMAND_NAMES, OTHER))  # every label exists before its first use
     before = {name: count(name) for name in ("keywords", "digest", "other")}
     for text in ("keyword add LLM", "keywords clear", "digest-now", "frobnicate <@U1>"):
         await services.commands.execute(ctx(), text)

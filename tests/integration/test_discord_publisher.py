@@ -47,7 +47,9 @@ class LongSummarizer:
     async def summarize(self, paper: Paper, *, language: str) -> ThreadSummary:
         """Three long sections, each with links that must not be cut."""
         sentence = "We serve LLM requests @everyone faster, see https://github.com/org_name/repo_x/blob/main/a.py. "
-        sections = tuple(SummarySection(title=f"Part {n} <@123>", body=(sentence * 30).strip()) for n in range(1, 4))
+        sections = tuple(
+            SummarySection(title=f"Part {n} <@123>", body=(sentence * 30).strip()) for n in range(1, 4)
+        )
         return ThreadSummary(paper=paper, heading="Summary", sections=sections, tldr="Faster @here.")
 
 
@@ -224,21 +226,8 @@ async def test_replies_outside_an_interaction_go_to_the_channel_or_by_dm_without
         await bot.publisher.send_reply(Reply(text="x"), channel=CHANNEL, user_id="42")
     with pytest.raises(PublishError, match="not a Discord channel id"):
         await bot.publisher.post_card(
-            PaperCard(
-                paper=Paper(
-                    arxiv_id="1",
-                    version=1,
-                    title="t",
-                    abstract="a",
-                    authors=(),
-                    categories=(),
-                    primary_category="cs.DC",
-                ),
-                score=0,
-                matched=(),
-                teaser="",
-                is_cross_list=False,
-            ),
+            PaperCard(paper=Paper(arxiv_id="1", version=1, title="t", abstract="a", authors=(), categories=(),
+                                  primary_category="cs.DC"), score=0, matched=(), teaser="", is_cross_list=False),
             channel=ChannelRef("discord", str(GUILD_ID), "general"),
         )
 

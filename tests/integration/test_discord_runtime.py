@@ -31,9 +31,8 @@ INVITE_PERMISSIONS = 1024 | 2048 | 16384 | 34359738368 | 274877906944 | 64 | 655
 history. Without View Channel a private channel answers every post with 50001 Missing Access."""
 
 
-async def start_and_close(
-    services: Services, settings_env: dict[str, str], db_url: str, arxiv: FakeArxivServer, fake: FakeDiscord
-) -> None:
+async def start_and_close(services: Services, settings_env: dict[str, str], db_url: str, arxiv: FakeArxivServer,
+                          fake: FakeDiscord) -> None:
     """Start the adapter, wait for READY, answer one command, close."""
     settings = make_settings(db_url, arxiv, ARXIVBOT_DISCORD__API_URL=fake.api_url, **settings_env)
     adapter = await attach_discord(services, settings=settings, env={"DISCORD_TOKEN": fake.token})
@@ -62,26 +61,9 @@ async def test_commands_are_synced_once_for_an_unchanged_set_across_two_starts(
         assert command["name"] == "arxiv" and command["default_member_permissions"] is None
         assert command["contexts"] == [0]
         assert [o["name"] for o in command["options"]] == [
-            "subscribe",
-            "unsubscribe",
-            "keywords",
-            "exclude",
-            "authors",
-            "settings",
-            "set",
-            "digest-now",
-            "preview",
-            "summarize",
-            "saved",
-            "channel-saves",
-            "alerts",
-            "unsave",
-            "stats",
-            "feed",
-            "like",
-            "why",
-            "ranking",
-            "help",
+            "subscribe", "unsubscribe", "keywords", "exclude", "authors", "settings", "set", "digest-now",
+            "preview", "summarize", "saved", "channel-saves", "alerts", "unsave", "stats", "feed", "like", "why",
+            "ranking", "help",
         ]
 
         state = sync_state_path(db_url)

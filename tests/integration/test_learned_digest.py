@@ -48,3 +48,4 @@ async def test_a_channel_with_enough_likes_gets_its_digest_reordered_and_told_wh
         assert why.mode == "learned" and why.nearest_liked_title in {p.title for p in data.liked}
     finally:
         await services.aclose()
+

@@ -284,7 +284,7 @@ async def test_model_stalling_past_the_timeout_gives_the_abstract_and_a_warning(
     # The bot gave up on each call while the fake still stalled: its timeout ended them, not an answer.
     assert llm.requests and all(r.finished is None for r in llm.requests)
     assert reply.posted == 1 and "Posted 2601.00644v1" in reply.text
-    ((_, summary),) = publisher.threads
+    (_, summary), = publisher.threads
     assert summary.note is not None and summary.note.startswith("summary unavailable")
     assert summary.sections[0].body == "We propose FlexSpec."
     assert len(llm.requests) == 3
@@ -358,7 +358,7 @@ async def test_prompt_injection_stays_data_and_a_hostile_answer_is_capped(
     assert user.rstrip().endswith(end)
     assert request.body["max_tokens"] == 1200
 
-    ((_, summary),) = publisher.threads
+    (_, summary), = publisher.threads
     assert is_model_summary(summary)
     assert summary.tldr is not None and len(summary.tldr) <= MAX_TLDR_CHARS and "\n" not in summary.tldr
     assert all(len(s.body) <= MAX_SECTION_CHARS for s in summary.sections)
@@ -416,7 +416,7 @@ async def test_a_sectioned_markdown_answer_is_a_summary_as_well_as_the_json_aske
     assert reply.posted == 1 and len(llm.requests) == 1
     assert f"language code {language}" in llm.requests[0].system
     assert llm.requests[0].body["response_format"] == {"type": "json_object"}  # asked for JSON all the same
-    ((_, summary),) = publisher.threads
+    (_, summary), = publisher.threads
     assert is_model_summary(summary), summary
     assert summary.tldr == tldr
     assert [s.body for s in summary.sections] == bodies
@@ -433,7 +433,7 @@ async def test_an_answer_in_neither_shape_is_a_failure_and_the_thread_gets_the_a
     async with llm_services(db_url, arxiv, clock, publisher, llm) as services:
         with caplog.at_level(logging.WARNING):
             await services.commands.execute(ctx(channel=A), "summarize 2601.00644")
-    ((_, summary),) = publisher.threads
+    (_, summary), = publisher.threads
     assert summary.note is not None and summary.note.startswith("summary unavailable")
     assert sample("arxivbot_llm_calls_total", model=MODEL, outcome="invalid") - invalid_before == 1
     assert "neither the requested JSON nor sectioned markdown" in caplog.text

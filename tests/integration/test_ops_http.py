@@ -144,15 +144,8 @@ async def test_metrics_parse_and_counters_move_after_a_digest(running: Running, 
     assert response.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
     before = samples(response.text)
     families = {f.name for f in text_string_to_metric_families(response.text)}
-    assert {
-        "arxivbot_posts",
-        "arxivbot_arxiv_requests",
-        "arxivbot_papers_fetched",
-        "arxivbot_llm_calls",
-        "arxivbot_llm_tokens",
-        "arxivbot_llm_cost_usd",
-        "arxivbot_command_duration_seconds",
-    } <= families
+    assert {"arxivbot_posts", "arxivbot_arxiv_requests", "arxivbot_papers_fetched", "arxivbot_llm_calls",
+            "arxivbot_llm_tokens", "arxivbot_llm_cost_usd", "arxivbot_command_duration_seconds"} <= families
 
     record = await posted_channel(services)
     posted = len(await services.ledger.posted_papers(record.id))
@@ -163,16 +156,14 @@ async def test_metrics_parse_and_counters_move_after_a_digest(running: Running, 
     threads = {"platform": "test", "kind": "thread", "outcome": "sent"}
     assert value(after, "arxivbot_posts_total", **threads) - value(before, "arxivbot_posts_total", **threads) == posted
     listing = {"kind": "listing", "outcome": "ok"}
-    assert (
-        value(after, "arxivbot_arxiv_requests_total", **listing)
-        == value(before, "arxivbot_arxiv_requests_total", **listing) + 4
-    )  # one listing request per category of the channel
+    assert value(after, "arxivbot_arxiv_requests_total", **listing) == value(
+        before, "arxivbot_arxiv_requests_total", **listing
+    ) + 4  # one listing request per category of the channel
     assert value(after, "arxivbot_papers_fetched_total") > value(before, "arxivbot_papers_fetched_total")
     digest = {"command": "digest"}
-    assert (
-        value(after, "arxivbot_command_duration_seconds_count", **digest)
-        == value(before, "arxivbot_command_duration_seconds_count", **digest) + 1
-    )
+    assert value(after, "arxivbot_command_duration_seconds_count", **digest) == value(
+        before, "arxivbot_command_duration_seconds_count", **digest
+    ) + 1
 
 
 async def test_channel_feed_answers_with_rss_then_304_then_changes(

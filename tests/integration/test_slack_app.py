@@ -465,9 +465,8 @@ async def test_socket_mode_connects_and_handles_a_slash_command_and_a_reaction(
         assert [c.token for c in slack.calls_to("apps.connections.open")] == [APP_TOKEN]
 
         payload = command_payload("summarize 2104.12255", response_url=slack.response_url("sock"))
-        await slack.socket_send(
-            {"envelope_id": "e-cmd", "type": "slash_commands", "payload": payload, "accepts_response_payload": True}
-        )
+        await slack.socket_send({"envelope_id": "e-cmd", "type": "slash_commands", "payload": payload,
+                                 "accepts_response_payload": True})
         await slack.wait_for(lambda: slack.responded("sock"))
         ack = next(a for a in slack.socket_acks if a["envelope_id"] == "e-cmd")
         assert ack["payload"]["text"] == "Working on it…"
@@ -476,9 +475,8 @@ async def test_socket_mode_connects_and_handles_a_slash_command_and_a_reaction(
         assert thread.args["thread_ts"] == card.answer["ts"]
 
         event = reaction_event(ts=card.answer["ts"], user="U3")
-        await slack.socket_send(
-            {"envelope_id": "e-react", "type": "events_api", "payload": event, "accepts_response_payload": False}
-        )
+        await slack.socket_send({"envelope_id": "e-react", "type": "events_api", "payload": event,
+                                 "accepts_response_payload": False})
         await slack.wait_for(lambda: slack.calls_to("chat.postEphemeral"))
         assert any(a["envelope_id"] == "e-react" for a in slack.socket_acks)
         assert message_text(slack.calls_to("chat.postEphemeral")[0].args).startswith("Saved 2104.12255v1")

@@ -40,12 +40,7 @@ async def slack() -> AsyncIterator[FakeSlack]:
     ],
 )
 async def test_missing_or_refused_tokens_are_one_line_config_errors(
-    services: Services,
-    db_url: str,
-    arxiv: FakeArxivServer,
-    slack: FakeSlack,
-    mode: str,
-    env: dict[str, str],
+    services: Services, db_url: str, arxiv: FakeArxivServer, slack: FakeSlack, mode: str, env: dict[str, str],
     message: str,
 ) -> None:
     settings = make_settings(db_url, arxiv, ARXIVBOT_SLACK__MODE=mode, ARXIVBOT_SLACK__API_URL=slack.api_url)
@@ -65,7 +60,7 @@ async def test_http_mode_needs_the_http_server(
 ) -> None:
     settings = make_settings(db_url, arxiv, ARXIVBOT_SLACK__MODE="http", ARXIVBOT_SLACK__API_URL=slack.api_url)
     env = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET}
-    with pytest.raises(ConfigError, match=r"needs our HTTP server: expected \[http\] enabled = true"):
+    with pytest.raises(ConfigError, match=r'needs our HTTP server: expected \[http\] enabled = true'):
         await start_slack(commands=services.commands, settings=settings.slack, http=None, env=env)
 
 
@@ -78,8 +73,7 @@ async def test_socket_mode_start_checks_both_tokens_then_connects(
     try:
         assert adapter.ready
         assert [(c.method, c.token) for c in slack.calls] == [
-            ("auth.test", BOT_TOKEN),
-            ("apps.connections.open", APP_TOKEN),
+            ("auth.test", BOT_TOKEN), ("apps.connections.open", APP_TOKEN)
         ]
         await slack.wait_for(lambda: slack.sockets)
         with pytest.raises(PublishError, match="slack is not connected"):  # registering is the runtime's job

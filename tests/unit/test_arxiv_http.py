@@ -74,7 +74,9 @@ async def test_start_outside_the_turn_is_a_bug() -> None:
 def httpx_exception_classes() -> list[type[Exception]]:
     """Every exception class httpx exports."""
     return [
-        obj for name in httpx.__all__ if isinstance(obj := getattr(httpx, name), type) and issubclass(obj, Exception)
+        obj
+        for name in httpx.__all__
+        if isinstance(obj := getattr(httpx, name), type) and issubclass(obj, Exception)
     ]
 
 

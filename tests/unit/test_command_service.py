@@ -378,12 +378,8 @@ async def test_a_command_typed_without_its_arguments_answers_with_that_commands_
         assert reply.text == "Keywords needs what to do: add, remove, set or clear\n" + usage_text(keywords, platform)
     discord = await core.commands.execute(ctx(channel=ChannelRef("discord", "w1", "c1")), "keywords")
     assert "keywords action:add|remove|set terms:<terms>" in discord.text
-    for line, first in [
-        ("subscribe", "Subscribe needs at least one category"),
-        ("set", "Set needs a setting"),
-        ("summarize", "Summarize needs an arXiv id"),
-        ("authors", "Authors needs follow or unfollow"),
-    ]:
+    for line, first in [("subscribe", "Subscribe needs at least one category"), ("set", "Set needs a setting"),
+                        ("summarize", "Summarize needs an arXiv id"), ("authors", "Authors needs follow or unfollow")]:
         reply = await core.commands.execute(ctx(), line)
         head, *usage = reply.text.splitlines()
         assert head.startswith(first) and usage and all(u.startswith(f"  {line} ") for u in usage), reply.text

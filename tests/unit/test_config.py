@@ -111,22 +111,10 @@ def test_a_bad_array_in_the_environment_is_one_line_with_both_forms(raw: str) ->
         ("ARXIVBOT_LLM__FALLBACK", "did you mean ARXIVBOT_LLM__FALLBACKS?"),
         ("ARXIVBOT_ARXIV__TIMEZONE", "did you mean ARXIVBOT_CHANNEL__TIMEZONE?"),
         ("ARXIVBOT_LOG__COLOUR", "the [log] settings are ARXIVBOT_LOG__FORMAT, ARXIVBOT_LOG__LEVEL"),
-        (
-            "ARXIVBOT_CHANNEL__",
-            "the [channel] settings are "
-            + ", ".join(
-                f"ARXIVBOT_CHANNEL__{key}"
-                for key in (
-                    "AUTHOR_BONUS",
-                    "INCLUDE_CROSS_LISTS",
-                    "LANGUAGE",
-                    "MAX_PAPERS",
-                    "MIN_SCORE",
-                    "POST_TIME",
-                    "TIMEZONE",
-                )
-            ),
-        ),
+        ("ARXIVBOT_CHANNEL__", "the [channel] settings are " + ", ".join(
+            f"ARXIVBOT_CHANNEL__{key}" for key in
+            ("AUTHOR_BONUS", "INCLUDE_CROSS_LISTS", "LANGUAGE", "MAX_PAPERS", "MIN_SCORE", "POST_TIME", "TIMEZONE")
+        )),
     ],
 )
 def test_an_unknown_environment_setting_is_refused_like_an_unknown_toml_key(name: str, message: str) -> None:

@@ -58,9 +58,8 @@ def paper(**changes: Any) -> Paper:
 
 def card(**changes: Any) -> PaperCard:
     """A card of ``paper(**changes)``."""
-    return PaperCard(
-        paper=paper(**changes), score=3.5, matched=("LLM",), teaser="We study LLM inference.", is_cross_list=False
-    )
+    return PaperCard(paper=paper(**changes), score=3.5, matched=("LLM",), teaser="We study LLM inference.",
+                     is_cross_list=False)
 
 
 def rendered_markdown(text: str) -> list[str]:
@@ -94,15 +93,8 @@ def test_escape_keeps_bare_links_clickable() -> None:
 @pytest.mark.parametrize("limit", [CONTENT_LIMIT, DESCRIPTION_LIMIT, 120])
 def test_split_text_never_cuts_a_word_or_a_link(limit: int) -> None:
     rng = random.Random(limit)
-    vocabulary = [
-        "LLM",
-        "inference",
-        "throughput",
-        "https://arxiv.org/abs/2601.00644v1",
-        "of",
-        "the",
-        "https://github.com/org_name/some-long-repository-name/blob/main/src/module/file.py",
-    ]
+    vocabulary = ["LLM", "inference", "throughput", "https://arxiv.org/abs/2601.00644v1", "of", "the",
+                  "https://github.com/org_name/some-long-repository-name/blob/main/src/module/file.py"]
     paragraphs = [" ".join(rng.choice(vocabulary) for _ in range(rng.randint(5, 400))) for _ in range(40)]
     text = "\n\n".join(paragraphs)
     chunks = split_text(text, limit)
@@ -189,18 +181,10 @@ def slash(sub: str, **options: Any) -> CommandPayload:
     """The ``data`` of ``/arxiv <sub>`` as Discord sends it."""
     types = {str: 3, int: 4, bool: 5, float: 10}
     return {
-        "id": "1",
-        "name": "arxiv",
-        "type": 1,
-        "options": [
-            {
-                "name": sub,
-                "type": 1,
-                "options": [
-                    {"name": k.replace("_", "-"), "type": types[type(v)], "value": v} for k, v in options.items()
-                ],
-            }
-        ],
+        "id": "1", "name": "arxiv", "type": 1,
+        "options": [{"name": sub, "type": 1, "options": [
+            {"name": k.replace("_", "-"), "type": types[type(v)], "value": v} for k, v in options.items()
+        ]}],
     }
 
 
@@ -209,18 +193,14 @@ def slash(sub: str, **options: Any) -> CommandPayload:
     [
         (slash("subscribe", categories="cs.DC  cs.LG"), ["subscribe cs.DC cs.LG"]),
         (slash("unsubscribe", categories="cs.DC"), ["unsubscribe cs.DC"]),
-        (
-            slash("keywords", action="add", terms='LLM, "speculative decoding"^2'),
-            ['keywords add LLM, "speculative decoding"^2'],
-        ),
+        (slash("keywords", action="add", terms='LLM, "speculative decoding"^2'),
+         ['keywords add LLM, "speculative decoding"^2']),
         (slash("keywords", action="clear", terms="ignored"), ["keywords clear"]),
         (slash("exclude", action="remove", terms="survey"), ["exclude remove survey"]),
         (slash("authors", action="follow", name="Yann LeCun"), ["authors follow Yann LeCun"]),
         (slash("settings"), ["settings"]),
-        (
-            slash("set", time="09:30", timezone="Europe/Berlin", max=5, min_score=2.5, cross=False, language="de"),
-            ["set time 09:30 Europe/Berlin", "set max 5", "set min-score 2.5", "set cross off", "set language de"],
-        ),
+        (slash("set", time="09:30", timezone="Europe/Berlin", max=5, min_score=2.5, cross=False, language="de"),
+         ["set time 09:30 Europe/Berlin", "set max 5", "set min-score 2.5", "set cross off", "set language de"]),
         (slash("set", min_score=3.0), ["set min-score 3"]),
         (slash("digest-now"), ["digest now"]),
         (slash("preview"), ["preview"]),
@@ -261,11 +241,7 @@ def test_category_autocomplete_completes_the_last_word() -> None:
 
 def test_the_save_emoji_or_thumbs_down_of_a_user_in_a_server_is_a_signal() -> None:
     common: dict[str, Any] = {
-        "guild_id": GUILD_ID,
-        "channel_id": CHANNEL_ID,
-        "message_id": 7,
-        "bot_id": BOT_ID,
-        "save_emoji": "🔖",
+        "guild_id": GUILD_ID, "channel_id": CHANNEL_ID, "message_id": 7, "bot_id": BOT_ID, "save_emoji": "🔖"
     }
     target = reaction_target(emoji="🔖", emoji_name="🔖", user_id=5, **common)
     assert target is not None
@@ -334,10 +310,7 @@ def test_bidi_and_zero_width_characters_are_removed_and_only_our_zero_width_spac
 
 def test_a_liked_title_in_matched_renders_literally() -> None:
     card = PaperCard(
-        paper=paper(),
-        score=1.2,
-        matched=("LLM", "like: **Bold** [x](https://e.example) `code`"),
-        teaser="t",
+        paper=paper(), score=1.2, matched=("LLM", "like: **Bold** [x](https://e.example) `code`"), teaser="t",
         is_cross_list=False,
     )
     field = next(f for f in to_embed(card).to_dict().get("fields", []) if f["name"] == "Matched")

@@ -118,9 +118,7 @@ def golden_feed(*, reverse_summaries: bool = False) -> ChannelFeed:
     items = [posted(paper(n), minutes=n, matched=("LLM", "RL")[: n % 2 + 1]) for n in range(3)]
     summaries = {
         p.paper.versioned_id: ThreadSummary(
-            paper=p.paper,
-            heading="Summary",
-            sections=(SummarySection(title="Results", body=f"Result {n}."),),
+            paper=p.paper, heading="Summary", sections=(SummarySection(title="Results", body=f"Result {n}."),),
             tldr=f"In short, {n}.",
         )
         for n, p in enumerate(items[:2])

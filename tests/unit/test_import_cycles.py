@@ -32,6 +32,8 @@ def test_the_cycle_finder_finds_a_cycle_and_passes_a_tree() -> None:
 
 def test_no_import_cycle_in_bot_or_adapters() -> None:
     imports = import_graph("bot", "adapters")
-    assert {"adapters.composition", "adapters.runtime", "adapters.slack.runtime", "bot.delivery.runner"} <= set(imports)
+    assert {"adapters.composition", "adapters.runtime", "adapters.slack.runtime", "bot.delivery.runner"} <= set(
+        imports
+    )
     assert "adapters.composition" in imports["adapters.runtime"]  # the graph has the edges, not just the nodes
     assert first_cycle(imports) is None

@@ -95,10 +95,9 @@ def test_min_score_keeps_keyword_matches_above_it_and_what_the_model_rates_as_it
     margins = model.margins(model.space.transform([p.paper for p in picks]))
     assert picks and all(margins > 0)  # no keyword score reaches 99: only the model's own kind is left
     assert len(picks) < len(candidates)
-    assert (
-        learned_picks(model, candidates, min_score=0.0, max_papers=3)
-        == learned_picks(model, candidates, min_score=0.0, max_papers=len(candidates))[:3]
-    )
+    assert learned_picks(model, candidates, min_score=0.0, max_papers=3) == learned_picks(
+        model, candidates, min_score=0.0, max_papers=len(candidates)
+    )[:3]
     assert learned_picks(model, candidates, min_score=0.0, max_papers=0) == []
 
 

@@ -151,7 +151,9 @@ def test_the_backup_command_names_the_default_database_file() -> None:
 
 def test_every_environment_variable_the_readme_names_is_read() -> None:
     settings = {f"{ENV_PREFIX}{s}__{k}".upper() for s, k in settings_keys()}
-    sources = "\n".join(p.read_text() for folder in ("bot", "adapters", "tests") for p in (ROOT / folder).rglob("*.py"))
+    sources = "\n".join(
+        p.read_text() for folder in ("bot", "adapters", "tests") for p in (ROOT / folder).rglob("*.py")
+    )
     for name in set(re.findall(r"\bARXIVBOT_[A-Z0-9_]*[A-Z0-9]\b", README)):
         if "__" in name:
             assert name in settings, f"README names {name}, which is no setting"

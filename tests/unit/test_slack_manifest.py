@@ -41,10 +41,7 @@ def test_manifest_declares_the_command_minimal_scopes_events_socket_mode_and_int
     assert sorted(BOT_SCOPES) == scopes  # what an OAuth install asks for
     settings = manifest["settings"]
     assert sorted(settings["event_subscriptions"]["bot_events"]) == [
-        "app_uninstalled",
-        "reaction_added",
-        "reaction_removed",
-        "tokens_revoked",
+        "app_uninstalled", "reaction_added", "reaction_removed", "tokens_revoked"
     ]
     assert settings["socket_mode_enabled"] is True and settings["interactivity"]["is_enabled"] is True
 
@@ -76,13 +73,6 @@ def test_readme_section_walks_through_the_setup() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "\n## Connect to Slack\n" in readme
     text = readme.split("\n## Connect to Slack\n", 1)[1].split("\n## ", 1)[0]
-    for step in (
-        "manifest.yml",
-        "Install to Workspace",
-        "SLACK_BOT_TOKEN",
-        "SLACK_APP_TOKEN",
-        "/invite @arxiv-bot",
-        "/arxiv subscribe cs.DC",
-        SlackSettings().events_path,
-    ):
+    for step in ("manifest.yml", "Install to Workspace", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "/invite @arxiv-bot",
+                 "/arxiv subscribe cs.DC", SlackSettings().events_path):
         assert step in text

@@ -94,10 +94,7 @@ async def test_a_summary_now_shorter_than_what_was_posted_ends_the_thread_withou
     assert thread.created == [] and thread.looked == []
     [row] = [r for r in ledger.rows]
     assert (row.thread_state, row.thread_parts, row.thread_message_id, row.post_key) == (
-        DeliveryState.POSTED,
-        3,
-        "old-0",
-        key,
+        DeliveryState.POSTED, 3, "old-0", key
     )
 
 

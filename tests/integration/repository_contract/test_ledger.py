@@ -321,10 +321,7 @@ async def test_proof_of_nothing_created_goes_back_to_pending_an_unknown_outcome_
     [row] = await repos.ledger.unfinished(a)
     refused = await repos.ledger.mark(await repos.ledger.mark(row, CardSending("key-1")), PostFailed("HTTP 403"))
     assert (refused.state, refused.key, refused.sending_since, refused.attempts) == (
-        DeliveryState.PENDING,
-        "key-1",
-        None,
-        1,
+        DeliveryState.PENDING, "key-1", None, 1
     )
     assert await repos.ledger.unfinished(a) == [refused]
     sent_at = clock.current
@@ -351,17 +348,13 @@ async def test_a_split_thread_is_recorded_part_by_part(repos: Repositories, cloc
     second = await repos.ledger.mark(one, ThreadSending("key-1", 1))
     unknown = await repos.ledger.mark(second, PostUnconfirmed("timeout"))
     assert (unknown.thread_state, unknown.thread_parts, unknown.sending_since) == (
-        DeliveryState.SENDING,
-        1,
-        clock.current,
+        DeliveryState.SENDING, 1, clock.current
     )
     assert await repos.ledger.unfinished(a) == [unknown]
     refused = await repos.ledger.mark(unknown, PostFailed("HTTP 400"))
     # Only the part in flight goes back: the card stays posted, part 0 stays counted.
     assert (refused.state, refused.thread_state, refused.thread_parts) == (
-        DeliveryState.POSTED,
-        DeliveryState.PENDING,
-        1,
+        DeliveryState.POSTED, DeliveryState.PENDING, 1
     )
     assert await repos.ledger.unfinished(a) == [refused]
     done = await repos.ledger.mark(await repos.ledger.mark(refused, ThreadSending("key-1", 1)), ThreadPosted("t1", 1))
@@ -416,9 +409,7 @@ async def test_a_card_due_to_show_its_tldr_is_unfinished_until_updated_or_refuse
     assert await repos.ledger.unfinished(a) == []
     assert sorted(d.id for d in await repos.ledger.posted_since(a)) == [r.id for r in rows]
     assert {d.id: d.card_update for d in await repos.ledger.posted_since(a)} == {
-        due.id: CardUpdateState.DONE,
-        other.id: CardUpdateState.REFUSED,
-        blank.id: None,
+        due.id: CardUpdateState.DONE, other.id: CardUpdateState.REFUSED, blank.id: None
     }
 
 

@@ -28,20 +28,14 @@ async def test_positives_are_saves_likes_and_imports_once_each_oldest_first(
     start = clock.current
     await repos.saves.save(channel=A, channel_id=a, user_id="U1", arxiv_id="2601.00003", version=1)
     clock.current += timedelta(minutes=1)
-    assert (
-        await repos.signals.record_likes(
-            channel_id=a, arxiv_ids=["2601.00002", "2601.00001", "2601.00002"], user_id="U2", source=LIKE
-        )
-        == 2
-    )
+    assert await repos.signals.record_likes(
+        channel_id=a, arxiv_ids=["2601.00002", "2601.00001", "2601.00002"], user_id="U2", source=LIKE
+    ) == 2
     clock.current += timedelta(minutes=1)
     # The same papers again: a repeat is kept once, the first time stays; a save in B and a like in B stay in B.
-    assert (
-        await repos.signals.record_likes(
-            channel_id=a, arxiv_ids=["2601.00001", "2601.00003"], user_id="U2", source=LIKE
-        )
-        == 1
-    )
+    assert await repos.signals.record_likes(
+        channel_id=a, arxiv_ids=["2601.00001", "2601.00003"], user_id="U2", source=LIKE
+    ) == 1
     assert await repos.signals.record_likes(channel_id=a, arxiv_ids=["2601.00001"], user_id="", source=IMPORT) == 1
     await repos.saves.save(channel=B, channel_id=b, user_id="U1", arxiv_id="2601.00009", version=1)
     await repos.signals.record_likes(channel_id=b, arxiv_ids=["2601.00008"], user_id="U1", source=LIKE)
