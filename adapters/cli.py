@@ -28,6 +28,7 @@ from bot.logs import configure_logging, mask_secrets, secret_values
 
 if TYPE_CHECKING:
     from adapters.composition import Services
+    from adapters.slack.publisher import SlackPublisher
     from bot.delivery.runner import ChannelOutcome
     from bot.models import ChannelRecord, ScoredPaper
 
@@ -206,22 +207,36 @@ async def _summarize(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _connect_publisher(services: Services, platform: str, settings: Settings) -> None:
-    """Register a publisher for ``platform`` without starting its event listener (the CLI only posts)."""
+async def _connect_publisher(services: Services, platform: str, settings: Settings) -> SlackPublisher | None:
+    """Register a publisher for ``platform`` without starting its event listener (the CLI only posts); the Slack
+    one is returned, to be closed after."""
     if platform == "console":
         from adapters.console.adapter import ConsolePublisher
 
         services.router.add("console", ConsolePublisher(out=sys.stdout))
-    elif platform == "slack":
+        return None
+    if platform == "slack":
+        from adapters.slack.tokens import oauth_credentials, uses_oauth
+
+        if uses_oauth(os.environ):  # many workspaces: each post finds its team's token among the installations
+            from adapters.runtime import slack_installations
+            from adapters.slack.runtime import installed_publisher
+
+            client_id, client_secret = oauth_credentials(os.environ)
+            installations = slack_installations(services, settings, client_id=client_id, client_secret=client_secret)
+            await installations.create_tables()
+            publisher = installed_publisher(settings.slack, installations)
+            services.router.add("slack", publisher)
+            return publisher
         from adapters.slack.runtime import connect_slack_publisher
 
         slack = await connect_slack_publisher(settings.slack, os.environ)
         services.router.add("slack", slack.publisher)
-    else:
-        raise UserInputError(
-            f"digest --channel cannot post to {platform} from the command line: use /arxiv digest-now in the "
-            "channel (console and slack channels work here)"
-        )
+        return slack.publisher
+    raise UserInputError(
+        f"digest --channel cannot post to {platform} from the command line: use /arxiv digest-now in the "
+        "channel (console and slack channels work here)"
+    )
 
 
 async def _digest(settings: Settings, args: argparse.Namespace) -> int:
@@ -234,8 +249,12 @@ async def _digest(settings: Settings, args: argparse.Namespace) -> int:
         record = await services.channels.find(platform, channel_id)
         if record is None:
             raise UserInputError(f"no channel {args.channel!r} is known: subscribe it to a category first")
-        await _connect_publisher(services, platform, settings)
-        outcome = await _run_until_signal(services, record, stopped)
+        publisher = await _connect_publisher(services, platform, settings)
+        try:
+            outcome = await _run_until_signal(services, record, stopped)
+        finally:
+            if publisher is not None:
+                await publisher.aclose()
     finally:
         await close_services(services)
     if outcome is None:

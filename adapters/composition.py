@@ -14,7 +14,6 @@ from bot.delivery.alerts import VersionAlerter
 from bot.delivery.router import PublisherRouter
 from bot.delivery.runner import DigestRunner
 from bot.delivery.scheduler import DigestScheduler
-from bot.exports.links import OneTimeLinks
 from bot.models import ChannelDefaults
 from bot.ports import Clock, Embedder, PaperLookup, PaperSource, SignalReader, Summarizer
 from bot.ranking.embedder import LitellmEmbedder
@@ -23,6 +22,7 @@ from bot.store.alerts import AlertStore
 from bot.store.channels import ChannelStore
 from bot.store.database import Database, create_engine, is_sqlite, sqlite_path
 from bot.store.embeddings import EmbeddingStore
+from bot.store.http_state import FileLinkStore
 from bot.store.leases import LeasedLedger, Leases
 from bot.store.ledger import DeliveryLedger
 from bot.store.migrations import upgrade_database
@@ -58,7 +58,7 @@ class Services:
     runner: DigestRunner
     commands: CommandService
     scheduler: DigestScheduler
-    links: OneTimeLinks | None = None
+    links: FileLinkStore | None = None
     """One-time download links of exported files, served by the HTTP server (None when it is off)."""
     alerts: AlertStore | None = None
     """The version-alert ledger and who turned alerts off."""
@@ -243,7 +243,9 @@ def build_services(
         catch_up_interval_s=settings.scheduler.catch_up_interval_s,
         claims=leases,
     )
-    links = OneTimeLinks(base_url=settings.http.public_url, clock=clock) if settings.http.enabled else None
+    links = (
+        FileLinkStore(database=command_database, base_url=settings.http.public_url) if settings.http.enabled else None
+    )
     commands = CommandService(
         ports=CommandPorts(
             channels=ChannelStore(database=command_database, defaults=defaults),

@@ -38,7 +38,7 @@ Ping = Callable[[], Awaitable[None]]
 """Raise unless the database answers."""
 ChannelByFeedToken = Callable[[str], Awaitable[ChannelRecord | None]]
 """The channel whose RSS feed has this token, or None."""
-TakeFile = Callable[[str], ExportFile | None]
+TakeFile = Callable[[str], Awaitable[ExportFile | None]]
 """The file of a one-time link's token, once (None: unknown, taken or expired)."""
 
 
@@ -202,7 +202,7 @@ class OpsRoutes:
     async def download(self, request: web.Request) -> web.Response:
         """An exported file, once per link; an unknown, used or expired token is a bare 404."""
         token = request.match_info.get("token", "")
-        file = self.take_file(token) if self.take_file is not None and _TOKEN.match(token) else None
+        file = await self.take_file(token) if self.take_file is not None and _TOKEN.match(token) else None
         if file is None:
             return web.Response(status=404, text="not found (a download link works once, for a short time)\n")
         return web.Response(

@@ -22,9 +22,12 @@ from adapters.http_server import HttpServer
 from adapters.ops_http import OpsRoutes, mount_ops_routes
 from adapters.startup import StartRetry, platform_tokens_set, uses_discord, uses_slack
 from bot.config import Settings
+from bot.store.database import is_sqlite
+from bot.store.run_lock import RunLock
 
 if TYPE_CHECKING:
     from adapters.discord.runtime import DiscordAdapter
+    from adapters.slack.installations import SlackInstallations
     from adapters.slack.runtime import SlackAdapter
 
 log = logging.getLogger(__name__)
@@ -65,6 +68,28 @@ async def close_services(services: Services) -> None:
     await services.aclose()
 
 
+def slack_installations(
+    services: Services, settings: Settings, *, client_id: str, client_secret: str
+) -> SlackInstallations:
+    """The OAuth installations of the Slack app, kept in the core's database (``run`` serves their install pages,
+    ``digest --channel`` only looks tokens up)."""
+    from adapters.slack.installations import SlackInstallations
+    from bot.store.workspaces import WorkspaceStore
+
+    resumed = services.scheduler.channels_resumed if settings.scheduler.enabled else (lambda: None)
+    return SlackInstallations(
+        engine=services.database.engine,
+        workspaces=WorkspaceStore(database=services.database),
+        client_id=client_id,
+        client_secret=client_secret,
+        api_url=settings.slack.api_url,
+        public_url=settings.http.public_url,
+        install_path=settings.slack.install_path,
+        redirect_path=settings.slack.redirect_path,
+        on_resumed=resumed,
+    )
+
+
 async def attach_slack(
     services: Services,
     *,
@@ -75,26 +100,20 @@ async def attach_slack(
 ) -> SlackAdapter:
     """Start Slack on the core's commands and register its publisher; with SLACK_CLIENT_ID, workspaces install it
     through OAuth, their installations kept in the core's database."""
-    from adapters.slack.installations import SlackInstallations
     from adapters.slack.runtime import start_slack
-    from bot.store.workspaces import WorkspaceStore
+    from bot.store.http_state import SeenKeys
 
     def oauth(client_id: str, client_secret: str) -> SlackInstallations:
-        resumed = services.scheduler.channels_resumed if settings.scheduler.enabled else (lambda: None)
-        return SlackInstallations(
-            engine=services.database.engine,
-            workspaces=WorkspaceStore(database=services.database),
-            client_id=client_id,
-            client_secret=client_secret,
-            api_url=settings.slack.api_url,
-            public_url=settings.http.public_url,
-            install_path=settings.slack.install_path,
-            redirect_path=settings.slack.redirect_path,
-            on_resumed=resumed,
-        )
+        return slack_installations(services, settings, client_id=client_id, client_secret=client_secret)
 
     adapter = await start_slack(
-        commands=services.commands, settings=settings.slack, http=http, env=env, retry=retry, oauth=oauth
+        commands=services.commands,
+        settings=settings.slack,
+        http=http,
+        env=env,
+        retry=retry,
+        oauth=oauth,
+        seen=SeenKeys(database=services.command_database),  # shared: a retry may reach another replica
     )
     services.router.add("slack", adapter.publisher)
     return adapter
@@ -218,7 +237,20 @@ class BotRuntime:
 
 
 async def run_bot(settings: Settings, *, force_console: bool = False) -> None:
-    """Run the bot until the console input ends or SIGTERM/SIGINT arrives."""
+    """Run the bot until the console input ends or SIGTERM/SIGINT arrives; on PostgreSQL it holds the ``RunLock``
+    (refused beside a bot that runs alone; alone itself, it frees the leases of bots that died)."""
+    lock: RunLock | None = None
+    if not is_sqlite(settings.database.url):  # SQLite: the file lock of the CLI already holds it
+        lock = RunLock(url=settings.database.url, replicas=settings.database.replicas)
+        await lock.acquire()
+    try:
+        await _run(settings, force_console=force_console)
+    finally:
+        if lock is not None:
+            await lock.release()
+
+
+async def _run(settings: Settings, *, force_console: bool) -> None:
     runtime = BotRuntime(settings, force_console=force_console)
     loop = asyncio.get_running_loop()
 

@@ -177,8 +177,10 @@ class DatabaseSettings:
     """Where state lives."""
 
     url: str = field(default="sqlite+aiosqlite:///data/arxiv-bot.db", metadata=_check(_db_url))
-    replicas: bool = False
-    """Several ``arxiv-bot run`` share this (PostgreSQL) database: slots and ledger rows are claimed with leases."""
+    replicas: bool = True
+    """On PostgreSQL, any number of ``arxiv-bot run`` may share the database: slots and ledger rows are claimed with
+    leases. False only when exactly one bot ever runs on it (a restart after a crash then resumes at once instead
+    of after the leases); SQLite ignores it (it serves one process)."""
     lease_s: float = field(default=120.0, metadata=_check(_range(1, 120)))
 
 

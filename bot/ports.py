@@ -111,7 +111,7 @@ class FileLinks(Protocol):
         """How long a link works."""
         ...
 
-    def issue(self, file: ExportFile) -> str:
+    async def issue(self, file: ExportFile) -> str:
         """Keep ``file`` for one download; returns the link."""
         ...
 

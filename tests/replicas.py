@@ -74,7 +74,6 @@ def replica_env(
         "HOME": str(home),
         "ARXIVBOT_CONFIG": str(ROOT / "config.toml"),
         "ARXIVBOT_DATABASE__URL": url,
-        "ARXIVBOT_DATABASE__REPLICAS": "true",
         "ARXIVBOT_DATABASE__LEASE_S": str(lease_s),
         "ARXIVBOT_ARXIV__RSS_URL": arxiv.rss_url,
         "ARXIVBOT_ARXIV__API_URL": arxiv.api_url,

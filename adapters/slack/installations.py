@@ -9,6 +9,7 @@ by the channel's team (``InstalledTokens``); Bolt looks up each request's token 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -40,6 +41,8 @@ BOT_SCOPES = (
 )
 """What the app asks for when a workspace installs it: the bot scopes of manifest.yml."""
 STATE_EXPIRATION_S = 600
+TOKEN_TTL_S = 10.0
+"""How long a workspace's bot token is used without reading it again."""
 CREATE_TABLES_LOCK = 0x61727869760001
 """The PostgreSQL advisory lock key under which one replica at a time creates slack_sdk's tables."""
 
@@ -65,11 +68,15 @@ class InstallationStore(AsyncSQLAlchemyInstallationStore):
         super().__init__(client_id=client_id, engine=engine, logger=logging.getLogger("adapters.slack.oauth"))
         self._workspaces = workspaces
         self._on_resumed = on_resumed
+        self.on_change: list[Callable[[], None]] = []
+        """Called when an installation is saved or deleted here (a cache of tokens forgets them)."""
 
     async def async_save(self, installation: Installation) -> None:
         """Save the installation, drop the team's older ones, and resume the team's paused channels."""
         await super().async_save(installation)
         await self._drop_older(installation)
+        for changed in self.on_change:
+            changed()
         org_wide = bool(installation.is_enterprise_install)
         resumed = await self._workspaces.installed(
             PLATFORM,
@@ -85,6 +92,8 @@ class InstallationStore(AsyncSQLAlchemyInstallationStore):
     async def async_delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
         """Delete the team's (or org's, ``team_id`` None) bot token and pause its channels."""
         await super().async_delete_bot(enterprise_id=enterprise_id, team_id=team_id)
+        for changed in self.on_change:
+            changed()
         paused = await self._workspaces.uninstalled(PLATFORM, workspace=team_id, organization=enterprise_id)
         where = f"workspace {team_id}" if team_id else f"org {enterprise_id}"
         log.info("arxiv-bot was removed from Slack %s; %d channel(s) paused until it is installed again", where, paused)
@@ -114,15 +123,38 @@ class InstallationStore(AsyncSQLAlchemyInstallationStore):
 
 
 class InstalledTokens:
-    """The bot token of a channel's team, read from the installations for every post."""
+    """The bot token of a channel's team, read from the installations and kept for ``ttl_s`` (a digest makes many
+    calls per workspace: without it each one would cost two queries). A change of installations through this
+    process forgets them at once; one through another replica within ``ttl_s``, and a token Slack revoked is refused
+    by Slack meanwhile, so nothing is posted there either way."""
 
-    def __init__(self, *, store: InstallationStore, workspaces: WorkspaceStore, install_url: str) -> None:
+    def __init__(
+        self,
+        *,
+        store: InstallationStore,
+        workspaces: WorkspaceStore,
+        install_url: str,
+        ttl_s: float = TOKEN_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._store = store
         self._workspaces = workspaces
         self._install_url = install_url
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._known: dict[str, tuple[str, float]] = {}
+        store.on_change.append(self._known.clear)
 
     async def token_for(self, workspace: str) -> str:
         """The bot token that posts in ``workspace``; ``NotInstalled`` when it has none."""
+        cached = self._known.get(workspace)
+        if cached is not None and cached[1] > self._clock():
+            return cached[0]
+        token = await self._look_up(workspace)
+        self._known[workspace] = (token, self._clock() + self._ttl_s)
+        return token
+
+    async def _look_up(self, workspace: str) -> str:
         known = await self._workspaces.get(PLATFORM, workspace)
         org_wide = known is not None and known.org_install
         bot = await self._store.async_find_bot(

@@ -145,13 +145,22 @@ def retry_after_s(headers: Any, default: float = 1.0) -> float:
     return default
 
 
-def make_client(*, token: str | None, api_url: str, timeout_s: float = 30.0) -> AsyncWebClient:
+def make_client(*, token: str | None, api_url: str, timeout_s: float = 30.0, pooled: bool = False) -> AsyncWebClient:
     """A Web API client for ``api_url`` (which must end with ``/``) with our retry handlers; ``token`` None when each
-    call names its own (many workspaces)."""
+    call names its own (many workspaces). ``pooled`` (inside the running loop; ``SlackPublisher.aclose`` closes it):
+    one session whose connections are kept alive for every call, where slack_sdk would otherwise open a session and
+    a TCP connection per call, most of what a post costs."""
     base_url = api_url if api_url.endswith("/") else api_url + "/"
     # slack_sdk types the timeout as int but hands it to aiohttp.ClientTimeout, which takes a float.
     timeout: Any = timeout_s
-    return AsyncWebClient(token=token, base_url=base_url, retry_handlers=retry_handlers(), timeout=timeout)
+    session = (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s), connector=aiohttp.TCPConnector(limit=0))
+        if pooled
+        else None
+    )
+    return AsyncWebClient(
+        token=token, base_url=base_url, retry_handlers=retry_handlers(), timeout=timeout, session=session
+    )
 
 
 def metadata(key: PostKey | None) -> dict[str, Any] | None:
@@ -267,6 +276,16 @@ class SlackPublisher:
             client = self._clients[workspace] = workspace_client(self.client, holds=self._holds, workspace=workspace)
         return client
 
+    async def aclose(self) -> None:
+        """Close the client's connection pool, if it has one (the workspaces' clients share it)."""
+        session = self.client.session
+        if session is not None and not session.closed:
+            await session.close()
+
+    async def _auth(self, workspace: str) -> dict[str, str]:
+        """The ``token`` argument of a call in ``workspace`` (none with one token for every call)."""
+        return {} if self._tokens is None else {"token": await self._tokens.token_for(workspace)}
+
     def _bound(self, workspace: str) -> asyncio.Semaphore:
         bound = self._bounds.get(workspace)
         if bound is None:
@@ -291,7 +310,7 @@ class SlackPublisher:
         self, method: str, channel: ChannelRef, *, params: dict[str, Any] | None = None, **args: Any
     ) -> dict[str, Any]:
         creates = method in MESSAGE_CREATING
-        auth = {} if self._tokens is None else {"token": await self._tokens.token_for(channel.workspace)}
+        auth = await self._auth(channel.workspace)
         client = self._client_for(channel.workspace)
         try:
             async with self._bound(channel.workspace):
@@ -464,12 +483,13 @@ class SlackPublisher:
 
     async def open_dm(self, channel: ChannelRef, user_id: str) -> ChannelRef:
         """The direct-message channel with a user of ``channel``'s workspace (``conversations.open``, im:write)."""
-        auth: dict[str, Any] = {}
-        if self._tokens is not None:  # many workspaces: the call names this one's token
-            auth["token"] = await self._tokens.token_for(channel.workspace)
+        token = (await self._auth(channel.workspace)).get("token")
         try:
             async with self._bound(channel.workspace):
-                response = await self.client.conversations_open(users=user_id, **auth)
+                await self._holds.wait(channel.workspace)
+                # The workspace's own client: a 429 here holds this workspace alone, then the call is retried.
+                client = self._client_for(channel.workspace)
+                response = await client.conversations_open(users=user_id, token=token)
         except SlackApiError as err:
             raise _refusal("conversations.open", channel, err) from None
         except (SlackClientError, aiohttp.ClientError, TimeoutError) as err:
@@ -484,10 +504,12 @@ class SlackPublisher:
         """Upload a file into the caller's direct messages with the bot (files.uploadV2: get an upload URL, send
         the bytes, complete the upload into the DM). Needs the ``im:write`` and ``files:write`` scopes."""
         dm = await self.open_dm(channel, user_id)
+        token = (await self._auth(channel.workspace)).get("token")
         try:
             async with self._bound(channel.workspace):
-                await self.client.files_upload_v2(
-                    channel=dm.channel, content=file.content, filename=file.name, title=file.title
+                await self._holds.wait(channel.workspace)
+                await self._client_for(channel.workspace).files_upload_v2(
+                    channel=dm.channel, content=file.content, filename=file.name, title=file.title, token=token
                 )
         except SlackApiError as err:
             raise _refusal("files.uploadV2", dm, err) from None

@@ -12,8 +12,9 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import aiohttp
 from aiohttp import web
@@ -82,21 +83,35 @@ class SlackAdapter:
         await self.in_flight.aclose()
         if self.socket is not None:
             await self.socket.close_async()  # type: ignore[no-untyped-call]
+        await self.publisher.aclose()
 
 
 REPLAY_WINDOW_S = 300.0
 """Slack refuses (and we reject) a request timestamp older than this; a replay can only come within it."""
 
 
+class SeenRequests(Protocol):
+    """What was handled within the replay window; with several replicas it must be shared (``bot.store.http_state``'s
+    ``SeenKeys``), since Slack's retry of an event may reach another replica than the first attempt."""
+
+    async def first(self, key: str) -> bool:
+        """Record ``key``; False if it was already recorded within the window."""
+        ...
+
+    async def forget(self, key: str) -> None:
+        """Drop ``key`` (its handling failed: a retry of it must run)."""
+        ...
+
+
 class ReplayGuard:
-    """Remembers what was handled within the replay window: ``first(key)`` is True once per key per window."""
+    """``SeenRequests`` in this process's memory (one process only): ``first(key)`` is True once per key per window."""
 
     def __init__(self, *, window_s: float = REPLAY_WINDOW_S, clock: Callable[[], float] = time.monotonic) -> None:
         self._window_s = window_s
         self._clock = clock
-        self._seen: OrderedDict[Hashable, float] = OrderedDict()
+        self._seen: OrderedDict[str, float] = OrderedDict()
 
-    def first(self, key: Hashable) -> bool:
+    async def first(self, key: str) -> bool:
         """Record ``key``; False if it was already recorded within the window."""
         now = self._clock()
         while self._seen and next(iter(self._seen.values())) <= now - self._window_s:
@@ -106,7 +121,7 @@ class ReplayGuard:
         self._seen[key] = now
         return True
 
-    def forget(self, key: Hashable) -> None:
+    async def forget(self, key: str) -> None:
         """Drop ``key`` (its handling failed: a retry of it must run)."""
         self._seen.pop(key, None)
 
@@ -123,15 +138,15 @@ def event_id(body: str, content_type: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def events_handler(*, app: AsyncApp, signing_secret: str, guard: ReplayGuard | None = None) -> Handler:
+def events_handler(*, app: AsyncApp, signing_secret: str, seen: SeenRequests) -> Handler:
     """The aiohttp handler of Slack's HTTP mode.
 
     401 for a bad, stale or malformed signature or timestamp. A validly signed request seen before within the
     5-minute window (same timestamp and signature), and an event whose ``event_id`` was already handled (Slack's
-    retries, marked ``X-Slack-Retry-Num``, included), get 200 and change nothing. The rest goes to Bolt.
+    retries, marked ``X-Slack-Retry-Num``, included), get 200 and change nothing. The rest goes to Bolt. ``seen``
+    shared between replicas makes this hold behind a load balancer too.
     """
     verifier = SignatureVerifier(signing_secret)
-    seen = guard or ReplayGuard()
 
     async def handle(request: web.Request) -> web.StreamResponse:
         body = await request.read()
@@ -144,11 +159,11 @@ def events_handler(*, app: AsyncApp, signing_secret: str, guard: ReplayGuard | N
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             return web.Response(status=400, text="request body is not UTF-8")
-        if not seen.first(("request", timestamp, headers.get("x-slack-signature", ""))):
+        if not await seen.first(f"request:{timestamp}:{headers.get('x-slack-signature', '')[:160]}"):
             log.warning("ignored a replayed Slack request (timestamp %s seen before)", timestamp)
             return web.Response(status=200)
         event = event_id(text, headers.get("content-type", ""))
-        if event is not None and not seen.first(("event", event)):
+        if event is not None and not await seen.first(f"event:{event[:160]}"):
             retry = headers.get("x-slack-retry-num")
             log.info("ignored Slack event %s: already handled%s", event, f" (retry {retry})" if retry else "")
             return web.Response(status=200)
@@ -156,7 +171,7 @@ def events_handler(*, app: AsyncApp, signing_secret: str, guard: ReplayGuard | N
         bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=bolt_headers)
         response = await app.async_dispatch(bolt_request)
         if event is not None and response.status >= 500:
-            seen.forget(("event", event))  # not handled: Slack's retry of it must run
+            await seen.forget(f"event:{event[:160]}")  # not handled: Slack's retry of it must run
         return await to_aiohttp_response(response)
 
     return handle
@@ -242,11 +257,21 @@ async def connect_slack_publisher(
         f"Slack ({settings.api_url})", lambda: check_bot_token(checker, settings.api_url), transient=(SlackUnavailable,)
     )
     publisher = SlackPublisher(
-        client=make_client(token=token, api_url=settings.api_url, timeout_s=settings.post_timeout_s),
+        client=make_client(token=token, api_url=settings.api_url, timeout_s=settings.post_timeout_s, pooled=True),
         post_interval_s=settings.post_interval_s,
         max_concurrency=settings.max_concurrency,
     )
     return SlackConnection(team_id=team_id, publisher=publisher)
+
+
+def installed_publisher(settings: SlackSettings, installations: SlackInstallations) -> SlackPublisher:
+    """A publisher for every workspace that installed the app: each post looks its team's token up."""
+    return SlackPublisher(
+        client=make_client(token=None, api_url=settings.api_url, timeout_s=settings.post_timeout_s, pooled=True),
+        post_interval_s=settings.post_interval_s,
+        max_concurrency=settings.max_concurrency,
+        tokens=installations.tokens,
+    )
 
 
 OAuthFactory = Callable[[str, str], SlackInstallations]
@@ -261,11 +286,13 @@ async def start_slack(
     env: Mapping[str, str],
     retry: StartRetry | None = None,
     oauth: OAuthFactory | None = None,
+    seen: SeenRequests | None = None,
 ) -> SlackAdapter:
     """Connect Slack: Socket Mode (``[slack] mode = "socket"``) or HTTP mode on our HTTP server; one workspace
     (SLACK_BOT_TOKEN) or, with SLACK_CLIENT_ID and ``oauth``, every workspace that installs the app.
 
-    The tokens are all checked before Slack is called; the caller registers ``adapter.publisher``.
+    The tokens are all checked before Slack is called; the caller registers ``adapter.publisher``. ``seen``: the
+    requests HTTP mode handled (default: this process's memory; give the database's to run several replicas).
     """
     secrets = slack_secrets(settings, env, http_server=http is not None)
     retry = retry or StartRetry()
@@ -275,12 +302,7 @@ async def start_slack(
             raise ConfigError("SLACK_CLIENT_ID is set but this command serves one workspace: expected SLACK_BOT_TOKEN")
         installations = oauth(secrets.client_id, secrets.client_secret)
         await installations.create_tables()
-        publisher = SlackPublisher(
-            client=make_client(token=None, api_url=settings.api_url, timeout_s=settings.post_timeout_s),
-            post_interval_s=settings.post_interval_s,
-            max_concurrency=settings.max_concurrency,
-            tokens=installations.tokens,
-        )
+        publisher = installed_publisher(settings, installations)
         team_id = "every workspace that installs it"
     else:
         connection = await connect_slack_publisher(settings, env, retry=retry)
@@ -308,8 +330,7 @@ async def start_slack(
         )
     else:
         assert http is not None
-        http.add_route(
-            "POST", settings.events_path, events_handler(app=app, signing_secret=secrets.signing_secret)
-        )
+        handler = events_handler(app=app, signing_secret=secrets.signing_secret, seen=seen or ReplayGuard())
+        http.add_route("POST", settings.events_path, handler)
     log.info("Slack connected to workspace %s (%s mode)", team_id or "?", settings.mode)
     return SlackAdapter(app=app, publisher=publisher, in_flight=in_flight, socket=socket)

@@ -66,6 +66,18 @@ def uses_oauth(env: Mapping[str, str]) -> bool:
 
 def _oauth_credentials(env: Mapping[str, str], *, http_server: bool) -> tuple[str, str]:
     """SLACK_CLIENT_ID and SLACK_CLIENT_SECRET, checked; a one-line ConfigError for the first one wrong."""
+    client_id, client_secret = oauth_credentials(env)
+    if not http_server:
+        raise ConfigError(
+            "installing through OAuth (SLACK_CLIENT_ID is set) needs our HTTP server for the install and redirect "
+            "pages: expected [http] enabled = true"
+        )
+    return client_id, client_secret
+
+
+def oauth_credentials(env: Mapping[str, str]) -> tuple[str, str]:
+    """SLACK_CLIENT_ID and SLACK_CLIENT_SECRET, checked (what posting to installed workspaces needs, without the
+    install pages); a one-line ConfigError for the first one wrong."""
     if _env(env, "SLACK_BOT_TOKEN"):
         raise ConfigError(
             "SLACK_BOT_TOKEN and SLACK_CLIENT_ID are both set: expected one of them, SLACK_BOT_TOKEN for one "
@@ -79,11 +91,6 @@ def _oauth_credentials(env: Mapping[str, str], *, http_server: bool) -> tuple[st
         raise ConfigError(
             "SLACK_CLIENT_SECRET is not set: installing through OAuth (SLACK_CLIENT_ID is set) needs the Client "
             "Secret from your Slack app's Basic Information page"
-        )
-    if not http_server:
-        raise ConfigError(
-            "installing through OAuth (SLACK_CLIENT_ID is set) needs our HTTP server for the install and redirect "
-            "pages: expected [http] enabled = true"
         )
     return client_id, client_secret
 

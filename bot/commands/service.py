@@ -638,7 +638,7 @@ class CommandService:
                 problem = str(err)
         if self._p.links is None:
             return Reply(text=f"could not send you the file ({problem}) and the bot's HTTP server is off")
-        link = self._p.links.issue(file)
+        link = await self._p.links.issue(file)
         minutes = int(self._p.links.ttl.total_seconds() // 60)
         return Reply(text=f"{name} ({label}, {what}): download it once within {minutes} minutes at {link}")
 

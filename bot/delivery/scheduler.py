@@ -175,10 +175,10 @@ class DigestScheduler:
         channel's rows wait for its workspace to come back."""
         try:
             await self._take_over_abandoned()
-            ids = await self._ledger.unfinished_channels(planned_before=self._clock.now())
-            records = [
-                r for i in ids if i not in skip and (r := await self._channels.by_id(i)) is not None and r.active
-            ]
+            ids = [i for i in await self._ledger.unfinished_channels(planned_before=self._clock.now()) if i not in skip]
+            # Many channels (a digest running or taken over): one read of every active channel, not one read each.
+            active = {r.id: r for r in await self._channels.all_active()} if len(ids) > 1 else {}
+            records = [r for i in ids if (r := active.get(i) or await self._channels.by_id(i)) is not None and r.active]
             if not records:
                 return
             log.info("catching up on unfinished posts in %d channel(s)", len(records))

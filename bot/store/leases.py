@@ -27,10 +27,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from bot.errors import StoreError
-from bot.models import Delivery, ScoredPaper
+from bot.models import Delivery, ScoredPaper, as_utc
 from bot.store import schema as db
 from bot.store.database import Database
-from bot.store.ledger import UNFINISHED, DeliveryLedger
+from bot.store.ledger import DeliveryLedger, unfinished_rows
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ class Leases:
                     sa.select(d.id)
                     .where(
                         d.channel_id.in_(sorted(set(channel_ids))),
-                        d.thread_state.in_(UNFINISHED),
+                        unfinished_rows(),
                         sa.or_(d.lease_holder.is_(None), d.lease_holder == self.holder, d.lease_until < self._now()),
                     )
                     .order_by(d.id)
@@ -148,7 +148,7 @@ class Leases:
             held = await conn.execute(
                 sa.select(d.id).where(
                     d.channel_id.in_(sorted(set(channel_ids))),
-                    d.thread_state.in_(UNFINISHED),
+                    unfinished_rows(),
                     d.lease_holder == self.holder,
                 )
             )
@@ -163,7 +163,7 @@ class Leases:
         async with self._db.transaction() as conn:
             await conn.execute(
                 sa.update(db.deliveries)
-                .where(d.lease_holder == self.holder, d.thread_state.in_(UNFINISHED))
+                .where(d.lease_holder == self.holder, unfinished_rows())
                 .values(lease_until=until)
             )
             await conn.execute(
@@ -228,6 +228,22 @@ class LeasedLedger(DeliveryLedger):
             return await super().plan(channel_id, selected)
         except StoreError:
             return await super().plan(channel_id, selected)
+
+    async def unfinished_channels(self, *, planned_before: datetime) -> list[int]:
+        """The ledger's channels with unfinished rows, but only those with a row this replica holds or may claim: a
+        channel another live replica is posting to is its business, and the catch-up does not even look at it."""
+        d = db.deliveries.c
+        claimable = sa.or_(
+            d.lease_holder.is_(None), d.lease_holder == self.leases.holder, d.lease_until < sa.func.now()
+        )
+        async with self._db.reading() as conn:
+            ids = await conn.execute(
+                sa.select(d.channel_id)
+                .where(unfinished_rows(), d.created_at <= as_utc(planned_before), claimable)
+                .distinct()
+                .order_by(d.channel_id)
+            )
+            return list(ids.scalars())
 
     async def unfinished(self, channel_id: int) -> list[Delivery]:
         """The channel's unfinished rows this replica holds (claiming the free ones first), in the ledger's order."""

@@ -39,7 +39,7 @@ UNFINISHED = (DeliveryState.PENDING.value, DeliveryState.SENDING.value)
 """Thread states of an unfinished row (a card is posted before its thread, so these cover unposted cards too)."""
 
 
-def _unfinished() -> sa.ColumnElement[bool]:
+def unfinished_rows() -> sa.ColumnElement[bool]:
     """Rows not done: the card or the thread not posted, or the card's TL;DR update pending."""
     d = db.deliveries.c
     return sa.or_(d.thread_state.in_(UNFINISHED), d.card_update == CardUpdateState.PENDING.value)
@@ -203,7 +203,7 @@ class DeliveryLedger:
             for chunk in _chunks(wanted, CHUNK):
                 query = (
                     sa.select(db.deliveries)
-                    .where(d.channel_id.in_(chunk), _unfinished())
+                    .where(d.channel_id.in_(chunk), unfinished_rows())
                     .order_by(d.channel_id, d.created_at, d.rank, d.id)
                 )
                 for r in (await conn.execute(query)).mappings():
@@ -234,7 +234,7 @@ class DeliveryLedger:
                 (
                     await conn.execute(
                         sa.select(db.deliveries)
-                        .where(d.channel_id == channel_id, _unfinished())
+                        .where(d.channel_id == channel_id, unfinished_rows())
                         .order_by(d.created_at, d.rank, d.id)
                     )
                 )
@@ -250,7 +250,7 @@ class DeliveryLedger:
             ids = (
                 await conn.execute(
                     sa.select(d.channel_id)
-                    .where(_unfinished(), d.created_at <= as_utc(planned_before))
+                    .where(unfinished_rows(), d.created_at <= as_utc(planned_before))
                     .distinct()
                     .order_by(d.channel_id)
                 )

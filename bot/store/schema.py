@@ -83,6 +83,27 @@ slot_claims = sa.Table(
     sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
 )
 
+# Slack HTTP mode behind a load balancer: the requests and events any replica handled within Slack's 5-minute
+# replay window (``bot.store.http_state``), so a replay or a retry reaching another replica changes nothing.
+slack_seen = sa.Table(
+    "slack_seen",
+    metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False, index=True),
+)
+
+# Exported files waiting for their one download (``/files/<token>/<name>``): any replica can hand one out, once.
+export_links = sa.Table(
+    "export_links",
+    metadata,
+    sa.Column("token", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("media_type", sa.String(100), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("content", sa.LargeBinary, nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False, index=True),
+)
+
 FOREIGN_TABLES = frozenset({"slack_bots", "slack_installations", "slack_oauth_states"})
 """Tables other libraries create and own in our database (slack_sdk's installation and OAuth state stores): not ours
 to migrate, and left out of alembic's autogenerate."""

@@ -112,6 +112,57 @@ async def test_digest_for_a_slack_channel_posts_through_the_slack_web_api(
     assert code == 2 and err.strip().startswith("arxiv-bot: error: digest --channel cannot post to discord")
 
 
+async def test_digest_for_a_slack_channel_of_an_oauth_install_posts_with_that_workspaces_token(
+    tmp_path: Path, arxiv: FakeArxivServer
+) -> None:
+    from slack_sdk.oauth.installation_store import Installation
+
+    from adapters.composition import build_services
+    from adapters.slack.installations import InstallationStore
+    from bot.models import ChannelRef, CommandContext
+    from bot.store.workspaces import WorkspaceStore
+    from tests.conftest import make_settings
+    from tests.fakes.slack_api import CLIENT_ID, CLIENT_SECRET, running_fake_slack
+
+    arxiv.feeds[frozenset({"cs.DC"})] = FEED_0105.read_bytes()
+    env = bot_env(tmp_path, arxiv)
+    code, _, err = await run_bot("", env, "migrate")
+    assert code == 0, err
+    services = build_services(make_settings(env["ARXIVBOT_DATABASE__URL"], arxiv))
+    try:
+        store = InstallationStore(
+            client_id=CLIENT_ID,
+            engine=services.database.engine,
+            workspaces=WorkspaceStore(database=services.database),
+            on_resumed=lambda: None,
+        )
+        await store.create_tables()  # type: ignore[no-untyped-call]
+        for team in ("T1", "T2"):
+            await store.async_save(
+                Installation(app_id="A1", team_id=team, bot_token=f"xoxb-{team.lower()}-oauth", bot_id="B1",
+                             bot_user_id="UBOT", user_id="UINSTALLER", bot_scopes=["chat:write"])
+            )  # fmt: skip
+        channel = CommandContext(channel=ChannelRef("slack", "T2", "C2"), user_id="U1", user_name="ann")
+        for line in ("subscribe cs.DC", "keywords add LLM"):
+            await services.commands.execute(channel, line)
+    finally:
+        await services.aclose()
+    async with running_fake_slack() as slack:
+        for team in ("T1", "T2"):
+            slack.team_tokens[f"xoxb-{team.lower()}-oauth"] = slack.issued[f"xoxb-{team.lower()}-oauth"] = team
+        oauth_env = env | {
+            "SLACK_CLIENT_ID": CLIENT_ID,
+            "SLACK_CLIENT_SECRET": CLIENT_SECRET,
+            "ARXIVBOT_SLACK__API_URL": slack.api_url,
+            "ARXIVBOT_SLACK__POST_INTERVAL_S": "0",
+        }
+        code, out, err = await run_bot("", oauth_env, "digest", "--channel", "slack:C2")
+        assert code == 0, err
+        assert out.strip() == "slack:C2: 2 posted, 0 failed, 30 listed"
+        assert len(slack.posts_in("T2")) == 4 and slack.posts_in("T1") == []  # 2 cards and their threads
+        assert "xoxb-t2-oauth" not in out + err
+
+
 LIBRARY = r"""
 % Exported by a reference manager
 @article{flexspec,

@@ -78,3 +78,26 @@ def test_postgresql_and_in_memory_databases_take_no_lock(tmp_path: Path) -> None
     again = single_process_lock(f"sqlite+aiosqlite:///{tmp_path / 'a.db'}")  # released: free to take
     assert again is not None
     again.release()
+
+
+async def test_on_postgresql_replicas_share_and_a_bot_set_to_run_alone_is_refused_with_one_line(
+    tmp_path: Path, arxiv: FakeArxivServer, pg_url: str
+) -> None:
+    env = bot_env(tmp_path, arxiv) | {"ARXIVBOT_DATABASE__URL": pg_url}  # replicas: the default on PostgreSQL
+    first = await _first_bot(env)
+    try:
+        code, out, err = await run_bot("/arxiv help\n", env)  # a second replica runs beside it
+        assert code == 0 and "arxiv-bot commands" in out, err
+        code, out, err = await run_bot("/arxiv help\n", env | {"ARXIVBOT_DATABASE__REPLICAS": "false"})
+        assert code == 2, (out, err)
+        [line] = err.strip().splitlines()
+        assert line == (
+            "arxiv-bot: config error: another arxiv-bot is already running on this PostgreSQL database and this one "
+            "has [database] replicas = false: stop the other, or set replicas = true (ARXIVBOT_DATABASE__REPLICAS=true)"
+            " on every bot sharing the database"
+        )
+        assert "arxiv-bot commands" not in out
+    finally:
+        assert first.stdin is not None
+        first.stdin.close()
+        assert await asyncio.wait_for(first.wait(), timeout=60) == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -16,6 +16,7 @@ from bot.store.channels import ChannelStore
 from bot.store.database import Database, create_engine
 from bot.store.leases import LeasedLedger, Leases
 from bot.store.papers import PaperStore
+from bot.store.run_lock import PostgresInUse, RunLock
 from tests.fakes.clock import FixedClock
 
 DAY = date(2026, 1, 5)
@@ -75,6 +76,9 @@ async def test_a_slot_runs_once_and_a_dead_replicas_slot_and_rows_are_taken_over
         assert [r.rank for r in mine] == [0, 1, 2]
         assert await ledger_b.unfinished(channel) == []  # held by a live replica
         assert await ledger_b.unfinished_many([channel]) == {channel: []}
+        later = datetime(2026, 1, 6, tzinfo=UTC)  # the catch-up of b does not even look at a's channel
+        assert await ledger_b.unfinished_channels(planned_before=later) == []
+        assert await ledger_a.unfinished_channels(planned_before=later) == [channel]
         assert [r.rank for r in (await ledger_a.unfinished_many([channel]))[channel]] == [0, 1, 2]
 
         before = await _lease_until(database)
@@ -94,3 +98,45 @@ async def test_a_slot_runs_once_and_a_dead_replicas_slot_and_rows_are_taken_over
         assert await b.abandoned_slots() == [] and not await a.claim_slot("09:00 UTC", DAY)
     finally:
         await b.stop_heartbeat()
+
+
+async def test_replicas_share_the_run_lock_and_a_bot_that_runs_alone_refuses_and_is_refused(pg_url: str) -> None:
+    first, second = RunLock(url=pg_url, replicas=True), RunLock(url=pg_url, replicas=True)
+    alone = RunLock(url=pg_url, replicas=False, wait_s=0.2)
+    try:
+        assert await first.acquire() is True  # nobody else runs here
+        assert await second.acquire() is False
+        with pytest.raises(PostgresInUse, match=r"replicas = false: stop the other, or set replicas = true"):
+            await alone.acquire()
+        await first.release()
+        await second.release()
+        assert await alone.acquire() is True
+        late = RunLock(url=pg_url, replicas=True, wait_s=0.2)
+        with pytest.raises(PostgresInUse, match=r"an arxiv-bot with \[database\] replicas = false is running"):
+            await late.acquire()
+    finally:
+        for lock in (first, second, alone):
+            await lock.release()
+
+
+async def test_a_replica_that_starts_alone_takes_back_the_leases_of_a_dead_one_at_once(
+    database: Database, pg_url: str
+) -> None:
+    dead = Leases(database=database, holder="dead-replica", lease_s=120.0)
+    ledger = LeasedLedger(database=database, leases=dead)
+    survivor = Leases(database=database, holder="restarted", lease_s=120.0)
+    try:
+        assert await dead.claim_slot("09:00 UTC", DAY)
+        channel = await _planned_channel(database, ledger)
+        assert len(await ledger.unfinished(channel)) == 3
+        await dead.stop_heartbeat(give_up=False)  # SIGKILLed: its two-minute leases stay
+        assert await LeasedLedger(database=database, leases=survivor).unfinished(channel) == []
+        lock = RunLock(url=pg_url, replicas=True)
+        try:
+            assert await lock.acquire() is True
+        finally:
+            await lock.release()
+        assert [r.rank for r in await LeasedLedger(database=database, leases=survivor).unfinished(channel)] == [0, 1, 2]
+        assert await survivor.abandoned_slots() == [("09:00 UTC", DAY)]
+    finally:
+        await survivor.stop_heartbeat()

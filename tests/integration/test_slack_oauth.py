@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -220,3 +221,78 @@ async def test_the_install_page_refuses_a_redirect_without_the_browsers_state(
             async with stranger.get(url, allow_redirects=False) as response:
                 assert response.status == 400
         assert slack.team_tokens == {} and "T9" not in {c.args.get("team") for c in slack.calls}
+
+
+async def test_socket_mode_with_oauth_opens_one_connection_per_replica_and_either_answers_any_workspace(
+    db_url: str, arxiv: FakeArxivServer, clock: FixedClock, slack: FakeSlack
+) -> None:
+    from tests.fakes.slack_api import APP_TOKEN, command_payload
+
+    async with oauth_bot(db_url, arxiv, clock, slack) as (_, browser):  # an HTTP replica, for the install pages
+        status, page = await browser.install("T1")  # installed through the HTTP replica's pages
+        assert status == 200, page
+        settings = make_settings(
+            db_url,
+            arxiv,
+            ARXIVBOT_SLACK__MODE="socket",
+            ARXIVBOT_SLACK__API_URL=slack.api_url,
+            ARXIVBOT_SLACK__POST_INTERVAL_S="0",
+            ARXIVBOT_HTTP__PUBLIC_URL="https://bot.example.org",
+        )
+        env = {"SLACK_CLIENT_ID": CLIENT_ID, "SLACK_CLIENT_SECRET": CLIENT_SECRET, "SLACK_APP_TOKEN": APP_TOKEN}
+        replicas = [BotRuntime(settings, env=env, services=build_services(settings, clock=clock)) for _ in range(2)]
+        try:
+            for replica in replicas:
+                await replica.start()
+            assert len(slack.sockets) == 2 and all(r.ready for r in replicas)
+            assert [c.token for c in slack.calls_to("apps.connections.open")] == [APP_TOKEN, APP_TOKEN]
+            for n, socket in enumerate(slack.sockets):  # Slack hands each envelope to one of the connections
+                key = f"s{n}"
+                payload = command_payload("subscribe cs.DC", response_url=slack.response_url(key), team="T1")
+                await socket.send_json({"envelope_id": f"e{n}", "type": "slash_commands", "payload": payload})
+                await slack.wait_for(partial(slack.responded, key))
+            answers = [str(p.get("text", "")) for p in slack.responded()]
+            assert "Subscribed to cs.DC" in answers[0] and "Already subscribed to cs.DC" in answers[1], answers
+        finally:
+            for replica in replicas:
+                await replica.close()
+
+
+async def test_a_workspaces_token_is_read_once_per_ttl_and_forgotten_when_an_installation_changes_here(
+    db_url: str, clock: FixedClock
+) -> None:
+    from slack_sdk.oauth.installation_store import Installation
+
+    from adapters.slack.installations import InstallationStore, InstalledTokens, NotInstalled
+    from bot.store.database import Database, create_engine
+    from bot.store.workspaces import WorkspaceStore
+    from tests.fakes.clock import ManualClock
+
+    database = Database(engine=create_engine(db_url), clock=clock)
+    try:
+        workspaces = WorkspaceStore(database=database)
+        store = InstallationStore(
+            client_id=CLIENT_ID, engine=database.engine, workspaces=workspaces, on_resumed=lambda: None
+        )
+        await store.create_tables()  # type: ignore[no-untyped-call]
+        time = ManualClock()
+        tokens = InstalledTokens(
+            store=store, workspaces=workspaces, install_url="https://h/i", ttl_s=10, clock=time.time
+        )
+
+        def install(token: str) -> Installation:
+            return Installation(app_id="A1", team_id="T1", bot_token=token, bot_id="B1", bot_user_id="UBOT",
+                                user_id="UINSTALLER", bot_scopes=["chat:write"])  # fmt: skip
+
+        await store.async_save(install("xoxb-first"))
+        assert await tokens.token_for("T1") == "xoxb-first"
+        async with database.engine.begin() as conn:  # another replica reinstalls: this one learns it after the TTL
+            await conn.execute(sa.text("UPDATE slack_bots SET bot_token = 'xoxb-second'"))
+        assert await tokens.token_for("T1") == "xoxb-first"
+        time.advance(10)
+        assert await tokens.token_for("T1") == "xoxb-second"
+        await store.async_delete_bot(enterprise_id=None, team_id="T1")  # uninstalled through this replica: at once
+        with pytest.raises(NotInstalled):
+            await tokens.token_for("T1")
+    finally:
+        await database.dispose()

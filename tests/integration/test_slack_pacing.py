@@ -105,3 +105,34 @@ async def test_a_workspace_with_no_token_is_refused_without_calling_slack(slack:
     with pytest.raises(PublishError, match="TC is not installed"):
         await publisher.post_card(CARD, channel=ChannelRef("slack", "TC", "C1"))
     assert slack.calls == []
+
+
+async def test_a_429_on_conversations_open_holds_that_workspace_alone_and_the_call_is_retried_after_it(
+    slack: FakeSlack,
+) -> None:
+    time = GatedTime()
+    holds = WorkspaceHolds(clock=time.clock, sleep=time.sleep)
+    publisher = SlackPublisher(
+        client=make_client(token=None, api_url=slack.api_url),
+        tokens=FixedTokens(),
+        pacer=ChannelPacer(interval_s=0, clock=time.clock, sleep=time.sleep),
+        holds=holds,
+    )
+    slack.fail((429, {"Retry-After": "30"}), method="conversations.open")
+    dm = asyncio.create_task(publisher.open_dm(ChannelRef("slack", "TA", "CA1"), "U1"))
+    await time.wait_sleepers(1)  # Slack rate-limited TA's conversations.open: TA is held for 30 s
+    assert time.sleeps == [30.0] and holds.held("TA") and not holds.held("TB")
+
+    for channel in ("CB1", "CB2"):  # another workspace posts at once
+        await publisher.post_card(CARD, channel=ChannelRef("slack", "TB", channel))
+    held_post = asyncio.create_task(publisher.post_card(CARD, channel=ChannelRef("slack", "TA", "CA2")))
+    await time.wait_sleepers(2)  # TA's own post waits out the hold
+    assert [c.args["channel"] for c in slack.calls_to("chat.postMessage")] == ["CB1", "CB2"]
+    assert not dm.done() and not held_post.done()
+
+    await time.advance(30)
+    assert await dm == ChannelRef("slack", "TA", "DU1")
+    await held_post
+    assert [c.status for c in slack.calls_to("conversations.open")] == [429, 200]
+    assert {c.token for c in slack.calls_to("conversations.open")} == {TOKENS["TA"]}
+    assert [c.args["channel"] for c in slack.posts_in("TA")] == ["CA2"]

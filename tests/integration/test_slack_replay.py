@@ -89,14 +89,14 @@ async def test_a_malformed_timestamp_header_is_a_401(
         assert record is None and slack.responded("x") == []
 
 
-def test_the_replay_guard_forgets_after_the_window() -> None:
+async def test_the_replay_guard_forgets_after_the_window() -> None:
     clock = ManualClock()
     guard = ReplayGuard(window_s=300.0, clock=clock.time)
-    assert guard.first(("request", "1", "v0=a")) and not guard.first(("request", "1", "v0=a"))
-    assert guard.first(("event", "Ev1"))
+    assert await guard.first("request:1:v0=a") and not await guard.first("request:1:v0=a")
+    assert await guard.first("event:Ev1")
     clock.advance(299.0)
-    assert not guard.first(("request", "1", "v0=a")) and not guard.first(("event", "Ev1"))
+    assert not await guard.first("request:1:v0=a") and not await guard.first("event:Ev1")
     clock.advance(1.0)  # past the window Slack itself refuses the timestamp, so the entry may go
-    assert guard.first(("request", "1", "v0=a"))
-    guard.forget(("event", "Ev1"))
-    assert guard.first(("event", "Ev1"))
+    assert await guard.first("request:1:v0=a")
+    await guard.forget("event:Ev1")
+    assert await guard.first("event:Ev1")
