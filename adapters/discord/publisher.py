@@ -90,6 +90,14 @@ def _nonce(key: PostKey | None) -> str | int:
     return key.value if key is not None else secrets.randbits(64)
 
 
+def _earlier_part(ours: list[discord.Message], part: int, post: ThreadPost, what: str) -> str | None:
+    """The id of part ``part`` among our earlier messages when it holds this post's text, else None."""
+    if len(ours) > part and _descriptions(ours[part]) == [e.description for e in post.embeds]:
+        log.info("found part %d of %s posted by an earlier attempt", part, what)
+        return str(ours[part].id)
+    return None
+
+
 def _descriptions(message: discord.Message) -> list[str | None]:
     return [e.description for e in message.embeds]
 
@@ -254,10 +262,7 @@ class DiscordPublisher:
                 ours = [m async for m in thread.history(limit=100, oldest_first=True) if self._mine(m)]
             except PLATFORM_FAULTS as err:
                 raise PublishOutcomeUnknown(f"could not look for {what} in {parent.channel}: {err}") from err
-            if len(ours) > part and _descriptions(ours[part]) == [e.description for e in post.embeds]:
-                log.info("found part %d of %s posted by an earlier attempt", part, what)
-                return str(ours[part].id)
-            return None
+            return _earlier_part(ours, part, post, what)
 
         first = await post_parts(posts, journal=journal, send=send, find=find)
         return MessageRef(parent.channel, first or parent.message_id)
@@ -294,10 +299,7 @@ class DiscordPublisher:
                 ]
             except PLATFORM_FAULTS as err:
                 raise PublishOutcomeUnknown(f"could not look for {what} in {parent.channel}: {err}") from err
-            if len(ours) > part and _descriptions(ours[part]) == [e.description for e in post.embeds]:
-                log.info("found part %d of %s posted by an earlier attempt", part, what)
-                return str(ours[part].id)
-            return None
+            return _earlier_part(ours, part, post, what)
 
         first = await post_parts(posts, journal=journal, send=send, find=find)
         return MessageRef(parent.channel, first or parent.message_id)
