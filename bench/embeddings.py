@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -27,12 +26,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import ranking as protocol  # noqa: E402  (bench/ranking.py: the fixture readers and the measures)
 
-from bot.config import RankingSettings  # noqa: E402
 from bot.models import Paper  # noqa: E402
 from bot.ranking.embeddings import EMBEDDING_WEIGHT, centroid, similarity_boost  # noqa: E402
-from bot.ranking.keywords import ChannelProfile, KeywordRule  # noqa: E402
 from bot.ranking.picks import eligible_papers, learned_order  # noqa: E402
-from bot.ranking.service import CORPUS_PAPERS, Corpus, fit_from_papers  # noqa: E402
 
 WEIGHTS = (0.0, 0.25, EMBEDDING_WEIGHT, 1.0, 2.0)
 
@@ -54,41 +50,10 @@ def run_profile(
     last_pools: int | None = None,
 ) -> tuple[int, np.ndarray]:
     """(pools, figures): per weight AP and nDCG@10, then the embedding centroid's AP and nDCG@10, over the pools."""
-    settings = RankingSettings()
-    split = date.fromisoformat(str(spec["split_date"]))
-    categories = tuple(str(c) for c in spec["categories"])  # type: ignore[attr-defined]
-    keywords = tuple(str(k) for k in spec["keywords"])  # type: ignore[attr-defined]
-    by_id = {p.arxiv_id: p for p in corpus}
-    stored = sorted(
-        (p for p in corpus if p.published and p.published < split and p.primary_category in categories),
-        key=lambda p: (p.published or split, p.arxiv_id),
-    )
-    history = spec["history_strict_added_before_split" if strict else "history"]
-    liked = [by_id.get(i) or (protocol.title_only(i, titles[i]) if i in titles else None) for i in history]  # type: ignore[attr-defined]
-    positives = [p for p in liked if p is not None]
-    shared = Corpus.build(stored[-CORPUS_PAPERS:][::-1], built_at=datetime.now(UTC))
-    assert shared is not None
-    model = fit_from_papers(
-        shared,
-        positives=positives,
-        negatives=[],
-        categories=categories,
-        background_size=settings.background_size,
-        min_positives=settings.min_positives,
-        seed=protocol.SEED,
-        fitted_at=datetime.now(UTC),
-        measure=False,
-    )
-    assert model is not None, f"{name}: fewer than {settings.min_positives} positives"
+    fitted = protocol.fit_profile(name, spec, corpus, titles, strict=strict)
+    by_id, positives, model, profile = fitted.by_id, fitted.positives, fitted.model, fitted.profile
     liked_vectors = [vectors[p.arxiv_id] for p in positives if p.arxiv_id in vectors]
     center = centroid(liked_vectors)
-    profile = ChannelProfile(
-        channel=protocol.REF,
-        categories=frozenset(categories),
-        include=tuple(KeywordRule(term=k) for k in keywords),
-        max_papers=10,
-        min_score=0.0,
-    )
     figures = []
     pools = list(spec["pools"])  # type: ignore[call-overload]
     for pool in pools[-last_pools:] if last_pools else pools:

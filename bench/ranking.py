@@ -49,6 +49,7 @@ from bot.models import (  # noqa: E402
     RuleKind,
 )
 from bot.ranking.keywords import ChannelProfile, KeywordRule, profile_of, score_papers  # noqa: E402
+from bot.ranking.learned import ChannelModel  # noqa: E402
 from bot.ranking.picks import eligible_papers, learned_order  # noqa: E402
 from bot.ranking.service import CORPUS_PAPERS, Corpus, LearnedRanking, fit_from_papers  # noqa: E402
 
@@ -127,10 +128,23 @@ class ProfileResult:
     fit_s: float
 
 
-def run_profile(
+@dataclass(frozen=True, slots=True)
+class FittedProfile:
+    """One profile's channel as the digest sees it: its liked papers, its fitted model and its keyword profile."""
+
+    by_id: dict[str, Paper]
+    positives: list[Paper]
+    shared: Corpus
+    model: ChannelModel
+    profile: ChannelProfile
+    fit_s: float
+
+
+def fit_profile(
     name: str, spec: dict[str, object], corpus: Sequence[Paper], titles: dict[str, str], *, strict: bool
-) -> ProfileResult:
-    """The protocol for one profile, through the product's ranking functions."""
+) -> FittedProfile:
+    """The protocol's set-up for one profile: its history as saves, the corpus before the split as stored
+    background, one fit through the product's ranking functions."""
     settings = RankingSettings()
     split = date.fromisoformat(str(spec["split_date"]))
     categories = tuple(str(c) for c in spec["categories"])  # type: ignore[attr-defined]
@@ -159,8 +173,6 @@ def run_profile(
     )
     fit_s = time.perf_counter() - started
     assert model is not None, f"{name}: fewer than {settings.min_positives} positives"
-    with_abstract = [p for p in positives if p.abstract]
-    centroid = np.asarray(shared.space.transform(with_abstract or positives).mean(axis=0)).ravel()
     profile = ChannelProfile(
         channel=REF,
         categories=frozenset(categories),
@@ -168,6 +180,17 @@ def run_profile(
         max_papers=10,
         min_score=0.0,
     )
+    return FittedProfile(by_id, positives, shared, model, profile, fit_s)
+
+
+def run_profile(
+    name: str, spec: dict[str, object], corpus: Sequence[Paper], titles: dict[str, str], *, strict: bool
+) -> ProfileResult:
+    """The protocol for one profile, through the product's ranking functions."""
+    fitted = fit_profile(name, spec, corpus, titles, strict=strict)
+    by_id, positives, model, profile, fit_s = fitted.by_id, fitted.positives, fitted.model, fitted.profile, fitted.fit_s
+    with_abstract = [p for p in positives if p.abstract]
+    centroid = np.asarray(fitted.shared.space.transform(with_abstract or positives).mean(axis=0)).ravel()
     figures: list[tuple[float, float, float, float, float, float]] = []
     for pool in spec["pools"]:  # type: ignore[attr-defined]
         candidates = [by_id[i] for i in pool["candidates"] if i in by_id]
