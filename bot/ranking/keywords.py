@@ -241,17 +241,19 @@ _WEIGHT = attrgetter("weight")
 class _Compiled:
     """Every profile compiled: the channels, the distinct keywords, and the summed channels' keyword postings.
 
-    The postings are sorted by ``channel position * len(keys) + keyword id``: for each, where the keyword
-    stands in the channel's list (``place``), its multiple of the channel's unit, and its index in ``terms``
-    (every channel's keywords as written, one list after another).
+    The postings run channel by channel, each channel's in the order of its list, so that a posting's position
+    is also the index of its keyword in ``terms`` (every summed channel's keywords as written, one list after
+    another). ``multiple`` is each posting's multiple of its channel's unit; ``slot_of`` finds a posting by
+    ``channel position * len(keys) + keyword id`` (-1 when that channel does not follow that keyword).
     """
 
-    __slots__ = ("channels", "half_unit", "keys", "multiple", "place", "posting", "table", "term_index", "terms")
+    __slots__ = ("channels", "half_unit", "keys", "multiple", "slot_of", "terms")
 
     def __init__(self, channels: list[_Channel], keys: list[str]) -> None:
         self.channels = channels
         self.keys = keys
-        postings: list[tuple[int, int, int, int]] = []
+        posting: list[int] = []
+        multiple: list[int] = []
         self.terms: list[str] = []
         self.half_unit = np.zeros(len(channels), dtype=np.float64)
         for n, channel in enumerate(channels):
@@ -259,14 +261,38 @@ class _Compiled:
                 continue
             self.half_unit[n] = channel.unit * 0.5
             multiples = channel.multiples
-            for tid, place in channel.position.items():
-                multiple = 1 if multiples is None else multiples[tid]
-                postings.append((n * len(keys) + tid, place, multiple, len(self.terms) + place))
+            posting += [n * len(keys) + tid for tid in channel.position]  # in the channel's order
+            multiple += [1] * len(channel.position) if multiples is None else [multiples[t] for t in channel.position]
             self.terms += channel.terms
-        postings.sort()
-        table = np.array(postings, dtype=np.int64).reshape(-1, 4)
-        self.posting, self.place, self.multiple, self.term_index = table.T.copy()
-        self.table = KeyTable(self.posting.tolist())
+        self.multiple = np.array(multiple, dtype=np.int64)
+        self.slot_of = _SlotOf(posting, len(channels) * len(keys))
+
+
+_DENSE_SLOTS = 1 << 21
+"""Up to this many (channel, keyword) places, postings are found in a plain array rather than a hash table."""
+
+
+class _SlotOf:
+    """Each of ``keys`` (distinct integers below ``space``) -> its position, -1 for any other integer."""
+
+    __slots__ = ("_dense", "_table")
+
+    def __init__(self, keys: list[int], space: int) -> None:
+        self._dense: np.ndarray | None = None
+        self._table: KeyTable | None = None
+        if space <= _DENSE_SLOTS:
+            self._dense = np.full(space, -1, dtype=np.int32)
+            self._dense[np.array(keys, dtype=np.int64)] = np.arange(len(keys), dtype=np.int32)
+        else:
+            self._table = KeyTable(keys)
+
+    def find(self, queries: np.ndarray) -> np.ndarray:
+        """The position of each query among the keys, or -1."""
+        if self._dense is not None:
+            found: np.ndarray = self._dense[queries].astype(np.int64)
+            return found
+        assert self._table is not None
+        return self._table.find(queries)
 
 
 def _compiled_for(profiles: Sequence[ChannelProfile]) -> _Compiled:
@@ -451,26 +477,25 @@ def _explained(
     pick = np.repeat(np.arange(total), size)
     held = np.repeat(start - np.cumsum(size) + size, size) + np.arange(int(size.sum()))
     wanted = owner_channel[pick] * len(compiled.keys) + corpus.held_id[held]
-    slot = compiled.table.find(wanted)
+    slot = compiled.slot_of.find(wanted)
     mine = slot >= 0
     pick, held, slot = pick[mine], held[mine], slot[mine]
     # Half-units: 2 per multiple of a keyword found, 3 when it is in the title too; exact sums of integers.
     units = np.bincount(pick, weights=corpus.held_half[held] * compiled.multiple[slot], minlength=total)
     scores = units * compiled.half_unit[owner_channel]
-    order = np.lexsort((ranks, -scores, owner_channel))
-    by_place = np.lexsort((compiled.place[slot], pick))
-    terms = list(map(compiled.terms.__getitem__, compiled.term_index[slot[by_place]].tolist()))
-    ends = np.cumsum(np.bincount(pick, minlength=total)).tolist()
-    score_list, rank_list = scores.tolist(), ranks.tolist()
-    out: list[list[tuple[float, int, tuple[str, ...]]]] = []
-    done = 0
-    for count in counts.tolist():
-        mine_ = []
-        for i in order[done : done + count].tolist():
-            mine_.append((score_list[i], rank_list[i], tuple(terms[ends[i - 1] if i else 0 : ends[i]])))
-        out.append(mine_)
-        done += count
-    return out
+    order = np.lexsort((ranks, -scores, owner_channel))  # the picks as returned: by channel, then best first
+    returned = np.empty(total, dtype=np.int64)
+    returned[order] = np.arange(total)
+    # Each pick's keywords in its channel's order: postings run in that order, so sort by (pick, posting);
+    # a posting's position is also its keyword's index in compiled.terms.
+    postings = max(1, len(compiled.terms))
+    hits = np.sort(returned[pick] * postings + slot)
+    terms = list(map(compiled.terms.__getitem__, (hits % postings).tolist()))
+    ends = np.cumsum(np.bincount(hits // postings, minlength=total)).tolist()
+    whys = [tuple(terms[begin:end]) for begin, end in zip([0, *ends], ends, strict=False)]
+    ranked = list(zip(scores[order].tolist(), ranks[order].tolist(), whys, strict=True))
+    bounds = np.cumsum(counts).tolist()
+    return [ranked[begin:end] for begin, end in zip([0, *bounds], bounds, strict=False)]
 
 
 def _select(channel: _Channel, corpus: _Corpus) -> list[tuple[float, int, AbstractSet[int]]]:
