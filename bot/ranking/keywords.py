@@ -247,7 +247,7 @@ class _Compiled:
     ``channel position * len(keys) + keyword id`` (-1 when that channel does not follow that keyword).
     """
 
-    __slots__ = ("channels", "half_unit", "keys", "multiple", "slot_of", "terms")
+    __slots__ = ("by_key", "channel_start", "channels", "half_unit", "key_tid", "keys", "multiple", "slot_of", "terms")
 
     def __init__(self, channels: list[_Channel], keys: list[str]) -> None:
         self.channels = channels
@@ -266,6 +266,13 @@ class _Compiled:
             self.terms += channel.terms
         self.multiple = np.array(multiple, dtype=np.int64)
         self.slot_of = _SlotOf(posting, len(channels) * len(keys))
+        # The postings by (channel, keyword id): by_key[channel_start[n]:channel_start[n + 1]] are channel n's
+        # slots in keyword id order, key_tid their keyword ids.
+        keyed = np.array(posting, dtype=np.int64)
+        self.by_key = np.argsort(keyed, kind="stable")
+        keyed = keyed[self.by_key]
+        self.key_tid = keyed % max(1, len(keys))
+        self.channel_start = np.searchsorted(keyed, np.arange(len(channels) + 1, dtype=np.int64) * len(keys))
 
 
 _DENSE_SLOTS = 1 << 21
@@ -338,8 +345,8 @@ class _Corpus:
     """The papers, scanned once, inverted into bit masks over paper positions."""
 
     __slots__ = (
-        "anywhere", "authors", "by_author", "found", "held_half", "held_id", "held_start", "in_title", "listed",
-        "primary", "titled",
+        "anywhere", "authors", "by_author", "found", "held", "held_half", "held_id", "held_start", "in_title",
+        "listed", "primary", "titled",
     )  # fmt: skip
 
     def __init__(self, ordered: Sequence[Paper], keys: Sequence[str], channels: Sequence[_Channel]) -> None:
@@ -377,7 +384,7 @@ class _Corpus:
         # (rank, keyword id) pairs packed as rank * len(keys) + id: those anywhere, unique and sorted, and
         # those in the title (text_at is sorted, titles at even positions, ids sorted within a text).
         packed = np.array(visible, dtype=np.int64)[text_at >> 1] * len(keys) + ids
-        held = distinct(packed)
+        held = self.held = distinct(packed)
         titled = packed[(text_at & 1) == 0]
         self.found = _HeldBy(held, len(keys), len(ordered))
         self.titled = _HeldBy(titled, len(keys), len(ordered))
@@ -472,14 +479,26 @@ def _explained(
         return [[] for _ in picked]
     owner_channel = np.repeat(np.array(channels, dtype=np.int64), counts)
     ranks = np.fromiter(chain.from_iterable(picked), dtype=np.int64, count=total)
-    # Every keyword each picked paper holds, kept when it is one of its channel's.
+    # The (pick, held pair, posting) of each keyword a picked paper holds and its channel follows: found from
+    # the side with fewer, each paper's keywords among its channel's or each channel's keywords among its paper's.
     start, size = corpus.held_start[ranks], corpus.held_start[ranks + 1] - corpus.held_start[ranks]
-    pick = np.repeat(np.arange(total), size)
-    held = np.repeat(start - np.cumsum(size) + size, size) + np.arange(int(size.sum()))
-    wanted = owner_channel[pick] * len(compiled.keys) + corpus.held_id[held]
-    slot = compiled.slot_of.find(wanted)
-    mine = slot >= 0
-    pick, held, slot = pick[mine], held[mine], slot[mine]
+    first_key = compiled.channel_start[owner_channel]
+    follows = compiled.channel_start[owner_channel + 1] - first_key
+    if len(corpus.held) and follows.sum() < size.sum():
+        by_rank = np.argsort(ranks, kind="stable")
+        follows = follows[by_rank]
+        pick = np.repeat(by_rank, follows)
+        key = np.repeat(first_key[by_rank] - np.cumsum(follows) + follows, follows) + np.arange(int(follows.sum()))
+        wanted = ranks[pick] * len(compiled.keys) + compiled.key_tid[key]  # sorted, as corpus.held is
+        held = np.minimum(np.searchsorted(corpus.held, wanted), len(corpus.held) - 1)
+        mine = corpus.held[held] == wanted
+        pick, held, slot = pick[mine], held[mine], compiled.by_key[key[mine]]
+    else:
+        pick = np.repeat(np.arange(total), size)
+        held = np.repeat(start - np.cumsum(size) + size, size) + np.arange(int(size.sum()))
+        slot = compiled.slot_of.find(owner_channel[pick] * len(compiled.keys) + corpus.held_id[held])
+        mine = slot >= 0
+        pick, held, slot = pick[mine], held[mine], slot[mine]
     # Half-units: 2 per multiple of a keyword found, 3 when it is in the title too; exact sums of integers.
     units = np.bincount(pick, weights=corpus.held_half[held] * compiled.multiple[slot], minlength=total)
     scores = units * compiled.half_unit[owner_channel]
