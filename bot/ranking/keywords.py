@@ -430,7 +430,9 @@ def _masks(packed: np.ndarray, size: int, papers: int) -> dict[int, int]:
         return {}
     ranks, ids = np.divmod(packed, size)
     tids = distinct(ids)
-    row = np.searchsorted(tids, ids)
+    row_of = np.zeros(size, dtype=np.int64)
+    row_of[tids] = np.arange(len(tids))
+    row = row_of[ids]
     width = (papers + 7) // 8
     rows = np.zeros(len(tids) * width, dtype=np.uint8)
     np.bitwise_or.at(rows, row * width + (ranks >> 3), np.left_shift(1, ranks & 7).astype(np.uint8))
