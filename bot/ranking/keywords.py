@@ -39,7 +39,7 @@ import numpy as np
 
 from bot.models import AnnounceType, ChannelRecord, ChannelRef, Paper, RuleKind, ScoredPaper
 from bot.ranking.bitplanes import NEVER, at_least, lowest, sum_planes, top
-from bot.ranking.terms import KeyTable, author_key, cached_term_key, distinct, index_of
+from bot.ranking.terms import KeyTable, author_key, cached_author_key, cached_term_key, distinct, index_of
 
 TITLE_BONUS = 0.5
 """Extra score, as a fraction of a keyword's weight, when the keyword is also in the title."""
@@ -375,7 +375,7 @@ class _Corpus:
             for category in paper.categories:
                 listed[category] |= bit
             if followed:
-                names = {author_key(name) for name in paper.authors} & followed
+                names = set(map(cached_author_key, paper.authors)) & followed
                 if names:
                     self.authors[rank] = names
                     for key in names:

@@ -97,6 +97,12 @@ def cached_term_key(term: str) -> str:
     return term_key(term)
 
 
+@lru_cache(maxsize=65_536)
+def cached_author_key(name: str) -> str:
+    """``author_key``, remembered: the same authors come back day after day, and in many papers of a day."""
+    return author_key(name)
+
+
 _Long = tuple[int, tuple[bytes, ...]]  # (id, b" whole phrase " for each form of its last word)
 _NO_HITS = np.zeros(0, dtype=np.int64)
 
