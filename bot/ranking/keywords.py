@@ -247,7 +247,10 @@ class _Compiled:
     ``channel position * len(keys) + keyword id`` (-1 when that channel does not follow that keyword).
     """
 
-    __slots__ = ("by_key", "channel_start", "channels", "half_unit", "key_tid", "keys", "multiple", "slot_of", "terms")
+    __slots__ = (
+        "by_key", "channel_start", "channels", "half_unit", "key_tid", "keys", "multiple", "slot_of", "term_array",
+        "terms",
+    )  # fmt: skip
 
     def __init__(self, channels: list[_Channel], keys: list[str]) -> None:
         self.channels = channels
@@ -265,6 +268,8 @@ class _Compiled:
             multiple += [1] * len(channel.position) if multiples is None else [multiples[t] for t in channel.position]
             self.terms += channel.terms
         self.multiple = np.array(multiple, dtype=np.int64)
+        self.term_array = np.empty(len(self.terms), dtype=object)
+        self.term_array[:] = self.terms
         self.slot_of = _SlotOf(posting, len(channels) * len(keys))
         # The postings by (channel, keyword id): by_key[channel_start[n]:channel_start[n + 1]] are channel n's
         # slots in keyword id order, key_tid their keyword ids.
@@ -511,7 +516,7 @@ def _explained(
     # a posting's position is also its keyword's index in compiled.terms.
     postings = max(1, len(compiled.terms))
     hits = np.sort(returned[pick] * postings + slot)
-    terms = list(map(compiled.terms.__getitem__, (hits % postings).tolist()))
+    terms = compiled.term_array[hits % postings].tolist()
     ends = np.cumsum(np.bincount(hits // postings, minlength=total)).tolist()
     whys = [tuple(terms[begin:end]) for begin, end in zip([0, *ends], ends, strict=False)]
     ranked = list(zip(scores[order].tolist(), ranks[order].tolist(), whys, strict=True))
