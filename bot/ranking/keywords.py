@@ -39,7 +39,7 @@ import numpy as np
 
 from bot.models import AnnounceType, ChannelRecord, ChannelRef, Paper, RuleKind, ScoredPaper
 from bot.ranking.bitplanes import NEVER, at_least, lowest, sum_planes, top
-from bot.ranking.terms import KeyTable, author_key, cached_term_key, distinct, index_of
+from bot.ranking.terms import KeyTable, author_key, cached_author_key, cached_term_key, distinct, index_of
 
 TITLE_BONUS = 0.5
 """Extra score, as a fraction of a keyword's weight, when the keyword is also in the title."""
@@ -241,17 +241,22 @@ _WEIGHT = attrgetter("weight")
 class _Compiled:
     """Every profile compiled: the channels, the distinct keywords, and the summed channels' keyword postings.
 
-    The postings are sorted by ``channel position * len(keys) + keyword id``: for each, where the keyword
-    stands in the channel's list (``place``), its multiple of the channel's unit, and its index in ``terms``
-    (every channel's keywords as written, one list after another).
+    The postings run channel by channel, each channel's in the order of its list, so that a posting's position
+    is also the index of its keyword in ``terms`` (every summed channel's keywords as written, one list after
+    another). ``multiple`` is each posting's multiple of its channel's unit; ``slot_of`` finds a posting by
+    ``channel position * len(keys) + keyword id`` (-1 when that channel does not follow that keyword).
     """
 
-    __slots__ = ("channels", "half_unit", "keys", "multiple", "place", "posting", "table", "term_index", "terms")
+    __slots__ = (
+        "by_key", "channel_start", "channels", "half_unit", "key_tid", "keys", "multiple", "slot_of", "term_array",
+        "terms",
+    )  # fmt: skip
 
     def __init__(self, channels: list[_Channel], keys: list[str]) -> None:
         self.channels = channels
         self.keys = keys
-        postings: list[tuple[int, int, int, int]] = []
+        posting: list[int] = []
+        multiple: list[int] = []
         self.terms: list[str] = []
         self.half_unit = np.zeros(len(channels), dtype=np.float64)
         for n, channel in enumerate(channels):
@@ -259,14 +264,47 @@ class _Compiled:
                 continue
             self.half_unit[n] = channel.unit * 0.5
             multiples = channel.multiples
-            for tid, place in channel.position.items():
-                multiple = 1 if multiples is None else multiples[tid]
-                postings.append((n * len(keys) + tid, place, multiple, len(self.terms) + place))
+            posting += [n * len(keys) + tid for tid in channel.position]  # in the channel's order
+            multiple += [1] * len(channel.position) if multiples is None else [multiples[t] for t in channel.position]
             self.terms += channel.terms
-        postings.sort()
-        table = np.array(postings, dtype=np.int64).reshape(-1, 4)
-        self.posting, self.place, self.multiple, self.term_index = table.T.copy()
-        self.table = KeyTable(self.posting.tolist())
+        self.multiple = np.array(multiple, dtype=np.int64)
+        self.term_array = np.empty(len(self.terms), dtype=object)
+        self.term_array[:] = self.terms
+        self.slot_of = _SlotOf(posting, len(channels) * len(keys))
+        # The postings by (channel, keyword id): by_key[channel_start[n]:channel_start[n + 1]] are channel n's
+        # slots in keyword id order, key_tid their keyword ids.
+        keyed = np.array(posting, dtype=np.int64)
+        self.by_key = np.argsort(keyed, kind="stable")
+        keyed = keyed[self.by_key]
+        self.key_tid = keyed % max(1, len(keys))
+        self.channel_start = np.searchsorted(keyed, np.arange(len(channels) + 1, dtype=np.int64) * len(keys))
+
+
+_DENSE_SLOTS = 1 << 21
+"""Up to this many (channel, keyword) places, postings are found in a plain array rather than a hash table."""
+
+
+class _SlotOf:
+    """Each of ``keys`` (distinct integers below ``space``) -> its position, -1 for any other integer."""
+
+    __slots__ = ("_dense", "_table")
+
+    def __init__(self, keys: list[int], space: int) -> None:
+        self._dense: np.ndarray | None = None
+        self._table: KeyTable | None = None
+        if space <= _DENSE_SLOTS:
+            self._dense = np.full(space, -1, dtype=np.int32)
+            self._dense[np.array(keys, dtype=np.int64)] = np.arange(len(keys), dtype=np.int32)
+        else:
+            self._table = KeyTable(keys)
+
+    def find(self, queries: np.ndarray) -> np.ndarray:
+        """The position of each query among the keys, or -1."""
+        if self._dense is not None:
+            found: np.ndarray = self._dense[queries].astype(np.int64)
+            return found
+        assert self._table is not None
+        return self._table.find(queries)
 
 
 def _compiled_for(profiles: Sequence[ChannelProfile]) -> _Compiled:
@@ -312,8 +350,8 @@ class _Corpus:
     """The papers, scanned once, inverted into bit masks over paper positions."""
 
     __slots__ = (
-        "anywhere", "authors", "by_author", "found", "held_half", "held_id", "held_start", "in_title", "listed",
-        "primary", "titled",
+        "anywhere", "authors", "by_author", "found", "held", "held_half", "held_id", "held_start", "in_title",
+        "listed", "primary", "titled",
     )  # fmt: skip
 
     def __init__(self, ordered: Sequence[Paper], keys: Sequence[str], channels: Sequence[_Channel]) -> None:
@@ -342,7 +380,7 @@ class _Corpus:
             for category in paper.categories:
                 listed[category] |= bit
             if followed:
-                names = {author_key(name) for name in paper.authors} & followed
+                names = set(map(cached_author_key, paper.authors)) & followed
                 if names:
                     self.authors[rank] = names
                     for key in names:
@@ -351,7 +389,7 @@ class _Corpus:
         # (rank, keyword id) pairs packed as rank * len(keys) + id: those anywhere, unique and sorted, and
         # those in the title (text_at is sorted, titles at even positions, ids sorted within a text).
         packed = np.array(visible, dtype=np.int64)[text_at >> 1] * len(keys) + ids
-        held = distinct(packed)
+        held = self.held = distinct(packed)
         titled = packed[(text_at & 1) == 0]
         self.found = _HeldBy(held, len(keys), len(ordered))
         self.titled = _HeldBy(titled, len(keys), len(ordered))
@@ -397,7 +435,9 @@ def _masks(packed: np.ndarray, size: int, papers: int) -> dict[int, int]:
         return {}
     ranks, ids = np.divmod(packed, size)
     tids = distinct(ids)
-    row = np.searchsorted(tids, ids)
+    row_of = np.zeros(size, dtype=np.int64)
+    row_of[tids] = np.arange(len(tids))
+    row = row_of[ids]
     width = (papers + 7) // 8
     rows = np.zeros(len(tids) * width, dtype=np.uint8)
     np.bitwise_or.at(rows, row * width + (ranks >> 3), np.left_shift(1, ranks & 7).astype(np.uint8))
@@ -446,31 +486,42 @@ def _explained(
         return [[] for _ in picked]
     owner_channel = np.repeat(np.array(channels, dtype=np.int64), counts)
     ranks = np.fromiter(chain.from_iterable(picked), dtype=np.int64, count=total)
-    # Every keyword each picked paper holds, kept when it is one of its channel's.
+    # The (pick, held pair, posting) of each keyword a picked paper holds and its channel follows: found from
+    # the side with fewer, each paper's keywords among its channel's or each channel's keywords among its paper's.
     start, size = corpus.held_start[ranks], corpus.held_start[ranks + 1] - corpus.held_start[ranks]
-    pick = np.repeat(np.arange(total), size)
-    held = np.repeat(start - np.cumsum(size) + size, size) + np.arange(int(size.sum()))
-    wanted = owner_channel[pick] * len(compiled.keys) + corpus.held_id[held]
-    slot = compiled.table.find(wanted)
-    mine = slot >= 0
-    pick, held, slot = pick[mine], held[mine], slot[mine]
+    first_key = compiled.channel_start[owner_channel]
+    follows = compiled.channel_start[owner_channel + 1] - first_key
+    if len(corpus.held) and follows.sum() < size.sum():
+        by_rank = np.argsort(ranks, kind="stable")
+        follows = follows[by_rank]
+        pick = np.repeat(by_rank, follows)
+        key = np.repeat(first_key[by_rank] - np.cumsum(follows) + follows, follows) + np.arange(int(follows.sum()))
+        wanted = ranks[pick] * len(compiled.keys) + compiled.key_tid[key]  # sorted, as corpus.held is
+        held = np.minimum(np.searchsorted(corpus.held, wanted), len(corpus.held) - 1)
+        mine = corpus.held[held] == wanted
+        pick, held, slot = pick[mine], held[mine], compiled.by_key[key[mine]]
+    else:
+        pick = np.repeat(np.arange(total), size)
+        held = np.repeat(start - np.cumsum(size) + size, size) + np.arange(int(size.sum()))
+        slot = compiled.slot_of.find(owner_channel[pick] * len(compiled.keys) + corpus.held_id[held])
+        mine = slot >= 0
+        pick, held, slot = pick[mine], held[mine], slot[mine]
     # Half-units: 2 per multiple of a keyword found, 3 when it is in the title too; exact sums of integers.
     units = np.bincount(pick, weights=corpus.held_half[held] * compiled.multiple[slot], minlength=total)
     scores = units * compiled.half_unit[owner_channel]
-    order = np.lexsort((ranks, -scores, owner_channel))
-    by_place = np.lexsort((compiled.place[slot], pick))
-    terms = list(map(compiled.terms.__getitem__, compiled.term_index[slot[by_place]].tolist()))
-    ends = np.cumsum(np.bincount(pick, minlength=total)).tolist()
-    score_list, rank_list = scores.tolist(), ranks.tolist()
-    out: list[list[tuple[float, int, tuple[str, ...]]]] = []
-    done = 0
-    for count in counts.tolist():
-        mine_ = []
-        for i in order[done : done + count].tolist():
-            mine_.append((score_list[i], rank_list[i], tuple(terms[ends[i - 1] if i else 0 : ends[i]])))
-        out.append(mine_)
-        done += count
-    return out
+    order = np.lexsort((ranks, -scores, owner_channel))  # the picks as returned: by channel, then best first
+    returned = np.empty(total, dtype=np.int64)
+    returned[order] = np.arange(total)
+    # Each pick's keywords in its channel's order: postings run in that order, so sort by (pick, posting);
+    # a posting's position is also its keyword's index in compiled.terms.
+    postings = max(1, len(compiled.terms))
+    hits = np.sort(returned[pick] * postings + slot)
+    terms = compiled.term_array[hits % postings].tolist()
+    ends = np.cumsum(np.bincount(hits // postings, minlength=total)).tolist()
+    whys = [tuple(terms[begin:end]) for begin, end in zip([0, *ends], ends, strict=False)]
+    ranked = list(zip(scores[order].tolist(), ranks[order].tolist(), whys, strict=True))
+    bounds = np.cumsum(counts).tolist()
+    return [ranked[begin:end] for begin, end in zip([0, *bounds], bounds, strict=False)]
 
 
 def _select(channel: _Channel, corpus: _Corpus) -> list[tuple[float, int, AbstractSet[int]]]:

@@ -97,6 +97,12 @@ def cached_term_key(term: str) -> str:
     return term_key(term)
 
 
+@lru_cache(maxsize=65_536)
+def cached_author_key(name: str) -> str:
+    """``author_key``, remembered: the same authors come back day after day, and in many papers of a day."""
+    return author_key(name)
+
+
 _Long = tuple[int, tuple[bytes, ...]]  # (id, b" whole phrase " for each form of its last word)
 _NO_HITS = np.zeros(0, dtype=np.int64)
 
@@ -161,7 +167,9 @@ class _Grams:
     the keyword ids of key ``keys[k]``; ``flags[j]`` marks the word ids that may stand at place ``j``.
     """
 
-    __slots__ = ("flags", "ids", "keys", "prefix_table", "prefixes", "slot_of_word", "starts", "table")
+    __slots__ = (
+        "filter_shift", "flags", "ids", "keys", "prefix_table", "prefixes", "seen", "slot_of_word", "starts", "table",
+    )  # fmt: skip
 
     def __init__(self, grams: dict[tuple[int, ...], list[int]], size: int, base: int) -> None:
         self.flags = [np.zeros(base, dtype=bool) for _ in range(size)]
@@ -177,6 +185,13 @@ class _Grams:
         self.ids = np.array([tid for key in order for tid in packed[key]], dtype=np.int64)
         self.table = KeyTable(order)
         self.prefix_table = None if self.prefixes is None else KeyTable(self.prefixes.tolist())
+        # For pairs and triples, a one-hash Bloom filter over the whole gram (an eighth full at most): most
+        # candidates the flags let through are dropped by it, before the hash table is probed.
+        bits = max(10, (8 * len(grams)).bit_length())
+        self.filter_shift = np.uint64(64 - bits)
+        self.seen = np.zeros(1 << bits if size > 1 else 0, dtype=bool)
+        if size > 1 and grams:
+            self.seen[self._hashed(list(np.array(list(grams), dtype=np.int64).T))] = True
         # One word's key is its id: its slot is looked up directly, not searched for.
         self.slot_of_word = None
         if size == 1:
@@ -191,6 +206,13 @@ class _Grams:
         assert self.prefixes is not None
         return int(np.searchsorted(self.prefixes, gram[0] * base + gram[1])) * base + gram[2]
 
+    def _hashed(self, places: Sequence[np.ndarray]) -> np.ndarray:
+        """The filter slot of each gram, given the word ids at each of its places."""
+        mixed = places[0].astype(np.uint64)
+        for ids in places[1:]:
+            mixed = mixed * _GOLDEN + ids.astype(np.uint64)
+        return ((mixed * _GOLDEN) >> self.filter_shift).astype(np.int64)
+
     def find(self, words: np.ndarray, base: int) -> tuple[np.ndarray, np.ndarray]:
         """(position of the gram's first word, keyword id) for every keyword of this length in ``words``."""
         size = len(self.flags)
@@ -203,6 +225,7 @@ class _Grams:
         at = np.flatnonzero(maybe)
         if self.slot_of_word is not None:
             return self._ids(at, self.slot_of_word[words[at]])
+        at = at[self.seen[self._hashed([words[at + place] for place in range(size)])]]
         packed = words[at] * base + words[at + 1]
         if self.prefix_table is not None:
             slot = self.prefix_table.find(packed)
