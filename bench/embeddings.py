@@ -91,11 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     vectors = dict(zip((str(i) for i in stored["ids"]), unit(stored["vectors"]), strict=True))
     corpus = list(protocol.read_papers(args.corpus))
     specs = json.loads(args.profiles.read_text(encoding="utf-8"))["profiles"]
-    titles_of: dict[str, dict[str, str]] = {}
-    if args.titles is not None:
-        for line in args.titles.read_text(encoding="utf-8").splitlines():
-            item = json.loads(line)
-            titles_of.setdefault(item["profile"], {})[item["id"]] = item["title"]
+    titles_of = protocol.read_titles(args.titles)
     history = "history_strict_added_before_split" if args.strict else "history"
     print(f"{len(corpus)} papers, {len(vectors)} vectors, {len(specs)} profiles, history = {history}")
     header = " ".join(f"ap@{w:g} nd@{w:g}" for w in WEIGHTS)

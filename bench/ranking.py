@@ -90,6 +90,16 @@ def read_papers(path: Path, limit: int | None = None) -> Iterator[Paper]:
             )
 
 
+def read_titles(path: Path | None) -> dict[str, dict[str, str]]:
+    """Each profile's liked papers known by title only (history_titles.jsonl): profile -> id -> title."""
+    titles_of: dict[str, dict[str, str]] = {}
+    if path is not None:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            item = json.loads(line)
+            titles_of.setdefault(item["profile"], {})[item["id"]] = item["title"]
+    return titles_of
+
+
 def title_only(arxiv_id: str, title: str) -> Paper:
     """A liked paper known by its title only."""
     return Paper(
@@ -220,11 +230,7 @@ def quality(args: argparse.Namespace) -> None:
     """Every profile's row, then the macro figures."""
     corpus = list(read_papers(args.corpus))
     specs = json.loads(args.profiles.read_text(encoding="utf-8"))["profiles"]
-    titles_of: dict[str, dict[str, str]] = {}
-    if args.titles is not None:
-        for line in args.titles.read_text(encoding="utf-8").splitlines():
-            item = json.loads(line)
-            titles_of.setdefault(item["profile"], {})[item["id"]] = item["title"]
+    titles_of = read_titles(args.titles)
     history = "history_strict_added_before_split" if args.strict else "history"
     print(f"{len(corpus)} papers, {len(specs)} profiles, history = {history}")
     print(f"{'profile':24s} {'pools':>5s} {'liked':>5s} {'ap':>6s} {'ndcg10':>6s} {'kw_ap':>6s} {'kw_nd':>6s} "
