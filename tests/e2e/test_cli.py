@@ -11,6 +11,15 @@ from tests.conftest import FEED_0105
 from tests.fakes.arxiv_server import FakeArxivServer
 
 
+async def migrated_env(tmp_path: Path, arxiv: FakeArxivServer) -> dict[str, str]:
+    """The bot's environment, its database migrated by ``arxiv-bot migrate``, with arXiv listing cs.DC."""
+    arxiv.feeds[frozenset({"cs.DC"})] = FEED_0105.read_bytes()
+    env = bot_env(tmp_path, arxiv)
+    code, _, err = await run_bot("", env, "migrate")
+    assert code == 0, err
+    return env
+
+
 async def test_preview_json_lines(tmp_path: Path, arxiv: FakeArxivServer) -> None:
     arxiv.feeds[frozenset({"cs.DC"})] = FEED_0105.read_bytes()
     code, out, err = await run_bot(
@@ -82,10 +91,7 @@ async def test_digest_for_a_slack_channel_posts_through_the_slack_web_api(
     from tests.conftest import make_settings
     from tests.fakes.slack_api import BOT_TOKEN, running_fake_slack
 
-    arxiv.feeds[frozenset({"cs.DC"})] = FEED_0105.read_bytes()
-    env = bot_env(tmp_path, arxiv)
-    code, _, err = await run_bot("", env, "migrate")
-    assert code == 0, err
+    env = await migrated_env(tmp_path, arxiv)
     services = build_services(make_settings(env["ARXIVBOT_DATABASE__URL"], arxiv))
     try:
         channel = CommandContext(channel=ChannelRef("slack", "T1", "C1"), user_id="U1", user_name="ann")
@@ -124,10 +130,7 @@ async def test_digest_for_a_slack_channel_of_an_oauth_install_posts_with_that_wo
     from tests.conftest import make_settings
     from tests.fakes.slack_api import CLIENT_ID, CLIENT_SECRET, running_fake_slack
 
-    arxiv.feeds[frozenset({"cs.DC"})] = FEED_0105.read_bytes()
-    env = bot_env(tmp_path, arxiv)
-    code, _, err = await run_bot("", env, "migrate")
-    assert code == 0, err
+    env = await migrated_env(tmp_path, arxiv)
     services = build_services(make_settings(env["ARXIVBOT_DATABASE__URL"], arxiv))
     try:
         store = InstallationStore(
