@@ -9,7 +9,8 @@ import numpy as np
 from scipy import sparse
 from sklearn.metrics import average_precision_score
 
-from bot.models import ChannelRef, ScoredPaper
+from bot.models import ChannelRef, Paper, ScoredPaper
+from bot.ranking.features import TextSpace
 from bot.ranking.keywords import ChannelProfile, KeywordRule
 from bot.ranking.learned import ChannelModel, TrainingRows, blend
 from bot.ranking.picks import eligible_papers, learned_picks, short_title, why_learned
@@ -96,9 +97,10 @@ def test_min_score_keeps_keyword_matches_above_it_and_what_the_model_rates_as_it
     margins = model.margins(model.space.transform([p.paper for p in picks]))
     assert picks and all(margins > 0)  # no keyword score reaches 99: only the model's own kind is left
     assert len(picks) < len(candidates)
-    assert learned_picks(model, candidates, min_score=0.0, max_papers=3) == learned_picks(
-        model, candidates, min_score=0.0, max_papers=len(candidates)
-    )[:3]
+    assert (
+        learned_picks(model, candidates, min_score=0.0, max_papers=3)
+        == learned_picks(model, candidates, min_score=0.0, max_papers=len(candidates))[:3]
+    )
     assert learned_picks(model, candidates, min_score=0.0, max_papers=0) == []
 
 
@@ -202,3 +204,26 @@ def test_each_pick_is_explained_by_its_own_terms_and_nearest_liked_paper() -> No
     for pick in picks:
         row = model.space.transform([pick.paper])
         assert pick.matched == why_learned(model, row, liked=model.nearest_liked(row))
+
+
+def test_the_space_reads_the_forms_of_a_word_as_one_term_and_shows_it_as_most_often_written() -> None:
+    def paper(n: int, title: str) -> Paper:
+        return Paper(
+            arxiv_id=f"2601.{n:05d}",
+            version=1,
+            title=title,
+            abstract="",
+            authors=(),
+            categories=(),
+            primary_category="",
+        )
+
+    texts = ["Video diffusion models", "Video diffusion model", "Diffused videos", "Speculative decoding", "A decoder"]
+    space = TextSpace.fit([paper(n, t) for n, t in enumerate(texts)])
+    assert space is not None
+    terms = space.terms.tolist()
+    assert "diffusion" in terms and "video diffusion" in terms and "model" in terms
+    assert not {"diffused", "videos", "models", "video diffusion models"} & set(terms)
+    rows = space.transform_texts(["diffusions", "diffusion", "models"]).toarray()
+    assert (rows[0] == rows[1]).all() and rows[0][terms.index("diffusion")] == 1.0
+    assert rows[2][terms.index("model")] == 1.0
