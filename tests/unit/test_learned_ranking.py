@@ -227,3 +227,23 @@ def test_the_space_reads_the_forms_of_a_word_as_one_term_and_shows_it_as_most_of
     rows = space.transform_texts(["diffusions", "diffusion", "models"]).toarray()
     assert (rows[0] == rows[1]).all() and rows[0][terms.index("diffusion")] == 1.0
     assert rows[2][terms.index("model")] == 1.0
+
+
+def test_words_of_the_stop_list_that_name_things_are_read_in_every_form() -> None:
+    def paper(n: int, title: str) -> Paper:
+        return Paper(
+            arxiv_id=f"2601.{n:05d}",
+            version=1,
+            title=title,
+            abstract="",
+            authors=(),
+            categories=(),
+            primary_category="",
+        )
+
+    texts = ["Full-duplex spoken dialogue systems", "A full-duplex system", "Tool calls of the system", "A tool call"]
+    space = TextSpace.fit([paper(n, t) for n, t in enumerate(texts)])
+    assert space is not None
+    terms = set(space.terms.tolist())
+    assert {"full", "full duplex", "system", "call", "tool call"} <= terms
+    assert not {"the", "of", "a"} & terms
