@@ -1,12 +1,12 @@
 """The shared text space: one TF-IDF vocabulary fit on the stored papers, used by every channel's model.
 
-Words are stemmed (Snowball's English stemmer, Porter2) before they are counted, so that "diffusion",
-"diffusions" and "diffuse", or "decoding" and "decoder", are one feature: a channel's few liked abstracts then
-share more features with the papers it would like (bench/ranking.py: macro AP 0.501 -> 0.510, nDCG@10 0.538 ->
-0.557; with the leak-free history, 0.549 -> 0.563 and 0.595 -> 0.619). Explanations show each stem as the word
-the fit's papers spell it with most often. The stop list is scikit-learn's less the words in it that name things
-(``CONTENT_WORDS``; 0.510 -> 0.527 and 0.557 -> 0.575, leak-free 0.563 -> 0.580 and 0.619 -> 0.631, nearly all of
-it "full", as in "full-duplex", in the speech reading log).
+Words are stemmed (Snowball's English stemmer, Porter2, in PyStemmer's C build) before they are counted, so that
+"diffusion", "diffusions" and "diffuse", or "decoding" and "decoder", are one feature: a channel's few liked
+abstracts then share more features with the papers it would like (bench/ranking.py: macro AP 0.501 -> 0.510,
+nDCG@10 0.538 -> 0.557; with the leak-free history, 0.549 -> 0.563 and 0.595 -> 0.619). Explanations show each
+stem as the word the fit's papers spell it with most often. The stop list is scikit-learn's less the words in it
+that name things (``CONTENT_WORDS``: 0.510 -> 0.527 and 0.557 -> 0.575, leak-free 0.563 -> 0.580 and 0.619 ->
+0.631, nearly all of it "full", as in "full-duplex", in the speech reading log).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import snowballstemmer  # type: ignore[import-untyped]
+import Stemmer
 from scipy import sparse
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
@@ -30,7 +30,7 @@ MAX_FEATURES = 32768
 _SMALL_CORPUS = 50
 _WORD = re.compile(r"(?u)\b\w\w+\b")
 """A word: scikit-learn's default token pattern (two or more word characters)."""
-_STEMMER = snowballstemmer.stemmer("english")
+_STEMMER = Stemmer.Stemmer("english")
 _STEMMER_LOCK = threading.Lock()  # the stemmer keeps its word in itself: one word at a time across threads
 CONTENT_WORDS = frozenset(
     "system fire bill interest detail full top bottom front back side part move call fill find found show describe name"
