@@ -4,22 +4,21 @@
 
 1. Every distinct keyword of every channel goes into one index. Each paper's title and abstract are
    tokenised once, and all the texts' words looked up in it together, with array operations, giving the
-   (paper, keyword) pairs of the day.
-2. The pairs are inverted into bit masks over papers: for each keyword, the papers holding it (and those
-   holding it in the title); for each category, its papers; for each followed author, their papers.
-3. Each channel then ORs its categories' masks (eligibility), clears its excludes, and adds its keywords'
-   masks with bit-sliced integer addition, which sums every paper's score at once in a handful of C-level
-   operations per keyword. A radix selection over those bit planes yields the top ``max_papers``.
-4. The picks of all those channels are then scored, ordered and explained (their keywords found) at once,
-   with array operations over the channels' keyword postings.
+   (paper, keyword) pairs of the day, each worth 2 half-units (3 when the keyword is also in the title).
+2. For each category, its papers, and for each followed author, theirs, are bit masks over papers; so is
+   each channel's eligibility (its categories' masks ORed, its excludes cleared).
+3. One product of the (paper x keyword) half-units with the (keyword x channel) weights sums every paper's
+   score for every channel at once; one sort over the (channel, paper) sums that are eligible and reach the
+   channel's floor then gives each channel's top ``max_papers``.
+4. The picks of all those channels are then explained (their keywords found) at once, with array operations
+   over the channels' keyword postings.
 
-So the Python-level work is one tokenisation of the text plus a few operations per channel keyword and per
-pick; no step loops over (paper, channel, keyword) triples, and none over (paper, channel) pairs except for
-a channel whose weights are not small multiples of one power of two (say 0.3 and 1.0, or a negative one),
-which is scored paper by paper. Each mask operation costs one machine word per 30 papers, in C.
+So the Python-level work is one tokenisation of the text plus a few operations per channel and per pick; no
+step loops over (paper, channel, keyword) triples, and none over (paper, channel) pairs except for a channel
+whose weights are not small multiples of one power of two (say 0.3 and 1.0, or a negative one), which is
+scored paper by paper.
 
-How keywords match (whole words, plurals) is ``bot.ranking.terms``; the bit-plane arithmetic of step 3 is
-``bot.ranking.bitplanes``.
+How keywords match (whole words, plurals) is ``bot.ranking.terms``.
 """
 
 from __future__ import annotations
@@ -31,14 +30,14 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from itertools import chain, repeat
 from operator import attrgetter
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
+from scipy import sparse
 
 from bot.models import AnnounceType, ChannelRecord, ChannelRef, Paper, RuleKind, ScoredPaper
-from bot.ranking.bitplanes import NEVER, at_least, lowest, sum_planes, top
+from bot.ranking.bitplanes import NEVER, lowest
 from bot.ranking.terms import KeyTable, author_key, cached_author_key, cached_term_key, distinct, index_of
 
 TITLE_BONUS = 0.5
@@ -115,18 +114,14 @@ def score_papers(papers: Sequence[Paper], profiles: Sequence[ChannelProfile]) ->
     # A paper's bit in every mask is its position in versioned-id order, so that among equal scores the
     # lowest bits are the ones that win.
     ordered = sorted(unique.values(), key=lambda p: p.versioned_id)
-    corpus = _Corpus(ordered, compiled.keys, channels)
+    corpus = _Corpus(ordered, compiled)
 
-    # Channels whose weights are multiples of one unit: picked by bit-plane sums, then scored and explained
-    # for all of them at once (``_explained``); the others paper by paper (``_select``).
+    # Channels whose weights are multiples of one unit: picked all together by one sparse product
+    # (``_summed_picks``), then scored and explained at once (``_explained``); the others paper by paper.
     summed: list[int] = []
-    picked: list[list[int]] = []
     for n, channel in enumerate(channels):
         if channel.unit is not None and not channel.plain:
-            ranks = _summed_ranks(channel, corpus)
-            if ranks or channel.follows:
-                summed.append(n)
-                picked.append(ranks)
+            summed.append(n)
             continue
         picks = result[channel.profile.channel]
         term_at, position = channel.terms.__getitem__, channel.position.__getitem__
@@ -136,14 +131,40 @@ def score_papers(papers: Sequence[Paper], profiles: Sequence[ChannelProfile]) ->
             if channel.follows:
                 why += _authors_matched(channel, corpus.authors[rank])
             picks.append(ScoredPaper(paper=ordered[rank], score=score, matched=why))
-    for n, ranked in zip(summed, _explained(compiled, corpus, summed, picked), strict=True):
+    ranks, owners, units = _summed_picks(compiled, corpus, summed)
+    rank_list = ranks.tolist()
+    scores = (units * compiled.half_unit[owners]).tolist()
+    made = list(map(_scored, map(ordered.__getitem__, rank_list), scores, _explained(compiled, corpus, ranks, owners)))
+    wanted = np.asarray(summed, dtype=np.int64)
+    starts = np.searchsorted(owners, wanted).tolist()
+    ends = np.searchsorted(owners, wanted, side="right").tolist()
+    for n, begin, end in zip(summed, starts, ends, strict=True):
         channel = channels[n]
         if channel.follows:
-            ranked = _with_authors(channel, corpus, ranked)
-        result[channel.profile.channel] = [
-            ScoredPaper(paper=ordered[rank], score=score, matched=why) for score, rank, why in ranked
-        ]
+            result[channel.profile.channel] = _with_authors(
+                channel, corpus, ordered, made[begin:end], scores[begin:end], rank_list[begin:end]
+            )
+        elif begin < end:
+            result[channel.profile.channel] = made[begin:end]
     return result
+
+
+_new_object = object.__new__
+_set_paper, _set_score, _set_matched = (
+    cast(Any, ScoredPaper).paper.__set__,
+    cast(Any, ScoredPaper).score.__set__,
+    cast(Any, ScoredPaper).matched.__set__,
+)
+
+
+def _scored(paper: Paper, score: float, matched: tuple[str, ...]) -> ScoredPaper:
+    """``ScoredPaper(paper=paper, score=score, matched=matched)`` in half the time, for the thousands of picks of a
+    day: a frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``; this sets its slots."""
+    made: ScoredPaper = _new_object(ScoredPaper)
+    _set_paper(made, paper)
+    _set_score(made, score)
+    _set_matched(made, matched)
+    return made
 
 
 def _authors_matched(channel: _Channel, names: AbstractSet[str]) -> tuple[str, ...]:
@@ -152,33 +173,42 @@ def _authors_matched(channel: _Channel, names: AbstractSet[str]) -> tuple[str, .
 
 
 def _with_authors(
-    channel: _Channel, corpus: _Corpus, ranked: list[tuple[float, int, tuple[str, ...]]]
-) -> list[tuple[float, int, tuple[str, ...]]]:
-    """A summed channel's picks merged with the eligible papers of its followed authors, scored one by one."""
+    channel: _Channel,
+    corpus: _Corpus,
+    ordered: Sequence[Paper],
+    made: list[ScoredPaper],
+    scores: list[float],
+    ranks: list[int],
+) -> list[ScoredPaper]:
+    """A summed channel's picks (``made``, best first, with their scores and positions) merged with the eligible
+    papers of its followed authors, scored one by one."""
     eligible = _eligible(channel, corpus)
     by_author = 0
     for key, _ in channel.follows:
         by_author |= corpus.by_author.get(key, 0)
     by_author &= eligible
     if not by_author:
-        return ranked
+        return made
     term_at, position = channel.terms.__getitem__, channel.position.__getitem__
-    picks = [(score, -rank, why) for score, rank, why in ranked]
+    picks = list(zip(scores, map(operator.neg, ranks), made, strict=True))
     for rank in lowest(by_author, NEVER):
         common = channel.keys & corpus.found[rank]
         score = _score(channel, common, corpus.titled[rank]) + channel.bonus
         if score > 0.0 and score >= channel.min_score:
             why = tuple(map(term_at, sorted(map(position, common)))) + _authors_matched(channel, corpus.authors[rank])
-            picks.append((score, -rank, why))
-    return [(score, -neg_rank, why) for score, neg_rank, why in heapq.nlargest(channel.cap, picks)]
+            picks.append((score, -rank, _scored(ordered[rank], score, why)))
+    return [pick for _, _, pick in heapq.nlargest(channel.cap, picks, key=_ORDER)]
+
+
+_ORDER = operator.itemgetter(0, 1)
 
 
 class _Channel:
     """One profile compiled for selection: keyword ids, integer multiples, thresholds."""
 
     __slots__ = (
-        "adds", "bonus", "cap", "categories", "cross", "excludes", "follows", "keys", "min_score", "multiples",
-        "need", "plain", "planes", "position", "profile", "terms", "unit", "weights",
+        "bonus", "cap", "categories", "cross", "excludes", "follows", "keys", "min_score", "multiples", "need",
+        "plain", "position", "profile", "terms", "unit", "weights",
     )  # fmt: skip
 
     def __init__(self, profile: ChannelProfile, term_id: dict[str, int], new_term: Callable[[str], int]) -> None:
@@ -222,16 +252,6 @@ class _Channel:
         self.follows = tuple(follows.items())
         self.unit, self.multiples = _unit_and_multiples(self.weights)
         self.need = NEVER if self.unit is None else _units_needed(self.unit, self.min_score)
-        # What _sum_planes adds: each keyword once per set bit of its multiple, at that bit's plane (for
-        # equal weights, each keyword once at plane 0: None).
-        if self.multiples is None:
-            self.adds = None
-            total = len(terms)
-        else:
-            self.adds = [(t, b) for t, m in self.multiples.items() for b in range(m.bit_length()) if m >> b & 1]
-            total = sum(self.multiples.values())
-        # Enough bit planes for the largest possible sum, so additions never carry out of the top one.
-        self.planes = max(3, (3 * total).bit_length())
 
 
 _TERM = attrgetter("term")
@@ -245,11 +265,14 @@ class _Compiled:
     is also the index of its keyword in ``terms`` (every summed channel's keywords as written, one list after
     another). ``multiple`` is each posting's multiple of its channel's unit; ``slot_of`` finds a posting by
     ``channel position * len(keys) + keyword id`` (-1 when that channel does not follow that keyword).
+    ``weights`` holds the same postings as a (keyword id x channel position) matrix of multiples; ``masked``
+    marks the keywords whose papers are also needed as bit masks (excludes, and the keywords of channels scored
+    paper by paper).
     """
 
     __slots__ = (
-        "by_key", "channel_start", "channels", "half_unit", "key_tid", "keys", "multiple", "slot_of", "term_array",
-        "terms",
+        "by_key", "cap", "channel_start", "channels", "half_unit", "key_tid", "keys", "masked", "most", "multiple",
+        "need", "slot_of", "term_array", "terms", "weights",
     )  # fmt: skip
 
     def __init__(self, channels: list[_Channel], keys: list[str]) -> None:
@@ -278,6 +301,19 @@ class _Compiled:
         keyed = keyed[self.by_key]
         self.key_tid = keyed % max(1, len(keys))
         self.channel_start = np.searchsorted(keyed, np.arange(len(channels) + 1, dtype=np.int64) * len(keys))
+        self.weights = sparse.csr_matrix(
+            (self.multiple[self.by_key].astype(np.int32), (self.key_tid, keyed // max(1, len(keys)))),
+            shape=(len(keys), len(channels)),
+        )
+        self.need = np.array([channel.need for channel in channels], dtype=np.int64)
+        # The largest sum of half-units any channel can reach: 3 per multiple of each of its keywords.
+        self.most = 3 * int(np.bincount(keyed // max(1, len(keys)), weights=self.multiple[self.by_key]).max(initial=0))
+        self.cap = np.array([max(0, channel.cap) for channel in channels], dtype=np.int64)
+        self.masked = np.zeros(len(keys), dtype=bool)
+        for channel in channels:
+            self.masked[channel.excludes] = True
+            if channel.unit is None:
+                self.masked[list(channel.weights)] = True
 
 
 _DENSE_SLOTS = 1 << 21
@@ -350,11 +386,12 @@ class _Corpus:
     """The papers, scanned once, inverted into bit masks over paper positions."""
 
     __slots__ = (
-        "anywhere", "authors", "by_author", "found", "held", "held_half", "held_id", "held_start", "in_title",
-        "listed", "primary", "titled",
+        "anywhere", "authors", "by_author", "found", "held", "held_id", "held_start", "listed",
+        "pairs", "primary", "titled",
     )  # fmt: skip
 
-    def __init__(self, ordered: Sequence[Paper], keys: Sequence[str], channels: Sequence[_Channel]) -> None:
+    def __init__(self, ordered: Sequence[Paper], compiled: _Compiled) -> None:
+        keys, channels = compiled.keys, compiled.channels
         seen: set[str] = set()
         cross_seen: set[str] = set()
         followed: set[str] = set()
@@ -396,12 +433,13 @@ class _Corpus:
         # For each pair in held: 2 half-units per multiple, 3 when the keyword is in the title too.
         half = np.full(len(held), 2.0)
         half[np.searchsorted(held, titled)] = 3.0
-        self.held_half = half
         self.held_start, self.held_id = self.found.start, self.found.ids
-        anywhere = _masks(held, len(keys), len(ordered))  # keyword id -> papers holding it anywhere
-        in_title = _masks(titled, len(keys), len(ordered))  # keyword id -> papers holding it in the title
-        self.anywhere = anywhere
-        self.in_title = in_title
+        # The same pairs as a (paper x keyword id) matrix of half-units, for _summed_picks.
+        self.pairs = sparse.csr_matrix(
+            (half.astype(np.int32), self.held_id, self.held_start), shape=(len(ordered), len(keys))
+        )
+        # Keyword id -> papers holding it anywhere, for the keywords that are needed as masks.
+        self.anywhere = _masks(held[compiled.masked[self.held_id]], len(keys), len(ordered))
         self.primary = primary
         self.listed = listed
         self.by_author = by_author
@@ -462,66 +500,125 @@ def _eligible(channel: _Channel, corpus: _Corpus) -> int:
     return eligible
 
 
-def _summed_ranks(channel: _Channel, corpus: _Corpus) -> list[int]:
-    """The positions of a summed channel's best ``cap`` papers (those of followed authors left out), unordered."""
+_DENSE_CELLS = 1 << 22
+"""Most (paper, channel) or (keyword, channel) cells a dense block of ``_candidates`` may hold at once."""
+
+
+def _summed_picks(
+    compiled: _Compiled, corpus: _Corpus, summed: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The summed channels' picks (those of followed authors left out) as (position, channel, half-units) arrays:
+    channel by channel, each channel's best ``cap`` first (ties: lowest position).
+
+    The product of the (paper x keyword) half-units with the (keyword x channel) multiples gives every channel's
+    sums at once (``_candidates``). Of those, each channel keeps the papers it may see and whose sum reaches its
+    floor; one sort by (channel, sum descending, position) then puts each channel's best first.
+    """
+    papers = len(corpus.found.start) - 1
+    if not summed or not papers or not len(corpus.held):
+        return _NONE, _NONE, _NONE
+    # Which papers each summed channel may get, as a (channel x paper) array of flags.
+    width = (papers + 7) // 8
+    allowed = bytearray(len(compiled.channels) * width)
+    for n in summed:
+        mask = _summed_eligible(compiled.channels[n], corpus)
+        if mask:
+            allowed[n * width : (n + 1) * width] = mask.to_bytes(width, "little")
+    flags = np.unpackbits(np.frombuffer(allowed, dtype=np.uint8), bitorder="little").view(bool)
+    rank, channel, units = _candidates(compiled, corpus, flags.reshape(len(compiled.channels), width * 8))
+    if not len(rank):
+        return _NONE, _NONE, _NONE
+    most = int(units.max()) + 1
+    block = most * papers
+    order = np.sort(channel * block + (most - units) * papers + rank)
+    channel = order // block
+    start = np.searchsorted(channel, np.arange(len(compiled.channels) + 1, dtype=np.int64))
+    chosen = order[np.arange(len(order)) - start[channel] < compiled.cap[channel]]
+    owner, rest = np.divmod(chosen, block)
+    below, rank = np.divmod(rest, papers)
+    return rank, owner, most - below
+
+
+_NONE = np.zeros(0, dtype=np.int64)
+
+
+def _candidates(compiled: _Compiled, corpus: _Corpus, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(position, channel, half-units) of every paper a channel may get (``allowed[channel, position]``) whose sum
+    of half-units reaches the channel's floor.
+
+    When many papers hold keywords that many channels follow, the sums are computed as dense blocks of channels
+    (a sparse times dense product, then flags over whole arrays); otherwise as one sparse product, whose entries
+    are the (paper, channel) pairs with a keyword in common.
+    """
+    papers, keys = corpus.pairs.shape
+    channels = len(compiled.channels)
+    followers = np.diff(compiled.weights.indptr)
+    products = int(followers[corpus.held_id].sum())  # (paper, keyword, channel) triples the sums add up
+    if products * 4 <= papers * channels or compiled.most >= 1 << 24:  # float32 sums are exact below 2**24
+        sums = corpus.pairs @ compiled.weights  # paper x channel, sparse
+        rank = np.repeat(np.arange(papers, dtype=np.int64), np.diff(sums.indptr))
+        channel, units = sums.indices, sums.data
+        keep = allowed[channel, rank]
+        keep &= units >= compiled.need[channel]
+        keep = np.flatnonzero(keep)
+        return rank[keep], channel[keep].astype(np.int64), units[keep].astype(np.int64)
+    pairs = corpus.pairs.astype(np.float32)  # sums of small integers: exact in float32
+    step = max(1, _DENSE_CELLS // max(papers, keys))
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for first in range(0, channels, step):
+        last = min(channels, first + step)
+        sums = pairs @ compiled.weights[:, first:last].toarray().astype(np.float32)  # paper x channel, dense
+        keep = sums >= compiled.need[first:last].astype(np.float32)
+        keep &= allowed[first:last, :papers].T
+        at = np.flatnonzero(keep)
+        rank, channel = np.divmod(at, last - first)
+        found.append((rank, channel + first, sums.ravel()[at].astype(np.int64)))
+    return tuple(np.concatenate(parts) for parts in zip(*found, strict=True))  # type: ignore[return-value]
+
+
+def _summed_eligible(channel: _Channel, corpus: _Corpus) -> int:
+    """The papers a summed channel may get by its keyword sum: eligible, and not by an author it follows."""
     if channel.cap <= 0:
-        return []
+        return 0
     eligible = _eligible(channel, corpus)
-    if not eligible:
-        return []
     for key, _ in channel.follows:
         eligible &= ~corpus.by_author.get(key, 0)  # scored one by one, with the bonus
-    planes = _sum_planes(channel, corpus)
-    return top(planes, at_least(planes, channel.need, eligible), channel.cap)
+    return eligible
 
 
-def _explained(
-    compiled: _Compiled, corpus: _Corpus, channels: Sequence[int], picked: Sequence[list[int]]
-) -> list[list[tuple[float, int, tuple[str, ...]]]]:
-    """For each summed channel (by position) and its picked papers: (score, position, keywords found in the
-    channel's order), best first (ties: lowest position), all computed together with array operations."""
-    counts = np.fromiter(map(len, picked), dtype=np.int64, count=len(picked))
-    total = int(counts.sum())
+def _explained(compiled: _Compiled, corpus: _Corpus, ranks: np.ndarray, owners: np.ndarray) -> list[tuple[str, ...]]:
+    """For each pick (a paper's position and its summed channel), the channel's keywords the paper holds, in the
+    channel's order, all found together with array operations."""
+    total = len(ranks)
     if not total:
-        return [[] for _ in picked]
-    owner_channel = np.repeat(np.array(channels, dtype=np.int64), counts)
-    ranks = np.fromiter(chain.from_iterable(picked), dtype=np.int64, count=total)
-    # The (pick, held pair, posting) of each keyword a picked paper holds and its channel follows: found from
-    # the side with fewer, each paper's keywords among its channel's or each channel's keywords among its paper's.
+        return []
+    # The (pick, posting) of each keyword a picked paper holds and its channel follows: found from the side with
+    # fewer, each paper's keywords among its channel's or each channel's keywords among its paper's.
     start, size = corpus.held_start[ranks], corpus.held_start[ranks + 1] - corpus.held_start[ranks]
-    first_key = compiled.channel_start[owner_channel]
-    follows = compiled.channel_start[owner_channel + 1] - first_key
-    if len(corpus.held) and follows.sum() < size.sum():
+    first_key = compiled.channel_start[owners]
+    follows = compiled.channel_start[owners + 1] - first_key
+    if follows.sum() < size.sum():
         by_rank = np.argsort(ranks, kind="stable")
         follows = follows[by_rank]
         pick = np.repeat(by_rank, follows)
         key = np.repeat(first_key[by_rank] - np.cumsum(follows) + follows, follows) + np.arange(int(follows.sum()))
         wanted = ranks[pick] * len(compiled.keys) + compiled.key_tid[key]  # sorted, as corpus.held is
         held = np.minimum(np.searchsorted(corpus.held, wanted), len(corpus.held) - 1)
-        mine = corpus.held[held] == wanted
-        pick, held, slot = pick[mine], held[mine], compiled.by_key[key[mine]]
+        mine = np.flatnonzero(corpus.held[held] == wanted)
+        pick, slot = pick[mine], compiled.by_key[key[mine]]
     else:
         pick = np.repeat(np.arange(total), size)
         held = np.repeat(start - np.cumsum(size) + size, size) + np.arange(int(size.sum()))
-        slot = compiled.slot_of.find(owner_channel[pick] * len(compiled.keys) + corpus.held_id[held])
-        mine = slot >= 0
-        pick, held, slot = pick[mine], held[mine], slot[mine]
-    # Half-units: 2 per multiple of a keyword found, 3 when it is in the title too; exact sums of integers.
-    units = np.bincount(pick, weights=corpus.held_half[held] * compiled.multiple[slot], minlength=total)
-    scores = units * compiled.half_unit[owner_channel]
-    order = np.lexsort((ranks, -scores, owner_channel))  # the picks as returned: by channel, then best first
-    returned = np.empty(total, dtype=np.int64)
-    returned[order] = np.arange(total)
-    # Each pick's keywords in its channel's order: postings run in that order, so sort by (pick, posting);
-    # a posting's position is also its keyword's index in compiled.terms.
+        slot = compiled.slot_of.find(owners[pick] * len(compiled.keys) + corpus.held_id[held])
+        mine = np.flatnonzero(slot >= 0)
+        pick, slot = pick[mine], slot[mine]
+    # Each pick's keywords in its channel's order: postings run in that order, so sort by (pick, posting); a
+    # posting's position is also its keyword's index in compiled.terms.
     postings = max(1, len(compiled.terms))
-    hits = np.sort(returned[pick] * postings + slot)
-    terms = compiled.term_array[hits % postings].tolist()
+    hits = np.sort(pick * postings + slot)
+    terms = tuple(compiled.term_array[hits % postings].tolist())
     ends = np.cumsum(np.bincount(hits // postings, minlength=total)).tolist()
-    whys = [tuple(terms[begin:end]) for begin, end in zip([0, *ends], ends, strict=False)]
-    ranked = list(zip(scores[order].tolist(), ranks[order].tolist(), whys, strict=True))
-    bounds = np.cumsum(counts).tolist()
-    return [ranked[begin:end] for begin, end in zip([0, *bounds], bounds, strict=False)]
+    return [terms[begin:end] for begin, end in zip([0, *ends], ends, strict=False)]
 
 
 def _select(channel: _Channel, corpus: _Corpus) -> list[tuple[float, int, AbstractSet[int]]]:
@@ -542,27 +639,14 @@ def _select(channel: _Channel, corpus: _Corpus) -> list[tuple[float, int, Abstra
     rest = eligible & ~by_author  # papers by followed authors are scored one by one below
     found, titled, keys = corpus.found, corpus.titled, channel.keys
     picks: list[tuple[float, int, AbstractSet[int]]] = []
-    if channel.unit is None:
-        candidates = 0
-        for tid in channel.weights:
-            candidates |= anywhere(tid, 0)
-        for rank in lowest(candidates & rest, NEVER):
-            common = keys & found[rank]
-            score = _score(channel, common, titled[rank])
-            if score > 0.0 and score >= channel.min_score:
-                picks.append((score, -rank, common))
-    else:
-        planes = _sum_planes(channel, corpus)
-        ranks = top(planes, at_least(planes, channel.need, rest), channel.cap)
-        if channel.multiples is None:
-            half = channel.unit * 0.5
-            for rank in ranks:
-                common = keys & found[rank]
-                picks.append(((2 * len(common) + len(common & titled[rank])) * half, -rank, common))
-        else:
-            for rank in ranks:
-                common = keys & found[rank]
-                picks.append((_score(channel, common, titled[rank]), -rank, common))
+    candidates = 0  # unit is None: arbitrary weights
+    for tid in channel.weights:
+        candidates |= anywhere(tid, 0)
+    for rank in lowest(candidates & rest, NEVER):
+        common = keys & found[rank]
+        score = _score(channel, common, titled[rank])
+        if score > 0.0 and score >= channel.min_score:
+            picks.append((score, -rank, common))
 
     for rank in lowest(by_author, NEVER):
         common = keys & found[rank]
@@ -570,16 +654,6 @@ def _select(channel: _Channel, corpus: _Corpus) -> list[tuple[float, int, Abstra
         if score > 0.0 and score >= channel.min_score:
             picks.append((score, -rank, common))
     return heapq.nlargest(channel.cap, picks)
-
-
-def _sum_planes(channel: _Channel, corpus: _Corpus) -> list[int]:
-    """Every paper's half-units for ``channel``, bit-sliced: bit j of a paper's value is its bit in planes[j].
-
-    A keyword adds 2 (3 where it is in the title) times its multiple to each paper holding it. Papers the
-    channel cannot see get sums too, ignored by the caller: masking them out first costs more than it saves.
-    """
-    adds = zip(channel.weights, repeat(0)) if channel.adds is None else channel.adds
-    return sum_planes(channel.planes, adds, corpus.anywhere, corpus.in_title)
 
 
 def _score(channel: _Channel, common: AbstractSet[int], titled: AbstractSet[int]) -> float:
