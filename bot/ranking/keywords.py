@@ -38,7 +38,7 @@ from scipy import sparse
 
 from bot.models import AnnounceType, ChannelRecord, ChannelRef, Paper, RuleKind, ScoredPaper
 from bot.ranking.bitplanes import NEVER, lowest
-from bot.ranking.terms import KeyTable, author_key, cached_author_key, cached_term_key, distinct, index_of
+from bot.ranking.terms import author_key, cached_author_key, cached_term_key, distinct, index_of
 
 TITLE_BONUS = 0.5
 """Extra score, as a fraction of a keyword's weight, when the keyword is also in the title."""
@@ -131,7 +131,8 @@ def score_papers(papers: Sequence[Paper], profiles: Sequence[ChannelProfile]) ->
             if channel.follows:
                 why += _authors_matched(channel, corpus.authors[rank])
             picks.append(ScoredPaper(paper=ordered[rank], score=score, matched=why))
-    ranks, owners, units = _summed_picks(compiled, corpus, summed)
+    authored: dict[int, int] = {}
+    ranks, owners, units = _summed_picks(compiled, corpus, summed, authored)
     rank_list = ranks.tolist()
     scores = (units * compiled.half_unit[owners]).tolist()
     made = list(map(_scored, map(ordered.__getitem__, rank_list), scores, _explained(compiled, corpus, ranks, owners)))
@@ -140,9 +141,9 @@ def score_papers(papers: Sequence[Paper], profiles: Sequence[ChannelProfile]) ->
     ends = np.searchsorted(owners, wanted, side="right").tolist()
     for n, begin, end in zip(summed, starts, ends, strict=True):
         channel = channels[n]
-        if channel.follows:
+        if n in authored:
             result[channel.profile.channel] = _with_authors(
-                channel, corpus, ordered, made[begin:end], scores[begin:end], rank_list[begin:end]
+                channel, corpus, ordered, authored[n], made[begin:end], scores[begin:end], rank_list[begin:end]
             )
         elif begin < end:
             result[channel.profile.channel] = made[begin:end]
@@ -176,28 +177,32 @@ def _with_authors(
     channel: _Channel,
     corpus: _Corpus,
     ordered: Sequence[Paper],
+    by_author: int,
     made: list[ScoredPaper],
     scores: list[float],
     ranks: list[int],
 ) -> list[ScoredPaper]:
-    """A summed channel's picks (``made``, best first, with their scores and positions) merged with the eligible
-    papers of its followed authors, scored one by one."""
-    eligible = _eligible(channel, corpus)
-    by_author = 0
-    for key, _ in channel.follows:
-        by_author |= corpus.by_author.get(key, 0)
-    by_author &= eligible
-    if not by_author:
-        return made
-    term_at, position = channel.terms.__getitem__, channel.position.__getitem__
-    picks = list(zip(scores, map(operator.neg, ranks), made, strict=True))
+    """A summed channel's picks (``made``, best first, with their scores and positions) merged with its eligible
+    papers by the authors it follows (``by_author``), scored one by one."""
+    found, titled = corpus.found, corpus.titled
+    picks: list[tuple[float, int, AbstractSet[int] | ScoredPaper]] = list(
+        zip(scores, map(operator.neg, ranks), made, strict=True)
+    )
     for rank in lowest(by_author, NEVER):
-        common = channel.keys & corpus.found[rank]
-        score = _score(channel, common, corpus.titled[rank]) + channel.bonus
+        common = channel.keys & found[rank]
+        score = _score(channel, common, titled[rank]) + channel.bonus
         if score > 0.0 and score >= channel.min_score:
-            why = tuple(map(term_at, sorted(map(position, common)))) + _authors_matched(channel, corpus.authors[rank])
-            picks.append((score, -rank, _scored(ordered[rank], score, why)))
-    return [pick for _, _, pick in heapq.nlargest(channel.cap, picks, key=_ORDER)]
+            picks.append((score, -rank, common))
+    picks.sort(key=_ORDER, reverse=True)
+    term_at, position = channel.terms.__getitem__, channel.position.__getitem__
+    kept: list[ScoredPaper] = []
+    for score, neg_rank, pick in picks[: channel.cap]:
+        if not isinstance(pick, ScoredPaper):  # a paper by a followed author: explained here
+            rank = -neg_rank
+            why = tuple(map(term_at, sorted(map(position, pick)))) + _authors_matched(channel, corpus.authors[rank])
+            pick = _scored(ordered[rank], score, why)
+        kept.append(pick)
+    return kept
 
 
 _ORDER = operator.itemgetter(0, 1)
@@ -263,22 +268,22 @@ class _Compiled:
 
     The postings run channel by channel, each channel's in the order of its list, so that a posting's position
     is also the index of its keyword in ``terms`` (every summed channel's keywords as written, one list after
-    another). ``multiple`` is each posting's multiple of its channel's unit; ``slot_of`` finds a posting by
-    ``channel position * len(keys) + keyword id`` (-1 when that channel does not follow that keyword).
-    ``weights`` holds the same postings as a (keyword id x channel position) matrix of multiples; ``masked``
-    marks the keywords whose papers are also needed as bit masks (excludes, and the keywords of channels scored
-    paper by paper).
+    another). ``weights`` is the (keyword id x channel position) matrix of each posting's multiple of its
+    channel's unit; ``postings`` the (channel position x keyword id) matrix of each posting's position plus one.
+    ``masked`` marks the keywords whose papers are also needed as bit masks (excludes, and the keywords of
+    channels scored paper by paper).
     """
 
     __slots__ = (
-        "by_key", "cap", "channel_start", "channels", "half_unit", "key_tid", "keys", "masked", "most", "multiple",
-        "need", "slot_of", "term_array", "terms", "weights",
+        "cap", "channels", "half_unit", "keys", "masked", "most", "need", "postings", "term_array", "terms",
+        "weights",
     )  # fmt: skip
 
     def __init__(self, channels: list[_Channel], keys: list[str]) -> None:
         self.channels = channels
         self.keys = keys
-        posting: list[int] = []
+        owner: list[int] = []
+        keyword: list[int] = []
         multiple: list[int] = []
         self.terms: list[str] = []
         self.half_unit = np.zeros(len(channels), dtype=np.float64)
@@ -287,60 +292,25 @@ class _Compiled:
                 continue
             self.half_unit[n] = channel.unit * 0.5
             multiples = channel.multiples
-            posting += [n * len(keys) + tid for tid in channel.position]  # in the channel's order
+            owner += [n] * len(channel.position)
+            keyword += channel.position  # in the channel's order
             multiple += [1] * len(channel.position) if multiples is None else [multiples[t] for t in channel.position]
             self.terms += channel.terms
-        self.multiple = np.array(multiple, dtype=np.int64)
         self.term_array = np.empty(len(self.terms), dtype=object)
         self.term_array[:] = self.terms
-        self.slot_of = _SlotOf(posting, len(channels) * len(keys))
-        # The postings by (channel, keyword id): by_key[channel_start[n]:channel_start[n + 1]] are channel n's
-        # slots in keyword id order, key_tid their keyword ids.
-        keyed = np.array(posting, dtype=np.int64)
-        self.by_key = np.argsort(keyed, kind="stable")
-        keyed = keyed[self.by_key]
-        self.key_tid = keyed % max(1, len(keys))
-        self.channel_start = np.searchsorted(keyed, np.arange(len(channels) + 1, dtype=np.int64) * len(keys))
-        self.weights = sparse.csr_matrix(
-            (self.multiple[self.by_key].astype(np.int32), (self.key_tid, keyed // max(1, len(keys)))),
-            shape=(len(keys), len(channels)),
-        )
+        shape = (len(channels), len(keys))
+        rows, cols = np.array(owner, dtype=np.int64), np.array(keyword, dtype=np.int64)
+        self.weights = sparse.csr_matrix((np.array(multiple, dtype=np.int32), (cols, rows)), shape=shape[::-1])
+        self.postings = sparse.csr_matrix((np.arange(1, len(owner) + 1, dtype=np.int32), (rows, cols)), shape=shape)
         self.need = np.array([channel.need for channel in channels], dtype=np.int64)
         # The largest sum of half-units any channel can reach: 3 per multiple of each of its keywords.
-        self.most = 3 * int(np.bincount(keyed // max(1, len(keys)), weights=self.multiple[self.by_key]).max(initial=0))
+        self.most = 3 * int(np.bincount(rows, weights=multiple, minlength=1).max())
         self.cap = np.array([max(0, channel.cap) for channel in channels], dtype=np.int64)
         self.masked = np.zeros(len(keys), dtype=bool)
         for channel in channels:
             self.masked[channel.excludes] = True
             if channel.unit is None:
                 self.masked[list(channel.weights)] = True
-
-
-_DENSE_SLOTS = 1 << 21
-"""Up to this many (channel, keyword) places, postings are found in a plain array rather than a hash table."""
-
-
-class _SlotOf:
-    """Each of ``keys`` (distinct integers below ``space``) -> its position, -1 for any other integer."""
-
-    __slots__ = ("_dense", "_table")
-
-    def __init__(self, keys: list[int], space: int) -> None:
-        self._dense: np.ndarray | None = None
-        self._table: KeyTable | None = None
-        if space <= _DENSE_SLOTS:
-            self._dense = np.full(space, -1, dtype=np.int32)
-            self._dense[np.array(keys, dtype=np.int64)] = np.arange(len(keys), dtype=np.int32)
-        else:
-            self._table = KeyTable(keys)
-
-    def find(self, queries: np.ndarray) -> np.ndarray:
-        """The position of each query among the keys, or -1."""
-        if self._dense is not None:
-            found: np.ndarray = self._dense[queries].astype(np.int64)
-            return found
-        assert self._table is not None
-        return self._table.find(queries)
 
 
 def _compiled_for(profiles: Sequence[ChannelProfile]) -> _Compiled:
@@ -386,7 +356,7 @@ class _Corpus:
     """The papers, scanned once, inverted into bit masks over paper positions."""
 
     __slots__ = (
-        "anywhere", "authors", "by_author", "found", "held", "held_id", "held_start", "listed",
+        "anywhere", "authors", "by_author", "found", "held", "held_id", "held_start", "holding", "listed",
         "pairs", "primary", "titled",
     )  # fmt: skip
 
@@ -435,9 +405,10 @@ class _Corpus:
         half[np.searchsorted(held, titled)] = 3.0
         self.held_start, self.held_id = self.found.start, self.found.ids
         # The same pairs as a (paper x keyword id) matrix of half-units, for _summed_picks.
-        self.pairs = sparse.csr_matrix(
-            (half.astype(np.int32), self.held_id, self.held_start), shape=(len(ordered), len(keys))
-        )
+        shape = (len(ordered), len(keys))
+        self.pairs = sparse.csr_matrix((half.astype(np.int32), self.held_id, self.held_start), shape=shape)
+        ones = np.ones(len(held), dtype=np.int32)
+        self.holding = sparse.csr_matrix((ones, self.held_id, self.held_start), shape=shape)  # the same, as 1s
         # Keyword id -> papers holding it anywhere, for the keywords that are needed as masks.
         self.anywhere = _masks(held[compiled.masked[self.held_id]], len(keys), len(ordered))
         self.primary = primary
@@ -505,25 +476,30 @@ _DENSE_CELLS = 1 << 22
 
 
 def _summed_picks(
-    compiled: _Compiled, corpus: _Corpus, summed: Sequence[int]
+    compiled: _Compiled, corpus: _Corpus, summed: Sequence[int], authored: dict[int, int]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The summed channels' picks (those of followed authors left out) as (position, channel, half-units) arrays:
-    channel by channel, each channel's best ``cap`` first (ties: lowest position).
+    channel by channel, each channel's best ``cap`` first (ties: lowest position). Fills ``authored`` with each
+    channel's eligible papers by the authors it follows, where it has some.
 
     The product of the (paper x keyword) half-units with the (keyword x channel) multiples gives every channel's
     sums at once (``_candidates``). Of those, each channel keeps the papers it may see and whose sum reaches its
     floor; one sort by (channel, sum descending, position) then puts each channel's best first.
     """
     papers = len(corpus.found.start) - 1
-    if not summed or not papers or not len(corpus.held):
+    if not summed or not papers:
         return _NONE, _NONE, _NONE
-    # Which papers each summed channel may get, as a (channel x paper) array of flags.
+    # Which papers each summed channel may get by its sums, as a (channel x paper) array of flags.
     width = (papers + 7) // 8
     allowed = bytearray(len(compiled.channels) * width)
     for n in summed:
-        mask = _summed_eligible(compiled.channels[n], corpus)
+        mask, by_author = _summed_eligible(compiled.channels[n], corpus)
         if mask:
             allowed[n * width : (n + 1) * width] = mask.to_bytes(width, "little")
+        if by_author:
+            authored[n] = by_author
+    if not len(corpus.held):
+        return _NONE, _NONE, _NONE
     flags = np.unpackbits(np.frombuffer(allowed, dtype=np.uint8), bitorder="little").view(bool)
     rank, channel, units = _candidates(compiled, corpus, flags.reshape(len(compiled.channels), width * 8))
     if not len(rank):
@@ -531,9 +507,8 @@ def _summed_picks(
     most = int(units.max()) + 1
     block = most * papers
     order = np.sort(channel * block + (most - units) * papers + rank)
-    channel = order // block
-    start = np.searchsorted(channel, np.arange(len(compiled.channels) + 1, dtype=np.int64))
-    chosen = order[np.arange(len(order)) - start[channel] < compiled.cap[channel]]
+    start = np.searchsorted(order // block, np.arange(len(compiled.channels) + 1, dtype=np.int64))
+    chosen = order[np.arange(len(order)) - start[order // block] < compiled.cap[order // block]]
     owner, rest = np.divmod(chosen, block)
     below, rank = np.divmod(rest, papers)
     return rank, owner, most - below
@@ -576,48 +551,31 @@ def _candidates(compiled: _Compiled, corpus: _Corpus, allowed: np.ndarray) -> tu
     return tuple(np.concatenate(parts) for parts in zip(*found, strict=True))  # type: ignore[return-value]
 
 
-def _summed_eligible(channel: _Channel, corpus: _Corpus) -> int:
-    """The papers a summed channel may get by its keyword sum: eligible, and not by an author it follows."""
+def _summed_eligible(channel: _Channel, corpus: _Corpus) -> tuple[int, int]:
+    """The papers a summed channel may get by its keyword sum, and those it may get as papers of the authors it
+    follows (scored one by one, with the bonus)."""
     if channel.cap <= 0:
-        return 0
+        return 0, 0
     eligible = _eligible(channel, corpus)
+    by_author = 0
     for key, _ in channel.follows:
-        eligible &= ~corpus.by_author.get(key, 0)  # scored one by one, with the bonus
-    return eligible
+        by_author |= corpus.by_author.get(key, 0)
+    by_author &= eligible
+    return eligible & ~by_author, by_author
 
 
 def _explained(compiled: _Compiled, corpus: _Corpus, ranks: np.ndarray, owners: np.ndarray) -> list[tuple[str, ...]]:
     """For each pick (a paper's position and its summed channel), the channel's keywords the paper holds, in the
-    channel's order, all found together with array operations."""
-    total = len(ranks)
-    if not total:
+    channel's order, all found together: the paper's keywords times its channel's postings, row by row."""
+    if not len(ranks):
         return []
-    # The (pick, posting) of each keyword a picked paper holds and its channel follows: found from the side with
-    # fewer, each paper's keywords among its channel's or each channel's keywords among its paper's.
-    start, size = corpus.held_start[ranks], corpus.held_start[ranks + 1] - corpus.held_start[ranks]
-    first_key = compiled.channel_start[owners]
-    follows = compiled.channel_start[owners + 1] - first_key
-    if follows.sum() < size.sum():
-        by_rank = np.argsort(ranks, kind="stable")
-        follows = follows[by_rank]
-        pick = np.repeat(by_rank, follows)
-        key = np.repeat(first_key[by_rank] - np.cumsum(follows) + follows, follows) + np.arange(int(follows.sum()))
-        wanted = ranks[pick] * len(compiled.keys) + compiled.key_tid[key]  # sorted, as corpus.held is
-        held = np.minimum(np.searchsorted(corpus.held, wanted), len(corpus.held) - 1)
-        mine = np.flatnonzero(corpus.held[held] == wanted)
-        pick, slot = pick[mine], compiled.by_key[key[mine]]
-    else:
-        pick = np.repeat(np.arange(total), size)
-        held = np.repeat(start - np.cumsum(size) + size, size) + np.arange(int(size.sum()))
-        slot = compiled.slot_of.find(owners[pick] * len(compiled.keys) + corpus.held_id[held])
-        mine = np.flatnonzero(slot >= 0)
-        pick, slot = pick[mine], slot[mine]
-    # Each pick's keywords in its channel's order: postings run in that order, so sort by (pick, posting); a
-    # posting's position is also its keyword's index in compiled.terms.
+    both = corpus.holding[ranks].multiply(compiled.postings[owners]).tocsr()  # pick x keyword: posting + 1
+    # Sorted by (pick, posting): a pick's keywords in its channel's order, a posting's position being also the
+    # index of its keyword in compiled.terms.
     postings = max(1, len(compiled.terms))
-    hits = np.sort(pick * postings + slot)
+    hits = np.sort(np.repeat(np.arange(len(ranks), dtype=np.int64), np.diff(both.indptr)) * postings + both.data - 1)
     terms = tuple(compiled.term_array[hits % postings].tolist())
-    ends = np.cumsum(np.bincount(hits // postings, minlength=total)).tolist()
+    ends = np.cumsum(np.bincount(hits // postings, minlength=len(ranks))).tolist()
     return [terms[begin:end] for begin, end in zip([0, *ends], ends, strict=False)]
 
 
