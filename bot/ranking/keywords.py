@@ -392,12 +392,12 @@ class _Corpus:
                     self.authors[rank] = names
                     for key in names:
                         by_author[key] |= bit
-        text_at, ids = index_of(keys).scan_texts(texts)
-        # (rank, keyword id) pairs packed as rank * len(keys) + id: those anywhere, unique and sorted, and
-        # those in the title (text_at is sorted, titles at even positions, ids sorted within a text).
+        text_at, ids = index_of(keys).occurrences(texts)
+        # (rank, keyword id) pairs packed as rank * len(keys) + id, unique and sorted: those anywhere, and those
+        # in the title (titles are the texts at even positions).
         packed = np.array(visible, dtype=np.int64)[text_at >> 1] * len(keys) + ids
         held = self.held = distinct(packed)
-        titled = packed[(text_at & 1) == 0]
+        titled = distinct(packed[(text_at & 1) == 0])
         self.found = _HeldBy(held, len(keys), len(ordered))
         self.titled = _HeldBy(titled, len(keys), len(ordered))
         # For each pair in held: 2 half-units per multiple, 3 when the keyword is in the title too.

@@ -230,7 +230,8 @@ class _Grams:
     """
 
     __slots__ = (
-        "filter_shift", "flags", "ids", "keys", "prefix_table", "prefixes", "seen", "slot_of_word", "starts", "table",
+        "filter_shift", "flags", "ids", "keys", "prefix_table", "prefixes", "seen", "single", "slot_of_word", "starts",
+        "table",
     )  # fmt: skip
 
     def __init__(self, grams: dict[tuple[int, ...], list[int]], size: int, base: int) -> None:
@@ -254,11 +255,15 @@ class _Grams:
         self.seen = np.zeros(1 << bits if size > 1 else 0, dtype=bool)
         if size > 1 and grams:
             self.seen[self._hashed(list(np.array(list(grams), dtype=np.int64).T))] = True
-        # One word's key is its id: its slot is looked up directly, not searched for.
-        self.slot_of_word = None
+        # One word's key is its id: its keyword id is looked up directly (-1: none; -2: several, by its slot).
+        self.slot_of_word = self.single = None
         if size == 1:
             self.slot_of_word = np.zeros(base, dtype=np.int64)
             self.slot_of_word[self.keys] = np.arange(len(self.keys))
+            self.single = np.full(base, -1, dtype=np.int64)
+            one = np.diff(self.starts) == 1
+            self.single[self.keys[one]] = self.ids[self.starts[:-1][one]]
+            self.single[self.keys[~one]] = -2
 
     def _pack(self, gram: tuple[int, ...], base: int) -> int:
         if len(gram) == 1:
@@ -280,13 +285,19 @@ class _Grams:
         size = len(self.flags)
         if not len(self.keys) or len(words) < size:
             return _NO_HITS, _NO_HITS
+        if self.single is not None and self.slot_of_word is not None:
+            single = self.single[words]
+            at = np.flatnonzero(single >= 0)
+            several = np.flatnonzero(single == -2)
+            if not len(several):
+                return at, single[at]
+            more_at, more_ids = self._ids(several, self.slot_of_word[words[several]])
+            return np.concatenate((at, more_at)), np.concatenate((single[at], more_ids))
         end = len(words) - size + 1
         maybe = self.flags[0][words[:end]]
         for place in range(1, size):
             maybe &= self.flags[place][words[place : place + end]]
         at = np.flatnonzero(maybe)
-        if self.slot_of_word is not None:
-            return self._ids(at, self.slot_of_word[words[at]])
         at = at[self.seen[self._hashed([words[at + place] for place in range(size)])]]
         packed = words[at] * base + words[at + 1]
         if self.prefix_table is not None:
@@ -353,6 +364,13 @@ class TermIndex:
 
     def scan_texts(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Every (text position, keyword id) such that the keyword occurs in that text, once each, sorted."""
+        text_at, ids = self.occurrences(texts)
+        n = self._size
+        pairs = distinct(text_at * n + ids)
+        return pairs // n, pairs % n
+
+    def occurrences(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(text position, keyword id) for every occurrence of a keyword in the texts, in no particular order."""
         tokens: list[bytes] = []
         starts: list[int] = []
         separate, extend, begin = tokens.append, tokens.extend, starts.append
@@ -369,9 +387,7 @@ class TermIndex:
         if not len(at):
             return _NO_HITS, _NO_HITS
         text_at = np.repeat(np.arange(len(texts)), np.diff(np.array([*starts, len(tokens)])))[at]
-        n = self._size
-        pairs = distinct(text_at * n + np.concatenate([f[1] for f in found]))
-        return pairs // n, pairs % n
+        return text_at, np.concatenate([f[1] for f in found])
 
     def _confirm_long(self, words: np.ndarray, base: int, tokens: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
         """(position, keyword id) of the keywords of four words or more: their first three, then the rest."""
