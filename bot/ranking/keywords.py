@@ -26,10 +26,11 @@ from __future__ import annotations
 import heapq
 import math
 import operator
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
+from itertools import repeat
 from operator import attrgetter
 from typing import Any, cast
 
@@ -135,7 +136,7 @@ def score_papers(papers: Sequence[Paper], profiles: Sequence[ChannelProfile]) ->
     ranks, owners, units = _summed_picks(compiled, corpus, summed, authored)
     rank_list = ranks.tolist()
     scores = (units * compiled.half_unit[owners]).tolist()
-    made = list(map(_scored, map(ordered.__getitem__, rank_list), scores, _explained(compiled, corpus, ranks, owners)))
+    made = _scored_all(list(map(ordered.__getitem__, rank_list)), scores, _explained(compiled, corpus, ranks, owners))
     wanted = np.asarray(summed, dtype=np.int64)
     starts = np.searchsorted(owners, wanted).tolist()
     ends = np.searchsorted(owners, wanted, side="right").tolist()
@@ -156,6 +157,15 @@ _set_paper, _set_score, _set_matched = (
     cast(Any, ScoredPaper).score.__set__,
     cast(Any, ScoredPaper).matched.__set__,
 )
+
+
+def _scored_all(papers: list[Paper], scores: list[float], matched: list[tuple[str, ...]]) -> list[ScoredPaper]:
+    """``_scored`` for whole lists, each field set by a C-level ``map`` over all of them (no Python frame per pick)."""
+    made: list[ScoredPaper] = list(map(_new_object, repeat(ScoredPaper, len(papers))))
+    deque(map(_set_paper, made, papers), maxlen=0)
+    deque(map(_set_score, made, scores), maxlen=0)
+    deque(map(_set_matched, made, matched), maxlen=0)
+    return made
 
 
 def _scored(paper: Paper, score: float, matched: tuple[str, ...]) -> ScoredPaper:
@@ -275,8 +285,8 @@ class _Compiled:
     """
 
     __slots__ = (
-        "cap", "channels", "half_unit", "keys", "masked", "most", "need", "postings", "term_array", "terms",
-        "weights",
+        "cap", "channels", "cross_seen", "dense_weights", "followed", "half_unit", "keys", "masked", "most", "need",
+        "postings", "seen", "term_array", "terms", "weights",
     )  # fmt: skip
 
     def __init__(self, channels: list[_Channel], keys: list[str]) -> None:
@@ -306,11 +316,25 @@ class _Compiled:
         # The largest sum of half-units any channel can reach: 3 per multiple of each of its keywords.
         self.most = 3 * int(np.bincount(rows, weights=multiple, minlength=1).max())
         self.cap = np.array([max(0, channel.cap) for channel in channels], dtype=np.int64)
+        # ``weights`` as a dense float32 array, kept when small, for _candidates' dense blocks.
+        self.dense_weights = None
+        if len(keys) * len(channels) <= _DENSE_CELLS:
+            self.dense_weights = self.weights.toarray().astype(np.float32)
         self.masked = np.zeros(len(keys), dtype=bool)
+        # What some channel may get: papers of these categories (as primary; cross-listed in cross_seen) and the
+        # papers of these authors (by matching form).
+        self.seen: set[str] = set()
+        self.cross_seen: set[str] = set()
+        self.followed: set[str] = set()
         for channel in channels:
             self.masked[channel.excludes] = True
             if channel.unit is None:
                 self.masked[list(channel.weights)] = True
+            if channel.cap > 0:
+                self.seen.update(channel.categories)
+                if channel.cross:
+                    self.cross_seen.update(channel.categories)
+                self.followed.update(key for key, _ in channel.follows)
 
 
 def _compiled_for(profiles: Sequence[ChannelProfile]) -> _Compiled:
@@ -361,16 +385,7 @@ class _Corpus:
     )  # fmt: skip
 
     def __init__(self, ordered: Sequence[Paper], compiled: _Compiled) -> None:
-        keys, channels = compiled.keys, compiled.channels
-        seen: set[str] = set()
-        cross_seen: set[str] = set()
-        followed: set[str] = set()
-        for channel in channels:
-            if channel.cap > 0:
-                seen.update(channel.categories)
-                if channel.cross:
-                    cross_seen.update(channel.categories)
-                followed.update(key for key, _ in channel.follows)
+        keys, seen, cross_seen, followed = compiled.keys, compiled.seen, compiled.cross_seen, compiled.followed
         self.authors: list[AbstractSet[str]] = [_NO_AUTHORS] * len(ordered)
         primary: defaultdict[str, int] = defaultdict(int)  # category -> papers whose primary category it is
         listed: defaultdict[str, int] = defaultdict(int)  # category -> papers listed in it, primary or cross
@@ -471,7 +486,7 @@ def _eligible(channel: _Channel, corpus: _Corpus) -> int:
     return eligible
 
 
-_DENSE_CELLS = 1 << 22
+_DENSE_CELLS = 1 << 20
 """Most (paper, channel) or (keyword, channel) cells a dense block of ``_candidates`` may hold at once."""
 
 
@@ -507,11 +522,11 @@ def _summed_picks(
     most = int(units.max()) + 1
     block = most * papers
     order = np.sort(channel * block + (most - units) * papers + rank)
-    start = np.searchsorted(order // block, np.arange(len(compiled.channels) + 1, dtype=np.int64))
-    chosen = order[np.arange(len(order)) - start[order // block] < compiled.cap[order // block]]
-    owner, rest = np.divmod(chosen, block)
-    below, rank = np.divmod(rest, papers)
-    return rank, owner, most - below
+    owner = order // block
+    start = np.searchsorted(owner, np.arange(len(compiled.channels) + 1, dtype=np.int64))
+    kept = np.flatnonzero(np.arange(len(order)) - start[owner] < compiled.cap[owner])
+    below, rank = np.divmod(order[kept] % block, papers)
+    return rank, owner[kept], most - below
 
 
 _NONE = np.zeros(0, dtype=np.int64)
@@ -542,7 +557,11 @@ def _candidates(compiled: _Compiled, corpus: _Corpus, allowed: np.ndarray) -> tu
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for first in range(0, channels, step):
         last = min(channels, first + step)
-        sums = pairs @ compiled.weights[:, first:last].toarray().astype(np.float32)  # paper x channel, dense
+        weights = compiled.dense_weights
+        block = (
+            compiled.weights[:, first:last].toarray().astype(np.float32) if weights is None else weights[:, first:last]
+        )
+        sums = pairs @ block  # paper x channel, dense
         keep = sums >= compiled.need[first:last].astype(np.float32)
         keep &= allowed[first:last, :papers].T
         at = np.flatnonzero(keep)
