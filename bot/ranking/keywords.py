@@ -26,11 +26,11 @@ from __future__ import annotations
 import heapq
 import math
 import operator
-from collections import defaultdict, deque
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import chain, count, repeat
 from operator import attrgetter
 from typing import Any, cast
 
@@ -387,26 +387,31 @@ class _Corpus:
     def __init__(self, ordered: Sequence[Paper], compiled: _Compiled) -> None:
         keys, seen, cross_seen, followed = compiled.keys, compiled.seen, compiled.cross_seen, compiled.followed
         self.authors: list[AbstractSet[str]] = [_NO_AUTHORS] * len(ordered)
-        primary: defaultdict[str, int] = defaultdict(int)  # category -> papers whose primary category it is
-        listed: defaultdict[str, int] = defaultdict(int)  # category -> papers listed in it, primary or cross
-        by_author: defaultdict[str, int] = defaultdict(int)  # followed author -> their papers
         visible: list[int] = []  # the ranks of the papers some channel can see: the only ones tokenised
         texts: list[str] = []
+        primaries: list[str] = []  # each visible paper's primary category
+        listings: list[tuple[str, ...]] = []  # each visible paper's categories
+        names: list[str] = []  # the followed authors of the papers that have some, paper after paper
+        authored: list[int] = []  # their papers' ranks, one per name
         for rank, paper in enumerate(ordered):
             if paper.primary_category not in seen and cross_seen.isdisjoint(paper.categories):
                 continue  # no channel can see this paper: do not even tokenise it
             visible.append(rank)
             texts += (paper.title, paper.abstract)
-            bit = 1 << rank
-            primary[paper.primary_category] |= bit
-            for category in paper.categories:
-                listed[category] |= bit
+            primaries.append(paper.primary_category)
+            listings.append(paper.categories)
             if followed:
-                names = set(map(cached_author_key, paper.authors)) & followed
-                if names:
-                    self.authors[rank] = names
-                    for key in names:
-                        by_author[key] |= bit
+                mine = followed.intersection(map(cached_author_key, paper.authors))
+                if mine:
+                    self.authors[rank] = mine
+                    names += mine
+                    authored += [rank] * len(mine)
+        ranks = np.array(visible, dtype=np.int64)
+        counts = np.fromiter(map(len, listings), dtype=np.int64, count=len(listings))
+        self.primary = _grouped(ranks, primaries, len(ordered))  # category -> papers whose primary category it is
+        # category -> papers listed in it, primary or cross-listed
+        self.listed = _grouped(np.repeat(ranks, counts), list(chain.from_iterable(listings)), len(ordered))
+        self.by_author = _grouped(np.array(authored, dtype=np.int64), names, len(ordered))  # followed author -> papers
         text_at, ids = index_of(keys).occurrences(texts)
         # (rank, keyword id) pairs packed as rank * len(keys) + id, unique and sorted: those anywhere, and those
         # in the title (titles are the texts at even positions).
@@ -426,9 +431,6 @@ class _Corpus:
         self.holding = sparse.csr_matrix((ones, self.held_id, self.held_start), shape=shape)  # the same, as 1s
         # Keyword id -> papers holding it anywhere, for the keywords that are needed as masks.
         self.anywhere = _masks(held[compiled.masked[self.held_id]], len(keys), len(ordered))
-        self.primary = primary
-        self.listed = listed
-        self.by_author = by_author
 
 
 class _HeldBy:
@@ -451,6 +453,16 @@ class _HeldBy:
                 self._ids, self._bounds = self.ids.tolist(), self.start.tolist()
             found = self._sets[rank] = set(self._ids[self._bounds[rank] : self._bounds[rank + 1]])
         return found
+
+
+def _grouped(ranks: np.ndarray, labels: list[str], papers: int) -> dict[str, int]:
+    """Label -> bit mask of the ranks carrying it, from one label per rank in ``ranks`` (a rank may repeat)."""
+    if not labels:
+        return {}
+    index: dict[str, int] = {}  # label -> the position of its first occurrence
+    ids = np.fromiter(map(index.setdefault, labels, count()), dtype=np.int64, count=len(labels))
+    masks = _masks(ranks * len(labels) + ids, len(labels), papers)
+    return {label: masks[n] for label, n in index.items()}
 
 
 def _masks(packed: np.ndarray, size: int, papers: int) -> dict[int, int]:
