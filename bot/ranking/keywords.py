@@ -380,8 +380,8 @@ class _Corpus:
     """The papers, scanned once, inverted into bit masks over paper positions."""
 
     __slots__ = (
-        "anywhere", "authors", "by_author", "found", "held", "held_id", "held_start", "holding", "listed",
-        "pairs", "primary", "titled",
+        "anywhere", "authors", "by_author", "found", "held", "held_id", "held_start", "holding", "in_categories",
+        "listed", "pairs", "primary", "titled",
     )  # fmt: skip
 
     def __init__(self, ordered: Sequence[Paper], compiled: _Compiled) -> None:
@@ -411,6 +411,7 @@ class _Corpus:
         self.primary = _grouped(ranks, primaries, len(ordered))  # category -> papers whose primary category it is
         # category -> papers listed in it, primary or cross-listed
         self.listed = _grouped(np.repeat(ranks, counts), list(chain.from_iterable(listings)), len(ordered))
+        self.in_categories: dict[tuple[frozenset[str], bool], int] = {}  # (categories, cross) -> their papers
         self.by_author = _grouped(np.array(authored, dtype=np.int64), names, len(ordered))  # followed author -> papers
         text_at, ids = index_of(keys).occurrences(texts)
         # (rank, keyword id) pairs packed as rank * len(keys) + id, unique and sorted: those anywhere, and those
@@ -487,12 +488,16 @@ def _masks(packed: np.ndarray, size: int, papers: int) -> dict[int, int]:
 def _eligible(channel: _Channel, corpus: _Corpus) -> int:
     """The papers the channel may get: listed in its categories (as primary, or cross-listed when it takes
     those), without its excluded keywords."""
-    eligible = 0
-    primary, listed, anywhere = corpus.primary.get, corpus.listed.get, corpus.anywhere.get
-    for category in channel.categories:
-        eligible |= primary(category, 0)
-        if channel.cross:
-            eligible |= listed(category, 0)
+    wanted = (channel.categories, channel.cross)
+    eligible = corpus.in_categories.get(wanted)
+    if eligible is None:  # channels often share their categories: each set's papers are gathered once
+        eligible = 0
+        for category in channel.categories:
+            eligible |= corpus.primary.get(category, 0)
+            if channel.cross:
+                eligible |= corpus.listed.get(category, 0)
+        corpus.in_categories[wanted] = eligible
+    anywhere = corpus.anywhere.get
     for tid in channel.excludes:
         eligible &= ~anywhere(tid, 0)
     return eligible
@@ -565,6 +570,7 @@ def _candidates(compiled: _Compiled, corpus: _Corpus, allowed: np.ndarray) -> tu
         keep = np.flatnonzero(keep)
         return rank[keep], channel[keep].astype(np.int64), units[keep].astype(np.int64)
     pairs = corpus.pairs.astype(np.float32)  # sums of small integers: exact in float32
+    need = compiled.need.astype(np.float32)
     step = max(1, _DENSE_CELLS // max(papers, keys))
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for first in range(0, channels, step):
@@ -574,8 +580,8 @@ def _candidates(compiled: _Compiled, corpus: _Corpus, allowed: np.ndarray) -> tu
             compiled.weights[:, first:last].toarray().astype(np.float32) if weights is None else weights[:, first:last]
         )
         sums = pairs @ block  # paper x channel, dense
-        keep = sums >= compiled.need[first:last].astype(np.float32)
-        keep &= allowed[first:last, :papers].T
+        keep = np.greater_equal(sums, need[first:last])
+        np.logical_and(keep, allowed[first:last, :papers].T, out=keep)
         at = np.flatnonzero(keep)
         rank, channel = np.divmod(at, last - first)
         found.append((rank, channel + first, sums.ravel()[at].astype(np.int64)))

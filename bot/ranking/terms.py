@@ -164,7 +164,7 @@ _SHORT = 16
 def _as_words(tokens: Sequence[bytes]) -> np.ndarray:
     """Each token's first 24 bytes, zero-padded, as three little-endian machine words (a row per token). No token
     holds a zero byte, so a token of up to 16 bytes is its first two words; a longer one has a non-zero third."""
-    words: np.ndarray = np.array(tokens, dtype="S24").view("<u8").reshape(len(tokens), 3)
+    words: np.ndarray = np.fromiter(tokens, dtype="S24", count=len(tokens)).view("<u8").reshape(len(tokens), 3)
     return words
 
 
