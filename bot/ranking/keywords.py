@@ -132,19 +132,33 @@ def score_papers(papers: Sequence[Paper], profiles: Sequence[ChannelProfile]) ->
             if channel.follows:
                 why += _authors_matched(channel, corpus.authors[rank])
             picks.append(ScoredPaper(paper=ordered[rank], score=score, matched=why))
-    authored: dict[int, int] = {}
-    ranks, owners, units = _summed_picks(compiled, corpus, summed, authored)
+    ranks, owners, units, by_author = _summed_picks(compiled, corpus, summed)
+    # The eligible papers of followed authors, with their scores (bonus included), where they reach the floor.
+    author_rank, author_owner, author_units = by_author
+    author_score = author_units * compiled.half_unit[author_owner] + compiled.bonus[author_owner]
+    good = (author_score > 0.0) & (author_score >= compiled.min_score[author_owner])
+    author_owner, author_ranks, author_scores = (
+        author_owner[good],
+        author_rank[good].tolist(),
+        author_score[good].tolist(),
+    )
     rank_list = ranks.tolist()
     scores = (units * compiled.half_unit[owners]).tolist()
     made = _scored_all(list(map(ordered.__getitem__, rank_list)), scores, _explained(compiled, corpus, ranks, owners))
     wanted = np.asarray(summed, dtype=np.int64)
     starts = np.searchsorted(owners, wanted).tolist()
     ends = np.searchsorted(owners, wanted, side="right").tolist()
-    for n, begin, end in zip(summed, starts, ends, strict=True):
+    author_starts = np.searchsorted(author_owner, wanted).tolist()
+    author_ends = np.searchsorted(author_owner, wanted, side="right").tolist()
+    for n, begin, end, first, last in zip(summed, starts, ends, author_starts, author_ends, strict=True):
         channel = channels[n]
-        if n in authored:
+        if first < last:
             result[channel.profile.channel] = _with_authors(
-                channel, corpus, ordered, authored[n], made[begin:end], scores[begin:end], rank_list[begin:end]
+                channel,
+                corpus,
+                ordered,
+                (made[begin:end], scores[begin:end], rank_list[begin:end]),
+                (author_ranks[first:last], author_scores[first:last]),
             )
         elif begin < end:
             result[channel.profile.channel] = made[begin:end]
@@ -187,29 +201,22 @@ def _with_authors(
     channel: _Channel,
     corpus: _Corpus,
     ordered: Sequence[Paper],
-    by_author: int,
-    made: list[ScoredPaper],
-    scores: list[float],
-    ranks: list[int],
+    picked: tuple[list[ScoredPaper], list[float], list[int]],
+    authored: tuple[list[int], list[float]],
 ) -> list[ScoredPaper]:
-    """A summed channel's picks (``made``, best first, with their scores and positions) merged with its eligible
-    papers by the authors it follows (``by_author``), scored one by one."""
-    found, titled = corpus.found, corpus.titled
-    picks: list[tuple[float, int, AbstractSet[int] | ScoredPaper]] = list(
-        zip(scores, map(operator.neg, ranks), made, strict=True)
-    )
-    for rank in lowest(by_author, NEVER):
-        common = channel.keys & found[rank]
-        score = _score(channel, common, titled[rank]) + channel.bonus
-        if score > 0.0 and score >= channel.min_score:
-            picks.append((score, -rank, common))
+    """A summed channel's picks (``picked``: best first, with their scores and positions) merged with the eligible
+    papers of the authors it follows that reach its floor (``authored``: their positions and scores)."""
+    made, scores, ranks = picked
+    picks: list[tuple[float, int, ScoredPaper | None]] = list(zip(scores, map(operator.neg, ranks), made, strict=True))
+    picks += zip(authored[1], map(operator.neg, authored[0]), repeat(None))
     picks.sort(key=_ORDER, reverse=True)
     term_at, position = channel.terms.__getitem__, channel.position.__getitem__
     kept: list[ScoredPaper] = []
     for score, neg_rank, pick in picks[: channel.cap]:
-        if not isinstance(pick, ScoredPaper):  # a paper by a followed author: explained here
+        if pick is None:  # a paper by a followed author: explained here
             rank = -neg_rank
-            why = tuple(map(term_at, sorted(map(position, pick)))) + _authors_matched(channel, corpus.authors[rank])
+            common = channel.keys & corpus.found[rank]
+            why = tuple(map(term_at, sorted(map(position, common)))) + _authors_matched(channel, corpus.authors[rank])
             pick = _scored(ordered[rank], score, why)
         kept.append(pick)
     return kept
@@ -285,8 +292,8 @@ class _Compiled:
     """
 
     __slots__ = (
-        "cap", "channels", "cross_seen", "dense_weights", "followed", "half_unit", "keys", "masked", "most", "need",
-        "postings", "seen", "term_array", "terms", "weights",
+        "bonus", "cap", "channels", "cross_seen", "dense_weights", "followed", "half_unit", "keys", "masked",
+        "min_score", "most", "need", "postings", "seen", "term_array", "terms", "weights",
     )  # fmt: skip
 
     def __init__(self, channels: list[_Channel], keys: list[str]) -> None:
@@ -313,6 +320,8 @@ class _Compiled:
         self.weights = sparse.csr_matrix((np.array(multiple, dtype=np.int32), (cols, rows)), shape=shape[::-1])
         self.postings = sparse.csr_matrix((np.arange(1, len(owner) + 1, dtype=np.int32), (rows, cols)), shape=shape)
         self.need = np.array([channel.need for channel in channels], dtype=np.int64)
+        self.bonus = np.array([channel.bonus for channel in channels], dtype=np.float64)
+        self.min_score = np.array([channel.min_score for channel in channels], dtype=np.float64)
         # The largest sum of half-units any channel can reach: 3 per multiple of each of its keywords.
         self.most = 3 * int(np.bincount(rows, weights=multiple, minlength=1).max())
         self.cap = np.array([max(0, channel.cap) for channel in channels], dtype=np.int64)
@@ -507,12 +516,15 @@ _DENSE_CELLS = 1 << 20
 """Most (paper, channel) or (keyword, channel) cells a dense block of ``_candidates`` may hold at once."""
 
 
-def _summed_picks(
-    compiled: _Compiled, corpus: _Corpus, summed: Sequence[int], authored: dict[int, int]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The summed channels' picks (those of followed authors left out) as (position, channel, half-units) arrays:
-    channel by channel, each channel's best ``cap`` first (ties: lowest position). Fills ``authored`` with each
-    channel's eligible papers by the authors it follows, where it has some.
+_Triples = tuple[np.ndarray, np.ndarray, np.ndarray]  # (paper position, channel position, half-units)
+
+
+def _summed_picks(compiled: _Compiled, corpus: _Corpus, summed: Sequence[int]) -> tuple[
+    np.ndarray, np.ndarray, np.ndarray, _Triples
+]:  # fmt: skip
+    """The summed channels' picks by their keywords (papers of followed authors left out) as (position, channel,
+    half-units) arrays: channel by channel, each channel's best ``cap`` first (ties: lowest position). Then the
+    papers of followed authors each channel may get, with their half-units, as (position, channel, half-units).
 
     The product of the (paper x keyword) half-units with the (keyword x channel) multiples gives every channel's
     sums at once (``_candidates``). Of those, each channel keeps the papers it may see and whose sum reaches its
@@ -520,22 +532,30 @@ def _summed_picks(
     """
     papers = len(corpus.found.start) - 1
     if not summed or not papers:
-        return _NONE, _NONE, _NONE
-    # Which papers each summed channel may get by its sums, as a (channel x paper) array of flags.
+        return _NONE, _NONE, _NONE, (_NONE, _NONE, _NONE)
+    # Which papers each summed channel may get by its sums, as a (channel x paper) array of flags; and which
+    # papers of the authors it follows, as (position, channel) pairs.
     width = (papers + 7) // 8
     allowed = bytearray(len(compiled.channels) * width)
+    author_rank: list[int] = []
+    author_owner: list[int] = []
     for n in summed:
         mask, by_author = _summed_eligible(compiled.channels[n], corpus)
         if mask:
             allowed[n * width : (n + 1) * width] = mask.to_bytes(width, "little")
         if by_author:
-            authored[n] = by_author
+            got = lowest(by_author, NEVER)
+            author_rank += got
+            author_owner += [n] * len(got)
+    authors = (np.array(author_rank, dtype=np.int64), np.array(author_owner, dtype=np.int64))
     if not len(corpus.held):
-        return _NONE, _NONE, _NONE
+        return _NONE, _NONE, _NONE, (*authors, np.zeros(len(author_rank), dtype=np.int64))
     flags = np.unpackbits(np.frombuffer(allowed, dtype=np.uint8), bitorder="little").view(bool)
-    rank, channel, units = _candidates(compiled, corpus, flags.reshape(len(compiled.channels), width * 8))
+    (rank, channel, units), author_units = _candidates(
+        compiled, corpus, flags.reshape(len(compiled.channels), width * 8), authors
+    )
     if not len(rank):
-        return _NONE, _NONE, _NONE
+        return _NONE, _NONE, _NONE, (*authors, author_units)
     most = int(units.max()) + 1
     block = most * papers
     order = np.sort(channel * block + (most - units) * papers + rank)
@@ -543,15 +563,17 @@ def _summed_picks(
     start = np.searchsorted(owner, np.arange(len(compiled.channels) + 1, dtype=np.int64))
     kept = np.flatnonzero(np.arange(len(order)) - start[owner] < compiled.cap[owner])
     below, rank = np.divmod(order[kept] % block, papers)
-    return rank, owner[kept], most - below
+    return rank, owner[kept], most - below, (*authors, author_units)
 
 
 _NONE = np.zeros(0, dtype=np.int64)
 
 
-def _candidates(compiled: _Compiled, corpus: _Corpus, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _candidates(
+    compiled: _Compiled, corpus: _Corpus, allowed: np.ndarray, also: tuple[np.ndarray, np.ndarray]
+) -> tuple[_Triples, np.ndarray]:
     """(position, channel, half-units) of every paper a channel may get (``allowed[channel, position]``) whose sum
-    of half-units reaches the channel's floor.
+    of half-units reaches the channel's floor; and the sums of the (position, channel) pairs in ``also``.
 
     When many papers hold keywords that many channels follow, the sums are computed as dense blocks of channels
     (a sparse times dense product, then flags over whole arrays); otherwise as one sparse product, whose entries
@@ -559,33 +581,39 @@ def _candidates(compiled: _Compiled, corpus: _Corpus, allowed: np.ndarray) -> tu
     """
     papers, keys = corpus.pairs.shape
     channels = len(compiled.channels)
+    also_rank, also_channel = also
     followers = np.diff(compiled.weights.indptr)
     products = int(followers[corpus.held_id].sum())  # (paper, keyword, channel) triples the sums add up
     if products * 4 <= papers * channels or compiled.most >= 1 << 24:  # float32 sums are exact below 2**24
         sums = corpus.pairs @ compiled.weights  # paper x channel, sparse
+        also_units = np.asarray(sums[also_rank, also_channel]).ravel().astype(np.int64) if len(also_rank) else _NONE
         rank = np.repeat(np.arange(papers, dtype=np.int64), np.diff(sums.indptr))
         channel, units = sums.indices, sums.data
         keep = allowed[channel, rank]
         keep &= units >= compiled.need[channel]
         keep = np.flatnonzero(keep)
-        return rank[keep], channel[keep].astype(np.int64), units[keep].astype(np.int64)
+        return (rank[keep], channel[keep].astype(np.int64), units[keep].astype(np.int64)), also_units
     pairs = corpus.pairs.astype(np.float32)  # sums of small integers: exact in float32
     need = compiled.need.astype(np.float32)
     step = max(1, _DENSE_CELLS // max(papers, keys))
-    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    found: list[_Triples] = []
+    also_units = np.zeros(len(also_rank), dtype=np.int64)
     for first in range(0, channels, step):
         last = min(channels, first + step)
-        weights = compiled.dense_weights
-        block = (
-            compiled.weights[:, first:last].toarray().astype(np.float32) if weights is None else weights[:, first:last]
-        )
+        if compiled.dense_weights is None:
+            block = compiled.weights[:, first:last].toarray().astype(np.float32)
+        else:
+            block = compiled.dense_weights[:, first:last]
         sums = pairs @ block  # paper x channel, dense
         keep = np.greater_equal(sums, need[first:last])
         np.logical_and(keep, allowed[first:last, :papers].T, out=keep)
         at = np.flatnonzero(keep)
         rank, channel = np.divmod(at, last - first)
         found.append((rank, channel + first, sums.ravel()[at].astype(np.int64)))
-    return tuple(np.concatenate(parts) for parts in zip(*found, strict=True))  # type: ignore[return-value]
+        here = np.flatnonzero((also_channel >= first) & (also_channel < last))
+        also_units[here] = sums[also_rank[here], also_channel[here] - first]
+    triples = tuple(np.concatenate(parts) for parts in zip(*found, strict=True))
+    return triples, also_units  # type: ignore[return-value]
 
 
 def _summed_eligible(channel: _Channel, corpus: _Corpus) -> tuple[int, int]:
