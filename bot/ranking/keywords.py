@@ -4,22 +4,21 @@
 
 1. Every distinct keyword of every channel goes into one index. Each paper's title and abstract are
    tokenised once, and all the texts' words looked up in it together, with array operations, giving the
-   (paper, keyword) pairs of the day.
-2. The pairs are inverted into bit masks over papers: for each keyword, the papers holding it (and those
-   holding it in the title); for each category, its papers; for each followed author, their papers.
-3. Each channel then ORs its categories' masks (eligibility), clears its excludes, and adds its keywords'
-   masks with bit-sliced integer addition, which sums every paper's score at once in a handful of C-level
-   operations per keyword. A radix selection over those bit planes yields the top ``max_papers``.
-4. The picks of all those channels are then scored, ordered and explained (their keywords found) at once,
-   with array operations over the channels' keyword postings.
+   (paper, keyword) pairs of the day, each worth 2 half-units (3 when the keyword is also in the title).
+2. For each category, its papers, and for each followed author, theirs, are bit masks over papers; so is
+   each channel's eligibility (its categories' masks ORed, its excludes cleared).
+3. One product of the (paper x keyword) half-units with the (keyword x channel) weights sums every paper's
+   score for every channel at once; one sort over the (channel, paper) sums that are eligible and reach the
+   channel's floor then gives each channel's top ``max_papers``.
+4. The picks of all those channels are then explained (their keywords found) at once, with array operations
+   over the channels' keyword postings.
 
-So the Python-level work is one tokenisation of the text plus a few operations per channel keyword and per
-pick; no step loops over (paper, channel, keyword) triples, and none over (paper, channel) pairs except for
-a channel whose weights are not small multiples of one power of two (say 0.3 and 1.0, or a negative one),
-which is scored paper by paper. Each mask operation costs one machine word per 30 papers, in C.
+So the Python-level work is one tokenisation of the text plus a few operations per channel and per pick; no
+step loops over (paper, channel, keyword) triples, and none over (paper, channel) pairs except for a channel
+whose weights are not small multiples of one power of two (say 0.3 and 1.0, or a negative one), which is
+scored paper by paper.
 
-How keywords match (whole words, plurals) is ``bot.ranking.terms``; the bit-plane arithmetic of step 3 is
-``bot.ranking.bitplanes``.
+How keywords match (whole words, plurals) is ``bot.ranking.terms``.
 """
 
 from __future__ import annotations
@@ -27,19 +26,20 @@ from __future__ import annotations
 import heapq
 import math
 import operator
-from collections import defaultdict
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from itertools import chain, repeat
+from itertools import chain, count, repeat
 from operator import attrgetter
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
+from scipy import sparse
 
 from bot.models import AnnounceType, ChannelRecord, ChannelRef, Paper, RuleKind, ScoredPaper
-from bot.ranking.bitplanes import NEVER, at_least, lowest, sum_planes, top
-from bot.ranking.terms import KeyTable, author_key, cached_author_key, cached_term_key, distinct, index_of
+from bot.ranking.bitplanes import NEVER, lowest
+from bot.ranking.terms import author_key, cached_author_key, cached_term_key, distinct, index_of
 
 TITLE_BONUS = 0.5
 """Extra score, as a fraction of a keyword's weight, when the keyword is also in the title."""
@@ -115,18 +115,14 @@ def score_papers(papers: Sequence[Paper], profiles: Sequence[ChannelProfile]) ->
     # A paper's bit in every mask is its position in versioned-id order, so that among equal scores the
     # lowest bits are the ones that win.
     ordered = sorted(unique.values(), key=lambda p: p.versioned_id)
-    corpus = _Corpus(ordered, compiled.keys, channels)
+    corpus = _Corpus(ordered, compiled)
 
-    # Channels whose weights are multiples of one unit: picked by bit-plane sums, then scored and explained
-    # for all of them at once (``_explained``); the others paper by paper (``_select``).
+    # Channels whose weights are multiples of one unit: picked all together by one sparse product
+    # (``_summed_picks``), then scored and explained at once (``_explained``); the others paper by paper.
     summed: list[int] = []
-    picked: list[list[int]] = []
     for n, channel in enumerate(channels):
         if channel.unit is not None and not channel.plain:
-            ranks = _summed_ranks(channel, corpus)
-            if ranks or channel.follows:
-                summed.append(n)
-                picked.append(ranks)
+            summed.append(n)
             continue
         picks = result[channel.profile.channel]
         term_at, position = channel.terms.__getitem__, channel.position.__getitem__
@@ -136,14 +132,64 @@ def score_papers(papers: Sequence[Paper], profiles: Sequence[ChannelProfile]) ->
             if channel.follows:
                 why += _authors_matched(channel, corpus.authors[rank])
             picks.append(ScoredPaper(paper=ordered[rank], score=score, matched=why))
-    for n, ranked in zip(summed, _explained(compiled, corpus, summed, picked), strict=True):
+    ranks, owners, units, by_author = _summed_picks(compiled, corpus, summed)
+    # The eligible papers of followed authors, with their scores (bonus included), where they reach the floor.
+    author_rank, author_owner, author_units = by_author
+    author_score = author_units * compiled.half_unit[author_owner] + compiled.bonus[author_owner]
+    good = (author_score > 0.0) & (author_score >= compiled.min_score[author_owner])
+    author_owner, author_ranks, author_scores = (
+        author_owner[good],
+        author_rank[good].tolist(),
+        author_score[good].tolist(),
+    )
+    rank_list = ranks.tolist()
+    scores = (units * compiled.half_unit[owners]).tolist()
+    made = _scored_all(list(map(ordered.__getitem__, rank_list)), scores, _explained(compiled, corpus, ranks, owners))
+    wanted = np.asarray(summed, dtype=np.int64)
+    starts = np.searchsorted(owners, wanted).tolist()
+    ends = np.searchsorted(owners, wanted, side="right").tolist()
+    author_starts = np.searchsorted(author_owner, wanted).tolist()
+    author_ends = np.searchsorted(author_owner, wanted, side="right").tolist()
+    for n, begin, end, first, last in zip(summed, starts, ends, author_starts, author_ends, strict=True):
         channel = channels[n]
-        if channel.follows:
-            ranked = _with_authors(channel, corpus, ranked)
-        result[channel.profile.channel] = [
-            ScoredPaper(paper=ordered[rank], score=score, matched=why) for score, rank, why in ranked
-        ]
+        if first < last:
+            result[channel.profile.channel] = _with_authors(
+                channel,
+                corpus,
+                ordered,
+                (made[begin:end], scores[begin:end], rank_list[begin:end]),
+                (author_ranks[first:last], author_scores[first:last]),
+            )
+        elif begin < end:
+            result[channel.profile.channel] = made[begin:end]
     return result
+
+
+_new_object = object.__new__
+_set_paper, _set_score, _set_matched = (
+    cast(Any, ScoredPaper).paper.__set__,
+    cast(Any, ScoredPaper).score.__set__,
+    cast(Any, ScoredPaper).matched.__set__,
+)
+
+
+def _scored_all(papers: list[Paper], scores: list[float], matched: list[tuple[str, ...]]) -> list[ScoredPaper]:
+    """``_scored`` for whole lists, each field set by a C-level ``map`` over all of them (no Python frame per pick)."""
+    made: list[ScoredPaper] = list(map(_new_object, repeat(ScoredPaper, len(papers))))
+    deque(map(_set_paper, made, papers), maxlen=0)
+    deque(map(_set_score, made, scores), maxlen=0)
+    deque(map(_set_matched, made, matched), maxlen=0)
+    return made
+
+
+def _scored(paper: Paper, score: float, matched: tuple[str, ...]) -> ScoredPaper:
+    """``ScoredPaper(paper=paper, score=score, matched=matched)`` in half the time, for the thousands of picks of a
+    day: a frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``; this sets its slots."""
+    made: ScoredPaper = _new_object(ScoredPaper)
+    _set_paper(made, paper)
+    _set_score(made, score)
+    _set_matched(made, matched)
+    return made
 
 
 def _authors_matched(channel: _Channel, names: AbstractSet[str]) -> tuple[str, ...]:
@@ -152,33 +198,39 @@ def _authors_matched(channel: _Channel, names: AbstractSet[str]) -> tuple[str, .
 
 
 def _with_authors(
-    channel: _Channel, corpus: _Corpus, ranked: list[tuple[float, int, tuple[str, ...]]]
-) -> list[tuple[float, int, tuple[str, ...]]]:
-    """A summed channel's picks merged with the eligible papers of its followed authors, scored one by one."""
-    eligible = _eligible(channel, corpus)
-    by_author = 0
-    for key, _ in channel.follows:
-        by_author |= corpus.by_author.get(key, 0)
-    by_author &= eligible
-    if not by_author:
-        return ranked
+    channel: _Channel,
+    corpus: _Corpus,
+    ordered: Sequence[Paper],
+    picked: tuple[list[ScoredPaper], list[float], list[int]],
+    authored: tuple[list[int], list[float]],
+) -> list[ScoredPaper]:
+    """A summed channel's picks (``picked``: best first, with their scores and positions) merged with the eligible
+    papers of the authors it follows that reach its floor (``authored``: their positions and scores)."""
+    made, scores, ranks = picked
+    picks: list[tuple[float, int, ScoredPaper | None]] = list(zip(scores, map(operator.neg, ranks), made, strict=True))
+    picks += zip(authored[1], map(operator.neg, authored[0]), repeat(None))
+    picks.sort(key=_ORDER, reverse=True)
     term_at, position = channel.terms.__getitem__, channel.position.__getitem__
-    picks = [(score, -rank, why) for score, rank, why in ranked]
-    for rank in lowest(by_author, NEVER):
-        common = channel.keys & corpus.found[rank]
-        score = _score(channel, common, corpus.titled[rank]) + channel.bonus
-        if score > 0.0 and score >= channel.min_score:
+    kept: list[ScoredPaper] = []
+    for score, neg_rank, pick in picks[: channel.cap]:
+        if pick is None:  # a paper by a followed author: explained here
+            rank = -neg_rank
+            common = channel.keys & corpus.found[rank]
             why = tuple(map(term_at, sorted(map(position, common)))) + _authors_matched(channel, corpus.authors[rank])
-            picks.append((score, -rank, why))
-    return [(score, -neg_rank, why) for score, neg_rank, why in heapq.nlargest(channel.cap, picks)]
+            pick = _scored(ordered[rank], score, why)
+        kept.append(pick)
+    return kept
+
+
+_ORDER = operator.itemgetter(0, 1)
 
 
 class _Channel:
     """One profile compiled for selection: keyword ids, integer multiples, thresholds."""
 
     __slots__ = (
-        "adds", "bonus", "cap", "categories", "cross", "excludes", "follows", "keys", "min_score", "multiples",
-        "need", "plain", "planes", "position", "profile", "terms", "unit", "weights",
+        "bonus", "cap", "categories", "cross", "excludes", "follows", "keys", "min_score", "multiples", "need",
+        "plain", "position", "profile", "terms", "unit", "weights",
     )  # fmt: skip
 
     def __init__(self, profile: ChannelProfile, term_id: dict[str, int], new_term: Callable[[str], int]) -> None:
@@ -222,16 +274,6 @@ class _Channel:
         self.follows = tuple(follows.items())
         self.unit, self.multiples = _unit_and_multiples(self.weights)
         self.need = NEVER if self.unit is None else _units_needed(self.unit, self.min_score)
-        # What _sum_planes adds: each keyword once per set bit of its multiple, at that bit's plane (for
-        # equal weights, each keyword once at plane 0: None).
-        if self.multiples is None:
-            self.adds = None
-            total = len(terms)
-        else:
-            self.adds = [(t, b) for t, m in self.multiples.items() for b in range(m.bit_length()) if m >> b & 1]
-            total = sum(self.multiples.values())
-        # Enough bit planes for the largest possible sum, so additions never carry out of the top one.
-        self.planes = max(3, (3 * total).bit_length())
 
 
 _TERM = attrgetter("term")
@@ -243,19 +285,22 @@ class _Compiled:
 
     The postings run channel by channel, each channel's in the order of its list, so that a posting's position
     is also the index of its keyword in ``terms`` (every summed channel's keywords as written, one list after
-    another). ``multiple`` is each posting's multiple of its channel's unit; ``slot_of`` finds a posting by
-    ``channel position * len(keys) + keyword id`` (-1 when that channel does not follow that keyword).
+    another). ``weights`` is the (keyword id x channel position) matrix of each posting's multiple of its
+    channel's unit; ``postings`` the (channel position x keyword id) matrix of each posting's position plus one.
+    ``masked`` marks the keywords whose papers are also needed as bit masks (excludes, and the keywords of
+    channels scored paper by paper).
     """
 
     __slots__ = (
-        "by_key", "channel_start", "channels", "half_unit", "key_tid", "keys", "multiple", "slot_of", "term_array",
-        "terms",
+        "bonus", "cap", "channels", "cross_seen", "dense_weights", "followed", "half_unit", "keys", "masked",
+        "min_score", "most", "need", "postings", "seen", "term_array", "terms", "weights",
     )  # fmt: skip
 
     def __init__(self, channels: list[_Channel], keys: list[str]) -> None:
         self.channels = channels
         self.keys = keys
-        posting: list[int] = []
+        owner: list[int] = []
+        keyword: list[int] = []
         multiple: list[int] = []
         self.terms: list[str] = []
         self.half_unit = np.zeros(len(channels), dtype=np.float64)
@@ -264,47 +309,41 @@ class _Compiled:
                 continue
             self.half_unit[n] = channel.unit * 0.5
             multiples = channel.multiples
-            posting += [n * len(keys) + tid for tid in channel.position]  # in the channel's order
+            owner += [n] * len(channel.position)
+            keyword += channel.position  # in the channel's order
             multiple += [1] * len(channel.position) if multiples is None else [multiples[t] for t in channel.position]
             self.terms += channel.terms
-        self.multiple = np.array(multiple, dtype=np.int64)
         self.term_array = np.empty(len(self.terms), dtype=object)
         self.term_array[:] = self.terms
-        self.slot_of = _SlotOf(posting, len(channels) * len(keys))
-        # The postings by (channel, keyword id): by_key[channel_start[n]:channel_start[n + 1]] are channel n's
-        # slots in keyword id order, key_tid their keyword ids.
-        keyed = np.array(posting, dtype=np.int64)
-        self.by_key = np.argsort(keyed, kind="stable")
-        keyed = keyed[self.by_key]
-        self.key_tid = keyed % max(1, len(keys))
-        self.channel_start = np.searchsorted(keyed, np.arange(len(channels) + 1, dtype=np.int64) * len(keys))
-
-
-_DENSE_SLOTS = 1 << 21
-"""Up to this many (channel, keyword) places, postings are found in a plain array rather than a hash table."""
-
-
-class _SlotOf:
-    """Each of ``keys`` (distinct integers below ``space``) -> its position, -1 for any other integer."""
-
-    __slots__ = ("_dense", "_table")
-
-    def __init__(self, keys: list[int], space: int) -> None:
-        self._dense: np.ndarray | None = None
-        self._table: KeyTable | None = None
-        if space <= _DENSE_SLOTS:
-            self._dense = np.full(space, -1, dtype=np.int32)
-            self._dense[np.array(keys, dtype=np.int64)] = np.arange(len(keys), dtype=np.int32)
-        else:
-            self._table = KeyTable(keys)
-
-    def find(self, queries: np.ndarray) -> np.ndarray:
-        """The position of each query among the keys, or -1."""
-        if self._dense is not None:
-            found: np.ndarray = self._dense[queries].astype(np.int64)
-            return found
-        assert self._table is not None
-        return self._table.find(queries)
+        shape = (len(channels), len(keys))
+        rows, cols = np.array(owner, dtype=np.int64), np.array(keyword, dtype=np.int64)
+        self.weights = sparse.csr_matrix((np.array(multiple, dtype=np.int32), (cols, rows)), shape=shape[::-1])
+        self.postings = sparse.csr_matrix((np.arange(1, len(owner) + 1, dtype=np.int32), (rows, cols)), shape=shape)
+        self.need = np.array([channel.need for channel in channels], dtype=np.int64)
+        self.bonus = np.array([channel.bonus for channel in channels], dtype=np.float64)
+        self.min_score = np.array([channel.min_score for channel in channels], dtype=np.float64)
+        # The largest sum of half-units any channel can reach: 3 per multiple of each of its keywords.
+        self.most = 3 * int(np.bincount(rows, weights=multiple, minlength=1).max())
+        self.cap = np.array([max(0, channel.cap) for channel in channels], dtype=np.int64)
+        # ``weights`` as a dense float32 array, kept when small, for _candidates' dense blocks.
+        self.dense_weights = None
+        if len(keys) * len(channels) <= _DENSE_CELLS:
+            self.dense_weights = self.weights.toarray().astype(np.float32)
+        self.masked = np.zeros(len(keys), dtype=bool)
+        # What some channel may get: papers of these categories (as primary; cross-listed in cross_seen) and the
+        # papers of these authors (by matching form).
+        self.seen: set[str] = set()
+        self.cross_seen: set[str] = set()
+        self.followed: set[str] = set()
+        for channel in channels:
+            self.masked[channel.excludes] = True
+            if channel.unit is None:
+                self.masked[list(channel.weights)] = True
+            if channel.cap > 0:
+                self.seen.update(channel.categories)
+                if channel.cross:
+                    self.cross_seen.update(channel.categories)
+                self.followed.update(key for key, _ in channel.follows)
 
 
 def _compiled_for(profiles: Sequence[ChannelProfile]) -> _Compiled:
@@ -350,61 +389,58 @@ class _Corpus:
     """The papers, scanned once, inverted into bit masks over paper positions."""
 
     __slots__ = (
-        "anywhere", "authors", "by_author", "found", "held", "held_half", "held_id", "held_start", "in_title",
-        "listed", "primary", "titled",
+        "anywhere", "authors", "by_author", "found", "held", "held_id", "held_start", "holding", "in_categories",
+        "listed", "pairs", "primary", "titled",
     )  # fmt: skip
 
-    def __init__(self, ordered: Sequence[Paper], keys: Sequence[str], channels: Sequence[_Channel]) -> None:
-        seen: set[str] = set()
-        cross_seen: set[str] = set()
-        followed: set[str] = set()
-        for channel in channels:
-            if channel.cap > 0:
-                seen.update(channel.categories)
-                if channel.cross:
-                    cross_seen.update(channel.categories)
-                followed.update(key for key, _ in channel.follows)
+    def __init__(self, ordered: Sequence[Paper], compiled: _Compiled) -> None:
+        keys, seen, cross_seen, followed = compiled.keys, compiled.seen, compiled.cross_seen, compiled.followed
         self.authors: list[AbstractSet[str]] = [_NO_AUTHORS] * len(ordered)
-        primary: defaultdict[str, int] = defaultdict(int)  # category -> papers whose primary category it is
-        listed: defaultdict[str, int] = defaultdict(int)  # category -> papers listed in it, primary or cross
-        by_author: defaultdict[str, int] = defaultdict(int)  # followed author -> their papers
         visible: list[int] = []  # the ranks of the papers some channel can see: the only ones tokenised
         texts: list[str] = []
+        primaries: list[str] = []  # each visible paper's primary category
+        listings: list[tuple[str, ...]] = []  # each visible paper's categories
+        names: list[str] = []  # the followed authors of the papers that have some, paper after paper
+        authored: list[int] = []  # their papers' ranks, one per name
         for rank, paper in enumerate(ordered):
             if paper.primary_category not in seen and cross_seen.isdisjoint(paper.categories):
                 continue  # no channel can see this paper: do not even tokenise it
             visible.append(rank)
             texts += (paper.title, paper.abstract)
-            bit = 1 << rank
-            primary[paper.primary_category] |= bit
-            for category in paper.categories:
-                listed[category] |= bit
+            primaries.append(paper.primary_category)
+            listings.append(paper.categories)
             if followed:
-                names = set(map(cached_author_key, paper.authors)) & followed
-                if names:
-                    self.authors[rank] = names
-                    for key in names:
-                        by_author[key] |= bit
-        text_at, ids = index_of(keys).scan_texts(texts)
-        # (rank, keyword id) pairs packed as rank * len(keys) + id: those anywhere, unique and sorted, and
-        # those in the title (text_at is sorted, titles at even positions, ids sorted within a text).
+                mine = followed.intersection(map(cached_author_key, paper.authors))
+                if mine:
+                    self.authors[rank] = mine
+                    names += mine
+                    authored += [rank] * len(mine)
+        ranks = np.array(visible, dtype=np.int64)
+        counts = np.fromiter(map(len, listings), dtype=np.int64, count=len(listings))
+        self.primary = _grouped(ranks, primaries, len(ordered))  # category -> papers whose primary category it is
+        # category -> papers listed in it, primary or cross-listed
+        self.listed = _grouped(np.repeat(ranks, counts), list(chain.from_iterable(listings)), len(ordered))
+        self.in_categories: dict[tuple[frozenset[str], bool], int] = {}  # (categories, cross) -> their papers
+        self.by_author = _grouped(np.array(authored, dtype=np.int64), names, len(ordered))  # followed author -> papers
+        text_at, ids = index_of(keys).occurrences(texts)
+        # (rank, keyword id) pairs packed as rank * len(keys) + id, unique and sorted: those anywhere, and those
+        # in the title (titles are the texts at even positions).
         packed = np.array(visible, dtype=np.int64)[text_at >> 1] * len(keys) + ids
         held = self.held = distinct(packed)
-        titled = packed[(text_at & 1) == 0]
+        titled = distinct(packed[(text_at & 1) == 0])
         self.found = _HeldBy(held, len(keys), len(ordered))
         self.titled = _HeldBy(titled, len(keys), len(ordered))
         # For each pair in held: 2 half-units per multiple, 3 when the keyword is in the title too.
         half = np.full(len(held), 2.0)
         half[np.searchsorted(held, titled)] = 3.0
-        self.held_half = half
         self.held_start, self.held_id = self.found.start, self.found.ids
-        anywhere = _masks(held, len(keys), len(ordered))  # keyword id -> papers holding it anywhere
-        in_title = _masks(titled, len(keys), len(ordered))  # keyword id -> papers holding it in the title
-        self.anywhere = anywhere
-        self.in_title = in_title
-        self.primary = primary
-        self.listed = listed
-        self.by_author = by_author
+        # The same pairs as a (paper x keyword id) matrix of half-units, for _summed_picks.
+        shape = (len(ordered), len(keys))
+        self.pairs = sparse.csr_matrix((half.astype(np.int32), self.held_id, self.held_start), shape=shape)
+        ones = np.ones(len(held), dtype=np.int32)
+        self.holding = sparse.csr_matrix((ones, self.held_id, self.held_start), shape=shape)  # the same, as 1s
+        # Keyword id -> papers holding it anywhere, for the keywords that are needed as masks.
+        self.anywhere = _masks(held[compiled.masked[self.held_id]], len(keys), len(ordered))
 
 
 class _HeldBy:
@@ -429,6 +465,16 @@ class _HeldBy:
         return found
 
 
+def _grouped(ranks: np.ndarray, labels: list[str], papers: int) -> dict[str, int]:
+    """Label -> bit mask of the ranks carrying it, from one label per rank in ``ranks`` (a rank may repeat)."""
+    if not labels:
+        return {}
+    index: dict[str, int] = {}  # label -> the position of its first occurrence
+    ids = np.fromiter(map(index.setdefault, labels, count()), dtype=np.int64, count=len(labels))
+    masks = _masks(ranks * len(labels) + ids, len(labels), papers)
+    return {label: masks[n] for label, n in index.items()}
+
+
 def _masks(packed: np.ndarray, size: int, papers: int) -> dict[int, int]:
     """Keyword id -> bit mask of the ranks holding it, from the ``rank * size + id`` pairs in ``packed``."""
     if not len(packed):
@@ -451,77 +497,151 @@ def _masks(packed: np.ndarray, size: int, papers: int) -> dict[int, int]:
 def _eligible(channel: _Channel, corpus: _Corpus) -> int:
     """The papers the channel may get: listed in its categories (as primary, or cross-listed when it takes
     those), without its excluded keywords."""
-    eligible = 0
-    primary, listed, anywhere = corpus.primary.get, corpus.listed.get, corpus.anywhere.get
-    for category in channel.categories:
-        eligible |= primary(category, 0)
-        if channel.cross:
-            eligible |= listed(category, 0)
+    wanted = (channel.categories, channel.cross)
+    eligible = corpus.in_categories.get(wanted)
+    if eligible is None:  # channels often share their categories: each set's papers are gathered once
+        eligible = 0
+        for category in channel.categories:
+            eligible |= corpus.primary.get(category, 0)
+            if channel.cross:
+                eligible |= corpus.listed.get(category, 0)
+        corpus.in_categories[wanted] = eligible
+    anywhere = corpus.anywhere.get
     for tid in channel.excludes:
         eligible &= ~anywhere(tid, 0)
     return eligible
 
 
-def _summed_ranks(channel: _Channel, corpus: _Corpus) -> list[int]:
-    """The positions of a summed channel's best ``cap`` papers (those of followed authors left out), unordered."""
+_DENSE_CELLS = 1 << 20
+"""Most (paper, channel) or (keyword, channel) cells a dense block of ``_candidates`` may hold at once."""
+
+
+_Triples = tuple[np.ndarray, np.ndarray, np.ndarray]  # (paper position, channel position, half-units)
+
+
+def _summed_picks(compiled: _Compiled, corpus: _Corpus, summed: Sequence[int]) -> tuple[
+    np.ndarray, np.ndarray, np.ndarray, _Triples
+]:  # fmt: skip
+    """The summed channels' picks by their keywords (papers of followed authors left out) as (position, channel,
+    half-units) arrays: channel by channel, each channel's best ``cap`` first (ties: lowest position). Then the
+    papers of followed authors each channel may get, with their half-units, as (position, channel, half-units).
+
+    The product of the (paper x keyword) half-units with the (keyword x channel) multiples gives every channel's
+    sums at once (``_candidates``). Of those, each channel keeps the papers it may see and whose sum reaches its
+    floor; one sort by (channel, sum descending, position) then puts each channel's best first.
+    """
+    papers = len(corpus.found.start) - 1
+    if not summed or not papers:
+        return _NONE, _NONE, _NONE, (_NONE, _NONE, _NONE)
+    # Which papers each summed channel may get by its sums, as a (channel x paper) array of flags; and which
+    # papers of the authors it follows, as (position, channel) pairs.
+    width = (papers + 7) // 8
+    allowed = bytearray(len(compiled.channels) * width)
+    author_rank: list[int] = []
+    author_owner: list[int] = []
+    for n in summed:
+        mask, by_author = _summed_eligible(compiled.channels[n], corpus)
+        if mask:
+            allowed[n * width : (n + 1) * width] = mask.to_bytes(width, "little")
+        if by_author:
+            got = lowest(by_author, NEVER)
+            author_rank += got
+            author_owner += [n] * len(got)
+    authors = (np.array(author_rank, dtype=np.int64), np.array(author_owner, dtype=np.int64))
+    if not len(corpus.held):
+        return _NONE, _NONE, _NONE, (*authors, np.zeros(len(author_rank), dtype=np.int64))
+    flags = np.unpackbits(np.frombuffer(allowed, dtype=np.uint8), bitorder="little").view(bool)
+    (rank, channel, units), author_units = _candidates(
+        compiled, corpus, flags.reshape(len(compiled.channels), width * 8), authors
+    )
+    if not len(rank):
+        return _NONE, _NONE, _NONE, (*authors, author_units)
+    most = int(units.max()) + 1
+    block = most * papers
+    order = np.sort(channel * block + (most - units) * papers + rank)
+    owner = order // block
+    start = np.searchsorted(owner, np.arange(len(compiled.channels) + 1, dtype=np.int64))
+    kept = np.flatnonzero(np.arange(len(order)) - start[owner] < compiled.cap[owner])
+    below, rank = np.divmod(order[kept] % block, papers)
+    return rank, owner[kept], most - below, (*authors, author_units)
+
+
+_NONE = np.zeros(0, dtype=np.int64)
+
+
+def _candidates(
+    compiled: _Compiled, corpus: _Corpus, allowed: np.ndarray, also: tuple[np.ndarray, np.ndarray]
+) -> tuple[_Triples, np.ndarray]:
+    """(position, channel, half-units) of every paper a channel may get (``allowed[channel, position]``) whose sum
+    of half-units reaches the channel's floor; and the sums of the (position, channel) pairs in ``also``.
+
+    When many papers hold keywords that many channels follow, the sums are computed as dense blocks of channels
+    (a sparse times dense product, then flags over whole arrays); otherwise as one sparse product, whose entries
+    are the (paper, channel) pairs with a keyword in common.
+    """
+    papers, keys = corpus.pairs.shape
+    channels = len(compiled.channels)
+    also_rank, also_channel = also
+    followers = np.diff(compiled.weights.indptr)
+    products = int(followers[corpus.held_id].sum())  # (paper, keyword, channel) triples the sums add up
+    if products * 4 <= papers * channels or compiled.most >= 1 << 24:  # float32 sums are exact below 2**24
+        sums = corpus.pairs @ compiled.weights  # paper x channel, sparse
+        also_units = np.asarray(sums[also_rank, also_channel]).ravel().astype(np.int64) if len(also_rank) else _NONE
+        rank = np.repeat(np.arange(papers, dtype=np.int64), np.diff(sums.indptr))
+        channel, units = sums.indices, sums.data
+        keep = allowed[channel, rank]
+        keep &= units >= compiled.need[channel]
+        keep = np.flatnonzero(keep)
+        return (rank[keep], channel[keep].astype(np.int64), units[keep].astype(np.int64)), also_units
+    pairs = corpus.pairs.astype(np.float32)  # sums of small integers: exact in float32
+    need = compiled.need.astype(np.float32)
+    step = max(1, _DENSE_CELLS // max(papers, keys))
+    found: list[_Triples] = []
+    also_units = np.zeros(len(also_rank), dtype=np.int64)
+    for first in range(0, channels, step):
+        last = min(channels, first + step)
+        if compiled.dense_weights is None:
+            block = compiled.weights[:, first:last].toarray().astype(np.float32)
+        else:
+            block = compiled.dense_weights[:, first:last]
+        sums = pairs @ block  # paper x channel, dense
+        keep = np.greater_equal(sums, need[first:last])
+        np.logical_and(keep, allowed[first:last, :papers].T, out=keep)
+        at = np.flatnonzero(keep)
+        rank, channel = np.divmod(at, last - first)
+        found.append((rank, channel + first, sums.ravel()[at].astype(np.int64)))
+        here = np.flatnonzero((also_channel >= first) & (also_channel < last))
+        also_units[here] = sums[also_rank[here], also_channel[here] - first]
+    triples = tuple(np.concatenate(parts) for parts in zip(*found, strict=True))
+    return triples, also_units  # type: ignore[return-value]
+
+
+def _summed_eligible(channel: _Channel, corpus: _Corpus) -> tuple[int, int]:
+    """The papers a summed channel may get by its keyword sum, and those it may get as papers of the authors it
+    follows (scored one by one, with the bonus)."""
     if channel.cap <= 0:
-        return []
+        return 0, 0
     eligible = _eligible(channel, corpus)
-    if not eligible:
-        return []
+    by_author = 0
     for key, _ in channel.follows:
-        eligible &= ~corpus.by_author.get(key, 0)  # scored one by one, with the bonus
-    planes = _sum_planes(channel, corpus)
-    return top(planes, at_least(planes, channel.need, eligible), channel.cap)
+        by_author |= corpus.by_author.get(key, 0)
+    by_author &= eligible
+    return eligible & ~by_author, by_author
 
 
-def _explained(
-    compiled: _Compiled, corpus: _Corpus, channels: Sequence[int], picked: Sequence[list[int]]
-) -> list[list[tuple[float, int, tuple[str, ...]]]]:
-    """For each summed channel (by position) and its picked papers: (score, position, keywords found in the
-    channel's order), best first (ties: lowest position), all computed together with array operations."""
-    counts = np.fromiter(map(len, picked), dtype=np.int64, count=len(picked))
-    total = int(counts.sum())
-    if not total:
-        return [[] for _ in picked]
-    owner_channel = np.repeat(np.array(channels, dtype=np.int64), counts)
-    ranks = np.fromiter(chain.from_iterable(picked), dtype=np.int64, count=total)
-    # The (pick, held pair, posting) of each keyword a picked paper holds and its channel follows: found from
-    # the side with fewer, each paper's keywords among its channel's or each channel's keywords among its paper's.
-    start, size = corpus.held_start[ranks], corpus.held_start[ranks + 1] - corpus.held_start[ranks]
-    first_key = compiled.channel_start[owner_channel]
-    follows = compiled.channel_start[owner_channel + 1] - first_key
-    if len(corpus.held) and follows.sum() < size.sum():
-        by_rank = np.argsort(ranks, kind="stable")
-        follows = follows[by_rank]
-        pick = np.repeat(by_rank, follows)
-        key = np.repeat(first_key[by_rank] - np.cumsum(follows) + follows, follows) + np.arange(int(follows.sum()))
-        wanted = ranks[pick] * len(compiled.keys) + compiled.key_tid[key]  # sorted, as corpus.held is
-        held = np.minimum(np.searchsorted(corpus.held, wanted), len(corpus.held) - 1)
-        mine = corpus.held[held] == wanted
-        pick, held, slot = pick[mine], held[mine], compiled.by_key[key[mine]]
-    else:
-        pick = np.repeat(np.arange(total), size)
-        held = np.repeat(start - np.cumsum(size) + size, size) + np.arange(int(size.sum()))
-        slot = compiled.slot_of.find(owner_channel[pick] * len(compiled.keys) + corpus.held_id[held])
-        mine = slot >= 0
-        pick, held, slot = pick[mine], held[mine], slot[mine]
-    # Half-units: 2 per multiple of a keyword found, 3 when it is in the title too; exact sums of integers.
-    units = np.bincount(pick, weights=corpus.held_half[held] * compiled.multiple[slot], minlength=total)
-    scores = units * compiled.half_unit[owner_channel]
-    order = np.lexsort((ranks, -scores, owner_channel))  # the picks as returned: by channel, then best first
-    returned = np.empty(total, dtype=np.int64)
-    returned[order] = np.arange(total)
-    # Each pick's keywords in its channel's order: postings run in that order, so sort by (pick, posting);
-    # a posting's position is also its keyword's index in compiled.terms.
+def _explained(compiled: _Compiled, corpus: _Corpus, ranks: np.ndarray, owners: np.ndarray) -> list[tuple[str, ...]]:
+    """For each pick (a paper's position and its summed channel), the channel's keywords the paper holds, in the
+    channel's order, all found together: the paper's keywords times its channel's postings, row by row."""
+    if not len(ranks):
+        return []
+    both = corpus.holding[ranks].multiply(compiled.postings[owners]).tocsr()  # pick x keyword: posting + 1
+    # Sorted by (pick, posting): a pick's keywords in its channel's order, a posting's position being also the
+    # index of its keyword in compiled.terms.
     postings = max(1, len(compiled.terms))
-    hits = np.sort(returned[pick] * postings + slot)
-    terms = compiled.term_array[hits % postings].tolist()
-    ends = np.cumsum(np.bincount(hits // postings, minlength=total)).tolist()
-    whys = [tuple(terms[begin:end]) for begin, end in zip([0, *ends], ends, strict=False)]
-    ranked = list(zip(scores[order].tolist(), ranks[order].tolist(), whys, strict=True))
-    bounds = np.cumsum(counts).tolist()
-    return [ranked[begin:end] for begin, end in zip([0, *bounds], bounds, strict=False)]
+    hits = np.sort(np.repeat(np.arange(len(ranks), dtype=np.int64), np.diff(both.indptr)) * postings + both.data - 1)
+    terms = tuple(compiled.term_array[hits % postings].tolist())
+    ends = np.cumsum(np.bincount(hits // postings, minlength=len(ranks))).tolist()
+    return [terms[begin:end] for begin, end in zip([0, *ends], ends, strict=False)]
 
 
 def _select(channel: _Channel, corpus: _Corpus) -> list[tuple[float, int, AbstractSet[int]]]:
@@ -542,27 +662,14 @@ def _select(channel: _Channel, corpus: _Corpus) -> list[tuple[float, int, Abstra
     rest = eligible & ~by_author  # papers by followed authors are scored one by one below
     found, titled, keys = corpus.found, corpus.titled, channel.keys
     picks: list[tuple[float, int, AbstractSet[int]]] = []
-    if channel.unit is None:
-        candidates = 0
-        for tid in channel.weights:
-            candidates |= anywhere(tid, 0)
-        for rank in lowest(candidates & rest, NEVER):
-            common = keys & found[rank]
-            score = _score(channel, common, titled[rank])
-            if score > 0.0 and score >= channel.min_score:
-                picks.append((score, -rank, common))
-    else:
-        planes = _sum_planes(channel, corpus)
-        ranks = top(planes, at_least(planes, channel.need, rest), channel.cap)
-        if channel.multiples is None:
-            half = channel.unit * 0.5
-            for rank in ranks:
-                common = keys & found[rank]
-                picks.append(((2 * len(common) + len(common & titled[rank])) * half, -rank, common))
-        else:
-            for rank in ranks:
-                common = keys & found[rank]
-                picks.append((_score(channel, common, titled[rank]), -rank, common))
+    candidates = 0  # unit is None: arbitrary weights
+    for tid in channel.weights:
+        candidates |= anywhere(tid, 0)
+    for rank in lowest(candidates & rest, NEVER):
+        common = keys & found[rank]
+        score = _score(channel, common, titled[rank])
+        if score > 0.0 and score >= channel.min_score:
+            picks.append((score, -rank, common))
 
     for rank in lowest(by_author, NEVER):
         common = keys & found[rank]
@@ -570,16 +677,6 @@ def _select(channel: _Channel, corpus: _Corpus) -> list[tuple[float, int, Abstra
         if score > 0.0 and score >= channel.min_score:
             picks.append((score, -rank, common))
     return heapq.nlargest(channel.cap, picks)
-
-
-def _sum_planes(channel: _Channel, corpus: _Corpus) -> list[int]:
-    """Every paper's half-units for ``channel``, bit-sliced: bit j of a paper's value is its bit in planes[j].
-
-    A keyword adds 2 (3 where it is in the title) times its multiple to each paper holding it. Papers the
-    channel cannot see get sums too, ignored by the caller: masking them out first costs more than it saves.
-    """
-    adds = zip(channel.weights, repeat(0)) if channel.adds is None else channel.adds
-    return sum_planes(channel.planes, adds, corpus.anywhere, corpus.in_title)
 
 
 def _score(channel: _Channel, common: AbstractSet[int], titled: AbstractSet[int]) -> float:

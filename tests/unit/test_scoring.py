@@ -11,7 +11,7 @@ import pytest
 from bot.errors import UserInputError
 from bot.models import AnnounceType, ChannelRef, Paper
 from bot.ranking.keywords import ChannelProfile, KeywordRule, score_papers
-from bot.ranking.terms import MAX_TERM_LENGTH, find_terms, validate_term
+from bot.ranking.terms import MAX_TERM_LENGTH, WordIds, find_terms, validate_term
 
 CH = ChannelRef("slack", "T1", "C1")
 OTHER = ChannelRef("slack", "T1", "C2")
@@ -382,10 +382,13 @@ def test_every_channel_is_in_the_result_and_duplicates_are_refused() -> None:
         score_papers([], [profile("LLM"), profile("GPU")])
 
 
-def test_matches_a_plain_reimplementation_on_random_channels() -> None:
-    """The bit-sliced sums and radix selection agree with a paper-by-paper loop, ties and all."""
+@pytest.mark.parametrize(("private_words", "channels"), [(0, 40), (2000, 200)], ids=["shared", "mostly-own"])
+def test_matches_a_plain_reimplementation_on_random_channels(private_words: int, channels: int) -> None:
+    """The summed selection agrees with a paper-by-paper loop, ties and all: with keywords many channels share
+    (sums computed densely) and with most keywords followed by one channel only (one sparse product)."""
     rng = random.Random(7)
     vocab = ["LLM", "RL", "MoE", "GPU", "KV cache", "speculative decoding", "FP8", "agent", "diffusion", "RAG"]
+    vocab += [f"w{n} x{n % 7}" if n % 3 else f"word{n}" for n in range(private_words)]
     cats = ["cs.LG", "cs.CL", "cs.AI", "cs.CV"]
     names = ["Ada Lovelace", "Alan Turing", "Grace Hopper"]
     papers = []
@@ -405,9 +408,9 @@ def test_matches_a_plain_reimplementation_on_random_channels() -> None:
     # a multiple too large): all exact in binary, so both sides must agree to the last bit.
     weight_sets = [(1.0,), (0.5, 1.0, 2.0), (1.5,), (1.0, 3.0), (2.0, -1.0), (1.0, 32.0)]
     profiles = []
-    for c in range(40):
+    for c in range(channels):
         weights = rng.choice(weight_sets)
-        terms = rng.sample(vocab, rng.randint(0, 6))
+        terms = rng.sample(vocab[:10] if c % 4 == 0 else vocab, rng.randint(0, 6))
         profiles.append(
             ChannelProfile(
                 channel=ChannelRef("slack", "T", f"C{c}"),
@@ -529,3 +532,18 @@ def _rule(term: str) -> re.Pattern[str]:
     head = "".join(re.escape(w) + r"[\W_]+" for w in words[:-1])
     tail = "|".join(re.escape(f) for f in forms)
     return re.compile(rf"(?<![^\W_]){head}(?:{tail})(?![^\W_])", re.IGNORECASE)
+
+
+def test_word_ids_agree_with_a_dict_for_short_long_and_non_ascii_words() -> None:
+    """Words of up to 16 bytes are found by value, longer ones (sharing their first 16 or 24 bytes) by the dict."""
+    words = ["a", "kv", "cache", "eightchr", "sixteencharacter", "sixteencharacters", "sixteencharacterz"]
+    words += ["twentyfourbytesxxxxxxxxx", "twentyfourbytesxxxxxxxxxy", "twentyfourbytesxxxxxxxxxz", "über", "模型"]
+    word_id = {word.encode(): n for n, word in enumerate(words, 1)}
+    word_id.update({f"v{n}".encode(): 100 + n for n in range(3000)})  # enough to share slots and probe on
+    tokens = [w.encode() for w in words] + [b"", b"caches", b"sixteencharacte", b"twentyfourbytesxxxxxxxxxq", b"ub"]
+    tokens += [f"{letter}{n}".encode() for n in range(0, 6000, 7) for letter in "vw"]
+    found = WordIds(word_id).find(tokens).tolist()
+    assert found == [word_id.get(token, 0) for token in tokens]
+    assert found[: len(words)] == list(range(1, len(words) + 1))
+    assert WordIds({}).find([b"a", b""]).tolist() == [0, 0]
+    assert WordIds(word_id).find([]).tolist() == []
