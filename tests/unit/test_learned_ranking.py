@@ -206,20 +206,17 @@ def test_each_pick_is_explained_by_its_own_terms_and_nearest_liked_paper() -> No
         assert pick.matched == why_learned(model, row, liked=model.nearest_liked(row))
 
 
-def test_the_space_reads_the_forms_of_a_word_as_one_term_and_shows_it_as_most_often_written() -> None:
-    def paper(n: int, title: str) -> Paper:
-        return Paper(
-            arxiv_id=f"2601.{n:05d}",
-            version=1,
-            title=title,
-            abstract="",
-            authors=(),
-            categories=(),
-            primary_category="",
-        )
+def titled(titles: list[str]) -> list[Paper]:
+    """Papers with these titles and no abstract."""
+    return [
+        Paper(arxiv_id=f"2601.{n:05d}", version=1, title=t, abstract="", authors=(), categories=(), primary_category="")
+        for n, t in enumerate(titles)
+    ]
 
+
+def test_the_space_reads_the_forms_of_a_word_as_one_term_and_shows_it_as_most_often_written() -> None:
     texts = ["Video diffusion models", "Video diffusion model", "Diffused videos", "Speculative decoding", "A decoder"]
-    space = TextSpace.fit([paper(n, t) for n, t in enumerate(texts)])
+    space = TextSpace.fit(titled(texts))
     assert space is not None
     terms = space.terms.tolist()
     assert "diffusion" in terms and "video diffusion" in terms and "model" in terms
@@ -230,19 +227,8 @@ def test_the_space_reads_the_forms_of_a_word_as_one_term_and_shows_it_as_most_of
 
 
 def test_words_of_the_stop_list_that_name_things_are_read_in_every_form() -> None:
-    def paper(n: int, title: str) -> Paper:
-        return Paper(
-            arxiv_id=f"2601.{n:05d}",
-            version=1,
-            title=title,
-            abstract="",
-            authors=(),
-            categories=(),
-            primary_category="",
-        )
-
     texts = ["Full-duplex spoken dialogue systems", "A full-duplex system", "Tool calls of the system", "A tool call"]
-    space = TextSpace.fit([paper(n, t) for n, t in enumerate(texts)])
+    space = TextSpace.fit(titled(texts))
     assert space is not None
     terms = set(space.terms.tolist())
     assert {"full", "full duplex", "system", "call", "tool call"} <= terms
