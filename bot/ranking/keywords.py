@@ -23,12 +23,14 @@ How keywords match (whole words, plurals) is ``bot.ranking.terms``.
 
 from __future__ import annotations
 
+import gc
 import heapq
 import math
 import operator
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import chain, count, repeat
 from operator import attrgetter
@@ -102,6 +104,25 @@ def score_papers(papers: Sequence[Paper], profiles: Sequence[ChannelProfile]) ->
     Every profile's channel is a key of the result (with an empty list when nothing qualifies). A paper
     listed twice (same arXiv id) is considered once. Raises ``ValueError`` if two profiles share a channel.
     """
+    with _collector_paused():
+        return _score_papers(papers, profiles)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector held off for the block, then restored as it was. A call makes some hundred
+    thousand short-lived objects with no cycles among them; left on, the collector walks them in passes, and now
+    and then walks the whole heap (a 60 ms pause in a 10 ms step, in a process holding a day's papers)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _score_papers(papers: Sequence[Paper], profiles: Sequence[ChannelProfile]) -> dict[ChannelRef, list[ScoredPaper]]:
     result: dict[ChannelRef, list[ScoredPaper]] = {profile.channel: [] for profile in profiles}
     if len(result) != len(profiles):
         raise ValueError("score_papers got two profiles for the same channel")

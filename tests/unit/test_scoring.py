@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 import random
 import re
@@ -547,3 +548,17 @@ def test_word_ids_agree_with_a_dict_for_short_long_and_non_ascii_words() -> None
     assert found[: len(words)] == list(range(1, len(words) + 1))
     assert WordIds({}).find([b"a", b""]).tolist() == [0, 0]
     assert WordIds(word_id).find([]).tolist() == []
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_garbage_collector_is_left_as_it_was_after_scoring_even_when_scoring_fails(enabled: bool) -> None:
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        assert picks([paper("2401.00001", "Graph networks")], profile("graph")) == [("2401.00001v1", 1.5, ("graph",))]
+        assert gc.isenabled() is enabled
+        with pytest.raises(ValueError, match="same channel"):
+            score_papers([], [profile("graph"), profile("graph")])
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()
