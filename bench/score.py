@@ -451,10 +451,11 @@ def measure(
         elapsed, n_words = timed(lambda: tokeniser_pass(papers))
         lower_runs.append(elapsed)
         elapsed, reference = timed(lambda: [reference_select(papers, p) for p in sample])
-        ref_runs.append(elapsed * N_CHANNELS / len(sample))
-    ours_s, lower_s, ref_s = min(ours_runs), min(lower_runs), min(ref_runs)
-    ref_sample_s = ref_s * len(sample) / N_CHANNELS
-    ratio_ref = statistics.median(r / o for r, o in zip(ref_runs, ours_runs, strict=True))
+        ref_runs.append(elapsed)
+    scale = N_CHANNELS / len(sample)
+    ours_s, lower_s, ref_sample_s = min(ours_runs), min(lower_runs), min(ref_runs)
+    ref_s = ref_sample_s * scale
+    ratio_ref = statistics.median(r * scale / o for r, o in zip(ref_runs, ours_runs, strict=True))
     ratio_low = statistics.median(o / lo for o, lo in zip(ours_runs, lower_runs, strict=True))
 
     gc.collect()
