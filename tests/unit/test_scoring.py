@@ -12,7 +12,7 @@ import pytest
 from bot.errors import UserInputError
 from bot.models import AnnounceType, ChannelRef, Paper
 from bot.ranking.keywords import ChannelProfile, KeywordRule, score_papers
-from bot.ranking.terms import MAX_TERM_LENGTH, WordIds, find_terms, validate_term
+from bot.ranking.terms import MAX_TERM_LENGTH, TOKEN_BLOCK, TermIndex, WordIds, find_terms, validate_term
 
 CH = ChannelRef("slack", "T1", "C1")
 OTHER = ChannelRef("slack", "T1", "C2")
@@ -517,6 +517,27 @@ def test_term_index_agrees_with_a_regex_statement_of_the_rules_on_random_texts()
         for text in texts:
             want = {t for t in terms if _rule(t).search(text)}
             assert find_terms(text, terms) == want, (text, terms)
+
+
+def test_texts_across_token_blocks_are_found_at_their_own_positions_and_no_phrase_spans_two() -> None:
+    """Texts are tokenised a block at a time: hits after the first block keep their text's position, and a phrase
+    whose words end one text and start the next (inside a block or across two) is not found."""
+    keys = ["kv cache", "policy", "long context window size"]
+    texts = [f"text {n}" for n in range(2 * TOKEN_BLOCK + 3)]
+    texts[0] = "a kv cache"
+    texts[TOKEN_BLOCK - 1] = "ends with kv"  # and the next text, the first of the second block, starts with cache
+    texts[TOKEN_BLOCK] = "cache starts here; a policy"
+    texts[TOKEN_BLOCK + 7] = "kv"
+    texts[TOKEN_BLOCK + 8] = "caches"
+    texts[2 * TOKEN_BLOCK + 2] = "a long-context window size and KV caches"
+    at, ids = TermIndex(keys).scan_texts(texts)
+    found = sorted(zip(at.tolist(), (keys[i] for i in ids.tolist()), strict=True))
+    assert found == [
+        (0, "kv cache"),
+        (TOKEN_BLOCK, "policy"),
+        (2 * TOKEN_BLOCK + 2, "kv cache"),
+        (2 * TOKEN_BLOCK + 2, "long context window size"),
+    ]
 
 
 def _rule(term: str) -> re.Pattern[str]:
