@@ -41,7 +41,7 @@ from scipy import sparse
 
 from bot.models import AnnounceType, ChannelRecord, ChannelRef, Paper, RuleKind, ScoredPaper
 from bot.ranking.bitplanes import NEVER, lowest
-from bot.ranking.terms import author_key, cached_author_key, cached_term_key, distinct, index_of
+from bot.ranking.terms import author_key, cached_author_key, cached_term_key, distinct, index_of, sorted_keys
 
 TITLE_BONUS = 0.5
 """Extra score, as a fraction of a keyword's weight, when the keyword is also in the title."""
@@ -579,7 +579,7 @@ def _summed_picks(compiled: _Compiled, corpus: _Corpus, summed: Sequence[int]) -
         return _NONE, _NONE, _NONE, (*authors, author_units)
     most = int(units.max()) + 1
     block = most * papers
-    order = np.sort(channel * block + (most - units) * papers + rank)
+    order = sorted_keys(channel * block + (most - units) * papers + rank)
     owner = order // block
     start = np.searchsorted(owner, np.arange(len(compiled.channels) + 1, dtype=np.int64))
     kept = np.flatnonzero(np.arange(len(order)) - start[owner] < compiled.cap[owner])
@@ -659,7 +659,8 @@ def _explained(compiled: _Compiled, corpus: _Corpus, ranks: np.ndarray, owners: 
     # Sorted by (pick, posting): a pick's keywords in its channel's order, a posting's position being also the
     # index of its keyword in compiled.terms.
     postings = max(1, len(compiled.terms))
-    hits = np.sort(np.repeat(np.arange(len(ranks), dtype=np.int64), np.diff(both.indptr)) * postings + both.data - 1)
+    pick = np.repeat(np.arange(len(ranks), dtype=np.int64), np.diff(both.indptr))
+    hits = sorted_keys(pick * postings + both.data - 1)
     terms = tuple(compiled.term_array[hits % postings].tolist())
     ends = np.cumsum(np.bincount(hits // postings, minlength=len(ranks))).tolist()
     return [terms[begin:end] for begin, end in zip([0, *ends], ends, strict=False)]

@@ -106,9 +106,20 @@ _Long = tuple[int, tuple[bytes, ...]]  # (id, b" whole phrase " for each form of
 _NO_HITS = np.zeros(0, dtype=np.int64)
 
 
+_UINT32_END = 1 << 32
+
+
+def sorted_keys(values: np.ndarray) -> np.ndarray:
+    """Integer keys (int64), sorted: as unsigned 32-bit keys when every one is in [0, 2**32), which numpy's
+    vectorised sort orders in about half the time of 64-bit ones."""
+    if len(values) > 1 and 0 <= int(values.min()) and int(values.max()) < _UINT32_END:
+        return np.sort(values.astype(np.uint32)).astype(np.int64)
+    return np.sort(values)
+
+
 def distinct(values: np.ndarray) -> np.ndarray:
     """The distinct values, sorted (``np.unique``, which takes a slow hashing path for integers in numpy 2)."""
-    ordered = np.sort(values)
+    ordered = sorted_keys(values)
     if len(ordered) < 2:
         return ordered
     keep = np.empty(len(ordered), dtype=bool)

@@ -7,12 +7,22 @@ import math
 import random
 import re
 
+import numpy as np
 import pytest
 
 from bot.errors import UserInputError
 from bot.models import AnnounceType, ChannelRef, Paper
 from bot.ranking.keywords import ChannelProfile, KeywordRule, score_papers
-from bot.ranking.terms import MAX_TERM_LENGTH, TOKEN_BLOCK, TermIndex, WordIds, find_terms, validate_term
+from bot.ranking.terms import (
+    MAX_TERM_LENGTH,
+    TOKEN_BLOCK,
+    TermIndex,
+    WordIds,
+    distinct,
+    find_terms,
+    sorted_keys,
+    validate_term,
+)
 
 CH = ChannelRef("slack", "T1", "C1")
 OTHER = ChannelRef("slack", "T1", "C2")
@@ -554,6 +564,24 @@ def _rule(term: str) -> re.Pattern[str]:
     head = "".join(re.escape(w) + r"[\W_]+" for w in words[:-1])
     tail = "|".join(re.escape(f) for f in forms)
     return re.compile(rf"(?<![^\W_]){head}(?:{tail})(?![^\W_])", re.IGNORECASE)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [5, 3, 3, 0, (1 << 32) - 1, 7],  # every key fits in 32 bits: sorted as such
+        [5, 1 << 32, 3, 3],  # one does not: sorted as 64-bit keys
+        [4, -1, 2, 2],  # a negative key: sorted as it is
+        [9],
+        [],
+    ],
+)
+def test_sorted_keys_and_distinct_agree_with_numpy_whatever_the_keys_width(values: list[int]) -> None:
+    keys = np.array(values, dtype=np.int64)
+    ordered = sorted_keys(keys)
+    assert ordered.dtype == np.int64
+    assert ordered.tolist() == sorted(values)
+    assert distinct(keys).tolist() == sorted(set(values))
 
 
 def test_word_ids_agree_with_a_dict_for_short_long_and_non_ascii_words() -> None:
