@@ -13,6 +13,7 @@ from typing import TextIO
 from adapters.console.render import (
     CommandLine,
     NotForUs,
+    Quit,
     Reaction,
     Unknown,
     render_card,
@@ -34,7 +35,7 @@ EXPORT_DIR = Path("data/exports")
 """Where the console writes exported files (relative to the working directory, beside the default database)."""
 BANNER = (
     "arxiv-bot console. Type /arxiv help for commands, 'react N' to save card #N (🔖), 'unreact N' to unsave,\n"
-    "'down N' (or 'react N 👎') if card #N is not for this channel, Ctrl-D to quit.\n"
+    "'down N' (or 'react N 👎') if card #N is not for this channel, 'quit' (or Ctrl-D) to leave.\n"
     "Try: /arxiv subscribe cs.DC  then  /arxiv keywords add LLM  then  /arxiv digest now"
 )
 
@@ -180,10 +181,11 @@ class ConsoleChat:
 
         threading.Thread(target=pump, name="console-stdin", daemon=True).start()
         while (line := await queue.get()) is not None:
-            await self.handle_line(line)
+            if not await self.handle_line(line):
+                return
 
-    async def handle_line(self, line: str) -> None:
-        """Run one typed line."""
+    async def handle_line(self, line: str) -> bool:
+        """Run one typed line; False when it asks to leave (``quit``), True otherwise."""
         match to_input(line):
             case CommandLine(text):
                 ctx = CommandContext(channel=CONSOLE_CHANNEL, user_id=CONSOLE_USER, user_name=CONSOLE_USER)
@@ -202,6 +204,9 @@ class ConsoleChat:
                 reply = result or Reply(text=f"There is no paper card #{number} to mark")
             case Unknown(text):
                 reply = Reply(text=f"Not a command: {text!r}; commands start with /arxiv (try /arxiv help)")
+            case Quit():
+                return False
             case None:
-                return
+                return True
         await self._publisher.send_reply(reply, channel=CONSOLE_CHANNEL, user_id=CONSOLE_USER)
+        return True

@@ -51,14 +51,22 @@ class Unknown:
     text: str
 
 
-ConsoleInput = CommandLine | Reaction | NotForUs | Unknown | None
+@dataclass(frozen=True, slots=True)
+class Quit:
+    """``quit`` or ``exit``: end the console session, as Ctrl-D does."""
+
+
+QUIT_WORDS = frozenset({"quit", "exit", "/quit", "/exit"})
+ConsoleInput = CommandLine | Reaction | NotForUs | Unknown | Quit | None
 
 
 def to_input(line: str) -> ConsoleInput:
-    """Read one typed line: a command, a reaction, something unknown, or None for a blank line."""
+    """Read one typed line: a command, a reaction, quit, something unknown, or None for a blank line."""
     line = line.strip()
     if not line or line.startswith("#"):
         return None
+    if line.lower() in QUIT_WORDS:
+        return Quit()
     if line.lower().startswith("/arxiv") or line.lower().startswith("arxiv "):
         return CommandLine(line.removeprefix("arxiv ") if not line.startswith("/") else line)
     match = _REACT.match(line)

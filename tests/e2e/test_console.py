@@ -10,7 +10,7 @@ import pytest
 
 from adapters.composition import Services
 from adapters.console.adapter import CONSOLE_CHANNEL, ConsoleChat, ConsoleProgress, ConsolePublisher
-from adapters.console.render import CommandLine, NotForUs, Reaction, Unknown, clean, to_input
+from adapters.console.render import CommandLine, NotForUs, Quit, Reaction, Unknown, clean, to_input
 from bot.arxiv.http import RetryNotice
 from bot.models import Reply, SignalKind
 from tests.cli_process import bot_env, run_bot
@@ -87,6 +87,16 @@ async def test_console_cli_bad_command_is_one_line_and_no_traceback(tmp_path: Pa
     assert "Traceback" not in out + err
 
 
+async def test_quit_ends_the_session_and_the_lines_after_it_are_not_run(
+    tmp_path: Path, arxiv: FakeArxivServer
+) -> None:
+    code, out, err = await run_bot("/arxiv set max 7\nquit\n/arxiv set max 9\n", bot_env(tmp_path, arxiv), "console")
+    assert code == 0, err
+    assert "Up to 7 papers a day" in out
+    assert "Up to 9" not in out and "Not a command" not in out
+    assert "Traceback" not in out + err
+
+
 async def test_a_console_line_is_parsed_once_and_run(services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
     parses = count_parses(monkeypatch)
     out = io.StringIO()
@@ -109,6 +119,8 @@ def test_to_input() -> None:
     assert to_input("down 4 please") == Unknown("down 4 please")
     assert to_input("   ") is None
     assert to_input("hi") == Unknown("hi")
+    assert to_input("quit") == to_input(" EXIT ") == to_input("/quit") == Quit()
+    assert to_input("quit now") == Unknown("quit now")
 
 
 def test_clean_removes_terminal_escape_sequences() -> None:
