@@ -65,9 +65,10 @@ def to_input(line: str) -> ConsoleInput:
     line = line.strip()
     if not line or line.startswith("#"):
         return None
-    if line.lower() in QUIT_WORDS:
+    lowered = line.lower()
+    if lowered in QUIT_WORDS:
         return Quit()
-    if line.lower().startswith("/arxiv") or line.lower().startswith("arxiv "):
+    if lowered.startswith(("/arxiv", "arxiv ")):
         return CommandLine(line.removeprefix("arxiv ") if not line.startswith("/") else line)
     match = _REACT.match(line)
     if match:
