@@ -35,8 +35,11 @@ from packaging.utils import canonicalize_name
 
 from adapters.cli import build_parser
 from adapters.composition import Services
+from adapters.discord.runtime import sync_state_path
 from adapters.runtime import BotRuntime
 from bot.config import ENV_PREFIX, Settings, load_settings
+from bot.store.database import sqlite_path
+from bot.store.process_lock import lock_path
 from tests.conftest import ROOT
 
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
@@ -166,6 +169,27 @@ def test_every_copied_path_exists_and_secrets_and_local_state_stay_out_of_the_co
                     ".venv/bin/python"):  # fmt: skip
         assert docker_ignored(private), private
     assert not docker_ignored("bot/models.py")
+
+
+def test_every_file_the_bot_writes_beside_its_default_database_is_ignored_by_git(tmp_path: Path) -> None:
+    url = Settings().database.url
+    database = sqlite_path(url)
+    assert database is not None, url
+    written = [database, *(database.with_name(database.name + end) for end in ("-wal", "-shm", "-journal")),
+               lock_path(database), sync_state_path(url)]  # fmt: skip
+    # Real git over a copy of our .gitignore in a repository of its own: a clone, an export or none at all.
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True, timeout=60)
+    shutil.copyfile(ROOT / ".gitignore", tmp_path / ".gitignore")
+    paths = [path.as_posix() for path in written] + ["data/.gitkeep"]
+    checked = subprocess.run(["git", "check-ignore", "--no-index", "--verbose", "--non-matching", *paths],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=60)  # fmt: skip
+    matched: dict[str, str] = {}  # path -> the pattern that ignores it ("source:line:pattern"), or "::" for none
+    for line in checked.stdout.splitlines():
+        source, path = line.split("\t", 1)
+        matched[path] = source
+    assert set(matched) == set(paths), checked.stderr
+    assert [p for p in paths[:-1] if matched[p] == "::"] == [], "left for `git add .` to commit"
+    assert matched["data/.gitkeep"] == "::", "data/ itself must stay in the repository"
 
 
 def install_like_the_image(root: Path) -> Path:
